@@ -1,0 +1,52 @@
+# Two commands do everything on a fresh machine:
+#   make run    set up, create the SQLite database with demo data, serve on http://127.0.0.1:5000
+#   make test   set up, then run the whole suite on SQLite and on PostgreSQL (+ Redis, Celery)
+# Both are safe to run again; set-up steps skip what is already done.
+
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+PG_URL  ?= postgresql://postgres@127.0.0.1:5432/test
+export PINGAN_INSTANCE_PATH ?= $(CURDIR)/instance
+
+.PHONY: run test test-sqlite test-postgres setup system-deps services bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+setup: $(VENV)/.installed
+	@scripts/npm-install.sh
+
+system-deps:
+	@scripts/system-deps.sh
+
+services:
+	@scripts/services.sh
+
+run: setup
+	$(BIN)/pingan init
+	$(BIN)/pingan run --host 127.0.0.1 --port 5000
+
+test: setup system-deps services
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-postgres
+
+test-sqlite:
+	@echo "== Pingan test suite on SQLite =="
+	PINGAN_TEST_DATABASE_URL= $(BIN)/python -m pytest -q -p no:cacheprovider
+
+test-postgres:
+	@echo "== Pingan test suite on PostgreSQL, Redis broker, Celery worker =="
+	PINGAN_TEST_DATABASE_URL=$(PG_URL) PINGAN_TEST_BROKER_URL=redis://127.0.0.1:6379/15 \
+		$(BIN)/python -m pytest -q -p no:cacheprovider
+
+bench: setup services
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) node_modules instance

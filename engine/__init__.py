@@ -1,0 +1,1 @@
+"""Pingan's workflow engine: definitions, runtime, persistence, timers and calendar."""

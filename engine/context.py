@@ -1,0 +1,72 @@
+"""Wire settings, database and script engine together once per process."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from .db import make_engine
+from .scripting import build_script_engine, calendar_var
+from .settings import Settings
+
+
+@dataclass
+class EngineContext:
+    """What engine functions need besides the session: settings and the script engine."""
+
+    settings: Settings
+    script_engine: object = field(default=None)
+
+    def __post_init__(self):
+        if self.script_engine is None:
+            self.script_engine = build_script_engine(calendar=calendar_var.get,
+                                                     time_limit=self.settings.script_time_limit)
+
+    def calendar(self, session: Session):
+        """Return the working-day calendar (cached per process)."""
+        from .calendar import get_calendar
+
+        return get_calendar(session, work_hours=self.settings.work_hours, tz=self.settings.timezone)
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    session_factory: sessionmaker
+    context: EngineContext
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """Open a session whose transaction commits on success and rolls back on error."""
+        session = self.session_factory()
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def open_services(settings: Settings, *, engine: Engine | None = None) -> Services:
+    """Build the database engine, session factory and engine context for ``settings``."""
+    engine = engine or make_engine(settings)
+    ctx = EngineContext(settings)
+    factory = sessionmaker(bind=engine, expire_on_commit=False, info={"pingan": ctx})
+    return Services(settings, engine, factory, ctx)
+
+
+def context_of(session: Session) -> EngineContext:
+    """Return the engine context a session was opened with."""
+    ctx = session.info.get("pingan")
+    if ctx is None:
+        raise RuntimeError("session was not opened through engine.context.open_services")
+    return ctx

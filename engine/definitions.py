@@ -1,0 +1,216 @@
+"""Process definitions: collect sources, validate and lint them, deploy versions, load specs."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .errors import DefinitionInvalid, EngineError, NotFound, Problem
+from .forms import form_from_dict, form_to_dict, parse_form
+from .lint import lint_process
+from .models import ProcessDefinition
+from .spiff.parser import ParsedProcess, parse_bundle
+from .spiff.workflow import dump_spec, load_spec
+
+CONFIG_KEYS = {"name", "search_fields", "messages", "title", "business_key_prefix", "variables",
+               "start_roles", "candidate_org", "description", "category"}
+
+
+@dataclass
+class SourceSet:
+    """Every file a deployment is made of, by kind."""
+
+    bpmn: dict[str, bytes] = field(default_factory=dict)
+    dmn: dict[str, bytes] = field(default_factory=dict)
+    forms: dict[str, tuple[str, str]] = field(default_factory=dict)  # key -> (file, text)
+    configs: dict[str, tuple[str, str]] = field(default_factory=dict)  # process key -> (file, text)
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    key: str
+    version: int
+    definition_id: int
+    created: bool
+
+
+def collect_sources(paths: list[Path | str]) -> SourceSet:
+    """Gather BPMN, DMN, form and config files from files or repository-shaped folders."""
+    sources = SourceSet()
+    form_roots: set[Path] = set()
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise NotFound(f"路径不存在：{path}", message_en=f"no such path: {path}")
+        if path.is_dir():
+            proc_dir = path / "processes" if (path / "processes").is_dir() else path
+            files = sorted(proc_dir.glob("*"))
+            for candidate in (path / "forms", proc_dir.parent / "forms"):
+                if candidate.is_dir():
+                    form_roots.add(candidate.resolve())
+        else:
+            files = [path]
+            if (path.parent.parent / "forms").is_dir():
+                form_roots.add((path.parent.parent / "forms").resolve())
+        for f in files:
+            _add_file(sources, f)
+    for root in sorted(form_roots):
+        for f in sorted(root.glob("*/*.yaml")):
+            key = f"{f.parent.name}/{f.stem}"
+            sources.forms.setdefault(key, (str(f.relative_to(root.parent)), f.read_text(encoding="utf-8")))
+    return sources
+
+
+def _add_file(sources: SourceSet, f: Path) -> None:
+    suffix = f.suffix.lower()
+    if suffix == ".bpmn":
+        sources.bpmn[f.name] = f.read_bytes()
+    elif suffix == ".dmn":
+        sources.dmn[f.name] = f.read_bytes()
+    elif suffix in (".yaml", ".yml"):
+        sources.configs[f.stem] = (f.name, f.read_text(encoding="utf-8"))
+
+
+@dataclass
+class ValidProcess:
+    parsed: ParsedProcess
+    forms: dict[str, dict]
+    config: dict
+    content_hash: str
+    sources: dict[str, str]
+
+
+def validate(sources: SourceSet) -> list[ValidProcess]:
+    """Parse and lint every process in ``sources``; raise one DefinitionInvalid listing all problems."""
+    if not sources.bpmn:
+        raise DefinitionInvalid("没有找到 BPMN 文件", message_en="no BPMN file given")
+    parsed = parse_bundle(sources.bpmn, sources.dmn)
+    problems: list[Problem] = []
+    forms, form_files = {}, {}
+    for key, (file, text) in sources.forms.items():
+        if key.split("/")[0] not in parsed:
+            continue
+        try:
+            forms[key] = parse_form(text, key=key, file=file)
+            form_files[key] = file
+        except DefinitionInvalid as exc:
+            problems.extend(exc.details)
+    out = []
+    for key, proc in sorted(parsed.items()):
+        config, config_problems = _parse_config(sources.configs.get(key))
+        problems.extend(config_problems)
+        proc_forms = {k: f for k, f in forms.items() if k.split("/")[0] == key}
+        problems.extend(lint_process(proc, forms=proc_forms, form_files=form_files, config=config))
+        used = {k: form_to_dict(f) for k, f in proc_forms.items()}
+        files = {name: (sources.bpmn.get(name) or sources.dmn[name]).decode("utf-8") for name in sorted(proc.files)}
+        if key in sources.configs:
+            files[sources.configs[key][0]] = sources.configs[key][1]
+        digest = hashlib.sha256(json.dumps([files, used], sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+        out.append(ValidProcess(proc, used, config, digest, files))
+    if problems:
+        raise DefinitionInvalid("流程定义未通过校验", message_en="The process definition failed validation", details=problems)
+    return out
+
+
+def _parse_config(entry: tuple[str, str] | None) -> tuple[dict, list[Problem]]:
+    if entry is None:
+        return {}, []
+    file, text = entry
+    try:
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as exc:
+        line = getattr(getattr(exc, "problem_mark", None), "line", None)
+        return {}, [Problem(f"YAML 格式错误：{exc}", "malformed YAML", file=file, line=line + 1 if line is not None else None)]
+    if not isinstance(data, dict):
+        return {}, [Problem("流程配置应为键值映射", "process config must be a mapping", file=file, line=1)]
+    unknown = sorted(set(data) - CONFIG_KEYS)
+    return data, [Problem(f"未知的配置项 '{k}'", f"unknown config key '{k}'", file=file) for k in unknown]
+
+
+def deploy(session: Session, *, paths: list[Path | str], actor: str | None = None) -> list[DeployResult]:
+    """Validate and store every process under ``paths``; identical content is a no-op."""
+    results = []
+    for valid in validate(collect_sources(paths)):
+        key = valid.parsed.key
+        existing = session.scalar(select(ProcessDefinition).where(
+            ProcessDefinition.key == key, ProcessDefinition.content_hash == valid.content_hash))
+        if existing is not None:
+            results.append(DeployResult(key, existing.version, existing.id, False))
+            continue
+        version = (session.scalar(select(func.max(ProcessDefinition.version)).where(ProcessDefinition.key == key)) or 0) + 1
+        definition = ProcessDefinition(
+            key=key, version=version, name=valid.config.get("name") or valid.parsed.name,
+            content_hash=valid.content_hash,
+            spec=dump_spec(valid.parsed.spec, valid.parsed.subprocess_specs) | {"meta": _meta(valid.parsed)},
+            sources=valid.sources, forms=valid.forms, config=valid.config,
+            deployed_at=clock.now(), deployed_by=actor)
+        session.add(definition)
+        session.flush()
+        results.append(DeployResult(key, version, definition.id, True))
+    return results
+
+
+def _meta(parsed: ParsedProcess) -> dict:
+    return {
+        "start_messages": sorted(parsed.start_message_names),
+        "messages": sorted(parsed.message_names),
+        "end_events": parsed.end_events,
+        "lanes": sorted(parsed.lanes),
+        "user_tasks": {k: {"name": t.name, "lane": t.lane, "form_key": t.form_key, "multi_instance": t.multi_instance}
+                       for k, t in parsed.user_tasks.items()},
+    }
+
+
+def get_definition(session: Session, *, key: str, version: int | None = None) -> ProcessDefinition:
+    """Return a process definition: the given version, else the latest."""
+    query = select(ProcessDefinition).where(ProcessDefinition.key == key)
+    query = query.where(ProcessDefinition.version == version) if version else query.order_by(ProcessDefinition.version.desc())
+    definition = session.scalars(query.limit(1)).first()
+    if definition is None:
+        raise NotFound(f"流程 '{key}' 未部署" + (f"版本 {version}" if version else ""),
+                       message_en=f"process '{key}' is not deployed" + (f" at version {version}" if version else ""))
+    return definition
+
+
+def latest_definitions(session: Session) -> list[ProcessDefinition]:
+    """Return the latest version of every deployed process."""
+    latest = select(ProcessDefinition.key, func.max(ProcessDefinition.version).label("v")).group_by(ProcessDefinition.key).subquery()
+    return list(session.scalars(select(ProcessDefinition).join(
+        latest, (ProcessDefinition.key == latest.c.key) & (ProcessDefinition.version == latest.c.v)
+    ).order_by(ProcessDefinition.key)))
+
+
+_SPEC_CACHE: OrderedDict[tuple[int, str], tuple] = OrderedDict()
+_SPEC_CACHE_SIZE = 64
+
+
+def runtime_spec(definition: ProcessDefinition) -> tuple:
+    """Return (spec, subprocess specs) for a definition, parsed once per process."""
+    # Definitions never change once stored; the hash guards against an id reused after a
+    # rolled-back deployment (SQLite hands out max(id)+1 again).
+    key = (definition.id, definition.content_hash)
+    cached = _SPEC_CACHE.get(key)
+    if cached is None:
+        cached = load_spec(definition.spec)
+        _SPEC_CACHE[key] = cached
+        while len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
+            _SPEC_CACHE.popitem(last=False)
+    else:
+        _SPEC_CACHE.move_to_end(key)
+    return cached
+
+
+def form_for(definition: ProcessDefinition, form_key: str):
+    """Return the parsed form ``form_key`` of a definition."""
+    raw = definition.forms.get(form_key)
+    if raw is None:
+        raise EngineError(f"流程 {definition.key} v{definition.version} 没有表单 {form_key}",
+                          message_en=f"process {definition.key} v{definition.version} has no form {form_key}")
+    return form_from_dict(raw)

@@ -1,0 +1,140 @@
+"""Pingan's own checks on a parsed process, beyond what BPMN and SpiffWorkflow check."""
+from __future__ import annotations
+
+import ast
+import builtins
+import difflib
+
+from .errors import Problem
+from .orgs import ROLES, role_for_lane
+from .scripting import HELPER_NAMES
+from .spiff.parser import ParsedProcess, check_timer_literal
+from .spiff.sandbox import check_source
+
+_ALWAYS_KNOWN = HELPER_NAMES | set(dir(builtins)) | {"True", "False", "None"}
+
+
+def lint_process(proc: ParsedProcess, *, forms: dict, form_files: dict[str, str], config: dict) -> list[Problem]:
+    """Return every problem found in one process, its forms and its config."""
+    problems: list[Problem] = []
+    main_file = sorted(proc.files)[0]
+    problems += _lint_user_tasks(proc, forms, main_file)
+    problems += _lint_forms_have_tasks(proc, forms, form_files)
+    problems += _lint_expressions(proc)
+    problems += _lint_condition_names(proc, forms, config)
+    return problems
+
+
+def form_key_for(proc_key: str, element_id: str, form_key: str | None) -> str:
+    """Return the form key a user task uses: ``formKey`` property or ``<process>/<task id>``."""
+    if not form_key:
+        return f"{proc_key}/{element_id}"
+    return form_key if "/" in form_key else f"{proc_key}/{form_key}"
+
+
+def _lint_user_tasks(proc: ParsedProcess, forms: dict, file: str) -> list[Problem]:
+    problems = []
+    for info in proc.user_tasks.values():
+        where = dict(file=file, line=info.line, element_id=info.element_id)
+        if not info.lane:
+            problems.append(Problem(f"用户任务 '{info.name}' 不在任何泳道中：泳道名即办理角色",
+                                    f"user task '{info.name}' is in no lane; the lane names the role", **where))
+        elif role_for_lane(info.lane) is None:
+            close = difflib.get_close_matches(info.lane, list(ROLES) + list(ROLES.values()), n=1)
+            problems.append(Problem(f"泳道 '{info.lane}' 不是已知角色", f"lane '{info.lane}' is not a known role",
+                                    hint=f"是否指 '{close[0]}'？(did you mean '{close[0]}'?)" if close else
+                                    "可用角色：" + "、".join(f"{v}({k})" for k, v in ROLES.items()), **where))
+        key = form_key_for(proc.key, info.element_id, info.form_key)
+        if key not in forms:
+            close = difflib.get_close_matches(key, list(forms), n=1)
+            problems.append(Problem(f"用户任务 '{info.name}' 的表单 forms/{key}.yaml 不存在",
+                                    f"form forms/{key}.yaml for user task '{info.name}' does not exist",
+                                    hint=f"是否指 '{close[0]}'？(did you mean '{close[0]}'?)" if close else None, **where))
+        for prop in ("candidateOrg", "dueDate", "warnAt"):
+            code = info.properties.get(prop)
+            for message in check_source(code, "eval") if code else []:
+                problems.append(Problem(f"属性 {prop} 的表达式无法编译：{message}",
+                                        f"expression of property {prop} does not compile: {message}", **where))
+    return problems
+
+
+def _lint_forms_have_tasks(proc: ParsedProcess, forms: dict, form_files: dict) -> list[Problem]:
+    used = {form_key_for(proc.key, t.element_id, t.form_key) for t in proc.user_tasks.values()}
+    used.add(f"{proc.key}/start")
+    return [Problem(f"表单 {key} 没有对应的用户任务", f"form {key} has no user task",
+                    file=form_files.get(key), line=1)
+            for key in sorted(set(forms) - used)]
+
+
+def _lint_expressions(proc: ParsedProcess) -> list[Problem]:
+    problems = []
+    for expr in proc.expressions:
+        where = dict(file=expr.file, line=expr.line, element_id=expr.element_id)
+        for message in check_source(expr.code, expr.mode):
+            problems.append(Problem(f"{_KIND_ZH.get(expr.kind.split(':')[0], expr.kind)}无法在沙箱中编译：{message}",
+                                    f"{expr.kind} does not compile in the sandbox: {message}", **where))
+        if expr.kind.startswith("timer:"):
+            problems += _lint_timer(expr, where)
+    return problems
+
+
+_KIND_ZH = {"condition": "条件表达式", "script": "脚本", "prescript": "前置脚本", "postscript": "后置脚本",
+            "timer": "定时器表达式", "dmn": "决策表单元格"}
+
+
+def _lint_timer(expr, where: dict) -> list[Problem]:
+    try:
+        node = ast.parse(expr.code, mode="eval").body
+    except SyntaxError:
+        return []  # already reported by the compile check
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        error = check_timer_literal(expr.kind.split(":")[1], node.value)
+        if error:
+            return [Problem(f"定时器值 '{node.value}' 不是有效的 ISO 8601 时间：{error}",
+                            f"timer value '{node.value}' is not valid ISO 8601: {error}",
+                            hint="时长写作 \"'P3D'\"（含引号），工作日写作 workdays(5)", **where)]
+        return []
+    if isinstance(node, ast.Constant):
+        return [Problem("定时器表达式应得到字符串（ISO 8601），例如 'PT2H' 或 workdays(5)",
+                        "a timer expression must yield an ISO 8601 string, e.g. 'PT2H' or workdays(5)", **where)]
+    return []
+
+
+def _lint_condition_names(proc: ParsedProcess, forms: dict, config: dict) -> list[Problem]:
+    known = set(_ALWAYS_KNOWN) | proc.data_names | set(config.get("variables") or [])
+    for form in forms.values():
+        known |= form.field_names()
+    for expr in proc.expressions:
+        if expr.mode == "exec":
+            known |= _assigned_names(expr.code)
+    problems = []
+    for expr in proc.expressions:
+        if expr.kind != "condition":
+            continue
+        for name in sorted(_loaded_names(expr.code) - known):
+            close = difflib.get_close_matches(name, sorted(known - _ALWAYS_KNOWN), n=1)
+            problems.append(Problem(
+                f"网关条件引用了不存在的字段 '{name}'（表单、脚本和决策表都没有产生它）",
+                f"gateway condition uses field '{name}' that no form, script or decision provides",
+                file=expr.file, line=expr.line, element_id=expr.element_id,
+                hint=f"是否指 '{close[0]}'？(did you mean '{close[0]}'?)" if close else None))
+    return problems
+
+
+def _loaded_names(code: str) -> set[str]:
+    try:
+        tree = ast.parse(code, mode="eval")
+    except SyntaxError:
+        return set()
+    stored = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)} - stored
+
+
+def _assigned_names(code: str) -> set[str]:
+    try:
+        tree = ast.parse(code or "", mode="exec")
+    except SyntaxError:
+        return set()
+    names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+    # d['x'] = ... on task data is rare, but assignments into a dict named in the data count.
+    return names

@@ -1,0 +1,282 @@
+"""Pingan's tables: organisations and users, definitions, instances, tasks, history."""
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from .db import Base
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class InstanceStatus(StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    ERROR = "error"
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class Org(Base):
+    __tablename__ = "orgs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(32))
+    parent_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    # Materialised path "/1/4/9/" so "is in the subtree of" is one indexed prefix test.
+    path: Mapped[str] = mapped_column(String(500), index=True, default="")
+
+    parent: Mapped[Org | None] = relationship(remote_side=[id])
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    password_hash: Mapped[str] = mapped_column(String(200), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+
+    org: Mapped[Org] = relationship()
+    roles: Mapped[list[RoleAssignment]] = relationship(
+        back_populates="user", cascade="all, delete-orphan", lazy="selectin"
+    )
+
+
+class RoleAssignment(Base):
+    __tablename__ = "role_assignments"
+    __table_args__ = (UniqueConstraint("user_id", "role", "org_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    role: Mapped[str] = mapped_column(String(32))
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
+
+    user: Mapped[User] = relationship(back_populates="roles")
+    org: Mapped[Org] = relationship(lazy="joined")
+
+
+class ProcessDefinition(Base):
+    """One deployed version of a process: stored once per content hash."""
+
+    __tablename__ = "process_definitions"
+    __table_args__ = (
+        UniqueConstraint("key", "version"),
+        UniqueConstraint("key", "content_hash"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    key: Mapped[str] = mapped_column(String(100), index=True)
+    version: Mapped[int]
+    name: Mapped[str] = mapped_column(String(200))
+    content_hash: Mapped[str] = mapped_column(String(64))
+    # Large and needed only on a spec-cache miss or for display: loaded when first touched.
+    spec: Mapped[dict[str, Any]] = mapped_column(JSONType, deferred=True)
+    sources: Mapped[dict[str, Any]] = mapped_column(JSONType, deferred=True)
+    forms: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    deployed_at: Mapped[datetime]
+    deployed_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class Instance(Base):
+    __tablename__ = "instances"
+    __table_args__ = (Index("ix_instances_status_process", "status", "process_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    business_key: Mapped[str | None] = mapped_column(String(100), index=True)
+    title: Mapped[str] = mapped_column(String(300), default="")
+    status: Mapped[InstanceStatus] = mapped_column(String(16), default=InstanceStatus.RUNNING)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    started_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    ended_at: Mapped[datetime | None]
+    end_event: Mapped[str | None] = mapped_column(String(100))
+    state: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    serializer_version: Mapped[str] = mapped_column(String(16))
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    error: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    audit_head: Mapped[str] = mapped_column(String(64), default="")
+    audit_seq: Mapped[int] = mapped_column(Integer, default=0)
+    lock_version: Mapped[int] = mapped_column(Integer, nullable=False, default=1)
+
+    definition: Mapped[ProcessDefinition] = relationship()
+    org: Mapped[Org] = relationship()
+
+    __mapper_args__ = {"version_id_col": lock_version}
+
+
+class HumanTask(Base):
+    """A user task as staff see it: the queryable projection of the workflow's open tasks."""
+
+    __tablename__ = "human_tasks"
+    __table_args__ = (
+        Index("ix_tasks_pool", "status", "candidate_role", "candidate_org_id"),
+        Index("ix_tasks_assignee", "assignee_id", "status"),
+        Index("ix_tasks_due", "status", "due_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    element_id: Mapped[str] = mapped_column(String(100))
+    title: Mapped[str] = mapped_column(String(200))
+    process_key: Mapped[str] = mapped_column(String(100))
+    candidate_role: Mapped[str | None] = mapped_column(String(32))
+    candidate_org_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
+    assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # The owner of a delegated task: it comes back to them once the delegate has done their part.
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    status: Mapped[TaskStatus] = mapped_column(String(16), default=TaskStatus.OPEN)
+    form_key: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime | None]
+    warn_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    completed_at: Mapped[datetime | None]
+    completed_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    draft: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    multi_index: Mapped[int | None] = mapped_column(Integer)
+
+    instance: Mapped[Instance] = relationship()
+    assignee: Mapped[User | None] = relationship(foreign_keys=[assignee_id])
+    candidate_org: Mapped[Org | None] = relationship()
+
+
+class TaskActor(Base):
+    """Everyone who held or completed a task: a case stays visible to them."""
+
+    __tablename__ = "task_actors"
+    __table_args__ = (UniqueConstraint("instance_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+
+
+class AuditEntry(Base):
+    """Append-only, hash-chained history of one instance."""
+
+    __tablename__ = "audit_entries"
+    __table_args__ = (UniqueConstraint("instance_id", "seq"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    seq: Mapped[int]
+    kind: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime]
+    actor: Mapped[str | None] = mapped_column(String(64))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    element_id: Mapped[str | None] = mapped_column(String(100))
+    opinion: Mapped[str | None] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
+
+
+class CaseField(Base):
+    """A searchable value projected from case data, declared per process in YAML."""
+
+    __tablename__ = "case_fields"
+    __table_args__ = (Index("ix_case_fields_lookup", "name", "value"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    name: Mapped[str] = mapped_column(String(64))
+    value: Mapped[str] = mapped_column(String(300))
+
+
+class CarbonCopy(Base):
+    __tablename__ = "carbon_copies"
+    __table_args__ = (UniqueConstraint("instance_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    sent_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sent_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
+class Notification(Base):
+    __tablename__ = "notifications"
+    __table_args__ = (Index("ix_notifications_user", "user_id", "read_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    text: Mapped[str] = mapped_column(String(500))
+    created_at: Mapped[datetime]
+    read_at: Mapped[datetime | None]
+
+
+class PendingMessage(Base):
+    """A message that arrived before anything waited for it, kept as its definition says."""
+
+    __tablename__ = "pending_messages"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), index=True)
+    correlation: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSONType)
+    received_at: Mapped[datetime]
+    consumed_at: Mapped[datetime | None]
+    consumed_by_instance_id: Mapped[int | None] = mapped_column(ForeignKey("instances.id"))
+
+
+class EventWait(Base):
+    """A timer or message an instance waits for, rewritten after every engine step.
+
+    The database, not a broker, is the source of truth for what is due: a sweep reads these rows.
+    """
+
+    __tablename__ = "event_waits"
+    __table_args__ = (
+        UniqueConstraint("instance_id", "task_id"),
+        Index("ix_event_waits_due", "kind", "due_at"),
+        Index("ix_event_waits_name", "kind", "name"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[str] = mapped_column(String(36))
+    element_id: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))  # timer | message
+    name: Mapped[str] = mapped_column(String(100), default="")
+    due_at: Mapped[datetime | None]
+    correlation: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

@@ -1,0 +1,144 @@
+"""Lists staff read: to-do, done, CC'd, started by me, case search; each within the reader's scope."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import case, func, literal, or_, select
+from sqlalchemy.orm import Session, aliased
+
+from . import clock
+from .models import CarbonCopy, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
+from .orgs import Actor
+from .visibility import pool_clause, scope_clause
+
+
+class Light(StrEnum):
+    GREEN = "green"
+    YELLOW = "yellow"
+    RED = "red"
+
+
+def light_of(task: HumanTask, now: datetime | None = None) -> Light:
+    """Return a task's status light: red overdue, yellow past its warning time, else green."""
+    now = now or clock.now()
+    if task.due_at is not None and now >= task.due_at:
+        return Light.RED
+    if task.warn_at is not None and now >= task.warn_at:
+        return Light.YELLOW
+    return Light.GREEN
+
+
+def light_expression(now: datetime):
+    """The same rule as ``light_of`` as a SQL expression, for filtering and counting."""
+    return case(
+        (HumanTask.due_at <= now, literal(Light.RED.value)),
+        (HumanTask.warn_at <= now, literal(Light.YELLOW.value)),
+        else_=literal(Light.GREEN.value),
+    )
+
+
+@dataclass(frozen=True)
+class TaskFilter:
+    process: str | None = None
+    light: Light | None = None
+    org_code: str | None = None
+    limit: int = 50
+    offset: int = 0
+
+
+def todo_query(actor: Actor, flt: TaskFilter = TaskFilter(), *, now: datetime | None = None):
+    """Build the to-do query: tasks assigned to the actor or waiting in one of their role pools."""
+    now = now or clock.now()
+    query = (select(HumanTask).join(Org, Org.id == HumanTask.candidate_org_id, isouter=True)
+             .where(HumanTask.status == TaskStatus.OPEN,
+                    or_(HumanTask.assignee_id == actor.id, pool_clause(actor))))
+    if flt.process:
+        query = query.where(HumanTask.process_key == flt.process)
+    if flt.light:
+        query = query.where(light_expression(now) == flt.light.value)
+    if flt.org_code:
+        scope = aliased(Org)
+        query = query.where(Org.path.startswith(
+            select(scope.path).where(scope.code == flt.org_code).scalar_subquery()))
+    return query
+
+
+def todo(session: Session, *, actor: Actor, flt: TaskFilter = TaskFilter()) -> list[HumanTask]:
+    """Return the actor's to-do list, soonest deadline first."""
+    query = todo_query(actor, flt).order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+    return list(session.scalars(query.limit(flt.limit).offset(flt.offset)))
+
+
+def todo_counts(session: Session, *, actor: Actor) -> dict[str, int]:
+    """Return to-do counts by light, and the total."""
+    now = clock.now()
+    light = light_expression(now)
+    sub = todo_query(actor, now=now).with_only_columns(light.label("light")).subquery()
+    rows = session.execute(select(sub.c.light, func.count()).group_by(sub.c.light)).all()
+    counts = {lt.value: 0 for lt in Light} | {row[0]: row[1] for row in rows}
+    counts["total"] = sum(counts[lt.value] for lt in Light)
+    return counts
+
+
+def done(session: Session, *, actor: Actor, limit: int = 50, offset: int = 0) -> list[HumanTask]:
+    """Return tasks the actor completed, newest first."""
+    return list(session.scalars(select(HumanTask).where(HumanTask.completed_by_id == actor.id)
+                                .order_by(HumanTask.completed_at.desc()).limit(limit).offset(offset)))
+
+
+def copied_to_me(session: Session, *, actor: Actor, limit: int = 50, offset: int = 0) -> list[tuple[CarbonCopy, Instance]]:
+    """Return the cases CC'd to the actor, newest first."""
+    return list(session.execute(select(CarbonCopy, Instance).join(Instance, Instance.id == CarbonCopy.instance_id)
+                                .where(CarbonCopy.user_id == actor.id)
+                                .order_by(CarbonCopy.sent_at.desc()).limit(limit).offset(offset)).tuples())
+
+
+def started_by_me(session: Session, *, actor: Actor, limit: int = 50, offset: int = 0) -> list[Instance]:
+    """Return the cases the actor started, newest first."""
+    return list(session.scalars(select(Instance).where(Instance.started_by_id == actor.id)
+                                .order_by(Instance.started_at.desc()).limit(limit).offset(offset)))
+
+
+@dataclass(frozen=True)
+class CaseSearch:
+    business_key: str | None = None
+    process: str | None = None
+    status: InstanceStatus | None = None
+    org_code: str | None = None
+    started_from: datetime | None = None
+    started_to: datetime | None = None
+    fields: tuple[tuple[str, str], ...] = ()  # (projected field name, value prefix)
+    limit: int = 50
+    offset: int = 0
+
+
+def search_cases(session: Session, *, actor: Actor, search: CaseSearch) -> tuple[list[Instance], int]:
+    """Find cases within the actor's scope; return one page and the total count."""
+    query = select(Instance).where(scope_clause(actor))
+    if search.business_key:
+        query = query.where(Instance.business_key.startswith(search.business_key))
+    if search.process:
+        query = query.where(Instance.process_key == search.process)
+    if search.status:
+        query = query.where(Instance.status == search.status)
+    if search.org_code:
+        scope = aliased(Org)
+        org_path = select(scope.path).where(scope.code == search.org_code).scalar_subquery()
+        query = query.where(Instance.org_id.in_(select(Org.id).where(Org.path.startswith(org_path))))
+    if search.started_from:
+        query = query.where(Instance.started_at >= search.started_from)
+    if search.started_to:
+        query = query.where(Instance.started_at < search.started_to)
+    for name, value in search.fields:
+        query = query.where(Instance.id.in_(select(CaseField.instance_id).where(
+            CaseField.name == name, CaseField.value.startswith(value))))
+    total = session.scalar(select(func.count()).select_from(query.subquery()))
+    page = session.scalars(query.order_by(Instance.started_at.desc(), Instance.id.desc())
+                           .limit(search.limit).offset(search.offset))
+    return list(page), total
+
+
+__all__ = ["Light", "light_of", "TaskFilter", "todo", "todo_counts", "done", "copied_to_me", "started_by_me",
+           "CaseSearch", "search_cases"]

@@ -1,0 +1,250 @@
+"""Run instances: start, complete, cancel and retry them, each change under the instance lock."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import audit, clock
+from .audit import EntryKind
+from .context import context_of
+from .definitions import form_for, get_definition, runtime_spec
+from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem, ScriptFailed, TaskNotOpen
+from .forms import validate_form_data
+from .models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskActor, TaskStatus
+from .orgs import SYSTEM, Actor, get_org
+from .scripting import use_calendar
+from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
+from .sync import sync_after_step
+
+
+@dataclass
+class Loaded:
+    """An instance with its running workflow, loaded under the instance lock."""
+
+    instance: Instance
+    definition: ProcessDefinition
+    runner: Runner
+
+
+def lock_instance(session: Session, *, instance_id: int) -> Instance:
+    """Take the instance's row lock (PostgreSQL) or the database write lock (SQLite)."""
+    instance = session.scalars(
+        select(Instance).where(Instance.id == instance_id).with_for_update(of=Instance)
+        .execution_options(populate_existing=True)
+    ).first()
+    if instance is None:
+        raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
+    return instance
+
+
+def load(session: Session, *, instance_id: int) -> Loaded:
+    """Lock an instance and restore its workflow."""
+    instance = lock_instance(session, instance_id=instance_id)
+    spec, subs = runtime_spec(instance.definition)
+    runner = Runner.restore(instance.state, spec, subs, context_of(session).script_engine)
+    return Loaded(instance, instance.definition, runner)
+
+
+def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | None) -> Instance:
+    """Persist the workflow, its open tasks, waits and projections; record how the step ended."""
+    instance, runner = loaded.instance, loaded.runner
+    now = clock.now()
+    instance.state = runner.dump()
+    instance.serializer_version = SERIALIZER_VERSION
+    instance.data = runner.data()
+    instance.updated_at = now
+    instance.title = _title(session, loaded.definition, instance.data, instance)
+    if error is None:
+        error = sync_after_step(session, loaded, actor=actor)
+    if error is not None:
+        instance.status = InstanceStatus.ERROR
+        instance.error = error.as_dict()
+        audit.record(session, instance=instance, kind=EntryKind.ERROR, actor=actor.username,
+                     task_id=error.task_id, element_id=error.element_id, payload=instance.error)
+    elif runner.completed and instance.status != InstanceStatus.CANCELLED:
+        instance.status = InstanceStatus.COMPLETED
+        instance.ended_at = now
+        instance.end_event = runner.end_event()
+        instance.error = None
+        audit.record(session, instance=instance, kind=EntryKind.FINISHED, actor=actor.username,
+                     element_id=instance.end_event)
+    elif instance.status == InstanceStatus.ERROR:
+        instance.status, instance.error = InstanceStatus.RUNNING, None
+    session.flush()
+    return instance
+
+
+def advance(session: Session, loaded: Loaded, step) -> StepError | None:
+    """Run one engine step with the working-day calendar scripts need."""
+    with use_calendar(context_of(session).calendar(session)):
+        return step()
+
+
+def start_instance(session: Session, *, process_key: str, data: dict | None = None, actor: Actor,
+                   org_code: str | None = None, business_key: str | None = None,
+                   version: int | None = None) -> Instance:
+    """Start a case of the latest (or given) version of a process and run it to its first wait."""
+    definition = get_definition(session, key=process_key, version=version)
+    org = get_org(session, code=org_code) if org_code else None
+    org_id, org_path = (org.id, org.path) if org else (actor.org_id, actor.org_path)
+    check_may_start(definition, actor=actor, org_path=org_path)
+    data = dict(data or {})
+    start_key = f"{definition.key}/start"
+    if start_key in definition.forms:
+        data = validate_form_data(form_for(definition, start_key), data, context={},
+                                  evaluate=_form_evaluator(session))
+    now = clock.now()
+    spec, subs = runtime_spec(definition)
+    runner = Runner.start(spec, subs, context_of(session).script_engine, data)
+    instance = Instance(definition_id=definition.id, process_key=definition.key, business_key=business_key,
+                        status=InstanceStatus.RUNNING, org_id=org_id,
+                        started_by_id=actor.id or None, started_at=now, updated_at=now,
+                        state={}, serializer_version=SERIALIZER_VERSION, data=data, title=definition.name)
+    session.add(instance)
+    session.flush()
+    if business_key is None:
+        prefix = (definition.config or {}).get("business_key_prefix") or definition.key.upper()
+        instance.business_key = f"{prefix}-{now:%Y%m%d}-{instance.id:06d}"
+    audit.record(session, instance=instance, kind=EntryKind.STARTED, actor=actor.username,
+                 payload={"data": data, "version": definition.version})
+    loaded = Loaded(instance, definition, runner)
+    error = advance(session, loaded, runner.run_engine_steps)
+    if actor.id:
+        _remember_actor(session, instance.id, actor.id)
+    return save(session, loaded, actor=actor, error=error)
+
+
+def check_may_start(definition: ProcessDefinition, *, actor: Actor, org_path: str) -> None:
+    """Refuse a start by someone without a starting role over the case's org."""
+    roles = (definition.config or {}).get("start_roles")
+    if actor is SYSTEM or actor.is_admin:
+        return
+    allowed = any(actor.has_role(r, org_path) for r in roles) if roles else any(
+        org_path.startswith(p) for _, p in actor.grants)
+    if not allowed:
+        raise NotAllowed(f"您无权在该组织发起“{definition.name}”",
+                         message_en=f"you may not start '{definition.key}' in this org")
+
+
+def _title(session: Session, definition: ProcessDefinition, data: dict, instance: Instance) -> str:
+    expr = (definition.config or {}).get("title")
+    if expr:
+        try:
+            value = context_of(session).script_engine.environment.evaluate(expr, dict(data))
+            if value:
+                return str(value)[:300]
+        except Exception:  # a title is a convenience; a bad one must not block the case
+            pass
+    return instance.title if instance.title and instance.title != definition.name else f"{definition.name} {instance.business_key}"
+
+
+def may_act(task: HumanTask, actor: Actor) -> bool:
+    """Tell whether ``actor`` may work on ``task``: its assignee, or in its role pool."""
+    if task.assignee_id is not None:
+        return task.assignee_id == actor.id
+    org_path = task.candidate_org.path if task.candidate_org else "/"
+    return task.candidate_role is not None and actor.has_role(task.candidate_role, org_path)
+
+
+def open_task_for_update(session: Session, *, task_id: str, actor: Actor) -> tuple[HumanTask, Loaded]:
+    """Lock the task's instance, then check the task is still open and the actor may act."""
+    row = session.get(HumanTask, task_id)
+    if row is None:
+        raise NotFound(f"任务 {task_id} 不存在", message_en=f"task {task_id} not found")
+    loaded = load(session, instance_id=row.instance_id)
+    session.refresh(row)
+    if row.status != TaskStatus.OPEN:
+        raise TaskNotOpen("该任务已办理或已撤销，不能重复提交",
+                          message_en=f"task {task_id} is not open (status: {row.status})")
+    if loaded.instance.status not in (InstanceStatus.RUNNING,):
+        raise TaskNotOpen(f"案件当前状态为“{_STATUS_ZH[loaded.instance.status]}”，不能办理任务",
+                          message_en=f"the case is {loaded.instance.status}")
+    if not may_act(row, actor):
+        raise NotAllowed("您不是该任务的办理人，也不在其候选角色和组织范围内",
+                         message_en="you are neither the assignee nor in the task's candidate pool")
+    return row, loaded
+
+
+_STATUS_ZH = {"running": "办理中", "completed": "已办结", "cancelled": "已撤销", "error": "出错待处理"}
+
+
+def complete_task(session: Session, *, task_id: str, data: dict, actor: Actor, opinion: str | None = None) -> Instance:
+    """Validate the form data, complete the task and advance the case."""
+    row, loaded = open_task_for_update(session, task_id=task_id, actor=actor)
+    if row.owner_id is not None and row.assignee_id == actor.id and row.owner_id != actor.id:
+        raise NotAllowed("委派的任务请使用“办理完毕交回”，由委派人完成",
+                         message_en="a delegated task goes back to its owner; use resolve")
+    form = form_for(loaded.definition, row.form_key)
+    cleaned = validate_form_data(form, data or {}, context=loaded.instance.data, evaluate=_form_evaluator(session))
+    runner = loaded.runner
+    if not runner.task_exists(task_id):
+        raise TaskNotOpen("该任务在流程中已不可办理", message_en="the task is no longer ready in the workflow")
+    error = advance(session, loaded, lambda: runner.complete_user_task(task_id, cleaned))
+    if error is not None and error.task_id == task_id:
+        # The task's own post-script failed: nothing is applied, the user keeps their input.
+        raise ScriptFailed(f"提交后脚本出错：{error.message}", message_en=f"post-script failed: {error.message}",
+                           details=[Problem(error.message, element_id=error.element_id, line=error.line)],
+                           trace=error.trace)
+    now = clock.now()
+    row.status, row.completed_at, row.completed_by_id = TaskStatus.COMPLETED, now, actor.id
+    row.draft = None
+    _remember_actor(session, loaded.instance.id, actor.id)
+    audit.record(session, instance=loaded.instance, kind=EntryKind.COMPLETED, actor=actor.username,
+                 task_id=task_id, element_id=row.element_id, opinion=opinion,
+                 payload={"data": cleaned, "title": row.title})
+    return save(session, loaded, actor=actor, error=error)
+
+
+def cancel_instance(session: Session, *, instance_id: int, actor: Actor, reason: str | None = None) -> Instance:
+    """Cancel a whole case (撤销): only its initiator or an admin may."""
+    loaded = load(session, instance_id=instance_id)
+    instance = loaded.instance
+    if instance.status in (InstanceStatus.COMPLETED, InstanceStatus.CANCELLED):
+        raise TaskNotOpen(f"案件已{_STATUS_ZH[instance.status]}，不能撤销", message_en=f"the case is already {instance.status}")
+    if not (actor.is_admin or actor is SYSTEM or instance.started_by_id == actor.id):
+        raise NotAllowed("只有发起人或管理员可以撤销案件", message_en="only the initiator or an admin may cancel a case")
+    loaded.runner.cancel()
+    instance.status, instance.ended_at = InstanceStatus.CANCELLED, clock.now()
+    audit.record(session, instance=instance, kind=EntryKind.CANCELLED, actor=actor.username, opinion=reason)
+    return save(session, loaded, actor=actor, error=None)
+
+
+def retry_instance(session: Session, *, instance_id: int, actor: Actor, data: dict | None = None) -> Instance:
+    """Run a case in error again, optionally with corrected data for the failing step."""
+    if not actor.is_admin and actor is not SYSTEM:
+        raise NotAllowed("只有管理员可以重试出错的案件", message_en="only an admin may retry a case in error")
+    loaded = load(session, instance_id=instance_id)
+    if loaded.instance.status != InstanceStatus.ERROR:
+        raise EngineError("案件没有出错，无需重试", message_en="the case is not in error")
+    failed_task = (loaded.instance.error or {}).get("task_id")
+    if data and failed_task:
+        loaded.runner.patch_task_data(failed_task, data)
+    audit.record(session, instance=loaded.instance, kind=EntryKind.RETRIED, actor=actor.username,
+                 task_id=failed_task, payload={"data": data or {}})
+    error = advance(session, loaded, loaded.runner.run_after_error)
+    return save(session, loaded, actor=actor, error=error)
+
+
+def _remember_actor(session: Session, instance_id: int, user_id: int) -> None:
+    exists = session.scalar(select(TaskActor.id).where(TaskActor.instance_id == instance_id, TaskActor.user_id == user_id))
+    if exists is None:
+        session.add(TaskActor(instance_id=instance_id, user_id=user_id))
+
+
+def _form_evaluator(session: Session):
+    env = context_of(session).script_engine.environment
+    return lambda expr, ctx: env.evaluate(expr, dict(ctx))
+
+
+def get_instance(session: Session, *, instance_id: int) -> Instance:
+    """Return an instance or raise NotFound (no lock; for reading)."""
+    instance = session.get(Instance, instance_id)
+    if instance is None:
+        raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
+    return instance
+
+
+__all__ = ["start_instance", "complete_task", "cancel_instance", "retry_instance", "load", "save",
+           "lock_instance", "may_act", "open_task_for_update", "get_instance", "FormInvalid"]

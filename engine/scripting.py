@@ -1,0 +1,96 @@
+"""The helpers every script, condition, DMN cell and timer expression may call."""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from datetime import datetime, timedelta, timezone
+from typing import Callable, Iterator
+
+from . import clock
+from .spiff.sandbox import make_script_engine
+
+# The calendar scripts see: set by the runtime around each engine step, so helpers never open
+# a database session of their own (on SQLite that would wait on the step's own write lock).
+calendar_var: ContextVar = ContextVar("pingan_calendar", default=None)
+
+
+@contextmanager
+def use_calendar(calendar) -> Iterator[None]:
+    """Make ``calendar`` the one helpers use while the block runs."""
+    token = calendar_var.set(calendar)
+    try:
+        yield
+    finally:
+        calendar_var.reset(token)
+
+
+# Names the linter accepts in expressions besides data fields.
+HELPER_NAMES = frozenset({
+    "now", "today", "workdays", "workhours", "urgent_hours", "days", "hours", "minutes",
+    "date", "datetime", "timedelta", "Decimal", "math", "re",
+})
+
+
+def make_helpers(calendar: Callable[[], object] | None = None) -> dict[str, Callable]:
+    """Build the helper functions; ``calendar`` returns the working-day calendar when asked."""
+
+    def now() -> str:
+        """Current time as an ISO 8601 string (timers and due dates take strings)."""
+        return clock.now().isoformat()
+
+    def today() -> str:
+        return clock.now().astimezone(_local_tz(calendar)).date().isoformat()
+
+    def days(n: float) -> str:
+        return (clock.now() + timedelta(days=n)).isoformat()
+
+    def hours(n: float) -> str:
+        return (clock.now() + timedelta(hours=n)).isoformat()
+
+    def minutes(n: float) -> str:
+        return (clock.now() + timedelta(minutes=n)).isoformat()
+
+    def urgent_hours(n: float) -> str:
+        """Every hour counts (紧急工作时)."""
+        return (clock.now() + timedelta(hours=n)).isoformat()
+
+    def workdays(n: int) -> str:
+        """End of the n-th working day after today (工作日)."""
+        return _need(calendar).add_workdays(clock.now(), int(n)).isoformat()
+
+    def workhours(n: float) -> str:
+        """n hours counted inside working hours on working days (工作时)."""
+        return _need(calendar).add_workhours(clock.now(), float(n)).isoformat()
+
+    return {"now": now, "today": today, "days": days, "hours": hours, "minutes": minutes,
+            "urgent_hours": urgent_hours, "workdays": workdays, "workhours": workhours}
+
+
+def _need(calendar):
+    cal = calendar() if calendar is not None else None
+    if cal is None:
+        raise RuntimeError("工作日历不可用 (no working-day calendar configured)")
+    return cal
+
+
+def _local_tz(calendar):
+    try:
+        cal = calendar() if calendar else None
+    except LookupError:
+        cal = None
+    return getattr(cal, "tzinfo", None) or timezone(timedelta(hours=8))
+
+
+def build_script_engine(*, calendar: Callable[[], object] | None = None, time_limit: float = 2.0):
+    """Return a sandboxed script engine with Pingan's helpers."""
+    return make_script_engine(helpers=make_helpers(calendar), time_limit=time_limit)
+
+
+def parse_moment(value) -> datetime | None:
+    """Turn a helper's result (ISO string or datetime) into an aware UTC datetime."""
+    if value is None or value == "":
+        return None
+    moment = value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+    if moment.tzinfo is None:
+        raise ValueError(f"时间 '{value}' 缺少时区 (time '{value}' has no timezone)")
+    return moment.astimezone(timezone.utc)

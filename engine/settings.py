@@ -1,0 +1,49 @@
+"""Settings read from ``PINGAN_*`` environment variables, never at import time."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True)
+class Settings:
+    database_url: str
+    database_schema: str | None = None
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    secret_key: str = "dev-secret-change-me"
+    timezone: str = "Asia/Shanghai"
+    instance_path: Path = ROOT / "instance"
+    processes_dir: Path = ROOT / "processes"
+    forms_dir: Path = ROOT / "forms"
+    # Working hours as "HH:MM-HH:MM" periods separated by commas.
+    work_hours: str = "08:30-12:00,14:00-17:30"
+    script_time_limit: float = 2.0
+    timer_mode: str = "embedded"  # embedded | celery | off
+    extra: dict = field(default_factory=dict)
+
+    def with_(self, **changes) -> "Settings":
+        return replace(self, **changes)
+
+
+def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
+    """Build settings from the environment, then apply explicit overrides."""
+    env = os.environ if env is None else env
+    instance_path = Path(env.get("PINGAN_INSTANCE_PATH", ROOT / "instance"))
+    values = dict(
+        database_url=env.get("PINGAN_DATABASE_URL", f"sqlite:///{instance_path / 'pingan.db'}"),
+        database_schema=env.get("PINGAN_DATABASE_SCHEMA") or None,
+        broker_url=env.get("PINGAN_BROKER_URL", "redis://127.0.0.1:6379/0"),
+        secret_key=env.get("PINGAN_SECRET_KEY", "dev-secret-change-me"),
+        timezone=env.get("PINGAN_TIMEZONE", "Asia/Shanghai"),
+        instance_path=instance_path,
+        processes_dir=Path(env.get("PINGAN_PROCESSES_DIR", ROOT / "processes")),
+        forms_dir=Path(env.get("PINGAN_FORMS_DIR", ROOT / "forms")),
+        work_hours=env.get("PINGAN_WORK_HOURS", "08:30-12:00,14:00-17:30"),
+        script_time_limit=float(env.get("PINGAN_SCRIPT_TIME_LIMIT", "2.0")),
+        timer_mode=env.get("PINGAN_TIMER_MODE", "embedded"),
+    )
+    values.update(overrides)
+    return Settings(**values)

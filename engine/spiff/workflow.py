@@ -1,0 +1,343 @@
+"""A running workflow behind Pingan's own small types: the runtime never sees SpiffWorkflow."""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from uuid import UUID
+
+from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
+from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
+from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
+from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
+from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.util.task import TaskState
+
+from .. import clock
+try:  # TEMP until compaction lands
+    from .compaction import compact
+except ImportError:  # pragma: no cover
+    def compact(wf):
+        return 0
+
+__all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "WaitingEvent",
+           "dump_spec", "load_spec"]
+
+
+class _ClockDatetime(datetime):
+    """SpiffWorkflow's timers ask ``datetime.now``; route that to Pingan's clock."""
+
+    @classmethod
+    def now(cls, tz=None):
+        moment = clock.now()
+        return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
+
+
+spiff_timer.datetime = _ClockDatetime
+
+
+class _CachedSpecConverter(BpmnWorkflowConverter):
+    """Restore a workflow around spec objects parsed once, not once per load."""
+
+    def from_dict(self, dct):
+        spec, subprocess_specs = dct.pop("spec"), dct.pop("subprocess_specs", {})
+        if isinstance(spec, dict):
+            spec = self.registry.restore(spec)
+            subprocess_specs = self.mapping_from_dict(subprocess_specs)
+        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
+        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
+        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
+        self.set_default_attributes(workflow, dct)
+        self.subprocesses_from_dict(dct["subprocesses"], workflow)
+        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
+        return workflow
+
+
+def _make_serializer() -> BpmnWorkflowSerializer:
+    config = dict(SPIFF_CONFIG)
+    config[BpmnWorkflow] = _CachedSpecConverter
+    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+
+
+_SERIALIZER = _make_serializer()
+
+
+def dump_spec(spec, subprocess_specs: dict) -> dict:
+    """Serialize a process spec and its subprocess specs to JSON-ready data."""
+    return {
+        "spec": _SERIALIZER.registry.convert(spec),
+        "subprocess_specs": {k: _SERIALIZER.registry.convert(v) for k, v in subprocess_specs.items()},
+    }
+
+
+def load_spec(data: dict) -> tuple[object, dict]:
+    """Restore spec objects from ``dump_spec`` output."""
+    spec = _SERIALIZER.registry.restore(copy.deepcopy(data["spec"]))
+    subs = {k: _SERIALIZER.registry.restore(copy.deepcopy(v)) for k, v in data["subprocess_specs"].items()}
+    return spec, subs
+
+
+@dataclass(frozen=True)
+class ReadyUserTask:
+    id: str
+    element_id: str
+    name: str
+    lane: str | None
+    properties: dict[str, str]
+    data: dict
+    multi_index: int | None
+
+
+@dataclass(frozen=True)
+class WaitingEvent:
+    task_id: str
+    element_id: str
+    kind: str  # timer | message
+    name: str
+    due_at: datetime | None = None
+    detail: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class StepError:
+    message: str
+    element_id: str | None
+    element_name: str | None
+    task_id: str | None
+    line: int | None
+    error_line: str | None
+    trace: list[str]
+    cause: Exception | None = None
+
+    def as_dict(self) -> dict:
+        out = {k: v for k, v in self.__dict__.items() if k != "cause"}
+        return out
+
+
+class Runner:
+    """One loaded workflow: advance it, read its tasks and events, dump its state."""
+
+    def __init__(self, workflow: BpmnWorkflow):
+        self.wf = workflow
+
+    @classmethod
+    def start(cls, spec, subprocess_specs: dict, script_engine, data: dict) -> Runner:
+        """Create a new workflow with initial data (not yet advanced)."""
+        wf = BpmnWorkflow(spec, subprocess_specs, script_engine=script_engine)
+        wf.task_tree.data.update(copy.deepcopy(data))
+        for task in wf.get_tasks(state=TaskState.READY):
+            task.data.update(copy.deepcopy(data))
+        return cls(wf)
+
+    @classmethod
+    def restore(cls, state: dict, spec, subprocess_specs: dict, script_engine) -> Runner:
+        """Rebuild a workflow from stored state around already-loaded specs."""
+        dct = copy.deepcopy(state)
+        _SERIALIZER.migrate(dct)
+        dct["spec"], dct["subprocess_specs"] = spec, subprocess_specs
+        wf = _SERIALIZER.from_dict(dct)
+        wf.script_engine = script_engine
+        return cls(wf)
+
+    def dump(self) -> dict:
+        """Serialize the workflow without its spec (the spec is stored once per definition)."""
+        compact(self.wf)
+        registry = _SERIALIZER.registry
+        registry._encoder_mode = True
+        try:
+            converter = registry.convert
+            dct = {
+                "data": converter(registry.clean(self.wf.data)),
+                "correlations": self.wf.correlations,
+                "last_task": str(self.wf.last_task.id) if self.wf.last_task is not None else None,
+                "success": self.wf.success,
+                "completed": self.wf.completed,
+                "tasks": {str(k): converter(v) for k, v in self.wf.tasks.items()},
+                "root": str(self.wf.task_tree.id),
+                "subprocesses": {str(k): converter(v) for k, v in self.wf.subprocesses.items()},
+                "bpmn_events": converter(self.wf.bpmn_events),
+                _SERIALIZER.VERSION_KEY: SERIALIZER_VERSION,
+                "typename": registry.typenames[BpmnWorkflow],
+            }
+        finally:
+            registry._encoder_mode = False
+        return dct
+
+    # -- advancing -------------------------------------------------------------------------
+
+    def run_engine_steps(self) -> StepError | None:
+        """Run automatic tasks until only people or events are awaited; stop at the first failure.
+
+        A failing task keeps the data it had before it ran, so nothing is half-applied; the
+        tasks that succeeded before it stay done.
+        """
+        snapshot: dict = {}
+
+        def before(task):
+            snapshot["task"], snapshot["data"] = task, copy.deepcopy(task.data)
+
+        try:
+            self.wf.do_engine_steps(will_complete_task=before)
+        except (SpiffWorkflowException, Exception) as exc:  # scripts may raise anything
+            task = getattr(exc, "task", None) or snapshot.get("task")
+            if task is not None and snapshot.get("task") is task:
+                task.data = snapshot["data"]
+                if task.state == TaskState.ERROR:
+                    task._set_state(TaskState.READY)
+            return _step_error(exc, task)
+        return None
+
+    def complete_user_task(self, task_id: str, data: dict) -> StepError | None:
+        """Complete a READY user task with data, then advance."""
+        task = self.wf.get_task_from_id(UUID(task_id))
+        task.data.update(copy.deepcopy(data))
+        try:
+            task.run()
+        except Exception as exc:  # post-scripts run here
+            return _step_error(exc, task)
+        return self.run_engine_steps()
+
+    def patch_task_data(self, task_id: str, data: dict) -> None:
+        """Correct the data of a (failed) task before it is run again."""
+        self.wf.get_task_from_id(UUID(task_id)).data.update(copy.deepcopy(data))
+
+    def run_after_error(self) -> StepError | None:
+        """Run again from where a failure stopped the workflow."""
+        return self.refresh_timers()
+
+    def refresh_timers(self) -> StepError | None:
+        """Let due timers fire, then advance."""
+        try:
+            self.wf.refresh_timers()
+        except Exception as exc:
+            return _step_error(exc, None)
+        return self.run_engine_steps()
+
+    def catch_message(self, name: str, payload: dict, correlations: dict | None = None) -> int:
+        """Deliver a message to this workflow; return how many events caught it."""
+        event = BpmnEvent(MessageEventDefinition(name), payload=copy.deepcopy(payload),
+                          correlations=correlations or {})
+        return self.wf.event_manager.catch(event, internal=False)
+
+    def reset_to(self, task_id: str, data: dict | None = None) -> None:
+        """Go back to an earlier task; everything after it is discarded."""
+        self.wf.reset_from_task_id(UUID(task_id), data=data)
+
+    def cancel(self) -> None:
+        """Cancel the whole workflow."""
+        self.wf.cancel()
+
+    # -- reading ---------------------------------------------------------------------------
+
+    @property
+    def completed(self) -> bool:
+        return self.wf.completed
+
+    def end_event(self) -> str | None:
+        """Return the id of the end event the workflow finished at, if any."""
+        for task in self.wf.get_tasks(state=TaskState.COMPLETED, spec_class=EndEvent):
+            if task.workflow is self.wf and task.task_spec.bpmn_id:
+                return task.task_spec.bpmn_id
+        return None
+
+    def data(self) -> dict:
+        """Return the case data as of the most recent step."""
+        if self.wf.completed:
+            return copy.deepcopy(self.wf.data)
+        last = self.wf.last_task
+        ready = self.ready_user_tasks()
+        source = last.data if last is not None else (ready[0].data if ready else self.wf.task_tree.data)
+        return copy.deepcopy({k: v for k, v in source.items() if not k.startswith("_")})
+
+    def ready_user_tasks(self) -> list[ReadyUserTask]:
+        """Return the user tasks waiting for a person."""
+        out = []
+        for task in self.wf.get_tasks(state=TaskState.READY, manual=True):
+            spec = task.task_spec
+            if not isinstance(spec, UserTask):
+                continue
+            props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
+            out.append(ReadyUserTask(
+                id=str(task.id), element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
+                lane=spec.lane, properties=props, data=task.data,
+                multi_index=task.internal_data.get("iteration", task.internal_data.get("item_index"))))
+        return out
+
+    def task_exists(self, task_id: str, *, ready: bool = True) -> bool:
+        try:
+            task = self.wf.get_task_from_id(UUID(task_id))
+        except Exception:
+            return False
+        return task is not None and (not ready or task.state == TaskState.READY)
+
+    def completed_user_tasks(self) -> list[tuple[str, str]]:
+        """Return (task id, element id) of completed user tasks, oldest first."""
+        tasks = self.wf.get_tasks(state=TaskState.COMPLETED, manual=True)
+        tasks = [t for t in tasks if isinstance(t.task_spec, UserTask)]
+        tasks.sort(key=lambda t: t.last_state_change)
+        return [(str(t.id), t.task_spec.bpmn_id) for t in tasks]
+
+    def waiting_events(self) -> list[WaitingEvent]:
+        """Return the timers and messages the workflow is waiting for."""
+        out = []
+        for task in list(self.wf.event_manager.tasks.values()):
+            if not task.has_state(TaskState.WAITING):
+                continue
+            spec = task.task_spec
+            event_def = spec.event_definition
+            if isinstance(event_def, TimerEventDefinition):
+                out.append(WaitingEvent(str(task.id), spec.bpmn_id or spec.name, "timer",
+                                        event_def.name or "", _timer_due(task)))
+            elif isinstance(event_def, MessageEventDefinition):
+                props = {p.name: p.retrieval_expression for p in event_def.correlation_properties}
+                out.append(WaitingEvent(str(task.id), spec.bpmn_id or spec.name, "message",
+                                        event_def.name, None, {"properties": props, "data": task.data}))
+        return out
+
+    def evaluate(self, expression: str, data: dict):
+        """Evaluate an expression in the workflow's sandbox against ``data``."""
+        return self.wf.script_engine.environment.evaluate(expression, copy.deepcopy(data))
+
+
+def _timer_due(task) -> datetime | None:
+    value = task._get_internal_data("event_value")
+    if value is None:
+        # Not yet evaluated: ask the spec, which evaluates and stores it.
+        task.task_spec.event_definition.has_fired(task) if hasattr(task.task_spec.event_definition, "has_fired") else None
+        value = task._get_internal_data("event_value")
+    if isinstance(value, dict):  # cycles keep their next due time
+        value = value.get("next")
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        return None
+    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+
+
+def _step_error(exc: Exception, task) -> StepError:
+    task = getattr(exc, "task", None) or task
+    spec = getattr(task, "task_spec", None)
+    cause = exc
+    while getattr(cause, "exception", None) is not None and cause.exception is not cause:
+        cause = cause.exception
+    message = str(cause) if cause is not exc else (getattr(exc, "error_msg", None) or str(exc))
+    trace = list(getattr(exc, "task_trace", None) or [])
+    return StepError(
+        message=message.split("\n")[0] or type(cause).__name__,
+        element_id=getattr(spec, "bpmn_id", None) or getattr(spec, "name", None),
+        element_name=getattr(spec, "bpmn_name", None),
+        task_id=str(task.id) if task is not None else None,
+        line=getattr(exc, "line_number", None) or None,
+        error_line=getattr(exc, "error_line", None) or None,
+        trace=trace,
+        cause=cause,
+    )

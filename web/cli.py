@@ -1,0 +1,185 @@
+"""The `pingan` command: set up, validate, deploy, run and inspect."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from engine.errors import EngineError
+
+
+def _services():
+    from engine.context import open_services
+    from engine.settings import load_settings
+
+    return open_services(load_settings())
+
+
+def _fail(exc: EngineError) -> None:
+    click.secho(str(exc), fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group()
+def main() -> None:
+    """平安 Pingan：综治中心流程平台 (workflow platform for county governance centers)."""
+
+
+@main.command()
+@click.option("--demo/--no-demo", default=True, help="载入示范县的组织和用户 (load the demo county).")
+def init(demo: bool) -> None:
+    """创建/升级数据库，载入示范组织，部署 processes/ 下全部流程。"""
+    from engine.definitions import deploy
+    from engine.demo import DEMO_PASSWORD, load_demo_org
+    from engine.schema import upgrade
+
+    svc = _services()
+    upgrade(svc.engine)
+    click.echo(f"数据库已就绪 (schema up to date): {svc.settings.database_url}")
+    try:
+        with svc.session() as s:
+            if demo and load_demo_org(s):
+                click.echo(f"已载入示范县组织和用户，初始密码 {DEMO_PASSWORD} (demo org and users loaded)")
+            results = deploy(s, paths=[svc.settings.processes_dir.parent], actor="init")
+    except EngineError as exc:
+        _fail(exc)
+    for r in results:
+        click.echo(f"  {r.key} v{r.version} {'已部署 (deployed)' if r.created else '未变化 (unchanged)'}")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+def validate(paths: tuple[Path, ...]) -> None:
+    """校验 BPMN/DMN/表单文件或按仓库结构组织的目录，不部署。"""
+    from engine.definitions import collect_sources
+    from engine.definitions import validate as run_validation
+
+    try:
+        valid = run_validation(collect_sources(list(paths)))
+    except EngineError as exc:
+        _fail(exc)
+    for v in valid:
+        click.echo(f"✓ {v.parsed.key}（{v.parsed.name}）：{len(v.parsed.user_tasks)} 个用户任务，"
+                   f"{len(v.forms)} 个表单 — 校验通过 (valid)")
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--actor", default=None, help="记录的部署人 (who deploys).")
+def deploy(paths: tuple[Path, ...], actor: str | None) -> None:
+    """部署流程：内容相同则不产生新版本。"""
+    from engine.definitions import deploy as run_deploy
+
+    svc = _services()
+    try:
+        with svc.session() as s:
+            results = run_deploy(s, paths=list(paths), actor=actor)
+    except EngineError as exc:
+        _fail(exc)
+    for r in results:
+        click.echo(f"{r.key} v{r.version} {'已部署 (deployed)' if r.created else '未变化 (unchanged)'}")
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=int)
+@click.option("--timers/--no-timers", default=True, help="在进程内触发定时器 (fire timers in-process).")
+def run(host: str, port: int, timers: bool) -> None:
+    """启动 Web 服务（SQLite 默认配置下同时在进程内触发定时器）。"""
+    from web.app import create_app
+
+    app = create_app()
+    if timers and app.config["PINGAN"].settings.timer_mode == "embedded":
+        from engine.timer_loop import start_timer_loop
+
+        start_timer_loop(app.config["PINGAN"])
+    click.echo(f"Pingan 运行于 http://{host}:{port}/")
+    app.run(host=host, port=port, use_reloader=False, threaded=True)
+
+
+@main.group()
+def audit() -> None:
+    """审计日志 (audit log)."""
+
+
+@audit.command("verify")
+@click.option("--instance", "instance_id", type=int, default=None)
+def audit_verify(instance_id: int | None) -> None:
+    """重新计算哈希链，发现被改动或删除的记录。"""
+    from engine.audit import verify
+
+    svc = _services()
+    with svc.session() as s:
+        checked, breaks = verify(s, instance_id=instance_id)
+    if breaks:
+        for b in breaks:
+            click.secho(f"案件 {b.instance_id} 第 {b.seq or '-'} 条：{b.reason}", fg="red")
+        click.secho(f"审计链校验失败：{len(breaks)} 处异常（共检查 {checked} 条）", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"审计链完整：共检查 {checked} 条记录 (audit chain intact: {checked} entries)")
+
+
+@main.group()
+def users() -> None:
+    """用户 (users)."""
+
+
+@users.command("list")
+@click.option("--json", "as_json", is_flag=True)
+def users_list(as_json: bool) -> None:
+    """列出用户及其角色和组织。"""
+    from sqlalchemy import select
+
+    from engine.models import User
+
+    svc = _services()
+    with svc.session() as s:
+        rows = [{"username": u.username, "name": u.name, "active": u.active,
+                 "roles": [{"role": g.role, "org": g.org.code} for g in u.roles]}
+                for u in s.scalars(select(User).order_by(User.username))]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+    else:
+        for r in rows:
+            click.echo(f"{r['username']:<12} {r['name']:<8} " + ", ".join(f"{g['role']}@{g['org']}" for g in r["roles"]))
+
+
+@main.group()
+def calendar() -> None:
+    """工作日历 (working-day calendar)."""
+
+
+@calendar.command("import")
+@click.argument("file", type=click.Path(exists=True, path_type=Path))
+def calendar_import(file: Path) -> None:
+    """导入一年的放假和调休安排（替换该年已有数据）。"""
+    from engine.calendar import import_year, parse_calendar_file
+
+    svc = _services()
+    try:
+        year, holidays, workdays = parse_calendar_file(file)
+        with svc.session() as s:
+            count = import_year(s, year=year, holidays=holidays, workdays=workdays)
+    except EngineError as exc:
+        _fail(exc)
+    click.echo(f"{year} 年工作日历已导入：{count} 天 ({len(holidays)} 个放假日, {len(workdays)} 个调休上班日)")
+
+
+@calendar.command("export")
+@click.argument("year", type=int)
+def calendar_export(year: int) -> None:
+    """导出一年的安排为 YAML，可编辑后再导入。"""
+    import yaml
+
+    from engine.calendar import export_year
+
+    svc = _services()
+    with svc.session() as s:
+        data = export_year(s, year=year)
+    click.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+if __name__ == "__main__":
+    main()
