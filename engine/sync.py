@@ -9,6 +9,7 @@ from .audit import EntryKind
 from .context import context_of
 from .lint import form_key_for
 from .models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
+from .notifications import NotificationKind, notify
 from .orgs import Actor, get_org, role_for_lane
 from .scripting import parse_moment, use_calendar
 from .spiff.workflow import StepError
@@ -74,6 +75,9 @@ def sync_tasks(session: Session, loaded) -> None:
         row.due_at = _moment(runner, task, props.get("dueDate"))
         row.warn_at = _moment(runner, task, props.get("warnAt"))
         row.multi_index = task.multi_index
+        if assignee_id:
+            notify(session, user_ids=[assignee_id], kind=NotificationKind.TASK, instance_id=instance.id,
+                   task_id=task_id, text=f"新任务：{task.name}（{instance.title}）")
     session.flush()
 
 
