@@ -114,7 +114,8 @@ def return_task(session: Session, *, task_id: str, actor: Actor, to_element: str
     if not opinion or not opinion.strip():
         raise EngineError("退回必须填写意见", message_en="a return needs an opinion")
     target = earlier[-1]
-    loaded.runner.reset_to(target)
+    if not loaded.runner.reset_to(target):
+        raise Conflict(f"“{to_element}”办理得太早，已超出可退回的范围", message_en=f"'{to_element}' is too far back to return to")
     audit.record(session, instance=loaded.instance, kind=EntryKind.RETURNED, actor=actor.username, task_id=row.id,
                  element_id=row.element_id, opinion=opinion, payload={"to_element": to_element, "to_task": target})
     instance = save(session, loaded, actor=actor, error=advance(session, loaded, loaded.runner.run_engine_steps))
@@ -152,7 +153,8 @@ def withdraw_task(session: Session, *, task_id: str, actor: Actor, opinion: str 
                                                   HumanTask.status == TaskStatus.OPEN)).all()
     if any(t.draft for t in nxt):
         raise Conflict("下一步已保存草稿，不能撤回", message_en="the next step has a draft; withdraw is no longer possible")
-    loaded.runner.reset_to(task_id)
+    if not loaded.runner.reset_to(task_id):
+        raise Conflict("流程中已找不到该任务，不能撤回", message_en="the task is gone from the workflow")
     audit.record(session, instance=loaded.instance, kind=EntryKind.WITHDRAWN, actor=actor.username,
                  task_id=task_id, element_id=row.element_id, opinion=opinion)
     return save(session, loaded, actor=actor, error=advance(session, loaded, loaded.runner.run_engine_steps))

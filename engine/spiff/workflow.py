@@ -16,16 +16,12 @@ from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.exceptions import SpiffWorkflowException
+from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.util.task import TaskState
 
 from .. import clock
-try:  # TEMP until compaction lands
-    from .compaction import compact
-except ImportError:  # pragma: no cover
-    def compact(wf):
-        return 0
+from .compaction import compact
 
 __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "WaitingEvent",
            "dump_spec", "load_spec"]
@@ -226,9 +222,23 @@ class Runner:
                           correlations=correlations or {})
         return self.wf.event_manager.catch(event, internal=False)
 
-    def reset_to(self, task_id: str, data: dict | None = None) -> None:
-        """Go back to an earlier task; everything after it is discarded."""
-        self.wf.reset_from_task_id(UUID(task_id), data=data)
+    def reset_to(self, task_id: str, data: dict | None = None) -> bool:
+        """Go back to an earlier task; everything after it is discarded. False if it is gone."""
+        try:
+            self.wf.reset_from_task_id(UUID(task_id), data=data)
+        except TaskNotFoundException:
+            return False  # pruned from the tree by compaction: too far back to return to
+        # SpiffWorkflow leaves waiting events of discarded tasks registered (a boundary timer
+        # below the reset point); the next engine step would then trip over a task that is gone.
+        live = {t.id for t in self._all_tasks()}
+        for stale in [tid for tid in self.wf.event_manager.tasks if tid not in live]:
+            self.wf.event_manager.tasks.pop(stale, None)
+        return True
+
+    def _all_tasks(self):
+        yield from self.wf.tasks.values()
+        for sub in self.wf.subprocesses.values():
+            yield from sub.tasks.values()
 
     def cancel(self) -> None:
         """Cancel the whole workflow."""
