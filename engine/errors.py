@@ -1,7 +1,7 @@
 """The one error family the engine raises; front doors map it to HTTP codes and pages."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 
 @dataclass

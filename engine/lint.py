@@ -11,7 +11,7 @@ from .scripting import HELPER_NAMES
 from .spiff.parser import ParsedProcess, check_timer_literal
 from .spiff.sandbox import check_source
 
-_ALWAYS_KNOWN = HELPER_NAMES | set(dir(builtins)) | {"True", "False", "None"}
+_ALWAYS_KNOWN = HELPER_NAMES | set(dir(builtins)) | {"True", "False", "None", "dmninputexpr"}
 
 
 def lint_process(proc: ParsedProcess, *, forms: dict, form_files: dict[str, str], config: dict) -> list[Problem]:
@@ -79,7 +79,7 @@ def _lint_expressions(proc: ParsedProcess) -> list[Problem]:
 
 
 _KIND_ZH = {"condition": "条件表达式", "script": "脚本", "prescript": "前置脚本", "postscript": "后置脚本",
-            "timer": "定时器表达式", "dmn": "决策表单元格"}
+            "timer": "定时器表达式", "dmn": "决策表单元格", "dmn_input": "决策表输入条件"}
 
 
 def _lint_timer(expr, where: dict) -> list[Problem]:

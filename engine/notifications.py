@@ -1,6 +1,8 @@
 """In-app notifications: new tasks, urges, CCs and deadline warnings (mail/SMS adapters come later)."""
 from __future__ import annotations
 
+from enum import StrEnum
+
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -8,19 +10,21 @@ from . import clock
 from .models import Notification
 
 
-class NotificationKind:
+class NotificationKind(StrEnum):
     TASK = "task"
     URGE = "urge"
     CC = "cc"
     DEADLINE = "deadline"
     DELEGATED = "delegated"
+    RETURNED = "returned"
 
 
 def notify(session: Session, *, user_ids: list[int] | set[int], kind: str, text: str,
            instance_id: int | None = None, task_id: str | None = None) -> int:
     """Queue one notification per user; return how many were written."""
     now = clock.now()
-    rows = [Notification(user_id=u, kind=kind, text=text[:500], instance_id=instance_id, task_id=task_id, created_at=now)
+    rows = [Notification(user_id=u, kind=str(kind), text=text[:500], instance_id=instance_id, task_id=task_id,
+                         created_at=now)
             for u in sorted(set(user_ids)) if u]
     session.add_all(rows)
     return len(rows)
@@ -38,9 +42,9 @@ def list_notifications(session: Session, *, user_id: int, limit: int = 50) -> li
                                 .order_by(Notification.id.desc()).limit(limit)))
 
 
-def mark_read(session: Session, *, user_id: int, ids: list[int] | None = None) -> None:
-    """Mark some (or all) of the user's notifications read."""
+def mark_read(session: Session, *, user_id: int, ids: list[int] | None = None) -> int:
+    """Mark some (or all) of the user's notifications read; return how many were unread."""
     stmt = update(Notification).where(Notification.user_id == user_id, Notification.read_at.is_(None))
     if ids is not None:
         stmt = stmt.where(Notification.id.in_(ids))
-    session.execute(stmt.values(read_at=clock.now()))
+    return session.execute(stmt.values(read_at=clock.now())).rowcount

@@ -67,15 +67,17 @@ def todo_query(actor: Actor, flt: TaskFilter = TaskFilter(), *, now: datetime | 
 
 def todo(session: Session, *, actor: Actor, flt: TaskFilter = TaskFilter()) -> list[HumanTask]:
     """Return the actor's to-do list, soonest deadline first."""
-    query = todo_query(actor, flt).order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at)
+    query = todo_query(actor, flt).order_by(HumanTask.due_at.is_(None), HumanTask.due_at, HumanTask.created_at,
+                                            HumanTask.id)
     return list(session.scalars(query.limit(flt.limit).offset(flt.offset)))
 
 
-def todo_counts(session: Session, *, actor: Actor) -> dict[str, int]:
-    """Return to-do counts by light, and the total."""
+def todo_counts(session: Session, *, actor: Actor, flt: TaskFilter = TaskFilter()) -> dict[str, int]:
+    """Return to-do counts by light, and the total (the filter's light, limit and offset are ignored)."""
     now = clock.now()
     light = light_expression(now)
-    sub = todo_query(actor, now=now).with_only_columns(light.label("light")).subquery()
+    flt = TaskFilter(process=flt.process, org_code=flt.org_code)
+    sub = todo_query(actor, flt, now=now).with_only_columns(light.label("light")).subquery()
     rows = session.execute(select(sub.c.light, func.count()).group_by(sub.c.light)).all()
     counts = {lt.value: 0 for lt in Light} | {row[0]: row[1] for row in rows}
     counts["total"] = sum(counts[lt.value] for lt in Light)
@@ -84,21 +86,23 @@ def todo_counts(session: Session, *, actor: Actor) -> dict[str, int]:
 
 def done(session: Session, *, actor: Actor, limit: int = 50, offset: int = 0) -> list[HumanTask]:
     """Return tasks the actor completed, newest first."""
-    return list(session.scalars(select(HumanTask).where(HumanTask.completed_by_id == actor.id)
-                                .order_by(HumanTask.completed_at.desc()).limit(limit).offset(offset)))
+    return list(session.scalars(select(HumanTask).where(HumanTask.completed_by_id == actor.id,
+                                                        HumanTask.status == TaskStatus.COMPLETED)
+                                .order_by(HumanTask.completed_at.desc(), HumanTask.id).limit(limit).offset(offset)))
 
 
 def copied_to_me(session: Session, *, actor: Actor, limit: int = 50, offset: int = 0) -> list[tuple[CarbonCopy, Instance]]:
     """Return the cases CC'd to the actor, newest first."""
-    return list(session.execute(select(CarbonCopy, Instance).join(Instance, Instance.id == CarbonCopy.instance_id)
-                                .where(CarbonCopy.user_id == actor.id)
-                                .order_by(CarbonCopy.sent_at.desc()).limit(limit).offset(offset)).tuples())
+    rows = session.execute(select(CarbonCopy, Instance).join(Instance, Instance.id == CarbonCopy.instance_id)
+                           .where(CarbonCopy.user_id == actor.id)
+                           .order_by(CarbonCopy.sent_at.desc(), CarbonCopy.id.desc()).limit(limit).offset(offset))
+    return [(cc, instance) for cc, instance in rows]
 
 
 def started_by_me(session: Session, *, actor: Actor, limit: int = 50, offset: int = 0) -> list[Instance]:
     """Return the cases the actor started, newest first."""
     return list(session.scalars(select(Instance).where(Instance.started_by_id == actor.id)
-                                .order_by(Instance.started_at.desc()).limit(limit).offset(offset)))
+                                .order_by(Instance.started_at.desc(), Instance.id.desc()).limit(limit).offset(offset)))
 
 
 @dataclass(frozen=True)

@@ -1,6 +1,7 @@
 """Run instances: start, complete, cancel and retry them, each change under the instance lock."""
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -88,6 +89,8 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
     """Start a case of the latest (or given) version of a process and run it to its first wait."""
     definition = get_definition(session, key=process_key, version=version)
     org = get_org(session, code=org_code) if org_code else None
+    if org is None and not actor.org_id:
+        raise EngineError("系统发起的案件必须指定所属组织", message_en="a case started by the system needs an org")
     org_id, org_path = (org.id, org.path) if org else (actor.org_id, actor.org_path)
     check_may_start(definition, actor=actor, org_path=org_path)
     data = dict(data or {})
@@ -95,6 +98,11 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
     if start_key in definition.forms:
         data = validate_form_data(form_for(definition, start_key), data, context={},
                                   evaluate=_form_evaluator(session))
+    # Parameters a designer sets in processes/<key>.yaml (thresholds, days, org codes) start
+    # every case; data given at the start wins over them.
+    variables = (definition.config or {}).get("variables")
+    if isinstance(variables, dict):
+        data = {**copy.deepcopy(variables), **data}
     now = clock.now()
     spec, subs = runtime_spec(definition)
     runner = Runner.start(spec, subs, context_of(session).script_engine, data)

@@ -1,7 +1,7 @@
 """After every engine step: project the workflow's open tasks, waits and search fields into tables."""
 from __future__ import annotations
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from . import audit, clock
@@ -12,6 +12,7 @@ from .models import CaseField, EventWait, HumanTask, Instance, PendingMessage, T
 from .notifications import NotificationKind, notify
 from .orgs import Actor, get_org, role_for_lane
 from .scripting import parse_moment, use_calendar
+from .spiff.timers import FiredTimerEvent, take_fired_timers
 from .spiff.workflow import StepError
 
 # Delivering a kept message can make the case wait for another kept message; bound the chain.
@@ -28,6 +29,7 @@ def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | No
                 break
             if isinstance(delivered, StepError):
                 return delivered
+        record_fired_timers(session, loaded)
         try:
             sync_tasks(session, loaded)
         except _AssignmentError as exc:
@@ -35,6 +37,17 @@ def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | No
                              task_id=exc.task_id, line=None, error_line=None, trace=[])
     project_case_fields(session, loaded.instance, loaded.definition)
     return None
+
+
+def record_fired_timers(session: Session, loaded) -> list[FiredTimerEvent]:
+    """Write one history entry per timer the workflow fired since the last call; return them."""
+    fired = take_fired_timers(loaded.runner)
+    for event in fired:
+        audit.record(session, instance=loaded.instance, kind=EntryKind.TIMER, actor="system",
+                     task_id=event.task_id, element_id=event.element_id, at=event.fired_at,
+                     payload={"name": event.name, "due_at": event.due_at.isoformat() if event.due_at else None,
+                              "fired_at": event.fired_at.isoformat()})
+    return fired
 
 
 class _AssignmentError(Exception):
@@ -48,7 +61,11 @@ def sync_tasks(session: Session, loaded) -> None:
     instance, definition, runner = loaded.instance, loaded.definition, loaded.runner
     now = clock.now()
     ready = {t.id: t for t in runner.ready_user_tasks()}
-    rows = {r.id: r for r in session.scalars(select(HumanTask).where(HumanTask.instance_id == instance.id))}
+    # Only rows that can change: open ones, and earlier rows of tasks that are ready again (a
+    # return reopens the same task). A long-lived case has thousands of finished rows.
+    rows = {r.id: r for r in session.scalars(select(HumanTask).where(
+        HumanTask.instance_id == instance.id,
+        or_(HumanTask.status == TaskStatus.OPEN, HumanTask.id.in_(list(ready)))))}
     for row in rows.values():
         if row.status == TaskStatus.OPEN and row.id not in ready:
             # Taken away by the flow itself: an interrupting timer, a return, a cancellation.
@@ -166,13 +183,18 @@ def deliver_kept_messages(session: Session, loaded, waits: list[EventWait], *, a
     if not waits:
         return None
     names = {w.name for w in waits}
+    # SKIP LOCKED: a message another case is taking right now is not ours to take (PostgreSQL;
+    # SQLite's single writer needs no row lock).
     pending = session.scalars(select(PendingMessage).where(
-        PendingMessage.name.in_(names), PendingMessage.consumed_at.is_(None)).order_by(PendingMessage.id))
+        PendingMessage.name.in_(names), PendingMessage.consumed_at.is_(None)).order_by(PendingMessage.id)
+        .with_for_update(skip_locked=True))
     for message in pending:
         for wait in waits:
             if wait.name == message.name and correlation_matches(wait.correlation, message.correlation):
+                if not loaded.runner.catch_message(message.name, message.payload, message.correlation,
+                                                   task_ids=[wait.task_id]):
+                    continue
                 message.consumed_at, message.consumed_by_instance_id = clock.now(), loaded.instance.id
-                loaded.runner.catch_message(message.name, message.payload, {})
                 audit.record(session, instance=loaded.instance, kind=EntryKind.MESSAGE, actor=actor.username,
                              element_id=wait.element_id,
                              payload={"name": message.name, "correlation": message.correlation,

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import difflib
+import re
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -212,8 +213,11 @@ def _collect_expressions(parsed: ParsedProcess, trees: dict, lines: dict) -> Non
         for el in root.iterfind(".//dmn:decisionTable//dmn:text", NS):
             text = (el.text or "").strip()
             if text and text != "-":
-                rule = el.getparent().getparent()
-                parsed.expressions.append(Expression("dmn", text, rule.get("id") or "", el.sourceline, file, "eval"))
+                cell = el.getparent()
+                kind = "dmn_input" if cell.tag == f"{{{NS['dmn']}}}inputEntry" else "dmn"
+                owner = cell.getparent()
+                parsed.expressions.append(Expression(kind, dmn_input_as_expression(text) if kind == "dmn_input" else text,
+                                                     owner.get("id") or cell.get("id") or "", el.sourceline, file, "eval"))
 
 
 _REFERENCE_ATTRS = ("sourceRef", "targetRef", "attachedToRef", "default", "messageRef")
@@ -234,6 +238,23 @@ def _missing_references(tree, filename: str) -> list[Problem]:
                     file=filename, line=el.sourceline, element_id=el.get("id"),
                     hint=f"是否指 '{close[0]}'？(did you mean '{close[0]}'?)" if close else None))
     return problems
+
+
+_QUESTION_MARK = re.compile(r"""(\?)(?=(?:[^'"]|['"][^'"]*['"])*$)""")
+
+
+def dmn_input_as_expression(text: str) -> str:
+    """Turn a DMN input entry (``>= 30``, ``? < 5``, ``'a'``) into the expression SpiffWorkflow runs."""
+    # Mirrors SpiffWorkflow's DMNEngine.evaluate: '?' stands for the input value; an entry that
+    # is not an expression by itself gets the input value put in front of it.
+    text = _QUESTION_MARK.sub("dmninputexpr", text)
+    if "dmninputexpr" in text:
+        return text
+    try:
+        compile(text, "<dmn>", "eval")
+        return text
+    except SyntaxError:
+        return f"dmninputexpr {text}"
 
 
 def check_timer_literal(kind: str, value: str) -> str | None:

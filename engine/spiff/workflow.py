@@ -13,6 +13,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -25,6 +26,10 @@ from .compaction import compact
 
 __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "WaitingEvent",
            "dump_spec", "load_spec"]
+
+
+# A timer that is due again at once (a zero-length cycle) must not keep a step spinning.
+_MAX_ENGINE_PASSES = 100
 
 
 class _ClockDatetime(datetime):
@@ -138,6 +143,11 @@ class Runner:
         dct = copy.deepcopy(state)
         _SERIALIZER.migrate(dct)
         dct["spec"], dct["subprocess_specs"] = spec, subprocess_specs
+        # A task's data is stored as a delta against its parent and rebuilt only if the parent
+        # was restored first; PostgreSQL's JSONB does not keep key order, so put it back.
+        dct["tasks"] = _parents_first(dct["tasks"], dct["root"])
+        for sub in dct.get("subprocesses", {}).values():
+            sub["tasks"] = _parents_first(sub["tasks"], sub["root"])
         wf = _SERIALIZER.from_dict(dct)
         wf.script_engine = script_engine
         return cls(wf)
@@ -181,6 +191,12 @@ class Runner:
 
         try:
             self.wf.do_engine_steps(will_complete_task=before)
+            # do_engine_steps ends by checking timers: one found due there is READY but not run,
+            # and, no longer waiting, no sweep would ever run it. Go on until nothing is ready.
+            for _ in range(_MAX_ENGINE_PASSES):
+                if not self.wf.get_tasks(state=TaskState.READY, manual=False):
+                    break
+                self.wf.do_engine_steps(will_complete_task=before)
         except (SpiffWorkflowException, Exception) as exc:  # scripts may raise anything
             task = getattr(exc, "task", None) or snapshot.get("task")
             if task is not None and snapshot.get("task") is task:
@@ -194,10 +210,13 @@ class Runner:
         """Complete a READY user task with data, then advance."""
         task = self.wf.get_task_from_id(UUID(task_id))
         task.data.update(copy.deepcopy(data))
+        injected = _inject_loop_counts(task)
         try:
             task.run()
-        except Exception as exc:  # post-scripts run here
+        except Exception as exc:  # post-scripts and completion conditions run here
             return _step_error(exc, task)
+        finally:
+            _remove_injected(task, injected)
         return self.run_engine_steps()
 
     def patch_task_data(self, task_id: str, data: dict) -> None:
@@ -216,18 +235,52 @@ class Runner:
             return _step_error(exc, None)
         return self.run_engine_steps()
 
-    def catch_message(self, name: str, payload: dict, correlations: dict | None = None) -> int:
-        """Deliver a message to this workflow; return how many events caught it."""
-        event = BpmnEvent(MessageEventDefinition(name), payload=copy.deepcopy(payload),
-                          correlations=correlations or {})
-        return self.wf.event_manager.catch(event, internal=False)
+    def catch_message(self, name: str, payload: dict, correlations: dict | None = None, *,
+                      task_ids: list[str] | None = None) -> int:
+        """Deliver a message to this workflow; return how many events caught it.
+
+        With ``task_ids`` only those waiting events may catch it: the caller has matched their
+        correlation already, and a wait that is gone (caught by an earlier copy of the message)
+        catches nothing. Without a ``messageVariable`` the payload is merged into the case data.
+        """
+        if task_ids is None:
+            event = BpmnEvent(MessageEventDefinition(name), payload=copy.deepcopy(payload),
+                              correlations=correlations or {})
+            return self.wf.event_manager.catch(event, internal=False)
+        caught = 0
+        for task_id in task_ids:
+            task = self.wf.event_manager.tasks.get(UUID(task_id))
+            event_def = getattr(getattr(task, "task_spec", None), "event_definition", None)
+            if (task is None or not task.has_state(TaskState.WAITING)
+                    or not isinstance(event_def, MessageEventDefinition) or event_def.name != name):
+                continue
+            # SpiffWorkflow computes correlations from the payload, so the matched keys go in it.
+            body = copy.deepcopy({**(correlations or {}), **payload})
+            task.task_spec.catch(task, BpmnEvent(event_def, payload=body, correlations={}))
+            task.task_spec._update(task)
+            if getattr(event_def, "message_var", None) is None:
+                # After _update: inheriting the parent's data would overwrite the payload's keys.
+                task.data.update(copy.deepcopy(body))
+            caught += 1
+        return caught
 
     def reset_to(self, task_id: str, data: dict | None = None) -> bool:
-        """Go back to an earlier task; everything after it is discarded. False if it is gone."""
+        """Go back to an earlier task; everything after it is discarded. False if it is gone.
+
+        A user task reopens with the data it had when it was done (the form as submitted):
+        SpiffWorkflow's reset would re-inherit its parent's, older values. A multi-instance
+        task starts its instances afresh from the data before it.
+        """
         try:
+            task = self.wf.get_task_from_id(UUID(task_id))
+            keep = copy.deepcopy(task.data) if data is None and isinstance(task.task_spec, UserTask) else None
             self.wf.reset_from_task_id(UUID(task_id), data=data)
         except TaskNotFoundException:
             return False  # pruned from the tree by compaction: too far back to return to
+        if keep is not None:
+            task.data = keep
+            if task.workflow is self.wf:
+                self.wf.last_task = task  # the case data is again what that step was given
         # SpiffWorkflow leaves waiting events of discarded tasks registered (a boundary timer
         # below the reset point); the next engine step would then trip over a task that is gone.
         live = {t.id for t in self._all_tasks()}
@@ -276,8 +329,7 @@ class Runner:
             props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
             out.append(ReadyUserTask(
                 id=str(task.id), element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
-                lane=spec.lane, properties=props, data=task.data,
-                multi_index=task.internal_data.get("iteration", task.internal_data.get("item_index"))))
+                lane=spec.lane, properties=props, data=task.data, multi_index=_loop_index(task)))
         return out
 
     def task_exists(self, task_id: str, *, ready: bool = True) -> bool:
@@ -286,6 +338,28 @@ class Runner:
         except Exception:
             return False
         return task is not None and (not ready or task.state == TaskState.READY)
+
+    def earlier_steps(self, task_id: str) -> list[tuple[str, str]]:
+        """Return (task id, element id) of the finished user tasks a task came through, nearest first.
+
+        These are the steps a return (退回) may go back to: resetting one discards the task. A
+        multi-instance step is represented by its loop task, so returning to it starts every
+        instance again.
+        """
+        node = self.wf.get_task_from_id(UUID(task_id)).parent
+        out = []
+        while node is not None:
+            spec = node.task_spec
+            if node.has_state(TaskState.COMPLETED) and (
+                    isinstance(spec, UserTask) or (isinstance(spec, LoopTask) and _loops_user_task(node))):
+                out.append((str(node.id), spec.bpmn_id))
+            node = node.parent
+        return out
+
+    def is_loop_instance(self, task_id: str) -> bool:
+        """Tell whether the task is one instance of a multi-instance or loop task."""
+        parent = self.wf.get_task_from_id(UUID(task_id)).parent
+        return parent is not None and isinstance(parent.task_spec, LoopTask)
 
     def completed_user_tasks(self) -> list[tuple[str, str]]:
         """Return (task id, element id) of completed user tasks, oldest first."""
@@ -314,6 +388,84 @@ class Runner:
     def evaluate(self, expression: str, data: dict):
         """Evaluate an expression in the workflow's sandbox against ``data``."""
         return self.wf.script_engine.environment.evaluate(expression, copy.deepcopy(data))
+
+
+# Flowable/Camunda names, which designers of countersign steps already know; the completion
+# condition of a multi-instance task sees them, e.g. ``nrOfCompletedInstances >= 1`` (或签).
+_LOOP_COUNTS = ("nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances")
+
+
+def _inject_loop_counts(task) -> dict:
+    """Give a finishing multi-instance child what its completion condition needs to decide.
+
+    SpiffWorkflow evaluates the condition in the finishing child's data, which holds neither the
+    counts nor the other instances' outputs: add both (the outputs as they stand once this
+    instance is merged, e.g. every vote so far). Return what to undo afterwards.
+    """
+    parent = task.parent
+    spec = getattr(parent, "task_spec", None)
+    if not isinstance(spec, MultiInstanceTask) or spec.condition is None:
+        return {}
+    instances = [c for c in parent.children if c.task_spec.name == spec.task_spec]
+    active = sum(1 for c in instances if not c.has_state(TaskState.FINISHED_MASK) and c is not task)
+    done = len(parent.internal_data.get("merged", [])) + 1
+    if parent.internal_data.get("cardinality") is not None:  # sequential, counted
+        total = parent.internal_data["cardinality"]
+    elif "remaining" in parent.internal_data:  # sequential, over a collection
+        total = done + active + len(parent.internal_data["remaining"])
+    else:
+        total = len(instances)
+    values = {"nrOfInstances": total, "nrOfCompletedInstances": done, "nrOfActiveInstances": active}
+    if spec.data_output is not None and spec.output_item is not None and spec.output_item.exists(task):
+        outputs = copy.deepcopy(spec.data_output.get(parent)) if spec.data_output.exists(parent) else []
+        item, key = copy.deepcopy(spec.output_item.get(task)), task.internal_data.get("key_or_index")
+        if key is not None and isinstance(outputs, dict):
+            outputs[key] = item
+        elif isinstance(outputs, list):
+            outputs.append(item)
+        values[spec.data_output.bpmn_id] = outputs
+    saved = {k: task.data[k] for k in values if k in task.data}
+    task.data.update(values)
+    return {"names": list(values), "saved": saved}
+
+
+def _remove_injected(task, injected: dict) -> None:
+    if not injected:
+        return
+    for holder in (task, task.parent):  # without an output collection the child's data is merged up
+        for name in _LOOP_COUNTS:
+            holder.data.pop(name, None)
+    for name in injected["names"]:
+        if name not in _LOOP_COUNTS:
+            task.data.pop(name, None)
+    task.data.update(injected["saved"])
+
+
+def _loop_index(task) -> int | None:
+    """Return which instance of a multi-instance or loop task this is, counting from 0."""
+    data = task.internal_data
+    value = data.get("key_or_index", data.get("iteration"))
+    if value is None and isinstance(data.get("item"), int):
+        value = data["item"]
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _loops_user_task(loop_task) -> bool:
+    inner = loop_task.workflow.spec.task_specs.get(loop_task.task_spec.task_spec)
+    return isinstance(inner, UserTask)
+
+
+def _parents_first(tasks: dict, root: str) -> dict:
+    """Order serialized tasks depth-first from the root, so every parent precedes its children."""
+    ordered, stack = {}, [root]
+    while stack:
+        task_id = stack.pop()
+        if task_id in tasks and task_id not in ordered:
+            ordered[task_id] = tasks[task_id]
+            stack.extend(reversed(tasks[task_id].get("children", [])))
+    for task_id, task in tasks.items():  # unreachable from the root: keep, as before
+        ordered.setdefault(task_id, task)
+    return ordered
 
 
 def _timer_due(task) -> datetime | None:

@@ -10,7 +10,7 @@ from sqlalchemy import select, text
 from engine import audit, runtime
 from engine.definitions import deploy, get_definition
 from engine.errors import FormInvalid, NotAllowed, TaskNotOpen
-from engine.models import CaseField, HumanTask, Instance, InstanceStatus, TaskStatus
+from engine.models import CaseField, Instance, InstanceStatus, TaskStatus
 from engine.orgs import actor_for
 from tests.factories import audit_count, copy_repo, only_task, open_tasks, start_review
 
