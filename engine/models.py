@@ -280,3 +280,95 @@ class EventWait(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_attempt_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class TimerSchedule(Base):
+    """A deployed process's timer start event: each occurrence starts a new case."""
+
+    __tablename__ = "timer_schedules"
+    __table_args__ = (UniqueConstraint("process_key", "element_id"), Index("ix_timer_schedules_due", "due_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    process_key: Mapped[str] = mapped_column(String(100))
+    definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"))
+    element_id: Mapped[str] = mapped_column(String(100))
+    expression: Mapped[str] = mapped_column(Text)
+    # None once a one-off or a finite cycle has run out.
+    due_at: Mapped[datetime | None]
+    period_seconds: Mapped[float | None]
+    remaining: Mapped[int] = mapped_column(Integer, default=1)  # -1: repeats for ever
+    fired_count: Mapped[int] = mapped_column(Integer, default=0)
+    last_fired_at: Mapped[datetime | None]
+    # No foreign key: cases come and go (tests delete theirs); this is only a pointer for admins.
+    last_instance_id: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class DeadlineNoticeSent(Base):
+    """A yellow or red deadline notice sent for one task's warn_at/due_at: sent once, never again."""
+
+    __tablename__ = "deadline_notices"
+    __table_args__ = (UniqueConstraint("task_id", "light", "deadline"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Plain columns, not foreign keys: a log line must not stand in the way of deleting a case.
+    task_id: Mapped[str] = mapped_column(String(36))
+    instance_id: Mapped[int] = mapped_column(Integer, index=True)
+    light: Mapped[str] = mapped_column(String(8))  # yellow | red
+    deadline: Mapped[datetime]  # the warn_at (yellow) or due_at (red) it was sent for
+    sent_at: Mapped[datetime]
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its SHA-256 is stored, the token is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    # The first characters, so a user can tell their tokens apart without the secret.
+    prefix: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime]
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    last_used_at: Mapped[datetime | None]
+    revoked_at: Mapped[datetime | None]
+
+    user: Mapped[User] = relationship()
+
+
+class Attachment(Base):
+    """A file uploaded to a case, stored under the instance folder with its checksum."""
+
+    __tablename__ = "attachments"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
+    task_id: Mapped[str | None] = mapped_column(String(36))
+    field: Mapped[str | None] = mapped_column(String(64))
+    filename: Mapped[str] = mapped_column(String(255))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size: Mapped[int] = mapped_column(Integer)
+    sha256: Mapped[str] = mapped_column(String(64))
+    uploaded_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    uploaded_at: Mapped[datetime]
+
+
+class IdempotencyKey(Base):
+    """The first answer to a request sent with an Idempotency-Key, replayed on a retry."""
+
+    __tablename__ = "idempotency_keys"
+    __table_args__ = (UniqueConstraint("user_id", "key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    key: Mapped[str] = mapped_column(String(200))
+    request_hash: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    created_at: Mapped[datetime]

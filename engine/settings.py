@@ -22,6 +22,9 @@ class Settings:
     work_hours: str = "08:30-12:00,14:00-17:30"
     script_time_limit: float = 2.0
     timer_mode: str = "embedded"  # embedded | celery | off
+    # A signed-in page session ends after this many idle minutes.
+    session_minutes: int = 30
+    attachment_max_mb: int = 20
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes) -> "Settings":
@@ -44,6 +47,8 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         work_hours=env.get("PINGAN_WORK_HOURS", "08:30-12:00,14:00-17:30"),
         script_time_limit=float(env.get("PINGAN_SCRIPT_TIME_LIMIT", "2.0")),
         timer_mode=env.get("PINGAN_TIMER_MODE", "embedded"),
+        session_minutes=int(env.get("PINGAN_SESSION_MINUTES", "30")),
+        attachment_max_mb=int(env.get("PINGAN_ATTACHMENT_MAX_MB", "20")),
     )
     values.update(overrides)
     return Settings(**values)

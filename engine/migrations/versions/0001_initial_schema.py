@@ -22,6 +22,20 @@ def upgrade() -> None:
     sa.Column('source', sa.String(length=16), nullable=False),
     sa.PrimaryKeyConstraint('day')
     )
+    op.create_table('deadline_notices',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.String(length=36), nullable=False),
+    sa.Column('instance_id', sa.Integer(), nullable=False),
+    sa.Column('light', sa.String(length=8), nullable=False),
+    sa.Column('deadline', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('recipients', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('task_id', 'light', 'deadline')
+    )
+    with op.batch_alter_table('deadline_notices', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_deadline_notices_instance_id'), ['instance_id'], unique=False)
+
     op.create_table('orgs',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('code', sa.String(length=64), nullable=False),
@@ -55,6 +69,29 @@ def upgrade() -> None:
     with op.batch_alter_table('process_definitions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_process_definitions_key'), ['key'], unique=False)
 
+    op.create_table('timer_schedules',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('process_key', sa.String(length=100), nullable=False),
+    sa.Column('definition_id', sa.Integer(), nullable=False),
+    sa.Column('element_id', sa.String(length=100), nullable=False),
+    sa.Column('expression', sa.Text(), nullable=False),
+    sa.Column('due_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('period_seconds', sa.Double(), nullable=True),
+    sa.Column('remaining', sa.Integer(), nullable=False),
+    sa.Column('fired_count', sa.Integer(), nullable=False),
+    sa.Column('last_fired_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_instance_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['definition_id'], ['process_definitions.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('process_key', 'element_id')
+    )
+    with op.batch_alter_table('timer_schedules', schema=None) as batch_op:
+        batch_op.create_index('ix_timer_schedules_due', ['due_at'], unique=False)
+
     op.create_table('users',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('username', sa.String(length=64), nullable=False),
@@ -68,6 +105,35 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['org_id'], ['orgs.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('username')
+    )
+    op.create_table('api_tokens',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('label', sa.String(length=100), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('prefix', sa.String(length=16), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_by', sa.String(length=64), nullable=True),
+    sa.Column('last_used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('token_hash')
+    )
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_api_tokens_user_id'), ['user_id'], unique=False)
+
+    op.create_table('idempotency_keys',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('user_id', sa.Integer(), nullable=False),
+    sa.Column('key', sa.String(length=200), nullable=False),
+    sa.Column('request_hash', sa.String(length=64), nullable=False),
+    sa.Column('status_code', sa.Integer(), nullable=True),
+    sa.Column('response', sa.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('user_id', 'key')
     )
     op.create_table('instances',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -113,6 +179,24 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('role_assignments', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_role_assignments_user_id'), ['user_id'], unique=False)
+
+    op.create_table('attachments',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('instance_id', sa.Integer(), nullable=False),
+    sa.Column('task_id', sa.String(length=36), nullable=True),
+    sa.Column('field', sa.String(length=64), nullable=True),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('content_type', sa.String(length=100), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('uploaded_by_id', sa.Integer(), nullable=True),
+    sa.Column('uploaded_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['instance_id'], ['instances.id'], ),
+    sa.ForeignKeyConstraint(['uploaded_by_id'], ['users.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('attachments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_attachments_instance_id'), ['instance_id'], unique=False)
 
     op.create_table('audit_entries',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -304,6 +388,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_audit_entries_instance_id'))
 
     op.drop_table('audit_entries')
+    with op.batch_alter_table('attachments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_attachments_instance_id'))
+
+    op.drop_table('attachments')
     with op.batch_alter_table('role_assignments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_role_assignments_user_id'))
 
@@ -316,7 +404,16 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_instances_business_key'))
 
     op.drop_table('instances')
+    op.drop_table('idempotency_keys')
+    with op.batch_alter_table('api_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_api_tokens_user_id'))
+
+    op.drop_table('api_tokens')
     op.drop_table('users')
+    with op.batch_alter_table('timer_schedules', schema=None) as batch_op:
+        batch_op.drop_index('ix_timer_schedules_due')
+
+    op.drop_table('timer_schedules')
     with op.batch_alter_table('process_definitions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_process_definitions_key'))
 
@@ -325,4 +422,8 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_orgs_path'))
 
     op.drop_table('orgs')
+    with op.batch_alter_table('deadline_notices', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_deadline_notices_instance_id'))
+
+    op.drop_table('deadline_notices')
     op.drop_table('calendar_days')

@@ -1,0 +1,64 @@
+"""Celery tasks: each takes ids or timestamps, opens a session, calls one engine function, commits."""
+from __future__ import annotations
+
+import os
+import threading
+from datetime import datetime
+
+from celery import shared_task
+from celery.signals import worker_process_init, worker_process_shutdown
+from sqlalchemy.exc import OperationalError
+
+from engine.context import Services, open_services
+from engine.settings import load_settings
+
+_services: dict[tuple, Services] = {}
+_lock = threading.Lock()
+
+
+def services_for(app) -> Services:
+    """Return this worker process's Services for the app's settings (made after fork, then reused)."""
+    settings = app.conf.get("pingan_settings") or load_settings()
+    key = (os.getpid(), settings.database_url, settings.database_schema)
+    with _lock:
+        if key not in _services:
+            _services[key] = open_services(settings)
+        return _services[key]
+
+
+def close_services() -> None:
+    """Dispose every database pool this process opened for tasks."""
+    with _lock:
+        for services in _services.values():
+            services.dispose()
+        _services.clear()
+
+
+@worker_process_init.connect
+def _forget_parent_pool(**_kwargs) -> None:
+    # A forked child must not reuse the parent's database connections.
+    _services.clear()
+
+
+@worker_process_shutdown.connect
+def _close_pool(**_kwargs) -> None:
+    close_services()
+
+
+@shared_task(name="pingan.sweep_timers", bind=True, ignore_result=True)
+def sweep_timers(self, now: str | None = None) -> dict:
+    """Fire due timers, start scheduled cases and send deadline notices."""
+    from engine.timers import sweep
+
+    moment = datetime.fromisoformat(now) if now else None
+    return sweep(services_for(self.app), now=moment).summary()
+
+
+@shared_task(name="pingan.run_instance_steps", bind=True, ignore_result=True,
+             autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
+def run_instance_steps(self, instance_id: int) -> None:
+    """Run one case's automatic steps (queued by a request that should not wait for them)."""
+    from engine.timers import run_instance_steps as run
+
+    with services_for(self.app).session() as s:
+        run(s, instance_id=instance_id)
