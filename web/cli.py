@@ -146,6 +146,22 @@ def users_list(as_json: bool) -> None:
             click.echo(f"{r['username']:<12} {r['name']:<8} " + ", ".join(f"{g['role']}@{g['org']}" for g in r["roles"]))
 
 
+@users.command("token")
+@click.argument("username")
+@click.option("--label", default="cli", show_default=True, help="令牌用途说明 (what the token is for).")
+def users_token(username: str, label: str) -> None:
+    """为用户签发新的 API 访问令牌并打印（只显示这一次）。"""
+    from engine.auth import issue_token
+
+    svc = _services()
+    try:
+        with svc.session() as s:
+            token = issue_token(s, username=username, label=label, created_by="cli")
+    except EngineError as exc:
+        _fail(exc)
+    click.echo(token)
+
+
 @main.group()
 def calendar() -> None:
     """工作日历 (working-day calendar)."""
@@ -179,6 +195,62 @@ def calendar_export(year: int) -> None:
     with svc.session() as s:
         data = export_year(s, year=year)
     click.echo(yaml.safe_dump(data, allow_unicode=True, sort_keys=False))
+
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def worker(ctx: click.Context) -> None:
+    """启动 Celery worker（等同 celery -A worker.app worker；其余参数原样传给 Celery）。"""
+    from worker.app import app
+
+    app.worker_main(argv=["worker", "--loglevel=INFO", *ctx.args])
+
+
+@main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.pass_context
+def beat(ctx: click.Context) -> None:
+    """启动 Celery beat，每秒发出一次定时器扫描（等同 celery -A worker.app beat）。"""
+    from worker.app import app
+
+    app.start(argv=["beat", "--loglevel=INFO", *ctx.args])
+
+
+@main.group()
+def timers() -> None:
+    """定时器 (timers)."""
+
+
+@timers.command("sweep")
+@click.option("--limit", default=500, show_default=True, type=int, help="每次最多触发的定时器数。")
+def timers_sweep(limit: int) -> None:
+    """触发所有已到期的定时器一次并报告结果（运维排查用）。"""
+    from engine.timers import sweep
+
+    svc = _services()
+    total = {"fired": 0, "not_ok": 0, "deadline_notices": 0}
+    while True:
+        report = sweep(svc, limit=limit).summary()
+        for key in total:
+            total[key] += report[key]
+        if not report["more"]:
+            break
+    click.echo(f"已触发 {total['fired']} 个定时器，失败 {total['not_ok']} 个，发出期限提醒 {total['deadline_notices']} 条 "
+               f"(fired {total['fired']}, failed {total['not_ok']}, deadline notices {total['deadline_notices']})")
+
+
+@timers.command("loop")
+def timers_loop() -> None:
+    """在前台运行内嵌定时器循环（不启动 Web；Ctrl-C 结束）。"""
+    from engine.timer_loop import start_timer_loop
+
+    loop = start_timer_loop(_services())
+    click.echo("定时器循环已启动 (timer loop running); Ctrl-C 结束")
+    try:
+        while loop.is_alive():
+            loop.join(1.0)
+    except KeyboardInterrupt:
+        loop.stop()
 
 
 if __name__ == "__main__":

@@ -1,0 +1,213 @@
+"""Sign-in: passwords with lock-out, password changes, and API tokens stored hashed."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from argon2 import PasswordHasher
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from . import clock
+from .context import context_of
+from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem
+from .models import ApiToken, User
+from .orgs import Actor, actor_by_id, check_password, set_password
+
+MAX_FAILURES = 5
+LOCK_FOR = timedelta(minutes=15)
+TOKEN_PREFIX = "pa_"
+_hasher = PasswordHasher()
+# Verified against unknown usernames so a wrong name takes as long as a wrong password.
+_DUMMY_HASH = _hasher.hash("pingan-no-such-user")
+
+
+class AuthenticationFailed(EngineError):
+    code, status = "authentication_failed", 401
+
+
+class AccountLocked(EngineError):
+    code, status = "account_locked", 403
+
+    def __init__(self, message: str, *, locked_until: datetime, **kwargs):
+        super().__init__(message, **kwargs)
+        self.locked_until = locked_until
+
+    def as_dict(self) -> dict:
+        return super().as_dict() | {"locked_until": self.locked_until.isoformat()}
+
+
+def authenticate(session: Session, *, username: str, password: str) -> User:
+    """Check a username and password; lock the account for 15 minutes after 5 failures in a row.
+
+    Failed attempts are counted in the session even though this raises: the caller commits
+    before it reports the error (web.auth.login_with_password does).
+    """
+    now = clock.now()
+    user = session.scalar(select(User).where(User.username == (username or "").strip()))
+    if user is None or not user.active:
+        _waste_time(password)
+        raise _wrong()
+    if user.locked_until is not None and user.locked_until > now:
+        raise _locked(session, user.locked_until)
+    if user.locked_until is not None:
+        user.failed_logins, user.locked_until = 0, None
+    if not check_password(user, password or ""):
+        user.failed_logins = (user.failed_logins or 0) + 1
+        if user.failed_logins >= MAX_FAILURES:
+            user.locked_until = now + LOCK_FOR
+            session.flush()
+            raise _locked(session, user.locked_until)
+        session.flush()
+        left = MAX_FAILURES - user.failed_logins
+        raise _wrong(f"，再错 {left} 次账号将被锁定 15 分钟" if left <= 2 else "")
+    user.failed_logins, user.locked_until = 0, None
+    if _hasher.check_needs_rehash(user.password_hash):
+        user.password_hash = _hasher.hash(password)
+    session.flush()
+    return user
+
+
+def _waste_time(password: str | None) -> None:
+    try:
+        _hasher.verify(_DUMMY_HASH, password or "")
+    except Exception:  # always a mismatch; only the time spent matters
+        pass
+
+
+def _wrong(suffix: str = "") -> AuthenticationFailed:
+    return AuthenticationFailed("用户名或密码错误" + suffix, message_en="wrong username or password")
+
+
+def _locked(session: Session, until: datetime) -> AccountLocked:
+    local = until.astimezone(ZoneInfo(context_of(session).settings.timezone))
+    return AccountLocked(f"登录失败次数过多，账号已锁定至 {local:%H:%M}，请稍后再试或联系管理员解锁",
+                         message_en=f"too many failed sign-ins; the account is locked until {local:%H:%M}",
+                         locked_until=until)
+
+
+def unlock_user(session: Session, *, user_id: int) -> None:
+    """Clear a user's failed sign-ins and lock (an administrator's action)."""
+    user = _user(session, user_id)
+    user.failed_logins, user.locked_until = 0, None
+    session.flush()
+
+
+def change_password(session: Session, *, user_id: int, old: str, new: str) -> None:
+    """Change one's own password after checking the current one."""
+    user = _user(session, user_id)
+    problems = []
+    if not check_password(user, old or ""):
+        problems.append(Problem("原密码不正确", "the current password is wrong", field="old_password"))
+    problems += _password_problems(user, new)
+    if not problems and new == old:
+        problems.append(Problem("新密码不能与原密码相同", "the new password must differ", field="new_password"))
+    if problems:
+        raise FormInvalid("修改密码失败", message_en="the password was not changed", details=problems)
+    set_password(user, new)
+    session.flush()
+
+
+def reset_password(session: Session, *, user_id: int, new: str) -> None:
+    """Set a user's password without the old one (an administrator's action); also unlocks."""
+    user = _user(session, user_id)
+    problems = _password_problems(user, new)
+    if problems:
+        raise FormInvalid("密码不符合要求", message_en="the password was not accepted", details=problems)
+    set_password(user, new)
+    user.failed_logins, user.locked_until = 0, None
+    session.flush()
+
+
+def _password_problems(user: User, new: str | None) -> list[Problem]:
+    new = new or ""
+    if len(new) < 8:
+        return [Problem("新密码至少 8 位", "at least 8 characters", field="new_password")]
+    if len(new) > 200:
+        return [Problem("新密码最多 200 位", "at most 200 characters", field="new_password")]
+    if new.lower() == user.username.lower():
+        return [Problem("密码不能与用户名相同", "the password must differ from the username", field="new_password")]
+    return []
+
+
+def password_fingerprint(user: User) -> str:
+    """Return a short digest of the stored hash: a page session ends when the password changes."""
+    return hashlib.sha256(user.password_hash.encode()).hexdigest()[:16]
+
+
+def issue_token(session: Session, *, username: str, label: str = "", created_by: str | None = None) -> str:
+    """Create an API token for an active user and return it; only its hash is stored."""
+    user = session.scalar(select(User).where(User.username == username))
+    if user is None or not user.active:
+        raise NotFound(f"用户 '{username}' 不存在或已停用", message_en=f"user '{username}' not found or inactive")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    session.add(ApiToken(user_id=user.id, label=(label or "")[:100], token_hash=_digest(token),
+                         prefix=token[:10], created_at=clock.now(), created_by=created_by or username))
+    session.flush()
+    return token
+
+
+def actor_for_token(session: Session, token: str) -> Actor:
+    """Return the Actor a bearer token stands for, or raise AuthenticationFailed."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token or "")))
+    if row is None or row.revoked_at is not None or not row.user.active:
+        raise AuthenticationFailed("访问令牌无效或已撤销", message_en="invalid or revoked token")
+    now = clock.now()
+    # Record use coarsely: a write on every request would serialise readers on SQLite.
+    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=10):
+        row.last_used_at = now
+        session.flush()
+    return actor_by_id(session, user_id=row.user_id)
+
+
+def list_tokens(session: Session, *, user_id: int | None = None) -> list[ApiToken]:
+    """Return API tokens (of one user, or all), newest first."""
+    query = select(ApiToken).order_by(ApiToken.id.desc())
+    if user_id is not None:
+        query = query.where(ApiToken.user_id == user_id)
+    return list(session.scalars(query))
+
+
+def revoke_token(session: Session, *, token_id: int, actor: Actor) -> ApiToken:
+    """Revoke a token: its owner or an administrator may."""
+    row = session.get(ApiToken, token_id)
+    if row is None:
+        raise NotFound(f"令牌 {token_id} 不存在", message_en=f"token {token_id} not found")
+    if row.user_id != actor.id and not actor.has_role("admin", row.user.org.path):
+        raise NotAllowed("只能撤销自己的令牌", message_en="you may only revoke your own tokens")
+    if row.revoked_at is None:
+        row.revoked_at = clock.now()
+        session.flush()
+    return row
+
+
+def revoke_token_value(session: Session, *, token: str) -> None:
+    """Revoke the token given (signing out of the API)."""
+    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token or "")))
+    if row is not None and row.revoked_at is None:
+        row.revoked_at = clock.now()
+        session.flush()
+
+
+def revoke_user_tokens(session: Session, *, user_id: int) -> int:
+    """Revoke every live token of a user (on deactivation); return how many."""
+    rows = session.scalars(select(ApiToken).where(ApiToken.user_id == user_id, ApiToken.revoked_at.is_(None))).all()
+    now = clock.now()
+    for row in rows:
+        row.revoked_at = now
+    session.flush()
+    return len(rows)
+
+
+def _digest(token: str) -> str:
+    # Tokens carry 256 random bits, so a fast hash cannot be brute-forced; it keeps lookups indexed.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user(session: Session, user_id: int) -> User:
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"用户 {user_id} 不存在", message_en=f"user {user_id} not found")
+    return user

@@ -1,0 +1,160 @@
+"""The task page: the form drawn from its YAML definition, and every operation on the task."""
+from __future__ import annotations
+
+from flask import abort, flash, redirect, request, url_for
+from markupsafe import Markup, escape
+
+from engine import case_lists, cases, drafts, runtime, tasks
+from engine.definitions import form_for
+from engine.errors import FormInvalid
+from engine.form_fields import FieldType
+from engine.models import HumanTask
+from engine.orgs import ROLES
+from engine.visibility import can_see
+
+from .. import db
+from . import bp
+from .common import actor, render, t
+from .formdata import errors_by_field, field_views, initial_values, parse_submission, visible_context
+from .uploads import attachment_info, store_uploads
+
+
+def _task(task_id: str) -> HumanTask:
+    """Return a task of a case the actor may see; 404 otherwise (never reveal others' cases)."""
+    row = db.session().get(HumanTask, task_id)
+    if row is None or not can_see(db.session(), instance=row.instance, actor=actor()):
+        abort(404)
+    return row
+
+
+def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = None, opinion: str = "",
+          status: int = 200):
+    s, me = db.session(), actor()
+    instance = row.instance
+    form = form_for(instance.definition, row.form_key)
+    perms = cases.task_permissions(s, task=row, actor=me)
+    if values is None:
+        values = initial_values(form, instance.data or {}, row.draft)
+        opinion = opinion or (row.draft or {}).get("_opinion", "")
+    org_path = row.candidate_org.path if row.candidate_org else instance.org.path
+    full = cases.may_see_personal_data(s, instance=instance, actor=me)
+    shown = set(form.field_names())
+    return render(
+        "task/page.html", status, task=row, instance=instance, form=form, perms=perms, opinion=opinion,
+        fields=field_views(s, form, values, errors or {}, org_path=org_path,
+                           attachment_info=lambda ids: attachment_info(s, ids)),
+        errors=errors or {}, light=cases.light_of(row), role_label=ROLES.get(row.candidate_role or "", ""),
+        case_data=[d for d in cases.case_data(s, instance=instance, full=full) if d.name not in shown],
+        history=cases.timeline(s, instance=instance),
+        steps=cases.returnable_steps(s, task=row) if perms.send_back else [],
+        transferees=case_lists.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
+        people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc) else [],
+        visible_context=visible_context(form, instance.data or {}),
+        has_files=any(f.type is FieldType.FILE for f in form.fields), me=me)
+
+
+@bp.get("/tasks/<task_id>")
+def task_page(task_id: str):
+    return _page(_task(task_id))
+
+
+@bp.post("/tasks/<task_id>")
+def task_submit(task_id: str):
+    """Complete the task, or keep what was typed as a draft (``action=draft``)."""
+    row, s, me = _task(task_id), db.session(), actor()
+    form = form_for(row.instance.definition, row.form_key)
+    data = parse_submission(form, request.form, timezone=db.services().settings.timezone)
+    opinion = request.form.get("opinion", "").strip()
+    upload_errors = store_uploads(s, form, data, request.files, task=row, actor=me)
+    # Files that arrived are kept even if the form is refused: they are listed in it again.
+    s.commit()
+    if upload_errors:
+        return _page(row, values=data, errors=upload_errors, opinion=opinion, status=422)
+    if request.form.get("action") == "draft":
+        drafts.save_draft(s, task_id=row.id, data=data | {"_opinion": opinion}, actor=me)
+        db.commit()
+        if request.headers.get("HX-Request"):
+            return render("task/_draft_saved.html")
+        flash(t("草稿已保存", "Draft saved"), "ok")
+        return redirect(url_for("pages.task_page", task_id=row.id))
+    try:
+        instance = runtime.complete_task(s, task_id=row.id, data=data, actor=me, opinion=opinion or None)
+    except FormInvalid as exc:
+        s.rollback()
+        return _page(s.get(HumanTask, task_id), values=data, errors=errors_by_field(exc), opinion=opinion, status=422)
+    db.commit()
+    flash(Markup(t("已提交“{}”。", "Submitted “{}”. ").format(escape(row.title))
+                 + f'<a href="{url_for("pages.case_page", instance_id=instance.id)}">{escape(t("查看案件", "View the case"))}</a>'), "ok")
+    return redirect(url_for("pages.todo"))
+
+
+def _done(message_zh: str, message_en: str, row: HumanTask, *, to_case: bool = False):
+    db.commit()
+    flash(t(message_zh, message_en), "ok")
+    if to_case:
+        return redirect(url_for("pages.case_page", instance_id=row.instance_id))
+    return redirect(request.form.get("next") or url_for("pages.task_page", task_id=row.id))
+
+
+@bp.post("/tasks/<task_id>/claim")
+def task_claim(task_id: str):
+    row = _task(task_id)
+    tasks.claim_task(db.session(), task_id=row.id, actor=actor())
+    if request.headers.get("HX-Request"):
+        db.commit()
+        return render("todo/_claimed.html", task=row)
+    return _done("已签收，请办理", "Claimed", row)
+
+
+@bp.post("/tasks/<task_id>/release")
+def task_release(task_id: str):
+    row = _task(task_id)
+    tasks.release_task(db.session(), task_id=row.id, actor=actor())
+    return _done("已退回任务池", "Released to the pool", row, to_case=True)
+
+
+@bp.post("/tasks/<task_id>/transfer")
+def task_transfer(task_id: str):
+    row = _task(task_id)
+    tasks.transfer_task(db.session(), task_id=row.id, actor=actor(), to=request.form.get("to", ""),
+                        opinion=request.form.get("opinion") or None)
+    return _done("已转办", "Transferred", row, to_case=True)
+
+
+@bp.post("/tasks/<task_id>/delegate")
+def task_delegate(task_id: str):
+    row = _task(task_id)
+    tasks.delegate_task(db.session(), task_id=row.id, actor=actor(), to=request.form.get("to", ""),
+                        opinion=request.form.get("opinion") or None)
+    return _done("已委派，对方办理后会交回给您", "Delegated; it comes back to you", row, to_case=True)
+
+
+@bp.post("/tasks/<task_id>/resolve")
+def task_resolve(task_id: str):
+    row, s = _task(task_id), db.session()
+    form = form_for(row.instance.definition, row.form_key)
+    draft = parse_submission(form, request.form, timezone=db.services().settings.timezone)
+    tasks.resolve_task(s, task_id=row.id, actor=actor(), opinion=request.form.get("opinion") or None, draft=draft)
+    return _done("已办理完毕并交回委派人", "Handed back to the owner", row, to_case=True)
+
+
+@bp.post("/tasks/<task_id>/return")
+def task_return(task_id: str):
+    row = _task(task_id)
+    tasks.return_task(db.session(), task_id=row.id, actor=actor(), to_element=request.form.get("to_element", ""),
+                      opinion=request.form.get("opinion") or None)
+    return _done("已退回", "Sent back", row, to_case=True)
+
+
+@bp.post("/tasks/<task_id>/withdraw")
+def task_withdraw(task_id: str):
+    row = _task(task_id)
+    tasks.withdraw_task(db.session(), task_id=row.id, actor=actor(), opinion=request.form.get("opinion") or None)
+    return _done("已撤回，可重新办理", "Withdrawn; you can redo the step", row, to_case=True)
+
+
+@bp.post("/tasks/<task_id>/urge")
+def task_urge(task_id: str):
+    row = _task(task_id)
+    count = tasks.urge_task(db.session(), task_id=row.id, actor=actor(), opinion=request.form.get("opinion") or None)
+    return _done(f"已催办，提醒了 {count} 人", f"Urged {count} people", row, to_case=True)
