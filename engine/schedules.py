@@ -68,12 +68,27 @@ def sync_schedules(session: Session) -> int:
                 value = context_of(session).script_engine.environment.evaluate(event.expression, {})
             row.due_at, row.period_seconds, row.remaining = plan_start_timer(
                 event.kind, value, anchor=definition.deployed_at)
+            _skip_past_occurrences(row, clock.now())
         except Exception as exc:  # a bad expression disables the schedule, visibly, not the sweep
             log.warning("timer start event %s/%s: %s", definition.key, event.element_id, exc)
             row.due_at, row.period_seconds, row.remaining = None, None, 0
             row.last_error = f"定时启动表达式无效：{exc}"[:2000]
     session.flush()
     return changed
+
+
+def _skip_past_occurrences(row: TimerSchedule, now: datetime) -> None:
+    # A cycle that began before the schedule existed ("daily from 1 March") starts with the
+    # next occurrence, not with one case for every day already gone.
+    if not row.period_seconds or row.due_at is None:
+        return
+    period = timedelta(seconds=row.period_seconds)
+    while row.due_at < now and row.remaining != 0:
+        row.due_at += period
+        if row.remaining > 0:
+            row.remaining -= 1
+    if row.remaining == 0:
+        row.due_at = None
 
 
 def sync_if_deployed(services: Services) -> None:

@@ -1,6 +1,7 @@
 """Timers: every kind fires once, survives a restart, races, working days, broken instances, deadlines."""
 from __future__ import annotations
 
+import shutil
 import threading
 from collections import Counter
 from datetime import datetime, timedelta, timezone
@@ -111,6 +112,21 @@ def test_timer_start_event_starts_a_new_case_per_occurrence(session, frozen):
     assert (schedule.fired_count, schedule.due_at, schedule.last_instance_id) == (2, None, second.instance_id)
     frozen.advance(timedelta(days=1))
     assert timers.fire_due(session) == []
+
+
+def test_a_daily_schedule_that_began_in_the_past_starts_with_its_next_occurrence(session, frozen, tmp_path):
+    repo = tmp_path / "repo"
+    shutil.copytree(SCHEDULE_REPO, repo)
+    bpmn = repo / "processes" / "timers_schedule.bpmn"
+    bpmn.write_text(bpmn.read_text().replace("'R3/PT1H'", "'R/2026-03-01T10:00:00+08:00/P1D'"))
+    deploy(session, paths=[repo])
+    assert timers.fire_due(session) == []
+    schedule = session.scalar(select(TimerSchedule).where(TimerSchedule.process_key == "timers_schedule"))
+    assert (schedule.due_at, schedule.remaining) == (datetime(2026, 3, 2, 10, 0, tzinfo=BEIJING), -1)
+    frozen.advance(timedelta(hours=1))
+    assert len(timers.fire_due(session)) == 1
+    session.refresh(schedule)
+    assert schedule.due_at == datetime(2026, 3, 3, 10, 0, tzinfo=BEIJING)
 
 
 def test_a_case_fired_by_a_users_step_still_gets_its_history_entry(session, actors, frozen):
