@@ -50,8 +50,12 @@ def make_engine(settings: Settings) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    connect_args = {"options": f"-csearch_path={settings.database_schema}"} if settings.database_schema else {}
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args)
+    # JIT compiles any query whose estimated cost passes jit_above_cost; for Pingan's short
+    # queries that costs up to a second and saves nothing (docs/performance.md, "at scale").
+    options = "-c jit=off"
+    if settings.database_schema:
+        options += f" -csearch_path={settings.database_schema}"
+    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"options": options})
 
 
 def _configure_sqlite(engine: Engine) -> None:

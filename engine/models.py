@@ -206,7 +206,8 @@ class CaseField(Base):
     """A searchable value projected from case data, declared per process in YAML."""
 
     __tablename__ = "case_fields"
-    __table_args__ = (Index("ix_case_fields_lookup", "name", "value"),)
+    # varchar_pattern_ops: LIKE 'prefix%' uses the index whatever the database collation.
+    __table_args__ = (Index("ix_case_fields_lookup", "name", "value", postgresql_ops={"value": "varchar_pattern_ops"}),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)

@@ -43,13 +43,6 @@ def can_see(session: Session, *, instance: Instance, actor: Actor) -> bool:
     return session.scalar(select(Instance.id).where(and_(Instance.id == instance.id, scope_clause(actor)))) is not None
 
 
-def pool_clause(actor: Actor):
-    """Return a SQL condition on ``HumanTask`` (joined to its candidate ``Org``) for the actor's pools."""
-    if not actor.grants:
-        return false()
-    return _pool_condition(actor, HumanTask, Org)
-
-
 def _pool_condition(actor: Actor, task, org):
     """Unclaimed, and offered to a role the actor holds over the task's candidate org (or an ancestor)."""
     return and_(task.assignee_id.is_(None),

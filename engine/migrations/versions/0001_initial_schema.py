@@ -246,7 +246,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('case_fields', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_case_fields_instance_id'), ['instance_id'], unique=False)
-        batch_op.create_index('ix_case_fields_lookup', ['name', 'value'], unique=False)
+        batch_op.create_index('ix_case_fields_lookup', ['name', 'value'], unique=False, postgresql_ops={'value': 'varchar_pattern_ops'})
 
     op.create_table('event_waits',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -375,7 +375,7 @@ def downgrade() -> None:
 
     op.drop_table('event_waits')
     with op.batch_alter_table('case_fields', schema=None) as batch_op:
-        batch_op.drop_index('ix_case_fields_lookup')
+        batch_op.drop_index('ix_case_fields_lookup', postgresql_ops={'value': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_case_fields_instance_id'))
 
     op.drop_table('case_fields')
