@@ -3,22 +3,24 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, aliased
 
 from . import clock
 from .context import context_of
 from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem
-from .models import ApiToken, User
+from .models import ApiToken, Org, RoleAssignment, User
 from .orgs import Actor, actor_by_id, check_password, set_password
 
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)
 TOKEN_PREFIX = "pa_"
+TOKEN_USE_GRANULARITY = timedelta(minutes=10)
 _hasher = PasswordHasher()
 # Verified against unknown usernames so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = _hasher.hash("pingan-no-such-user")
@@ -149,17 +151,51 @@ def issue_token(session: Session, *, username: str, label: str = "", created_by:
     return token
 
 
-def actor_for_token(session: Session, token: str) -> Actor:
-    """Return the Actor a bearer token stands for, or raise AuthenticationFailed."""
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == _digest(token or "")))
-    if row is None or row.revoked_at is not None or not row.user.active:
+@dataclass(frozen=True)
+class TokenHolder:
+    """Who a bearer token stands for, and whether its last use is due to be recorded."""
+
+    actor: Actor
+    token_id: int
+    use_due: bool
+
+
+def token_holder(session: Session, token: str) -> TokenHolder:
+    """Resolve a bearer token in one query (token, user, org, grants) or raise AuthenticationFailed.
+
+    Reads only: a request that merely reads records the use through a writing session of its own
+    (``record_token_use``), so the check never takes SQLite's write lock.
+    """
+    user_org, grant_org = aliased(Org), aliased(Org)
+    rows = session.execute(
+        select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, User.id, User.username, User.name,
+               User.org_id, User.active, user_org.path, RoleAssignment.role, grant_org.path)
+        .join(User, User.id == ApiToken.user_id).join(user_org, user_org.id == User.org_id)
+        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+        .outerjoin(grant_org, grant_org.id == RoleAssignment.org_id)
+        .where(ApiToken.token_hash == _digest(token or "")).order_by(RoleAssignment.id)
+    ).all()
+    if not rows or rows[0][1] is not None or not rows[0][7]:
         raise AuthenticationFailed("访问令牌无效或已撤销", message_en="invalid or revoked token")
-    now = clock.now()
+    token_id, _revoked, last_used, user_id, username, name, org_id, _active, org_path = rows[0][:9]
+    actor = Actor(id=user_id, username=username, name=name, org_id=org_id, org_path=org_path,
+                  grants=tuple((row[9], row[10]) for row in rows if row[9] is not None))
     # Record use coarsely: a write on every request would serialise readers on SQLite.
-    if row.last_used_at is None or now - row.last_used_at > timedelta(minutes=10):
-        row.last_used_at = now
-        session.flush()
-    return actor_by_id(session, user_id=row.user_id)
+    due = last_used is None or clock.now() - last_used > TOKEN_USE_GRANULARITY
+    return TokenHolder(actor, token_id, due)
+
+
+def record_token_use(session: Session, *, token_id: int) -> None:
+    """Stamp a token's last use with the current time."""
+    session.execute(update(ApiToken).where(ApiToken.id == token_id).values(last_used_at=clock.now()))
+
+
+def actor_for_token(session: Session, token: str) -> Actor:
+    """Return the Actor a bearer token stands for (recording its use in ``session``), or raise AuthenticationFailed."""
+    holder = token_holder(session, token)
+    if holder.use_due:
+        record_token_use(session, token_id=holder.token_id)
+    return holder.actor
 
 
 def list_tokens(session: Session, *, user_id: int | None = None) -> list[ApiToken]:

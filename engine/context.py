@@ -8,7 +8,7 @@ from typing import Iterator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from .db import make_engine
+from .db import make_engine, make_session_factory
 from .scripting import build_script_engine, calendar_var
 from .settings import Settings
 
@@ -38,11 +38,13 @@ class Services:
     engine: Engine
     session_factory: sessionmaker
     context: EngineContext
+    # Sessions that only read: on SQLite they never wait for the write lock (engine/db.py).
+    read_session_factory: sessionmaker
 
     @contextmanager
-    def session(self) -> Iterator[Session]:
+    def session(self, *, read_only: bool = False) -> Iterator[Session]:
         """Open a session whose transaction commits on success and rolls back on error."""
-        session = self.session_factory()
+        session = (self.read_session_factory if read_only else self.session_factory)()
         try:
             yield session
             session.commit()
@@ -60,8 +62,9 @@ def open_services(settings: Settings, *, engine: Engine | None = None) -> Servic
     """Build the database engine, session factory and engine context for ``settings``."""
     engine = engine or make_engine(settings)
     ctx = EngineContext(settings)
-    factory = sessionmaker(bind=engine, expire_on_commit=False, info={"pingan": ctx})
-    return Services(settings, engine, factory, ctx)
+    factory = make_session_factory(engine, info={"pingan": ctx})
+    read_factory = make_session_factory(engine, read_only=True, info={"pingan": ctx})
+    return Services(settings, engine, factory, ctx, read_factory)
 
 
 def context_of(session: Session) -> EngineContext:

@@ -4,11 +4,15 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from sqlalchemy import DateTime, create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from .settings import Settings
+
+
+# Execution option marking a connection whose transaction only reads (see make_session_factory).
+READ_ONLY = "pingan_read_only"
 
 
 class UTCDateTime(TypeDecorator):
@@ -59,8 +63,10 @@ def make_engine(settings: Settings) -> Engine:
 
 
 def _configure_sqlite(engine: Engine) -> None:
-    # WAL lets readers run beside the single writer; BEGIN IMMEDIATE takes the write lock
-    # up front so two writers never both read a stale instance and then collide on commit.
+    # WAL lets readers run beside the single writer. A writing transaction takes the write lock
+    # up front (BEGIN IMMEDIATE) so two writers never both read a stale instance and then collide
+    # on commit; a read-only one (a GET request, a report) begins deferred and never queues
+    # behind writers, because WAL readers work on a snapshot.
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None
@@ -73,9 +79,35 @@ def _configure_sqlite(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
 
 
-def make_session_factory(engine: Engine) -> sessionmaker:
-    """Return a session factory bound to ``engine``."""
-    return sessionmaker(bind=engine, expire_on_commit=False)
+def make_session_factory(bind: Engine | Connection, *, read_only: bool = False, **kwargs) -> sessionmaker:
+    """Return a session factory bound to ``bind``; a read-only one refuses to write.
+
+    Read-only sessions begin without taking SQLite's write lock. Any INSERT, UPDATE or DELETE
+    through one raises instead of silently upgrading the lock, which could fail under load with
+    a stale snapshot: a read must never write, and a test that makes one do so fails loudly.
+    """
+    if not read_only:
+        return sessionmaker(bind=bind, expire_on_commit=False, **kwargs)
+    if isinstance(bind, Engine):  # a Connection (tests) is already inside its transaction
+        bind = bind.execution_options(**{READ_ONLY: True})
+    factory = sessionmaker(bind=bind, expire_on_commit=False, **kwargs)
+    event.listen(factory, "before_flush", _refuse_flush)
+    event.listen(factory, "do_orm_execute", _refuse_write)
+    return factory
+
+
+class ReadOnlySessionWrote(RuntimeError):
+    """A read-only session (a GET request, a report) tried to change the database: a bug."""
+
+
+def _refuse_flush(session, _flush_context, _instances):
+    if session.new or session.deleted or any(session.is_modified(o) for o in session.dirty):
+        raise ReadOnlySessionWrote("a read-only session tried to write: open a writing session for changes")
+
+
+def _refuse_write(state):
+    if state.is_insert or state.is_update or state.is_delete:
+        raise ReadOnlySessionWrote("a read-only session tried to write: open a writing session for changes")

@@ -82,7 +82,9 @@ def current_actor() -> Actor | None:
     token = bearer_token()
     if token:
         try:
-            actor = engine_auth.actor_for_token(db.session(), token)
+            holder = engine_auth.token_holder(db.session(), token)
+            _record_use(holder)
+            actor = holder.actor
             g._pingan_via_token = True
         except EngineError:
             actor = None
@@ -90,6 +92,16 @@ def current_actor() -> Actor | None:
         actor = current_user.actor
     g._pingan_actor = actor
     return actor
+
+
+def _record_use(holder: engine_auth.TokenHolder) -> None:
+    if not holder.use_due:
+        return
+    if db.read_only():  # a reading request: a short writing transaction of its own
+        with db.services().session() as s:
+            engine_auth.record_token_use(s, token_id=holder.token_id)
+    else:  # committed with the request's own change
+        engine_auth.record_token_use(db.session(), token_id=holder.token_id)
 
 
 def require_actor() -> Actor:

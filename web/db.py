@@ -1,7 +1,7 @@
 """One database session per request; the view (the caller) decides when it commits."""
 from __future__ import annotations
 
-from flask import Flask, current_app, g
+from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
 from engine.context import Services
@@ -12,11 +12,21 @@ def services() -> Services:
     return current_app.extensions["pingan"]
 
 
+# Requests that must not change anything; their session reads only (never SQLite's write lock).
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def session() -> Session:
-    """Return this request's session, opening it on first use."""
+    """Return this request's session, opening it on first use: read-only for GET, HEAD and OPTIONS."""
     if "_pingan_session" not in g:
-        g._pingan_session = services().session_factory()
+        svc = services()
+        g._pingan_session = (svc.read_session_factory if read_only() else svc.session_factory)()
     return g._pingan_session
+
+
+def read_only() -> bool:
+    """Tell whether this request only reads (its session refuses to write)."""
+    return has_request_context() and request.method in SAFE_METHODS
 
 
 def commit() -> None:

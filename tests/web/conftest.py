@@ -17,10 +17,10 @@ import os
 import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
-from sqlalchemy.orm import sessionmaker
 
 from engine.auth import issue_token, password_fingerprint
 from engine.context import Services
+from engine.db import make_session_factory
 from engine.demo import DEMO_PASSWORD
 from engine.models import User
 from web.app import create_app
@@ -30,9 +30,9 @@ PASSWORD = DEMO_PASSWORD
 
 @pytest.fixture
 def app(services, session):
-    factory = sessionmaker(bind=session.bind, join_transaction_mode="create_savepoint", expire_on_commit=False,
-                           info={"pingan": services.context})
-    svc = Services(services.settings, services.engine, factory, services.context)
+    options = dict(join_transaction_mode="create_savepoint", info={"pingan": services.context})
+    svc = Services(services.settings, services.engine, make_session_factory(session.bind, **options), services.context,
+                   make_session_factory(session.bind, read_only=True, **options))
     application = create_app(services.settings, services=svc)
     application.config.update(TESTING=True)
     yield application

@@ -128,3 +128,37 @@ def test_cli_users_token_and_list(services, monkeypatch):
     assert users["li.sl"]["name"] == "李受理"
     assert users["li.sl"]["roles"] == [{"role": "dispatcher", "org": "chengguan"}]
     assert runner.invoke(cli.main, ["users", "token", "no-such-user"]).exit_code == 1
+
+
+def test_token_resolves_in_one_query_with_the_same_grants(app, session, api_headers):
+    from sqlalchemy import event
+
+    from engine.auth import token_holder
+    from engine.orgs import actor_for
+
+    token = api_headers("li.sl")["Authorization"].split()[1]
+    statements = []
+    session.scalar(select(ApiToken.id).limit(1))  # the test's savepoint is open before counting
+    listener = lambda *args: statements.append(args[2])  # noqa: E731
+    event.listen(session.bind, "before_cursor_execute", listener)
+    try:
+        holder = token_holder(session, token)
+    finally:
+        event.remove(session.bind, "before_cursor_execute", listener)
+    assert len(statements) == 1
+    assert holder.actor == actor_for(session, username="li.sl")
+    assert holder.use_due
+
+
+def test_a_reading_request_records_token_use_in_its_own_transaction(client, session, api_headers):
+    headers = api_headers("zhang.dd")
+    prefix = headers["Authorization"].split()[1][:10]
+    assert session.scalar(select(ApiToken.last_used_at).where(ApiToken.prefix == prefix)) is None
+    assert client.get("/api/v1/tasks?view=todo", headers=headers).status_code == 200
+    session.expire_all()
+    first = session.scalar(select(ApiToken.last_used_at).where(ApiToken.prefix == prefix))
+    assert first is not None
+    # Within the granularity a second read leaves it alone.
+    assert client.get("/api/v1/auth/me", headers=headers).status_code == 200
+    session.expire_all()
+    assert session.scalar(select(ApiToken.last_used_at).where(ApiToken.prefix == prefix)) == first
