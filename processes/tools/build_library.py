@@ -14,8 +14,8 @@ Conventions used throughout (see docs/designer-guide.md):
 - lanes are named by role (调度员, 网格员, 调解员, 承办人, 督查员, 考核员, 领导);
 - org codes and tunable numbers come from the process config ``variables`` (e.g. ``county_org``,
   ``follow_up_days``), never from literals in scripts;
-- DMN input entries compare with ``dmninputexpr`` (the column's input value), e.g.
-  ``dmninputexpr >= 30``: the deploy-time linter does not yet accept the bare ``>= 30`` form.
+- DMN input entries are standard unary tests: ``>= 30`` compares the column's input value
+  (``?`` or ``dmninputexpr`` name it explicitly, e.g. ``0 < ? < 30``).
 """
 from __future__ import annotations
 
@@ -203,11 +203,11 @@ if can_escalate:
         outputs=[("风险等级", "risk_level"), ("调处层级", "handling_level")],
         rules=[
             (["-", "-", "-", "True"], ["'高'", "'县级'"], "有激化、暴力倾向：立即通报公安和领导"),
-            (["-", "-", "dmninputexpr >= 30", "-"], ["'高'", "'县级'"], "30人以上，可能引发群体性事件"),
-            (["'征地拆迁'", "-", "dmninputexpr >= 10", "-"], ["'高'", "'县级'"], "征地拆迁涉及10人以上"),
-            (["-", "dmninputexpr >= 500000", "-", "-"], ["'中'", "'县级'"], "金额50万元以上，超出乡镇调处权限"),
-            (["-", "-", "dmninputexpr >= 10", "-"], ["'中'", "'乡镇级'"], "10人以上"),
-            (["-", "dmninputexpr >= 50000", "-", "-"], ["'中'", "'乡镇级'"], "金额5万元以上"),
+            (["-", "-", ">= 30", "-"], ["'高'", "'县级'"], "30人以上，可能引发群体性事件"),
+            (["'征地拆迁'", "-", ">= 10", "-"], ["'高'", "'县级'"], "征地拆迁涉及10人以上"),
+            (["-", ">= 500000", "-", "-"], ["'中'", "'县级'"], "金额50万元以上，超出乡镇调处权限"),
+            (["-", "-", ">= 10", "-"], ["'中'", "'乡镇级'"], "10人以上"),
+            (["-", ">= 50000", "-", "-"], ["'中'", "'乡镇级'"], "金额5万元以上"),
             (["'土地山林'", "-", "-", "-"], ["'中'", "'乡镇级'"], "土地山林权属争议"),
             (["'征地拆迁'", "-", "-", "-"], ["'中'", "'乡镇级'"], ""),
             (["'劳动争议'", "-", "-", "-"], ["'中'", "'乡镇级'"], ""),
@@ -718,9 +718,9 @@ failing_townships = [row['township'] for row in results if row['grade'] == '不�
         outputs=[("等次", "grade")],
         rules=[
             (["True", "-"], ["'不合格'"], "一票否决项：直接定为不合格"),
-            (["-", "dmninputexpr >= 90"], ["'优秀'"], ""),
-            (["-", "dmninputexpr >= 80"], ["'良好'"], ""),
-            (["-", "dmninputexpr >= 60"], ["'合格'"], ""),
+            (["-", ">= 90"], ["'优秀'"], ""),
+            (["-", ">= 80"], ["'良好'"], ""),
+            (["-", ">= 60"], ["'合格'"], ""),
             (["-", "-"], ["'不合格'"], ""),
         ])
     return p, [("assessment_grade", "考评等次", [grade])]
