@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import unicodedata
@@ -10,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction
 
 from . import clock
 from .context import context_of
@@ -21,6 +22,8 @@ from .definitions import form_for
 from .models import Attachment, HumanTask, Instance, InstanceStatus, User
 from .orgs import Actor
 from .visibility import can_see
+
+log = logging.getLogger(__name__)
 
 CHUNK = 64 * 1024
 _OLE = (b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1",)
@@ -75,7 +78,11 @@ def max_bytes(session: Session) -> int:
 def save_attachment(session: Session, *, instance_id: int, actor: Actor, filename: str, stream: BinaryIO,
                     content_type: str = "", task_id: str | None = None, field: str | None = None,
                     accept: tuple[str, ...] | list[str] = ()) -> Attachment:
-    """Store an uploaded file for a running case the actor may see; check its type, size and content."""
+    """Store an uploaded file for a running case the actor may see; check its type, size and content.
+
+    The file is deleted again if the caller's transaction (or the savepoint it was saved in) does
+    not commit, so a failed request leaves no file without its row.
+    """
     instance = session.get(Instance, instance_id)
     if instance is None or not can_see(session, instance=instance, actor=actor):
         raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
@@ -102,6 +109,7 @@ def save_attachment(session: Session, *, instance_id: int, actor: Actor, filenam
     try:
         size, digest, head = _copy(stream, partial, limit=max_bytes(session))
         _check_content(ext, head, size)
+        _remove_unless_committed(session, final)
         os.replace(partial, final)
     finally:
         partial.unlink(missing_ok=True)
@@ -111,6 +119,39 @@ def save_attachment(session: Session, *, instance_id: int, actor: Actor, filenam
     session.add(row)
     session.flush()
     return row
+
+
+_NEW_FILES = "pingan.uncommitted_files"
+
+
+def _remove_unless_committed(session: Session, path: Path) -> None:
+    # The file is written before its row, so it must go again if the row never commits: the
+    # caller's transaction, or a savepoint inside it, may still roll back or the session close.
+    owner = session.get_nested_transaction() or session.get_transaction() or session.begin()
+    session.info.setdefault(_NEW_FILES, []).append([owner, path])
+    if not event.contains(session, "after_transaction_end", _drop_uncommitted_files):
+        event.listen(session, "after_commit", _keep_committed_files)
+        event.listen(session, "after_transaction_end", _drop_uncommitted_files)
+
+
+def _keep_committed_files(session: Session) -> None:
+    committed = session.get_nested_transaction() or session.get_transaction()
+    pending = session.info.get(_NEW_FILES, [])
+    for entry in [e for e in pending if e[0] is committed]:
+        if committed.parent is None:
+            pending.remove(entry)
+        else:  # a released savepoint hands its files to the transaction around it
+            entry[0] = committed.parent
+
+
+def _drop_uncommitted_files(session: Session, transaction: SessionTransaction) -> None:
+    pending = session.info.get(_NEW_FILES, [])
+    for entry in [e for e in pending if e[0] is transaction]:
+        pending.remove(entry)
+        try:
+            entry[1].unlink(missing_ok=True)
+        except OSError:
+            log.warning("could not remove %s after its transaction rolled back", entry[1], exc_info=True)
 
 
 def _field_accept(instance: Instance, task: HumanTask, field: str | None) -> tuple[str, ...]:
@@ -207,6 +248,15 @@ def list_attachments(session: Session, *, instance_id: int) -> list[Attachment]:
     """Return a case's attachments, oldest first (the caller has checked the case is visible)."""
     return list(session.scalars(select(Attachment).where(Attachment.instance_id == instance_id)
                                 .order_by(Attachment.uploaded_at, Attachment.id)))
+
+
+def attachments_by_id(session: Session, *, attachment_ids: list[str]) -> list[Attachment]:
+    """Return the attachments a form value names, in its order, leaving out unknown ids."""
+    wanted = [str(i)[:32] for i in attachment_ids]
+    if not wanted:
+        return []
+    rows = {a.id: a for a in session.scalars(select(Attachment).where(Attachment.id.in_(set(wanted))))}
+    return [rows[i] for i in wanted if i in rows]
 
 
 def check_file_fields(session: Session, *, task: HumanTask, data: dict) -> None:

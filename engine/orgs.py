@@ -104,6 +104,25 @@ def get_org(session: Session, *, code: str) -> Org:
     return org
 
 
+def org_names(session: Session, *, codes: list[str]) -> dict[str, str]:
+    """Return org names by code for the codes that exist."""
+    if not codes:
+        return {}
+    return dict(session.execute(select(Org.code, Org.name).where(Org.code.in_(codes))).all())
+
+
+def user_names(session: Session, *, usernames: list[str]) -> dict[str, str]:
+    """Return display names by username for the usernames that exist."""
+    if not usernames:
+        return {}
+    return dict(session.execute(select(User.username, User.name).where(User.username.in_(usernames))).all())
+
+
+def list_users(session: Session) -> list[User]:
+    """Return every user, active or not, by username, with their role grants loaded."""
+    return list(session.scalars(select(User).order_by(User.username)))
+
+
 def create_org(session: Session, *, code: str, name: str, kind: str, parent_code: str | None = None) -> Org:
     """Create an org under its parent and give it its materialised path."""
     if kind not in ORG_KINDS:

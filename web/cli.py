@@ -130,15 +130,13 @@ def users() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def users_list(as_json: bool) -> None:
     """列出用户及其角色和组织。"""
-    from sqlalchemy import select
-
-    from engine.models import User
+    from engine.orgs import list_users
 
     svc = _services()
     with svc.session() as s:
         rows = [{"username": u.username, "name": u.name, "active": u.active,
                  "roles": [{"role": g.role, "org": g.org.code} for g in u.roles]}
-                for u in s.scalars(select(User).order_by(User.username))]
+                for u in list_users(s)]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
     else:

@@ -2,10 +2,11 @@
 
 Three layers: RestrictedPython's policy plus our AST rewrites (size-checked operators and
 f-strings, a budget tick in every loop, comprehension and function, re-raise of violations in
-every except/finally), guard functions passed in as globals, and whitelisted builtins and
-modules. print() is accepted and discarded. Each run's namespace is cleared afterwards, so a
-lambda or generator left in task data cannot run again without a budget. Not covered: catastrophic regex backtracking in
-`re` (C code that cannot be interrupted), and CPU spent inside trusted helpers.
+every except/finally), guard functions passed in as globals (the size guards are in
+size_guards.py), and whitelisted builtins and modules. print() is accepted and discarded. Each
+run's namespace is cleared afterwards, so a lambda or generator left in task data cannot run
+again without a budget. Not covered: catastrophic regex backtracking in `re` (C code that cannot
+be interrupted), and CPU spent inside trusted helpers.
 """
 from __future__ import annotations
 
@@ -28,37 +29,26 @@ from RestrictedPython.transformer import (
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
+from .size_guards import (
+    DECIMAL_CONTEXT, MAX_DATA_SIZE, MAX_SIZE, SIZED_BUILTINS, CheckedDecimal, SandboxViolation, binop, check_size,
+    format_value, inplacevar, size_of, sized_attribute,
+)
+
 try:
     import resource
 except ImportError:  # no getrusage on Windows: only the time limit applies there
     resource = None
 
-MAX_SIZE = 1_000_000      # longest str/bytes/list/tuple/range one operation or conversion may build
-MAX_DATA_SIZE = 4_000_000  # task data a script leaves behind, as text; the serializer must not blow up
-MAX_INT_BITS = 10_000     # about 3,000 digits, inside Python's 4,300-digit str() limit
-MAX_DECIMAL_EXP = 3_000   # int(Decimal('1e999999')) takes 26 s of uninterruptible C
-MAX_WIDTH = 1_000         # widest field a format spec may ask for
+# SandboxViolation is defined with the size guards and is part of this module's interface too.
+__all__ = ["SandboxEnvironment", "SandboxViolation", "ScriptTimeout", "check_source", "make_script_engine"]
+
 MEMORY_LIMIT_MB = 256     # growth of the process's peak RSS one run may cause
 _MEMORY_CHECK_EVERY = 0.01  # getrusage costs ~1 µs, so not on every tick
 _FILENAME = "<string>"    # PythonScriptEngine looks for this name to report the failing line
 
 
-class SandboxViolation(Exception):
-    """A script broke a sandbox rule; str() is the Chinese message, then English in parentheses."""
-
-    def __init__(self, message: str, message_en: str = ""):
-        super().__init__(f"{message} ({message_en})" if message_en else message)
-        self.message, self.message_en = message, message_en
-
-
 class ScriptTimeout(SandboxViolation):
     """A script ran past its time limit."""
-
-
-def _limit(size, limit):
-    if size > limit:
-        raise SandboxViolation(f"脚本试图生成过大的值（{int(size):,} 超过上限 {limit:,}）",
-                               f"script tried to build a value of size {int(size):,}, the limit is {limit:,}")
 
 
 def _attr_refusal(name: str) -> tuple[str, str]:
@@ -71,190 +61,18 @@ def _attr_refusal(name: str) -> tuple[str, str]:
 
 # Frames, code and globals lead out of the sandbox even without an underscore; mro() to object.
 _DENIED_ATTRS = INSPECT_ATTRIBUTES | {"func_globals", "func_code", "mro", "format", "format_map"}
-_SEQUENCES = (str, bytes, bytearray, list, tuple)
-_TEXT = (str, bytes)
-# Methods whose result size is set by an argument, so one call could allocate gigabytes.
-_SIZED = {name: _TEXT for name in ("ljust", "rjust", "center", "zfill", "expandtabs", "replace", "join")}
-_SIZED.update(translate=str, to_bytes=int, sub=re.Pattern, subn=re.Pattern, expand=re.Match)
-
-
-def _size(obj, limit: int) -> int:
-    """Estimate the length of obj as text, giving up once the estimate passes limit."""
-    total, pending = 0, [obj]
-    while pending and total <= limit:
-        item = pending.pop()
-        if isinstance(item, (str, bytes, bytearray)):
-            total += len(item)
-        elif isinstance(item, int):
-            total += item.bit_length() // 3 + 2
-        elif isinstance(item, dict):
-            total += len(item) + 2
-            pending.extend(item.keys())
-            pending.extend(item.values())
-        elif isinstance(item, (list, tuple, set, frozenset)):
-            total += len(item) + 2
-            pending.extend(item)
-        else:
-            total += len(repr(item)) if isinstance(item, (float, decimal.Decimal)) else 32
-    return total
-
-
-def _check_operands(op: str, a, b) -> None:
-    """Refuse an operation whose result would be too large, before Python allocates it."""
-    ints = isinstance(a, int) and isinstance(b, int)
-    if op == "*":
-        if ints:
-            _limit(a.bit_length() + b.bit_length(), MAX_INT_BITS)
-        elif isinstance(a, _SEQUENCES) and isinstance(b, int):
-            _limit(len(a) * b, MAX_SIZE)
-        elif isinstance(b, _SEQUENCES) and isinstance(a, int):
-            _limit(len(b) * a, MAX_SIZE)
-    elif op == "**" and ints and b > 0 and abs(a) > 1:
-        _limit(b if b > MAX_INT_BITS else b * math.log2(abs(a)), MAX_INT_BITS)
-    elif op == "<<" and ints and b > 0:
-        _limit(a.bit_length() + b, MAX_INT_BITS)
-    elif op == "+" and isinstance(a, _SEQUENCES) and isinstance(b, _SEQUENCES):
-        _limit(len(a) + len(b), MAX_SIZE)
-    elif op == "%" and isinstance(a, _TEXT):
-        for spec in _PRINTF_SPEC.findall(a.decode("latin-1") if isinstance(a, bytes) else a):
-            if "*" in spec:
-                raise SandboxViolation("脚本不允许在 % 格式中使用 *", "'*' is not allowed in % formatting")
-            _check_widths(spec)
-        _limit(_size(b, MAX_SIZE), MAX_SIZE)
-
-
-_PRINTF_SPEC = re.compile(r"%(?:\([^)]*\))?([-#0 +]*[\d*]*(?:\.[\d*]*)?)")
-_BINARY = {"+": operator.add, "*": operator.mul, "**": operator.pow, "<<": operator.lshift, "%": operator.mod}
-_INPLACE = {f"{sym}=": getattr(operator, f"i{name}") for sym, name in (
-    ("+", "add"), ("-", "sub"), ("*", "mul"), ("/", "truediv"), ("//", "floordiv"), ("%", "mod"),
-    ("**", "pow"), ("<<", "lshift"), (">>", "rshift"), ("|", "or"), ("&", "and"), ("^", "xor"), ("@", "matmul"))}
-_CONVERSIONS = {115: str, 114: repr, 97: ascii}
-
-
-def _check_widths(spec: str) -> None:
-    for digits in re.findall(r"\d+", spec):
-        _limit(int(digits) if len(digits) < 10 else 10**10, MAX_WIDTH)
-
-
-def _binop(op, a, b):
-    _check_operands(op, a, b)
-    return _BINARY[op](a, b)
-
-
-def _inplacevar(op, a, b):
-    _check_operands(op[:-1], a, b)
-    return _INPLACE[op](a, b)
-
-
-def _format(value, conversion, spec):
-    _limit(_size(value, MAX_SIZE), MAX_SIZE)
-    _check_widths(spec)
-    return format(_CONVERSIONS[conversion](value) if conversion in _CONVERSIONS else value, spec)
-
-
-def _sized_result(obj, name: str, args: tuple, kwargs: dict) -> int:
-    """Predict the length of what a str, bytes, int or re method is about to build."""
-    if name in ("ljust", "rjust", "center", "zfill", "to_bytes"):
-        return args[0] if args else kwargs.get("length", 1)
-    if name == "expandtabs":
-        return len(obj) * max(args[0] if args else kwargs.get("tabsize", 8), 1)
-    if name == "replace":
-        old, new, count = args[0], args[1], args[2] if len(args) > 2 else -1
-        hits = obj.count(old) if old else len(obj) + 1
-        return len(obj) + (hits if count < 0 else min(hits, count)) * (len(new) - len(old))
-    if name == "translate":
-        table = args[0]
-        values = table.values() if isinstance(table, dict) else table if isinstance(table, (list, tuple)) else ()
-        return len(obj) * max([len(v) for v in values if isinstance(v, str)] + [1])
-    if name == "expand":
-        return len(args[0]) * (len(obj.string) + 1)
-    repl = args[0] if args else kwargs.get("repl", "")  # Pattern.sub/subn: each \1 copies one match
-    string = args[1] if len(args) > 1 else kwargs.get("string", "")
-    return len(string) + 2 * (len(string) + 1) * (len(repl) if isinstance(repl, _TEXT) else 1)
-
-
-def _sized(obj, name: str, method):
-    if name == "join":
-        def join(iterable):
-            items = list(iterable)
-            try:
-                _limit(sum(map(len, items)) + len(obj) * len(items), MAX_SIZE)
-            except TypeError:  # non-strings: let join() raise its own clearer error
-                pass
-            return method(items)
-        return join
-
-    def call(*args, **kwargs):
-        _limit(_sized_result(obj, name, args, kwargs), MAX_SIZE)
-        return method(*args, **kwargs)
-    return call
 
 
 def _getattr(obj, name: str):
     if name.startswith("_") or name in _DENIED_ATTRS:
         raise SandboxViolation(*_attr_refusal(name))
-    value = getattr(obj, name)
-    kinds = _SIZED.get(name)
-    if kinds is not None:
-        if isinstance(obj, type) and issubclass(obj, kinds):  # str.join(sep, xs) would skip the check
-            raise SandboxViolation(f"请直接在值上调用 {name}()，不要通过类调用", f"call {name}() on a value, not its class")
-        if isinstance(obj, kinds):
-            return _sized(obj, name, value)
-    return value
-
-
-def _checked_type(real: type, check) -> type:
-    """Subclass a builtin type so calls go through check() while isinstance() accepts any real instance."""
-    meta = type(f"Checked{real.__name__}", (type,), {
-        "__call__": lambda cls, *args, **kwargs: check(real, *args, **kwargs),
-        "__instancecheck__": lambda cls, obj: isinstance(obj, real),
-        "__subclasscheck__": lambda cls, sub: issubclass(sub, real),
-    })
-    return meta(real.__name__, (real,), {})
-
-
-def _make_decimal(real, value="0", context=None):
-    number = real(value)  # no context: scripts must not pick their own precision
-    if number.is_finite() and max(abs(number.adjusted()), abs(number.as_tuple().exponent)) > MAX_DECIMAL_EXP:
-        raise SandboxViolation(f"Decimal 的指数超过 {MAX_DECIMAL_EXP}", f"Decimal exponent beyond {MAX_DECIMAL_EXP}")
-    return number
-
-
-def _make_text(real, *args, **kwargs):
-    if len(args) == 1 and not kwargs:  # str(x) of a list holding one big string a million times
-        _limit(_size(args[0], MAX_SIZE), MAX_SIZE)
-    return real(*args, **kwargs)
-
-
-def _range(*args):
-    numbers = range(*args)
-    try:
-        _limit(len(numbers), MAX_SIZE)  # list(range(10**9)) would allocate in one C call
-    except OverflowError:
-        _limit(sys.maxsize, MAX_SIZE)
-    return numbers
-
-
-def _sum(iterable, /, start=0):
-    if isinstance(start, _SEQUENCES):  # sum(lists, []) concatenates in C, quadratically
-        raise SandboxViolation("sum() 只能用于数字", "sum() only adds numbers")
-    return sum(iterable, start)
-
-
-def _pow(base, exp, mod=None):
-    if mod is None:
-        _check_operands("**", base, exp)
-    return pow(base, exp, mod)
+    return sized_attribute(obj, name, getattr(obj, name))
 
 
 def _refuse(name: str):
     def refuse(*args, **kwargs):
         raise SandboxViolation(f"脚本不允许调用 {name}()", f"calling {name}() is not allowed")
     return refuse
-
-
-_Decimal = _checked_type(decimal.Decimal, _make_decimal)
-_DECIMAL_CONTEXT = decimal.Context(Emax=MAX_DECIMAL_EXP, Emin=-MAX_DECIMAL_EXP)
 
 
 def _namespace(module, names: str, **extra) -> types.SimpleNamespace:
@@ -265,7 +83,7 @@ def _namespace(module, names: str, **extra) -> types.SimpleNamespace:
 _MODULES = {
     "datetime": _namespace(_datetime, "date datetime time timedelta timezone tzinfo MINYEAR MAXYEAR UTC"),
     "decimal": _namespace(decimal, "InvalidOperation DivisionByZero Overflow " + " ".join(
-        n for n in dir(decimal) if n.startswith("ROUND_")), Decimal=_Decimal),
+        n for n in dir(decimal) if n.startswith("ROUND_")), Decimal=CheckedDecimal),
     # factorial, comb, perm, prod and lcm are left out: huge results computed in C, uninterruptible.
     "math": _namespace(math, "ceil floor trunc fabs sqrt isqrt exp log log2 log10 pow sin cos tan asin acos "
                              "atan atan2 hypot degrees radians copysign fmod modf isclose isfinite isinf isnan "
@@ -298,18 +116,17 @@ _BUILTINS.update({name: _refuse(name) for name in (
 _BUILTINS.update(
     len=len, min=min, max=max, sorted=sorted, enumerate=enumerate, zip=zip, any=any, all=all, next=next,
     list=list, dict=dict, set=set, frozenset=frozenset, tuple=tuple, map=map, filter=filter, reversed=reversed,
-    sum=_sum, range=_range, pow=_pow, __import__=_import, str=_checked_type(str, _make_text),
-    repr=lambda obj: _make_text(repr, obj), ascii=lambda obj: _make_text(ascii, obj),
+    __import__=_import, **SIZED_BUILTINS,
 )
 _NO_PRINT = types.SimpleNamespace(_call_print=lambda *args, **kwargs: None)
 _GUARDS = {
     "__builtins__": _BUILTINS, "_getattr_": _getattr, "_getitem_": operator.getitem, "_getiter_": iter,
     "_iter_unpack_sequence_": guarded_iter_unpack_sequence, "_unpack_sequence_": guarded_unpack_sequence,
-    "_write_": full_write_guard, "_inplacevar_": _inplacevar, "_apply_": lambda f, *a, **kw: f(*a, **kw),
-    "_print_": lambda _getattr_=None: _NO_PRINT, "_binop_": _binop, "_format_": _format,
+    "_write_": full_write_guard, "_inplacevar_": inplacevar, "_apply_": lambda f, *a, **kw: f(*a, **kw),
+    "_print_": lambda _getattr_=None: _NO_PRINT, "_binop_": binop, "_format_": format_value,
 }
 _CONVENIENCE = {"datetime": _datetime.datetime, "date": _datetime.date, "timedelta": _datetime.timedelta,
-                "Decimal": _Decimal}
+                "Decimal": CheckedDecimal}
 _GUARDED_OPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
 _RP_MESSAGES = (("Exec calls", "脚本不允许调用 exec()"), ("Eval calls", "脚本不允许调用 eval()"),
                 ("Augmented assignment", "下标或属性不能使用 +=，请写成 d[k] = d[k] + 1"))
@@ -491,7 +308,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         names = self._names(context, external_context)
         try:
             result = self._run(code, names)
-            _limit(_size(result, MAX_DATA_SIZE), MAX_DATA_SIZE)
+            check_size(size_of(result, MAX_DATA_SIZE), MAX_DATA_SIZE)
             return result
         finally:
             names.clear()  # lambdas or generators the script returned can no longer reach the guards
@@ -506,7 +323,7 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
             results = {k: v for k, v in names.items() if not (
                 k.startswith("_") or callable(v) or isinstance(v, types.SimpleNamespace) or k in external
                 or k in self.globals and self.globals[k] is v)}
-            _limit(_size(list(results.values()), MAX_DATA_SIZE), MAX_DATA_SIZE)
+            check_size(size_of(list(results.values()), MAX_DATA_SIZE), MAX_DATA_SIZE)
             for key in [k for k in context if k not in names]:
                 del context[key]
             context.update(results)
@@ -529,11 +346,11 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         budget = _Budget(self.time_limit)
         names["_tick_"], names["_guard_exc_"] = budget.tick, budget.guard_exc
         previous = decimal.getcontext()
-        decimal.setcontext(_DECIMAL_CONTEXT.copy())  # bounded exponents keep int(Decimal) cheap
+        decimal.setcontext(DECIMAL_CONTEXT.copy())  # bounded exponents keep int(Decimal) cheap
         try:
             return eval(code, names)
         except Exception as exc:
-            if not isinstance(exc, SandboxViolation) and _size(exc.args, MAX_SIZE) > MAX_SIZE:  # hosts log str(exc)
+            if not isinstance(exc, SandboxViolation) and size_of(exc.args, MAX_SIZE) > MAX_SIZE:  # hosts log str(exc)
                 raise SandboxViolation("脚本抛出的异常信息过大", "the script raised an oversized exception") from None
             raise
         finally:

@@ -8,10 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
-
-from engine import cases
-from engine.models import Org, User
+from engine import cases, orgs
 
 from .. import db
 
@@ -58,14 +55,13 @@ def pick(data: dict, names: tuple[str, ...]):
 
 
 def _person(session, value) -> str:
-    usernames = value if isinstance(value, list) else [value]
-    names = dict(session.execute(select(User.username, User.name).where(
-        User.username.in_([str(u) for u in usernames]))).all())
-    return "、".join(names.get(str(u), str(u)) for u in usernames)
+    usernames = [str(u) for u in (value if isinstance(value, list) else [value])]
+    names = orgs.user_names(session, usernames=usernames)
+    return "、".join(names.get(u, u) for u in usernames)
 
 
 def _org(session, value) -> str:
-    return session.scalar(select(Org.name).where(Org.code == str(value))) or str(value)
+    return orgs.org_names(session, codes=[str(value)]).get(str(value), str(value))
 
 
 def _date(value) -> str:
