@@ -8,8 +8,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
-from sqlalchemy import func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, func, inspect, select
+from sqlalchemy.orm import Session, defer
+from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
 from .errors import DefinitionInvalid, EngineError, NotFound, Problem
@@ -168,14 +169,48 @@ def _meta(parsed: ParsedProcess) -> dict:
     }
 
 
+# Forms and config are decoded from JSON once per process (see with_cached_json), not per load.
+WITHOUT_JSON = (defer(ProcessDefinition.forms), defer(ProcessDefinition.config))
+_LATEST = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"))
+           .order_by(ProcessDefinition.version.desc()).limit(1).options(*WITHOUT_JSON))
+_VERSION = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"),
+                                            ProcessDefinition.version == bindparam("version"))
+            .limit(1).options(*WITHOUT_JSON))
+
+
 def get_definition(session: Session, *, key: str, version: int | None = None) -> ProcessDefinition:
     """Return a process definition: the given version, else the latest."""
-    query = select(ProcessDefinition).where(ProcessDefinition.key == key)
-    query = query.where(ProcessDefinition.version == version) if version else query.order_by(ProcessDefinition.version.desc())
-    definition = session.scalars(query.limit(1)).first()
+    if version:
+        definition = session.scalars(_VERSION, {"key": key, "version": version}).first()
+    else:
+        definition = session.scalars(_LATEST, {"key": key}).first()
     if definition is None:
         raise NotFound(f"流程 '{key}' 未部署" + (f"版本 {version}" if version else ""),
                        message_en=f"process '{key}' is not deployed" + (f" at version {version}" if version else ""))
+    return with_cached_json(definition)
+
+
+_JSON_CACHE: OrderedDict[tuple[int, str], tuple[dict, dict]] = OrderedDict()
+
+
+def with_cached_json(definition: ProcessDefinition) -> ProcessDefinition:
+    """Give a definition loaded WITHOUT_JSON its forms and config from the per-process cache.
+
+    A stored definition never changes (runtime_spec relies on the same), so the decoded dicts
+    are shared between sessions; nothing may change them in place. A miss loads them once.
+    """
+    state = inspect(definition)
+    if "forms" in state.dict and "config" in state.dict:
+        return definition
+    key = (definition.id, definition.content_hash)
+    cached = _JSON_CACHE.get(key)
+    if cached is None:
+        cached = _JSON_CACHE[key] = (definition.forms, definition.config)
+        while len(_JSON_CACHE) > _SPEC_CACHE_SIZE:
+            _JSON_CACHE.popitem(last=False)
+    else:
+        set_committed_value(definition, "forms", cached[0])
+        set_committed_value(definition, "config", cached[1])
     return definition
 
 
@@ -207,10 +242,24 @@ def runtime_spec(definition: ProcessDefinition) -> tuple:
     return cached
 
 
+_FORM_CACHE: OrderedDict[tuple[int, str, str], object] = OrderedDict()
+_FORM_CACHE_SIZE = 512
+
+
 def form_for(definition: ProcessDefinition, form_key: str):
-    """Return the parsed form ``form_key`` of a definition."""
+    """Return the parsed form ``form_key`` of a definition (parsed once per process)."""
+    # Forms are frozen and a stored definition never changes: cache as runtime_spec does.
+    key = (definition.id, definition.content_hash, form_key)
+    form = _FORM_CACHE.get(key)
+    if form is not None:
+        return form
     raw = definition.forms.get(form_key)
     if raw is None:
         raise EngineError(f"流程 {definition.key} v{definition.version} 没有表单 {form_key}",
                           message_en=f"process {definition.key} v{definition.version} has no form {form_key}")
-    return form_from_dict(raw)
+    form = form_from_dict(raw)
+    if definition.id is not None:
+        _FORM_CACHE[key] = form
+        while len(_FORM_CACHE) > _FORM_CACHE_SIZE:
+            _FORM_CACHE.popitem(last=False)
+    return form

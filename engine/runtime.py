@@ -4,17 +4,19 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session, joinedload
 
 from . import audit, clock
 from .audit import EntryKind
 from .context import context_of
-from .definitions import form_for, get_definition, runtime_spec
+from .definitions import WITHOUT_JSON, form_for, get_definition, runtime_spec, with_cached_json
 from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem, ScriptFailed, TaskNotOpen
 from .forms import validate_form_data
 from .models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskActor, TaskStatus
 from .orgs import SYSTEM, Actor, get_org
+from .rows import write_changes
 from .scripting import use_calendar
 from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
 from .sync import sync_after_step
@@ -27,22 +29,40 @@ class Loaded:
     instance: Instance
     definition: ProcessDefinition
     runner: Runner
+    new: bool = False  # started in this transaction: it has no task, wait or field rows yet
 
 
 def lock_instance(session: Session, *, instance_id: int) -> Instance:
     """Take the instance's row lock (PostgreSQL) or the database write lock (SQLite)."""
-    instance = session.scalars(
-        select(Instance).where(Instance.id == instance_id).with_for_update(of=Instance)
-        .execution_options(populate_existing=True)
-    ).first()
+    instance = session.scalars(_LOCK, {"instance_id": instance_id}).first()
     if instance is None:
         raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
     return instance
 
 
+# Built once: composing a statement costs about as much as running it.
+_LOCK = (select(Instance).where(Instance.id == bindparam("instance_id")).with_for_update(of=Instance)
+         .execution_options(populate_existing=True))
+# With the definition in the same statement instead of a lazy load right after.
+_WITH_DEFINITION = joinedload(Instance.definition, innerjoin=True).options(*WITHOUT_JSON)
+_LOCK_LOADING = _LOCK.options(_WITH_DEFINITION)
+_LOCK_TASK_CASE = (select(Instance).where(Instance.id == select(HumanTask.instance_id).where(
+    HumanTask.id == bindparam("task_id")).scalar_subquery()).with_for_update(of=Instance)
+    .options(_WITH_DEFINITION).execution_options(populate_existing=True))
+_TASK = (select(HumanTask).where(HumanTask.id == bindparam("task_id")).options(joinedload(HumanTask.candidate_org))
+         .execution_options(populate_existing=True))
+
+
 def load(session: Session, *, instance_id: int) -> Loaded:
     """Lock an instance and restore its workflow."""
-    instance = lock_instance(session, instance_id=instance_id)
+    instance = session.scalars(_LOCK_LOADING, {"instance_id": instance_id}).first()
+    if instance is None:
+        raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
+    return _restore(session, instance)
+
+
+def _restore(session: Session, instance: Instance) -> Loaded:
+    with_cached_json(instance.definition)
     spec, subs = runtime_spec(instance.definition)
     runner = Runner.restore(instance.state, spec, subs, context_of(session).script_engine)
     return Loaded(instance, instance.definition, runner)
@@ -52,27 +72,35 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     """Persist the workflow, its open tasks, waits and projections; record how the step ended."""
     instance, runner = loaded.instance, loaded.runner
     now = clock.now()
-    instance.state = runner.dump()
-    instance.serializer_version = SERIALIZER_VERSION
-    instance.data = runner.data()
-    instance.updated_at = now
-    instance.title = _title(session, loaded.definition, instance.data, instance)
-    if error is None:
-        error = sync_after_step(session, loaded, actor=actor)
-    if error is not None:
-        instance.status = InstanceStatus.ERROR
-        instance.error = error.as_dict()
-        audit.record(session, instance=instance, kind=EntryKind.ERROR, actor=actor.username,
-                     task_id=error.task_id, element_id=error.element_id, payload=instance.error)
-    elif runner.completed and instance.status != InstanceStatus.CANCELLED:
-        instance.status = InstanceStatus.COMPLETED
-        instance.ended_at = now
-        instance.end_event = runner.end_event()
-        instance.error = None
-        audit.record(session, instance=instance, kind=EntryKind.FINISHED, actor=actor.username,
-                     element_id=instance.end_event)
-    elif instance.status == InstanceStatus.ERROR:
-        instance.status, instance.error = InstanceStatus.RUNNING, None
+    # No autoflush until the end: the instance row, with its large state, is written once.
+    with session.no_autoflush:
+        instance.state = runner.dump()
+        instance.serializer_version = SERIALIZER_VERSION
+        instance.data = runner.data()
+        instance.updated_at = now
+        instance.title = _title(session, loaded.definition, instance.data, instance)
+        if error is None:
+            error = sync_after_step(session, loaded, actor=actor)
+        loaded.new = False
+        if error is not None:
+            instance.status = InstanceStatus.ERROR
+            instance.error = error.as_dict()
+            audit.record(session, instance=instance, kind=EntryKind.ERROR, actor=actor.username,
+                         task_id=error.task_id, element_id=error.element_id, payload=instance.error)
+        elif runner.completed and instance.status != InstanceStatus.CANCELLED:
+            instance.status = InstanceStatus.COMPLETED
+            instance.ended_at = now
+            instance.end_event = runner.end_event()
+            instance.error = None
+            audit.record(session, instance=instance, kind=EntryKind.FINISHED, actor=actor.username,
+                         element_id=instance.end_event)
+        elif instance.status == InstanceStatus.ERROR:
+            instance.status, instance.error = InstanceStatus.RUNNING, None
+    # The instance and its task rows are all this step changed through the ORM (new rows went in
+    # as Core statements): the same UPDATEs without the unit of work's overhead.
+    for obj in session.dirty:
+        if obj is instance or (isinstance(obj, HumanTask) and obj.instance_id == instance.id):
+            write_changes(session, obj)
     session.flush()
     return instance
 
@@ -81,6 +109,9 @@ def advance(session: Session, loaded: Loaded, step) -> StepError | None:
     """Run one engine step with the working-day calendar scripts need."""
     with use_calendar(context_of(session).calendar(session)):
         return step()
+
+
+_INSERT_INSTANCE = insert(Instance).returning(Instance)
 
 
 def start_instance(session: Session, *, process_key: str, data: dict | None = None, actor: Actor,
@@ -106,21 +137,20 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
     now = clock.now()
     spec, subs = runtime_spec(definition)
     runner = Runner.start(spec, subs, context_of(session).script_engine, data)
-    instance = Instance(definition_id=definition.id, process_key=definition.key, business_key=business_key,
-                        status=InstanceStatus.RUNNING, org_id=org_id,
-                        started_by_id=actor.id or None, started_at=now, updated_at=now,
-                        state={}, serializer_version=SERIALIZER_VERSION, data=data, title=definition.name)
-    session.add(instance)
-    session.flush()
+    # An ORM INSERT … RETURNING: the persistent instance without a unit-of-work flush.
+    instance = session.scalars(_INSERT_INSTANCE, [dict(
+        definition_id=definition.id, process_key=definition.key, business_key=business_key,
+        status=InstanceStatus.RUNNING, org_id=org_id, started_by_id=actor.id or None, started_at=now,
+        updated_at=now, state={}, serializer_version=SERIALIZER_VERSION, data=data, title=definition.name)]).one()
     if business_key is None:
         prefix = (definition.config or {}).get("business_key_prefix") or definition.key.upper()
         instance.business_key = f"{prefix}-{now:%Y%m%d}-{instance.id:06d}"
     audit.record(session, instance=instance, kind=EntryKind.STARTED, actor=actor.username,
                  payload={"data": data, "version": definition.version})
-    loaded = Loaded(instance, definition, runner)
+    loaded = Loaded(instance, definition, runner, new=True)
     error = advance(session, loaded, runner.run_engine_steps)
     if actor.id:
-        _remember_actor(session, instance.id, actor.id)
+        session.connection().execute(_INSERT_ACTOR, {"instance_id": instance.id, "user_id": actor.id})
     return save(session, loaded, actor=actor, error=error)
 
 
@@ -158,21 +188,21 @@ def may_act(task: HumanTask, actor: Actor) -> bool:
 
 def open_task_for_update(session: Session, *, task_id: str, actor: Actor) -> tuple[HumanTask, Loaded]:
     """Lock the task's instance, then check the task is still open and the actor may act."""
-    row = session.get(HumanTask, task_id)
+    instance = session.scalars(_LOCK_TASK_CASE, {"task_id": task_id}).first()
+    # Read under the lock: a completion that got the lock first is seen here.
+    row = session.scalars(_TASK, {"task_id": task_id}).first() if instance is not None else None
     if row is None:
         raise NotFound(f"任务 {task_id} 不存在", message_en=f"task {task_id} not found")
-    loaded = load(session, instance_id=row.instance_id)
-    session.refresh(row)
     if row.status != TaskStatus.OPEN:
         raise TaskNotOpen("该任务已办理或已撤销，不能重复提交",
                           message_en=f"task {task_id} is not open (status: {row.status})")
-    if loaded.instance.status not in (InstanceStatus.RUNNING,):
-        raise TaskNotOpen(f"案件当前状态为“{_STATUS_ZH[loaded.instance.status]}”，不能办理任务",
-                          message_en=f"the case is {loaded.instance.status}")
+    if instance.status not in (InstanceStatus.RUNNING,):
+        raise TaskNotOpen(f"案件当前状态为“{_STATUS_ZH[instance.status]}”，不能办理任务",
+                          message_en=f"the case is {instance.status}")
     if not may_act(row, actor):
         raise NotAllowed("您不是该任务的办理人，也不在其候选角色和组织范围内",
                          message_en="you are neither the assignee nor in the task's candidate pool")
-    return row, loaded
+    return row, _restore(session, instance)
 
 
 _STATUS_ZH = {"running": "办理中", "completed": "已办结", "cancelled": "已撤销", "error": "出错待处理"}
@@ -235,7 +265,17 @@ def retry_instance(session: Session, *, instance_id: int, actor: Actor, data: di
     return save(session, loaded, actor=actor, error=error)
 
 
+_INSERT_ACTOR = insert(TaskActor.__table__)
+_ADD_ACTOR = {name: dialect.insert(TaskActor.__table__).on_conflict_do_nothing(index_elements=["instance_id", "user_id"])
+              for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+
+
 def _remember_actor(session: Session, instance_id: int, user_id: int) -> None:
+    conn = session.connection()
+    stmt = _ADD_ACTOR.get(conn.dialect.name)
+    if stmt is not None:
+        conn.execute(stmt, {"instance_id": instance_id, "user_id": user_id})
+        return
     exists = session.scalar(select(TaskActor.id).where(TaskActor.instance_id == instance_id, TaskActor.user_id == user_id))
     if exists is None:
         session.add(TaskActor(instance_id=instance_id, user_id=user_id))

@@ -1,8 +1,11 @@
 """After every engine step: project the workflow's open tasks, waits and search fields into tables."""
 from __future__ import annotations
 
-from sqlalchemy import delete, or_, select
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, delete, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from . import audit, clock
 from .audit import EntryKind
@@ -21,9 +24,12 @@ _MAX_DELIVERY_ROUNDS = 20
 
 def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | None:
     """Bring tasks, waits and case fields in line with the workflow; deliver kept messages."""
+    # A case started in this transaction has no rows yet: nothing to read back the first time.
+    fresh = loaded.new
     with use_calendar(context_of(session).calendar(session)):
         for _ in range(_MAX_DELIVERY_ROUNDS):
-            waits = sync_waits(session, loaded)
+            waits = sync_waits(session, loaded, fresh=fresh)
+            fresh = False
             delivered = deliver_kept_messages(session, loaded, waits, actor=actor)
             if delivered is None:
                 break
@@ -31,11 +37,11 @@ def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | No
                 return delivered
         record_fired_timers(session, loaded)
         try:
-            sync_tasks(session, loaded)
+            sync_tasks(session, loaded, fresh=loaded.new)
         except _AssignmentError as exc:
             return StepError(message=str(exc), element_id=exc.element_id, element_name=None,
                              task_id=exc.task_id, line=None, error_line=None, trace=[])
-    project_case_fields(session, loaded.instance, loaded.definition)
+    project_case_fields(session, loaded.instance, loaded.definition, fresh=loaded.new)
     return None
 
 
@@ -56,46 +62,74 @@ class _AssignmentError(Exception):
         self.element_id, self.task_id = element_id, task_id
 
 
-def sync_tasks(session: Session, loaded) -> None:
-    """Open rows for newly ready user tasks; close rows the workflow no longer offers."""
+_TASKS = HumanTask.__table__
+_SELECT_TASKS = select(_TASKS.c.id, _TASKS.c.status, _TASKS.c.completed_by_id).where(
+    _TASKS.c.instance_id == bindparam("instance_id"),
+    or_(_TASKS.c.status == TaskStatus.OPEN.value, _TASKS.c.id.in_(bindparam("ready", expanding=True))))
+_INSERT_TASKS = insert(_TASKS)
+
+
+def sync_tasks(session: Session, loaded, *, fresh: bool = False) -> None:
+    """Open rows for newly ready user tasks; close rows the workflow no longer offers.
+
+    Rows go through Core statements; a row this session holds as an object (the task being
+    completed) is changed through the object instead, so the session's view stays true.
+    """
     instance, definition, runner = loaded.instance, loaded.definition, loaded.runner
     now = clock.now()
     ready = {t.id: t for t in runner.ready_user_tasks()}
+    conn = session.connection()
     # Only rows that can change: open ones, and earlier rows of tasks that are ready again (a
     # return reopens the same task). A long-lived case has thousands of finished rows.
-    rows = {r.id: r for r in session.scalars(select(HumanTask).where(
-        HumanTask.instance_id == instance.id,
-        or_(HumanTask.status == TaskStatus.OPEN, HumanTask.id.in_(list(ready)))))}
-    for row in rows.values():
-        if row.status == TaskStatus.OPEN and row.id not in ready:
+    rows = {} if fresh else {r.id: (r.status, r.completed_by_id) for r in conn.execute(
+        _SELECT_TASKS, {"instance_id": instance.id, "ready": list(ready)})}
+    held = {}
+    for task_id in rows:
+        obj = session.identity_map.get(identity_key(HumanTask, task_id))
+        if obj is not None:
+            held[task_id] = obj
+            rows[task_id] = (obj.status, obj.completed_by_id)
+    for task_id, (status, _) in rows.items():
+        if status == TaskStatus.OPEN and task_id not in ready:
             # Taken away by the flow itself: an interrupting timer, a return, a cancellation.
-            row.status, row.completed_at = TaskStatus.CANCELLED, now
+            _write_task(conn, held, task_id, status=TaskStatus.CANCELLED.value, completed_at=now)
     defaults = definition.config or {}
+    new_rows = []
     for task_id, task in ready.items():
-        row = rows.get(task_id)
-        if row is not None and row.status == TaskStatus.OPEN:
+        status, completed_by_id = rows.get(task_id, (None, None))
+        if status == TaskStatus.OPEN:
             continue
         props = task.properties
         org_id = _candidate_org(session, runner, task, props.get("candidateOrg") or defaults.get("candidate_org"), instance)
         assignee_id = _assignee(session, runner, task, props.get("assignee"))
-        if row is None:
-            row = HumanTask(id=task_id, instance_id=instance.id)
-            session.add(row)
-        elif assignee_id is None and row.completed_by_id:
+        if status is not None and assignee_id is None and completed_by_id:
             # A task sent back (退回) returns to whoever did it last time.
-            assignee_id = row.completed_by_id
-        row.element_id, row.title, row.process_key = task.element_id, task.name, instance.process_key
-        row.candidate_role = role_for_lane(task.lane)
-        row.candidate_org_id, row.assignee_id, row.owner_id = org_id, assignee_id, None
-        row.status, row.created_at, row.completed_at, row.completed_by_id = TaskStatus.OPEN, now, None, None
-        row.form_key = form_key_for(instance.process_key, task.element_id, props.get("formKey"))
-        row.due_at = _moment(runner, task, props.get("dueDate"))
-        row.warn_at = _moment(runner, task, props.get("warnAt"))
-        row.multi_index = task.multi_index
+            assignee_id = completed_by_id
+        values = dict(
+            element_id=task.element_id, title=task.name, process_key=instance.process_key,
+            candidate_role=role_for_lane(task.lane), candidate_org_id=org_id, assignee_id=assignee_id,
+            owner_id=None, status=TaskStatus.OPEN.value, created_at=now, completed_at=None, completed_by_id=None,
+            form_key=form_key_for(instance.process_key, task.element_id, props.get("formKey")),
+            due_at=_moment(runner, task, props.get("dueDate")), warn_at=_moment(runner, task, props.get("warnAt")),
+            multi_index=task.multi_index)
+        if status is None:
+            new_rows.append({"id": task_id, "instance_id": instance.id, **values})  # draft: SQL NULL
+        else:
+            _write_task(conn, held, task_id, **values)
         if assignee_id:
             notify(session, user_ids=[assignee_id], kind=NotificationKind.TASK, instance_id=instance.id,
                    task_id=task_id, text=f"新任务：{task.name}（{instance.title}）")
-    session.flush()
+    if new_rows:
+        conn.execute(_INSERT_TASKS, new_rows)
+
+
+def _write_task(conn, held: dict, task_id: str, **values) -> None:
+    obj = held.get(task_id)
+    if obj is None:
+        conn.execute(update(_TASKS).where(_TASKS.c.id == task_id).values(**values))
+        return
+    for key, value in values.items():
+        setattr(obj, key, value)
 
 
 def _candidate_org(session, runner, task, expr, instance: Instance) -> int:
@@ -110,13 +144,16 @@ def _candidate_org(session, runner, task, expr, instance: Instance) -> int:
         raise _AssignmentError(f"任务“{task.name}”的候选组织 '{code}' 不存在", task.element_id, task.id) from None
 
 
+_ACTIVE_USER = select(User.id).where(User.username == bindparam("username"), User.active.is_(True))
+
+
 def _assignee(session, runner, task, expr) -> int | None:
     if not expr:
         return None
     username = _evaluate(runner, task, expr, "assignee")
     if not username:
         return None
-    user_id = session.scalar(select(User.id).where(User.username == str(username), User.active.is_(True)))
+    user_id = session.connection().execute(_ACTIVE_USER, {"username": str(username)}).scalar()
     if user_id is None:
         raise _AssignmentError(f"任务“{task.name}”的办理人 '{username}' 不存在或已停用", task.element_id, task.id)
     return user_id
@@ -139,27 +176,73 @@ def _evaluate(runner, task, expr: str, what: str):
         raise _AssignmentError(f"任务“{task.name}”的 {what} 表达式出错：{exc}", task.element_id, task.id) from None
 
 
-def sync_waits(session: Session, loaded) -> list[EventWait]:
+@dataclass(frozen=True)
+class MessageWait:
+    """A message an instance waits for, with the correlation values it expects."""
+
+    task_id: str
+    element_id: str
+    name: str
+    correlation: dict
+
+
+_WAITS = EventWait.__table__
+_SELECT_WAITS = select(_WAITS.c.id, _WAITS.c.task_id, _WAITS.c.element_id, _WAITS.c.kind, _WAITS.c.name,
+                       _WAITS.c.due_at, _WAITS.c.correlation).where(_WAITS.c.instance_id == bindparam("instance_id"))
+_DELETE_WAITS = delete(_WAITS).where(_WAITS.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_WAITS = insert(_WAITS)
+
+
+def sync_waits(session: Session, loaded, *, fresh: bool = False) -> list[MessageWait]:
     """Rewrite the instance's waiting timers and messages as rows; return the message waits."""
     instance, runner = loaded.instance, loaded.runner
+    conn = session.connection()
     current = {w.task_id: w for w in runner.waiting_events()}
-    rows = {r.task_id: r for r in session.scalars(select(EventWait).where(EventWait.instance_id == instance.id))}
-    for task_id, row in rows.items():
-        if task_id not in current:
-            session.delete(row)
+    rows = {} if fresh else {r.task_id: r for r in conn.execute(_SELECT_WAITS, {"instance_id": instance.id})}
+    gone = [r.id for task_id, r in rows.items() if task_id not in current]
+    if gone:
+        conn.execute(_DELETE_WAITS, {"ids": gone})
     now = clock.now()
+    new_rows, changed, messages, timers_changed = [], [], [], bool(gone)
     for task_id, wait in current.items():
         row = rows.get(task_id)
         correlation = _expected_correlation(runner, wait) if wait.kind == "message" else {}
+        if wait.kind == "message":
+            messages.append(MessageWait(task_id, wait.element_id, wait.name, correlation))
         if row is None:
-            row = EventWait(instance_id=instance.id, task_id=task_id, created_at=now, attempts=0)
-            session.add(row)
-        row.element_id, row.kind, row.name = wait.element_id, wait.kind, wait.name
+            new_rows.append(dict(instance_id=instance.id, task_id=task_id, element_id=wait.element_id,
+                                 kind=wait.kind, name=wait.name, due_at=wait.due_at, correlation=correlation,
+                                 created_at=now, attempts=0, next_attempt_at=None, last_error=None))
+            timers_changed = timers_changed or wait.kind == "timer"
+            continue
+        values = {}
+        if (row.element_id, row.kind, row.name, row.correlation) != (wait.element_id, wait.kind, wait.name, correlation):
+            values.update(element_id=wait.element_id, kind=wait.kind, name=wait.name, correlation=correlation)
         if row.due_at != wait.due_at:
-            row.due_at, row.attempts, row.next_attempt_at, row.last_error = wait.due_at, 0, None, None
-        row.correlation = correlation
-    session.flush()
-    return [r for r in session.scalars(select(EventWait).where(EventWait.instance_id == instance.id, EventWait.kind == "message"))]
+            values.update(due_at=wait.due_at, attempts=0, next_attempt_at=None, last_error=None)
+            timers_changed = True
+        if values:
+            conn.execute(update(_WAITS).where(_WAITS.c.id == row.id).values(**values))
+            changed.append(row.id)
+    if new_rows:
+        conn.execute(_INSERT_WAITS, new_rows)
+    _forget(session, EventWait, gone, changed)
+    if timers_changed:
+        # What engine/timer_loop.py's flush listener notes for ORM writes: wake the loop on commit.
+        session.info["pingan_timers_changed"] = True
+    return messages
+
+
+def _forget(session: Session, model, deleted: list, changed: list) -> None:
+    """Keep objects this session holds in line with rows just written by Core statements."""
+    for ident in deleted:
+        obj = session.identity_map.get(identity_key(model, ident))
+        if obj is not None:
+            session.expunge(obj)
+    for ident in changed:
+        obj = session.identity_map.get(identity_key(model, ident))
+        if obj is not None:
+            session.expire(obj)
 
 
 def _expected_correlation(runner, wait) -> dict:
@@ -178,7 +261,7 @@ def correlation_matches(expected: dict, given: dict) -> bool:
                for k, v in expected.items())
 
 
-def deliver_kept_messages(session: Session, loaded, waits: list[EventWait], *, actor: Actor):
+def deliver_kept_messages(session: Session, loaded, waits: list[MessageWait], *, actor: Actor):
     """Hand the oldest matching kept message to this instance; None when nothing was delivered."""
     if not waits:
         return None
@@ -189,6 +272,8 @@ def deliver_kept_messages(session: Session, loaded, waits: list[EventWait], *, a
         PendingMessage.name.in_(names), PendingMessage.consumed_at.is_(None)).order_by(PendingMessage.id)
         .with_for_update(skip_locked=True))
     for message in pending:
+        if message.consumed_at is not None:
+            continue  # taken in an earlier round of this step, not flushed yet
         for wait in waits:
             if wait.name == message.name and correlation_matches(wait.correlation, message.correlation):
                 if not loaded.runner.catch_message(message.name, message.payload, message.correlation,
@@ -206,7 +291,13 @@ def deliver_kept_messages(session: Session, loaded, waits: list[EventWait], *, a
     return None
 
 
-def project_case_fields(session: Session, instance: Instance, definition) -> None:
+_FIELDS = CaseField.__table__
+_SELECT_FIELDS = select(_FIELDS.c.name, _FIELDS.c.value).where(_FIELDS.c.instance_id == bindparam("instance_id"))
+_DELETE_FIELDS = delete(_FIELDS).where(_FIELDS.c.instance_id == bindparam("instance_id"))
+_INSERT_FIELDS = insert(_FIELDS)
+
+
+def project_case_fields(session: Session, instance: Instance, definition, *, fresh: bool = False) -> None:
     """Copy the searchable fields declared in the process config into indexed rows."""
     fields = (definition.config or {}).get("search_fields") or []
     if not fields:
@@ -217,11 +308,14 @@ def project_case_fields(session: Session, instance: Instance, definition) -> Non
         for value in extract(instance.data, path):
             if value not in (None, ""):
                 wanted.add((name, str(value)[:300]))
-    existing = set(session.execute(select(CaseField.name, CaseField.value).where(CaseField.instance_id == instance.id)).all())
-    if wanted == existing:
-        return
-    session.execute(delete(CaseField).where(CaseField.instance_id == instance.id))
-    session.add_all(CaseField(instance_id=instance.id, name=n, value=v) for n, v in sorted(wanted))
+    conn = session.connection()
+    if not fresh:
+        existing = set(tuple(r) for r in conn.execute(_SELECT_FIELDS, {"instance_id": instance.id}))
+        if wanted == existing:
+            return
+        conn.execute(_DELETE_FIELDS, {"instance_id": instance.id})
+    if wanted:
+        conn.execute(_INSERT_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in sorted(wanted)])
 
 
 def extract(data, path: str) -> list:

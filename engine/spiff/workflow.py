@@ -13,7 +13,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
-from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask, MultiInstanceTask
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
@@ -23,6 +23,8 @@ from SpiffWorkflow.util.task import TaskState
 
 from .. import clock
 from .compaction import compact
+from .copying import copy_data
+from .loops import inject_loop_counts, loop_index, loops_user_task, remove_injected
 
 __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "WaitingEvent",
            "dump_spec", "load_spec"]
@@ -140,7 +142,7 @@ class Runner:
     @classmethod
     def restore(cls, state: dict, spec, subprocess_specs: dict, script_engine) -> Runner:
         """Rebuild a workflow from stored state around already-loaded specs."""
-        dct = copy.deepcopy(state)
+        dct = copy_data(state)
         _SERIALIZER.migrate(dct)
         dct["spec"], dct["subprocess_specs"] = spec, subprocess_specs
         # A task's data is stored as a delta against its parent and rebuilt only if the parent
@@ -187,7 +189,7 @@ class Runner:
         snapshot: dict = {}
 
         def before(task):
-            snapshot["task"], snapshot["data"] = task, copy.deepcopy(task.data)
+            snapshot["task"], snapshot["data"] = task, copy_data(task.data)
 
         try:
             self.wf.do_engine_steps(will_complete_task=before)
@@ -209,14 +211,14 @@ class Runner:
     def complete_user_task(self, task_id: str, data: dict) -> StepError | None:
         """Complete a READY user task with data, then advance."""
         task = self.wf.get_task_from_id(UUID(task_id))
-        task.data.update(copy.deepcopy(data))
-        injected = _inject_loop_counts(task)
+        task.data.update(copy_data(data))
+        injected = inject_loop_counts(task)
         try:
             task.run()
         except Exception as exc:  # post-scripts and completion conditions run here
             return _step_error(exc, task)
         finally:
-            _remove_injected(task, injected)
+            remove_injected(task, injected)
         return self.run_engine_steps()
 
     def patch_task_data(self, task_id: str, data: dict) -> None:
@@ -313,11 +315,11 @@ class Runner:
     def data(self) -> dict:
         """Return the case data as of the most recent step."""
         if self.wf.completed:
-            return copy.deepcopy(self.wf.data)
+            return copy_data(self.wf.data)
         last = self.wf.last_task
         ready = self.ready_user_tasks()
         source = last.data if last is not None else (ready[0].data if ready else self.wf.task_tree.data)
-        return copy.deepcopy({k: v for k, v in source.items() if not k.startswith("_")})
+        return copy_data({k: v for k, v in source.items() if not k.startswith("_")})
 
     def ready_user_tasks(self) -> list[ReadyUserTask]:
         """Return the user tasks waiting for a person."""
@@ -329,7 +331,7 @@ class Runner:
             props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
             out.append(ReadyUserTask(
                 id=str(task.id), element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
-                lane=spec.lane, properties=props, data=task.data, multi_index=_loop_index(task)))
+                lane=spec.lane, properties=props, data=task.data, multi_index=loop_index(task)))
         return out
 
     def task_exists(self, task_id: str, *, ready: bool = True) -> bool:
@@ -351,7 +353,7 @@ class Runner:
         while node is not None:
             spec = node.task_spec
             if node.has_state(TaskState.COMPLETED) and (
-                    isinstance(spec, UserTask) or (isinstance(spec, LoopTask) and _loops_user_task(node))):
+                    isinstance(spec, UserTask) or (isinstance(spec, LoopTask) and loops_user_task(node))):
                 out.append((str(node.id), spec.bpmn_id))
             node = node.parent
         return out
@@ -387,72 +389,7 @@ class Runner:
 
     def evaluate(self, expression: str, data: dict):
         """Evaluate an expression in the workflow's sandbox against ``data``."""
-        return self.wf.script_engine.environment.evaluate(expression, copy.deepcopy(data))
-
-
-# Flowable/Camunda names, which designers of countersign steps already know; the completion
-# condition of a multi-instance task sees them, e.g. ``nrOfCompletedInstances >= 1`` (或签).
-_LOOP_COUNTS = ("nrOfInstances", "nrOfCompletedInstances", "nrOfActiveInstances")
-
-
-def _inject_loop_counts(task) -> dict:
-    """Give a finishing multi-instance child what its completion condition needs to decide.
-
-    SpiffWorkflow evaluates the condition in the finishing child's data, which holds neither the
-    counts nor the other instances' outputs: add both (the outputs as they stand once this
-    instance is merged, e.g. every vote so far). Return what to undo afterwards.
-    """
-    parent = task.parent
-    spec = getattr(parent, "task_spec", None)
-    if not isinstance(spec, MultiInstanceTask) or spec.condition is None:
-        return {}
-    instances = [c for c in parent.children if c.task_spec.name == spec.task_spec]
-    active = sum(1 for c in instances if not c.has_state(TaskState.FINISHED_MASK) and c is not task)
-    done = len(parent.internal_data.get("merged", [])) + 1
-    if parent.internal_data.get("cardinality") is not None:  # sequential, counted
-        total = parent.internal_data["cardinality"]
-    elif "remaining" in parent.internal_data:  # sequential, over a collection
-        total = done + active + len(parent.internal_data["remaining"])
-    else:
-        total = len(instances)
-    values = {"nrOfInstances": total, "nrOfCompletedInstances": done, "nrOfActiveInstances": active}
-    if spec.data_output is not None and spec.output_item is not None and spec.output_item.exists(task):
-        outputs = copy.deepcopy(spec.data_output.get(parent)) if spec.data_output.exists(parent) else []
-        item, key = copy.deepcopy(spec.output_item.get(task)), task.internal_data.get("key_or_index")
-        if key is not None and isinstance(outputs, dict):
-            outputs[key] = item
-        elif isinstance(outputs, list):
-            outputs.append(item)
-        values[spec.data_output.bpmn_id] = outputs
-    saved = {k: task.data[k] for k in values if k in task.data}
-    task.data.update(values)
-    return {"names": list(values), "saved": saved}
-
-
-def _remove_injected(task, injected: dict) -> None:
-    if not injected:
-        return
-    for holder in (task, task.parent):  # without an output collection the child's data is merged up
-        for name in _LOOP_COUNTS:
-            holder.data.pop(name, None)
-    for name in injected["names"]:
-        if name not in _LOOP_COUNTS:
-            task.data.pop(name, None)
-    task.data.update(injected["saved"])
-
-
-def _loop_index(task) -> int | None:
-    """Return which instance of a multi-instance or loop task this is, counting from 0."""
-    data = task.internal_data
-    value = data.get("key_or_index", data.get("iteration"))
-    if value is None and isinstance(data.get("item"), int):
-        value = data["item"]
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _loops_user_task(loop_task) -> bool:
-    inner = loop_task.workflow.spec.task_specs.get(loop_task.task_spec.task_spec)
-    return isinstance(inner, UserTask)
+        return self.wf.script_engine.environment.evaluate(expression, copy_data(data))
 
 
 def _parents_first(tasks: dict, root: str) -> dict:

@@ -1,0 +1,127 @@
+"""The persisted hot path: few statements, and the rows and objects it writes stay true."""
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date, datetime, timezone
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import event, select, text, update
+from sqlalchemy.orm.exc import StaleDataError
+
+from engine import audit, runtime
+from engine.definitions import runtime_spec
+from engine.models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, TaskActor, TaskStatus
+from engine.rows import write_changes
+from engine.spiff.copying import copy_data
+from engine.spiff.workflow import Runner
+from tests.factories import only_task
+
+
+class Statements:
+    """Count the SQL statements a session sends."""
+
+    def __init__(self, session):
+        self.engine, self.sql = session.get_bind().engine, []
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._note)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._note)
+
+    def _note(self, conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "SELECT 1")):
+            self.sql.append(statement)
+
+
+def test_start_and_complete_send_few_statements(session, actors):
+    li = actors("li.sl")
+    runtime.start_instance(session, process_key="review", actor=li)  # warm the per-process caches
+    with Statements(session) as started:
+        inst = runtime.start_instance(session, process_key="review", actor=li)
+    task = only_task(session, inst.id, "register")
+    session.expunge_all()  # as a new request would: nothing cached in the session
+    with Statements(session) as completed:
+        runtime.complete_task(session, task_id=task.id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
+    # definition, instance, audit, task actor, human task, instance update (no case field: the
+    # subject is not known yet); then lock + definition, task + org, actor, 2 audit entries,
+    # waits, tasks, case fields (read, delete, insert), task update, instance update.
+    assert len(started.sql) <= 7, "\n".join(s[:90] for s in started.sql)
+    assert len(completed.sql) <= 13, completed.sql
+    assert sum("UPDATE instances" in s for s in completed.sql) == 1
+    assert not any("FROM task_actors" in s for s in started.sql + completed.sql)
+
+
+def test_the_completed_case_is_stored_whole(session, actors):
+    li = actors("li.sl")
+    inst = runtime.start_instance(session, process_key="review", actor=li)
+    held = only_task(session, inst.id, "register")  # an object the session holds while completing
+    version = inst.lock_version
+    runtime.complete_task(session, task_id=held.id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
+    assert held.status == TaskStatus.COMPLETED and not session.dirty
+    session.expire_all()
+    inst = session.get(Instance, inst.id)
+    assert (inst.status, inst.end_event, inst.title) == (InstanceStatus.COMPLETED, "end_normal", "审批：修缮围墙")
+    assert inst.lock_version > version
+    row = session.get(HumanTask, held.id)
+    assert (row.status, row.completed_by_id) == (TaskStatus.COMPLETED, li.id)
+    assert session.scalar(text("SELECT draft IS NULL FROM human_tasks WHERE id = :id"), {"id": held.id})
+    assert session.scalar(text("SELECT error IS NULL FROM instances WHERE id = :id"), {"id": inst.id})
+    assert set(session.scalars(select(CaseField.value).where(CaseField.instance_id == inst.id))) == {"修缮围墙"}
+    assert list(session.scalars(select(TaskActor.user_id).where(TaskActor.instance_id == inst.id))) == [li.id]
+    kinds = list(session.scalars(select(AuditEntry.kind).where(AuditEntry.instance_id == inst.id).order_by(AuditEntry.seq)))
+    assert kinds == ["started", "task_completed", "finished"]
+    assert audit.verify(session, instance_id=inst.id) == (3, [])
+
+
+def test_a_case_field_follows_the_data_and_is_not_rewritten_when_unchanged(session, actors):
+    li, lin = actors("li.sl"), actors("lin.ld")
+    inst = runtime.start_instance(session, process_key="review", actor=li)
+    runtime.complete_task(session, task_id=only_task(session, inst.id, "register").id,
+                          data={"subject": "修缮围墙", "amount": 50000}, actor=li)
+    first = session.scalar(select(CaseField.id).where(CaseField.instance_id == inst.id))
+    runtime.complete_task(session, task_id=only_task(session, inst.id, "approve").id, data={"approved": True}, actor=lin)
+    assert list(session.scalars(select(CaseField.id).where(CaseField.instance_id == inst.id))) == [first]
+
+
+def test_write_changes_checks_the_version_like_the_unit_of_work(session, actors):
+    inst = runtime.start_instance(session, process_key="review", actor=actors("li.sl"))
+    session.flush()
+    session.execute(update(Instance).where(Instance.id == inst.id).values(lock_version=Instance.lock_version + 1)
+                    .execution_options(synchronize_session=False))
+    inst.title = "改"
+    with pytest.raises(StaleDataError):
+        write_changes(session, inst)
+
+
+def test_write_changes_leaves_a_value_set_back_alone(session, actors):
+    inst = runtime.start_instance(session, process_key="review", actor=actors("li.sl"))
+    session.flush()
+    version = inst.lock_version
+    inst.error = None  # loaded as SQL NULL: must not become the JSON text 'null'
+    assert write_changes(session, inst) and inst.lock_version == version and not session.dirty
+    assert session.scalar(text("SELECT error IS NULL FROM instances WHERE id = :id"), {"id": inst.id})
+
+
+def test_copy_data_is_a_deep_copy():
+    value = {"a": [1, {"b": "x"}], "when": datetime(2026, 1, 2, tzinfo=timezone.utc), "d": date(2026, 1, 2),
+             "n": Decimal("1.5"), "t": (1, [2]), "none": None, "yes": True}
+    copied = copy_data(value)
+    assert copied == copy.deepcopy(value) == value
+    assert copied["a"] is not value["a"] and copied["a"][1] is not value["a"][1]
+    assert copied["t"][1] is not value["t"][1]
+
+
+def test_restoring_leaves_the_stored_state_untouched(session, actors):
+    li = actors("li.sl")
+    inst = runtime.start_instance(session, process_key="review", actor=li)
+    stored = json.dumps(inst.state, sort_keys=True)
+    spec, subs = runtime_spec(inst.definition)
+    runner = Runner.restore(inst.state, spec, subs, session.info["pingan"].script_engine)
+    task = only_task(session, inst.id, "register")
+    runner.complete_user_task(task.id, {"subject": "修缮围墙", "amount": 100})
+    runner.dump()
+    assert runner.completed and json.dumps(inst.state, sort_keys=True) == stored
