@@ -14,6 +14,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    event,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -39,6 +40,8 @@ class TaskStatus(StrEnum):
 
 class Org(Base):
     __tablename__ = "orgs"
+    # varchar_pattern_ops: "path LIKE '/1/4/%'" uses the index whatever the database collation.
+    __table_args__ = (Index("ix_orgs_path", "path", postgresql_ops={"path": "varchar_pattern_ops"}),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(64), unique=True)
@@ -46,7 +49,7 @@ class Org(Base):
     kind: Mapped[str] = mapped_column(String(32))
     parent_id: Mapped[int | None] = mapped_column(ForeignKey("orgs.id"))
     # Materialised path "/1/4/9/" so "is in the subtree of" is one indexed prefix test.
-    path: Mapped[str] = mapped_column(String(500), index=True, default="")
+    path: Mapped[str] = mapped_column(String(500), default="")
 
     parent: Mapped[Org | None] = relationship(remote_side=[id])
 
@@ -108,7 +111,13 @@ class ProcessDefinition(Base):
 
 class Instance(Base):
     __tablename__ = "instances"
-    __table_args__ = (Index("ix_instances_status_process", "status", "process_key"),)
+    __table_args__ = (
+        Index("ix_instances_status_process", "status", "process_key"),
+        # Scope lists and counts read a subtree's or a starter's cases with their status from
+        # the index alone (engine/visibility.py).
+        Index("ix_instances_org_status", "org_id", "status", "id"),
+        Index("ix_instances_starter_status", "started_by_id", "org_id", "status", "id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     definition_id: Mapped[int] = mapped_column(ForeignKey("process_definitions.id"), index=True)
@@ -116,8 +125,8 @@ class Instance(Base):
     business_key: Mapped[str | None] = mapped_column(String(100), index=True)
     title: Mapped[str] = mapped_column(String(300), default="")
     status: Mapped[InstanceStatus] = mapped_column(String(16), default=InstanceStatus.RUNNING)
-    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"), index=True)
-    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
+    started_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     started_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     ended_at: Mapped[datetime | None]
@@ -136,6 +145,31 @@ class Instance(Base):
     __mapper_args__ = {"version_id_col": lock_version}
 
 
+class InstanceTally(Base):
+    """A change in the number of cases of one definition and status, added by triggers on ``instances``.
+
+    The sum per (definition, status) is the exact count; see engine/tallies.py.
+    """
+
+    __tablename__ = "instance_tallies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # No foreign key: a tally outlives the cases it counted.
+    definition_id: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))
+    delta: Mapped[int] = mapped_column(Integer)
+
+
+def _create_tally_triggers(target, connection, **kw) -> None:
+    from .tallies import create_triggers
+
+    create_triggers(connection)
+
+
+# Migrations create them too (0002); this covers a schema built by create_all alone.
+event.listen(Instance.__table__, "after_create", _create_tally_triggers)
+
+
 class HumanTask(Base):
     """A user task as staff see it: the queryable projection of the workflow's open tasks."""
 
@@ -144,6 +178,7 @@ class HumanTask(Base):
         Index("ix_tasks_pool", "status", "candidate_role", "candidate_org_id"),
         Index("ix_tasks_assignee", "assignee_id", "status"),
         Index("ix_tasks_due", "status", "due_at"),
+        Index("ix_tasks_owner", "owner_id", "status"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)
@@ -175,11 +210,12 @@ class TaskActor(Base):
     """Everyone who held or completed a task: a case stays visible to them."""
 
     __tablename__ = "task_actors"
-    __table_args__ = (UniqueConstraint("instance_id", "user_id"),)
+    # (user_id, instance_id): a user's cases from the index alone.
+    __table_args__ = (UniqueConstraint("instance_id", "user_id"), Index("ix_task_actors_user", "user_id", "instance_id"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id"), index=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
 
 
 class AuditEntry(Base):

@@ -5,13 +5,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import case, func, literal, select, union_all
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import case, exists, func, literal, select, union_all
+from sqlalchemy.orm import Session, aliased, defer
 
-from . import clock
+from . import clock, tallies
 from .models import CarbonCopy, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from .orgs import Actor
-from .visibility import scope_clause
+from .visibility import (
+    case_scope_check, orgs_under, scope_branches, scope_clause, sees_everything, visible_case_ids,
+)
 
 
 class Light(StrEnum):
@@ -75,7 +77,7 @@ def todo_ids(actor: Actor):
     for role, path in sorted(set(actor.grants)):
         branches.append(select(HumanTask.id).where(
             HumanTask.status == TaskStatus.OPEN, HumanTask.assignee_id.is_(None), HumanTask.candidate_role == role,
-            HumanTask.candidate_org_id.in_(select(Org.id).where(Org.path.startswith(path)))))
+            HumanTask.candidate_org_id.in_(orgs_under([path]))))
     return union_all(*branches)
 
 
@@ -119,6 +121,25 @@ def started_by_me(session: Session, *, actor: Actor, limit: int = 50, offset: in
                                 .order_by(Instance.started_at.desc(), Instance.id.desc()).limit(limit).offset(offset)))
 
 
+def case_counts(session: Session, *, actor: Actor) -> dict[str, int]:
+    """Return how many cases the actor may see, by status (statuses with none left out)."""
+    if sees_everything(actor):
+        totals: dict[str, int] = {}
+        for by_status in tallies.instance_counts(session).values():
+            for status, n in by_status.items():
+                totals[status] = totals.get(status, 0) + n
+        return totals
+    # Cases read straight from the case indexes carry their status and do not overlap; a case
+    # reached only through a task, a task actor or a CC is looked up, unless it was read already.
+    by_case, by_link = scope_branches(actor, with_status=True)
+    direct = union_all(*by_case).cte("direct")
+    links = union_all(*by_link).subquery("links")
+    linked = select(links.c[0]).where(~exists().where(direct.c.id == links.c[0]))
+    visible = union_all(select(direct.c.status), select(Instance.status).where(Instance.id.in_(linked))).subquery()
+    return {str(status): n for status, n in session.execute(
+        select(visible.c.status, func.count()).group_by(visible.c.status))}
+
+
 @dataclass(frozen=True)
 class CaseSearch:
     business_key: str | None = None
@@ -134,7 +155,10 @@ class CaseSearch:
 
 def search_cases(session: Session, *, actor: Actor, search: CaseSearch) -> tuple[list[Instance], int]:
     """Find cases within the actor's scope; return one page and the total count."""
-    query = select(Instance).where(scope_clause(actor))
+    # A party's name or a case number picks out a few cases: check those one by one rather than
+    # build every id the actor may see (docs/performance.md, "at scale").
+    narrow = bool(search.fields or search.business_key)
+    query = select(Instance).where(case_scope_check(actor) if narrow else scope_clause(actor))
     if search.business_key:
         query = query.where(Instance.business_key.startswith(search.business_key))
     if search.process:
@@ -152,11 +176,23 @@ def search_cases(session: Session, *, actor: Actor, search: CaseSearch) -> tuple
     for name, value in search.fields:
         query = query.where(Instance.id.in_(select(CaseField.instance_id).where(
             CaseField.name == name, CaseField.value.startswith(value))))
-    total = session.scalar(select(func.count()).select_from(query.subquery()))
-    page = session.scalars(query.order_by(Instance.started_at.desc(), Instance.id.desc())
-                           .limit(search.limit).offset(search.offset))
-    return list(page), total
+    # A list never shows the workflow state: leave it in the database (a few KB of JSON a case).
+    page = list(session.scalars(query.options(defer(Instance.state))
+                                .order_by(Instance.started_at.desc(), Instance.id.desc())
+                                .limit(search.limit).offset(search.offset)))
+    if 0 < len(page) < search.limit or (not page and not search.offset):
+        return page, search.offset + len(page)  # the last page tells the total; no second query
+    if search == CaseSearch(limit=search.limit, offset=search.offset):
+        return page, _count_visible(session, actor=actor)
+    return page, session.scalar(select(func.count()).select_from(query.subquery()))
+
+
+def _count_visible(session: Session, *, actor: Actor) -> int:
+    """Count every case the actor may see: from the tallies, or from the scope's ids without reading the cases."""
+    if sees_everything(actor):
+        return sum(n for by_status in tallies.instance_counts(session).values() for n in by_status.values())
+    return session.scalar(select(func.count()).select_from(visible_case_ids(actor).subquery()))
 
 
 __all__ = ["Light", "light_of", "TaskFilter", "todo", "todo_counts", "done", "copied_to_me", "started_by_me",
-           "CaseSearch", "search_cases"]
+           "case_counts", "CaseSearch", "search_cases"]

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import audit, clock, deadlines, runtime, schedules
+from . import audit, clock, deadlines, runtime, schedules, tallies
 from .audit import EntryKind
 from .context import Services
 from .errors import EngineError
@@ -207,6 +207,15 @@ def sweep(services: Services, *, limit: int = 500, now: datetime | None = None) 
             report.deadline_notices = len(deadlines.notify_deadlines(s, now=now))
     except Exception:
         log.exception("deadline notices failed")
+    try:
+        # Checked in a read-only session: on SQLite most sweeps then take no write lock for it.
+        with services.session(read_only=True) as s:
+            due = tallies.rows(s) > tallies.COMPACT_ABOVE
+        if due:
+            with services.session() as s:
+                tallies.compact(s)
+    except Exception:
+        log.exception("folding the case tallies failed")
     report.seconds = time.perf_counter() - started
     return report
 
