@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from argon2 import PasswordHasher
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
 from . import clock
@@ -151,6 +151,18 @@ def issue_token(session: Session, *, username: str, label: str = "", created_by:
     return token
 
 
+_user_org, _grant_org = aliased(Org), aliased(Org)
+# Built once: every API request runs it, and building the statement cost more than running it.
+_TOKEN_HOLDER = (
+    select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, User.id, User.username, User.name,
+           User.org_id, User.active, _user_org.path, RoleAssignment.role, _grant_org.path)
+    .join(User, User.id == ApiToken.user_id).join(_user_org, _user_org.id == User.org_id)
+    .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
+    .outerjoin(_grant_org, _grant_org.id == RoleAssignment.org_id)
+    .where(ApiToken.token_hash == bindparam("token_hash")).order_by(RoleAssignment.id)
+)
+
+
 @dataclass(frozen=True)
 class TokenHolder:
     """Who a bearer token stands for, and whether its last use is due to be recorded."""
@@ -166,15 +178,7 @@ def token_holder(session: Session, token: str) -> TokenHolder:
     Reads only: a request that merely reads records the use through a writing session of its own
     (``record_token_use``), so the check never takes SQLite's write lock.
     """
-    user_org, grant_org = aliased(Org), aliased(Org)
-    rows = session.execute(
-        select(ApiToken.id, ApiToken.revoked_at, ApiToken.last_used_at, User.id, User.username, User.name,
-               User.org_id, User.active, user_org.path, RoleAssignment.role, grant_org.path)
-        .join(User, User.id == ApiToken.user_id).join(user_org, user_org.id == User.org_id)
-        .outerjoin(RoleAssignment, RoleAssignment.user_id == User.id)
-        .outerjoin(grant_org, grant_org.id == RoleAssignment.org_id)
-        .where(ApiToken.token_hash == _digest(token or "")).order_by(RoleAssignment.id)
-    ).all()
+    rows = session.execute(_TOKEN_HOLDER, {"token_hash": _digest(token or "")}).all()
     if not rows or rows[0][1] is not None or not rows[0][7]:
         raise AuthenticationFailed("访问令牌无效或已撤销", message_en="invalid or revoked token")
     token_id, _revoked, last_used, user_id, username, name, org_id, _active, org_path = rows[0][:9]

@@ -47,13 +47,24 @@ def mask(value: object) -> str:
     return text[:3] + "*" * (len(text) - 7) + text[-4:]
 
 
+# A stored definition never changes, so what is derived from its forms is kept per process,
+# keyed like the spec cache: every case summary needs it, and deriving it reads the whole spec.
+_CATALOGUES: dict[tuple[int, str], dict[str, FormField]] = {}
+_SENSITIVE: dict[tuple[int, str], frozenset[str]] = {}
+
+
 def field_catalogue(definition: ProcessDefinition) -> dict[str, FormField]:
     """Return every field any form of the definition declares, first declaration wins, form order kept."""
-    out: dict[str, FormField] = {}
-    for key in sorted(definition.forms, key=lambda k: (not k.endswith("/start"), _task_order(definition, k))):
-        for f in form_for(definition, key).fields:
-            out.setdefault(f.name, f)
-    return out
+    key = (definition.id, definition.content_hash)
+    found = _CATALOGUES.get(key) if definition.id is not None else None
+    if found is None:
+        found = {}
+        for form_key in sorted(definition.forms, key=lambda k: (not k.endswith("/start"), _task_order(definition, k))):
+            for f in form_for(definition, form_key).fields:
+                found.setdefault(f.name, f)
+        if definition.id is not None:
+            _CATALOGUES[key] = found
+    return dict(found)
 
 
 def _task_order(definition: ProcessDefinition, form_key: str) -> int:
@@ -69,8 +80,11 @@ def is_sensitive(f: FormField | None, name: str = "") -> bool:
     return any(h in name.lower() for h in _PERSONAL_HINTS)
 
 
-def sensitive_paths(definition: ProcessDefinition) -> set[str]:
+def sensitive_paths(definition: ProcessDefinition) -> frozenset[str]:
     """Return data paths holding personal data, e.g. ``applicant_phone`` or ``parties[*].id_number``."""
+    key = (definition.id, definition.content_hash)
+    if definition.id is not None and key in _SENSITIVE:
+        return _SENSITIVE[key]
     paths = set()
     for f in field_catalogue(definition).values():
         if is_sensitive(f, f.name):
@@ -78,7 +92,9 @@ def sensitive_paths(definition: ProcessDefinition) -> set[str]:
         for c in f.columns:
             if is_sensitive(c, c.name):
                 paths.add(f"{f.name}[*].{c.name}")
-    return paths
+    if definition.id is not None:
+        _SENSITIVE[key] = frozenset(paths)
+    return frozenset(paths)
 
 
 def may_see_personal_data(session: Session, *, instance: Instance, actor: Actor) -> bool:

@@ -97,7 +97,11 @@ def scope_branches(actor: Actor, *, instance_id=None, with_status: bool = False)
 
 def can_see(session: Session, *, instance: Instance, actor: Actor) -> bool:
     """Tell whether ``actor`` may see the case."""
-    if sees_everything(actor):
+    if sees_everything(actor) or (actor.id and instance.started_by_id == actor.id):
+        return True
+    # The org-subtree branch answered from the case's org (usually already in the session).
+    org = session.get(Org, instance.org_id) if actor.grants and instance.org_id else None
+    if org is not None and any(org.path.startswith(path) for _, path in actor.grants):
         return True
     # The same branches as the lists, each narrowed to this case: a handful of index lookups.
     return bool(session.scalar(select(exists(visible_case_ids(actor, instance_id=instance.id)))))

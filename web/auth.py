@@ -97,11 +97,11 @@ def current_actor() -> Actor | None:
 def _record_use(holder: engine_auth.TokenHolder) -> None:
     if not holder.use_due:
         return
-    if db.read_only():  # a reading request: a short writing transaction of its own
-        with db.services().session() as s:
-            engine_auth.record_token_use(s, token_id=holder.token_id)
-    else:  # committed with the request's own change
+    if db.read_only():  # a reading request: stamped after it, in a short transaction of its own
+        db.after_request_write(lambda s: engine_auth.record_token_use(s, token_id=holder.token_id))
+    else:  # nothing else is done yet: commit now, so the stamp stays even if the request fails
         engine_auth.record_token_use(db.session(), token_id=holder.token_id)
+        db.commit()
 
 
 def require_actor() -> Actor:

@@ -1,10 +1,15 @@
 """One database session per request; the view (the caller) decides when it commits."""
 from __future__ import annotations
 
+import logging
+from typing import Callable
+
 from flask import Flask, current_app, g, has_request_context, request
 from sqlalchemy.orm import Session
 
 from engine.context import Services
+
+log = logging.getLogger(__name__)
 
 
 def services() -> Services:
@@ -36,6 +41,15 @@ def commit() -> None:
         s.commit()
 
 
+def after_request_write(write: Callable[[Session], None]) -> None:
+    """Run ``write`` in a writing transaction of its own once this (reading) request has ended.
+
+    For bookkeeping a read may cause (a token's last use): the request itself never takes the
+    write lock, and the write cannot fail the request.
+    """
+    g.setdefault("_pingan_after_writes", []).append(write)
+
+
 def init_app(app: Flask) -> None:
     @app.teardown_appcontext
     def _close(_exc):
@@ -43,3 +57,9 @@ def init_app(app: Flask) -> None:
         s = g.pop("_pingan_session", None)
         if s is not None:
             s.close()
+        for write in g.pop("_pingan_after_writes", []):
+            try:
+                with services().session() as s:
+                    write(s)
+            except Exception:  # bookkeeping only: never turn a served request into an error
+                log.exception("a write after the request failed")

@@ -96,8 +96,6 @@ def _authenticate(csrf: CSRFProtect):
         if request.endpoint in PUBLIC_ENDPOINTS:
             return None
         require_actor()
-        if via_token():
-            db.commit()  # keep the token's last-used time even when the request only reads
         # A browser session calling the API (htmx from a page) must prove it came from our page.
         if not via_token() and request.method not in SAFE_METHODS:
             csrf.protect()

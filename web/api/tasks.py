@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from engine import drafts, queries, runtime, tasks
 from engine.attachments import check_file_fields
-from engine.models import HumanTask
+from engine.models import HumanTask, Instance
 from engine.summaries import case_summaries, open_tasks, task_detail, task_summaries, user_names, visible_task
 
 from .. import db
@@ -64,18 +64,21 @@ def get_task(task_id: str):
     return task_detail(s, task=visible_task(s, task_id=task_id[:36], actor=who), actor=who)
 
 
-def _outcome(s, task_id: str, instance_id: int) -> dict:
+def _outcome(s, task_id: str, instance: Instance) -> dict:
     task = s.get(HumanTask, task_id)
-    return {"task": task_summaries(s, [task])[0], "instance": case_summaries(s, [task.instance])[0],
-            "open_tasks": task_summaries(s, open_tasks(s, instance_id=instance_id))}
+    return {"task": task_summaries(s, [task])[0], "instance": case_summaries(s, [instance])[0],
+            "open_tasks": task_summaries(s, open_tasks(s, instance_id=instance.id))}
 
 
 def _operate(task_id: str, operation) -> dict:
     """Check the task is visible (404 otherwise), run one engine operation, commit, describe the result."""
     who, s = actor(), db.session()
     task = visible_task(s, task_id=task_id[:36], actor=who)
+    # Held while the engine reloads the case under its lock, so the summaries below need not
+    # read it again (the session only keeps objects something refers to).
+    instance = task.instance
     operation(s, who, task)
-    result = _outcome(s, task.id, task.instance_id)
+    result = _outcome(s, task.id, instance)
     db.commit()
     return result
 
