@@ -5,7 +5,7 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from . import audit, clock
@@ -40,19 +40,30 @@ def visible_task(session: Session, *, task_id: str, actor: Actor) -> HumanTask:
     return task
 
 
+# Built once (an IN list of any length binds as one expanding parameter).
+_USERNAMES = select(User.id, User.username).where(User.id.in_(bindparam("ids", expanding=True)))
+_ORG_CODES = select(Org.id, Org.code).where(Org.id.in_(bindparam("ids", expanding=True)))
+
+
 def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     """Return username by user id for the ids given."""
-    wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(session.execute(select(User.id, User.username).where(User.id.in_(wanted))).all())
+    return _names(session, "pingan.usernames", _USERNAMES, ids)
 
 
 def org_codes(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
+    """Return org code by org id for the ids given."""
+    return _names(session, "pingan.org_codes", _ORG_CODES, ids)
+
+
+def _names(session: Session, memo_key: str, statement, ids: Iterable[int | None]) -> dict[int, str]:
+    # A response names the same people and orgs several times (task, case, open tasks): each is
+    # read once per session. Usernames and org codes never change.
+    memo = session.info.setdefault(memo_key, {})
     wanted = {i for i in ids if i}
-    if not wanted:
-        return {}
-    return dict(session.execute(select(Org.id, Org.code).where(Org.id.in_(wanted))).all())
+    missing = wanted - memo.keys()
+    if missing:
+        memo.update(session.execute(statement, {"ids": sorted(missing)}).all())
+    return {i: memo[i] for i in wanted if i in memo}
 
 
 class _Masker:
