@@ -7,7 +7,7 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
-from .models import Notification
+from .models import Instance, Notification
 
 
 class NotificationKind(StrEnum):
@@ -48,3 +48,17 @@ def mark_read(session: Session, *, user_id: int, ids: list[int] | None = None) -
     if ids is not None:
         stmt = stmt.where(Notification.id.in_(ids))
     return session.execute(stmt.values(read_at=clock.now())).rowcount
+
+
+def shown_texts(session: Session, rows: list[Notification]) -> dict[int, str]:
+    """Return each notification's text as a list shows it: personal data of its case masked."""
+    from .cases import mask_text  # cases builds on queries and visibility; notify() must stay light
+
+    ids = {n.instance_id for n in rows if n.instance_id}
+    instances = {i.id: i for i in session.scalars(select(Instance).where(Instance.id.in_(ids)))} if ids else {}
+    texts = {}
+    for n in rows:
+        instance = instances.get(n.instance_id)
+        texts[n.id] = mask_text(instance.definition, instance.data or {}, n.text) if instance else n.text
+    return texts
+

@@ -181,3 +181,18 @@ def test_admin_issues_a_token_shown_once(client, login, csrf_token):
     html = r.get_data(as_text=True)
     assert r.status_code == 200 and "只显示这一次" in html and "pa_" in html
     assert "只显示这一次" not in client.get("/admin/tokens").get_data(as_text=True)
+
+
+def test_notifications_quote_case_titles_with_personal_data_masked(client, login, session, tmp_path):
+    instance = _privacy_case(session, tmp_path)
+    assert PHONE in instance.title
+    from engine import notifications
+    from engine.orgs import actor_for as _actor
+
+    me = _actor(session, username="zhang.dd")
+    notifications.notify(session, user_ids=[me.id], kind="cc", text=f"抄送：{instance.title}", instance_id=instance.id)
+    notifications.notify(session, user_ids=[me.id], kind="cc", text="没有案件的通知")
+    session.commit()
+    login(client, "zhang.dd")
+    notes = client.get("/notifications").get_data(as_text=True)
+    assert PHONE not in notes and "138****5678" in notes and "没有案件的通知" in notes

@@ -4,8 +4,6 @@ from __future__ import annotations
 from flask import redirect, request, url_for
 
 from engine import notifications
-from engine.cases import mask_text
-from engine.models import Instance
 
 from .. import db
 from . import bp
@@ -17,12 +15,8 @@ def notification_list():
     me = actor()
     s = db.session()
     rows = notifications.list_notifications(s, user_id=me.id, limit=100)
-    texts = {}
-    for n in rows:
-        instance = s.get(Instance, n.instance_id) if n.instance_id else None
-        # A notice quotes the case title, which may carry personal data: masked like any list.
-        texts[n.id] = mask_text(instance.definition, instance.data or {}, n.text) if instance else n.text
-    return render("notifications/list.html", rows=rows, texts=texts)
+    # A notice quotes the case title, which may carry personal data: masked like any list.
+    return render("notifications/list.html", rows=rows, texts=notifications.shown_texts(s, rows))
 
 
 @bp.post("/notifications/read")

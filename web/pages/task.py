@@ -6,11 +6,11 @@ from markupsafe import Markup, escape
 
 from engine import case_lists, cases, drafts, runtime, tasks
 from engine.definitions import form_for
-from engine.errors import FormInvalid
+from engine.errors import FormInvalid, NotFound
 from engine.form_fields import FieldType
 from engine.models import HumanTask
 from engine.orgs import ROLES
-from engine.visibility import can_see
+from engine.summaries import visible_task
 
 from .. import db
 from . import bp
@@ -21,10 +21,10 @@ from .uploads import attachment_info, store_uploads
 
 def _task(task_id: str) -> HumanTask:
     """Return a task of a case the actor may see; 404 otherwise (never reveal others' cases)."""
-    row = db.session().get(HumanTask, task_id)
-    if row is None or not can_see(db.session(), instance=row.instance, actor=actor()):
+    try:
+        return visible_task(db.session(), task_id=task_id, actor=actor())
+    except NotFound:
         abort(404)
-    return row
 
 
 def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = None, opinion: str = "",
