@@ -183,7 +183,7 @@ def test_admin_issues_a_token_shown_once(client, login, csrf_token):
     assert "只显示这一次" not in client.get("/admin/tokens").get_data(as_text=True)
 
 
-def test_notifications_quote_case_titles_with_personal_data_masked(client, login, session, tmp_path):
+def test_notifications_quote_case_titles_with_personal_data_masked(client, login, session, tmp_path, api_headers):
     instance = _privacy_case(session, tmp_path)
     assert PHONE in instance.title
     from engine import notifications
@@ -196,3 +196,5 @@ def test_notifications_quote_case_titles_with_personal_data_masked(client, login
     login(client, "zhang.dd")
     notes = client.get("/notifications").get_data(as_text=True)
     assert PHONE not in notes and "138****5678" in notes and "没有案件的通知" in notes
+    texts = [n["text"] for n in client.get("/api/v1/notifications", headers=api_headers("zhang.dd")).get_json()["items"]]
+    assert "抄送：求助：赵大妈 138****5678" in texts and "没有案件的通知" in texts  # the API shows what the page shows

@@ -15,10 +15,11 @@ blp = ApiBlueprint("notifications", __name__, url_prefix="/notifications", descr
 @blp.response(200, NotificationListSchema)
 @errors()
 def list_notifications(args):
-    """我的通知（最新在前）和未读数。"""
+    """我的通知（最新在前）和未读数。通知里引用的案件标题按列表规则打码个人信息。"""
     who, s = actor(), db.session()
     rows = notifications.list_notifications(s, user_id=who.id, limit=args["limit"])
-    return {"items": [{"id": n.id, "kind": n.kind, "text": n.text, "instance_id": n.instance_id, "task_id": n.task_id,
+    texts = notifications.shown_texts(s, rows)
+    return {"items": [{"id": n.id, "kind": n.kind, "text": texts[n.id], "instance_id": n.instance_id, "task_id": n.task_id,
                        "created_at": n.created_at, "read_at": n.read_at} for n in rows],
             "unread": notifications.unread_count(s, user_id=who.id)}
 
