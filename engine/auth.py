@@ -15,7 +15,7 @@ from . import clock
 from .context import context_of
 from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem
 from .models import ApiToken, Org, RoleAssignment, User
-from .orgs import Actor, actor_by_id, check_password, set_password
+from .orgs import Actor, check_password, set_password
 
 MAX_FAILURES = 5
 LOCK_FOR = timedelta(minutes=15)

@@ -124,11 +124,7 @@ def started_by_me(session: Session, *, actor: Actor, limit: int = 50, offset: in
 def case_counts(session: Session, *, actor: Actor) -> dict[str, int]:
     """Return how many cases the actor may see, by status (statuses with none left out)."""
     if sees_everything(actor):
-        totals: dict[str, int] = {}
-        for by_status in tallies.instance_counts(session).values():
-            for status, n in by_status.items():
-                totals[status] = totals.get(status, 0) + n
-        return totals
+        return tallies.status_totals(session)
     # Cases read straight from the case indexes carry their status and do not overlap; a case
     # reached only through a task, a task actor or a CC is looked up, unless it was read already.
     by_case, by_link = scope_branches(actor, with_status=True)
@@ -190,7 +186,7 @@ def search_cases(session: Session, *, actor: Actor, search: CaseSearch) -> tuple
 def _count_visible(session: Session, *, actor: Actor) -> int:
     """Count every case the actor may see: from the tallies, or from the scope's ids without reading the cases."""
     if sees_everything(actor):
-        return sum(n for by_status in tallies.instance_counts(session).values() for n in by_status.values())
+        return sum(tallies.status_totals(session).values())
     return session.scalar(select(func.count()).select_from(visible_case_ids(actor).subquery()))
 
 

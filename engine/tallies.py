@@ -89,6 +89,15 @@ def instance_counts(session: Session) -> dict[int, dict[str, int]]:
     return out
 
 
+def status_totals(session: Session) -> dict[str, int]:
+    """Return case counts by status over every definition (statuses with none left out)."""
+    totals: dict[str, int] = {}
+    for by_status in instance_counts(session).values():
+        for status, n in by_status.items():
+            totals[status] = totals.get(status, 0) + n
+    return totals
+
+
 def rows(session: Session) -> int:
     """Return how many tally rows there are (the sweep folds them above ``COMPACT_ABOVE``)."""
     return session.scalar(select(func.count()).select_from(InstanceTally))

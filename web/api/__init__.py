@@ -11,7 +11,6 @@ from flask_smorest import Api
 from flask_wtf.csrf import CSRFProtect
 from werkzeug.exceptions import BadRequest
 
-from .. import db
 from ..auth import require_actor, via_token
 from .common import ApiBlueprint
 from .schemas import ErrorSchema
