@@ -6,6 +6,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+# Known to everyone who has read the source: the web app refuses it outside development mode.
+DEFAULT_SECRET_KEY = "dev-secret-change-me"
+_TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
 @dataclass(frozen=True)
@@ -13,7 +16,7 @@ class Settings:
     database_url: str
     database_schema: str | None = None
     broker_url: str = "redis://127.0.0.1:6379/0"
-    secret_key: str = "dev-secret-change-me"
+    secret_key: str = DEFAULT_SECRET_KEY
     timezone: str = "Asia/Shanghai"
     instance_path: Path = ROOT / "instance"
     processes_dir: Path = ROOT / "processes"
@@ -25,6 +28,11 @@ class Settings:
     # A signed-in page session ends after this many idle minutes.
     session_minutes: int = 30
     attachment_max_mb: int = 20
+    # A developer's machine or the demo (`make run`): the default secret key is accepted, cookies
+    # also travel over plain HTTP.
+    development: bool = False
+    # Session and remember-me cookies only over HTTPS; None: on unless in development mode.
+    secure_cookies: bool | None = None
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes) -> "Settings":
@@ -39,7 +47,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         database_url=env.get("PINGAN_DATABASE_URL", f"sqlite:///{instance_path / 'pingan.db'}"),
         database_schema=env.get("PINGAN_DATABASE_SCHEMA") or None,
         broker_url=env.get("PINGAN_BROKER_URL", "redis://127.0.0.1:6379/0"),
-        secret_key=env.get("PINGAN_SECRET_KEY", "dev-secret-change-me"),
+        secret_key=env.get("PINGAN_SECRET_KEY", DEFAULT_SECRET_KEY),
         timezone=env.get("PINGAN_TIMEZONE", "Asia/Shanghai"),
         instance_path=instance_path,
         processes_dir=Path(env.get("PINGAN_PROCESSES_DIR", ROOT / "processes")),
@@ -49,6 +57,18 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         timer_mode=env.get("PINGAN_TIMER_MODE", "embedded"),
         session_minutes=int(env.get("PINGAN_SESSION_MINUTES", "30")),
         attachment_max_mb=int(env.get("PINGAN_ATTACHMENT_MAX_MB", "20")),
+        development=_flag(env, "PINGAN_DEVELOPMENT") or False,
+        secure_cookies=_flag(env, "PINGAN_SECURE_COOKIES"),
     )
     values.update(overrides)
     return Settings(**values)
+
+
+def _flag(env, name: str) -> bool | None:
+    """Read a yes/no variable; None when unset. A typo fails loudly rather than meaning "no"."""
+    raw = (env.get(name) or "").strip().lower()
+    if not raw:
+        return None
+    if raw in _TRUE | _FALSE:
+        return raw in _TRUE
+    raise ValueError(f"{name}={raw!r}: 应为 1/0、true/false、yes/no 或 on/off (expected a yes/no value)")
