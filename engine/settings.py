@@ -8,6 +8,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 # Known to everyone who has read the source: the web app refuses it outside development mode.
 DEFAULT_SECRET_KEY = "dev-secret-change-me"
+# Likewise public: audit chains signed with it prove nothing, so it is refused outside development.
+DEFAULT_AUDIT_KEY = "dev-audit-key-change-me"
 _TRUE, _FALSE = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
 
 
@@ -33,6 +35,9 @@ class Settings:
     development: bool = False
     # Session and remember-me cookies only over HTTPS; None: on unless in development mode.
     secure_cookies: bool | None = None
+    # The HMAC key of the audit chains (PINGAN_AUDIT_KEY); kept outside the database so that write
+    # access to the database is not enough to rewrite a case's history unnoticed.
+    audit_key: str = DEFAULT_AUDIT_KEY
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes) -> "Settings":
@@ -59,6 +64,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         attachment_max_mb=int(env.get("PINGAN_ATTACHMENT_MAX_MB", "20")),
         development=_flag(env, "PINGAN_DEVELOPMENT") or False,
         secure_cookies=_flag(env, "PINGAN_SECURE_COOKIES"),
+        audit_key=env.get("PINGAN_AUDIT_KEY") or DEFAULT_AUDIT_KEY,
     )
     values.update(overrides)
     return Settings(**values)
