@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from io import BytesIO
 from zoneinfo import ZoneInfo
 
 from flask import Response, request
 
-from engine import case_lists, cases, queries
+from engine import case_lists, cases, exports, queries
 from engine.definitions import latest_definitions
 from engine.models import InstanceStatus
 
@@ -75,36 +74,19 @@ def search():
 
 @bp.get("/search/export.xlsx")
 def search_export():
-    from openpyxl import Workbook
-    from openpyxl.styles import Alignment, Font, PatternFill
-
     definitions, fields, rows, total, shown, starters, _ = _run(EXPORT_LIMIT, 0)
     names = {d.key: d.name for d in definitions}
-    wb = Workbook()
-    ws = wb.active
-    ws.title = t("案件查询结果", "Cases")
     header = [t("案件编号", "Case no."), t("标题", "Title"), t("流程", "Process"), t("状态", "Status"),
               t("所属组织", "Org"), t("发起人", "Started by"), t("发起时间", "Started at"), t("办结时间", "Ended at")]
     header += [label for _, label, _ in fields]
-    ws.append(header)
-    for cell in ws[1]:
-        cell.font = Font(bold=True, color="FFFFFF")
-        cell.fill = PatternFill("solid", fgColor="1F4E79")
-        cell.alignment = Alignment(horizontal="center")
-    for r in rows:
-        ws.append([r.business_key, r.title, names.get(r.process_key, r.process_key),
-                   cases.STATUS_LABELS.get(r.status, r.status), r.org.name, starters.get(r.started_by_id, ""),
-                   local_time(r.started_at), local_time(r.ended_at)] + [shown[r.id][n] for n, _, _ in fields])
-    widths = [22, 36, 16, 10, 16, 10, 18, 18] + [16] * len(fields)
-    for i, width in enumerate(widths):
-        ws.column_dimensions[ws.cell(row=1, column=i + 1).column_letter].width = width
-    ws.freeze_panes = "A2"
-    if total > len(rows):
-        ws.append([])
-        ws.append([t(f"共 {total} 条，仅导出前 {len(rows)} 条，请缩小查询范围",
-                     f"{total} cases; only the first {len(rows)} exported")])
-    out = BytesIO()
-    wb.save(out)
+    table = ([r.business_key, r.title, names.get(r.process_key, r.process_key),
+              cases.STATUS_LABELS.get(r.status, r.status), r.org.name, starters.get(r.started_by_id, ""),
+              local_time(r.started_at), local_time(r.ended_at)] + [shown[r.id][n] for n, _, _ in fields] for r in rows)
+    note = t(f"共 {total} 条，仅导出前 {len(rows)} 条，请缩小查询范围",
+             f"{total} cases; only the first {len(rows)} exported") if total > len(rows) else None
+    # Case data is typed by users: exports.build_workbook keeps every text cell text, never a formula.
+    content = exports.build_workbook(title=t("案件查询结果", "Cases"), header=header, rows=table, note=note,
+                                     widths=[22, 36, 16, 10, 16, 10, 18, 18] + [16] * len(fields))
     stamp = datetime.now(ZoneInfo(db.services().settings.timezone)).strftime("%Y%m%d-%H%M")
-    return Response(out.getvalue(), mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    return Response(content, mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                     headers={"Content-Disposition": f"attachment; filename=cases-{stamp}.xlsx"})
