@@ -41,8 +41,9 @@ def services(tmp_path_factory):
             conn.execute(text(f'CREATE SCHEMA "{schema}"'))
     else:
         url = f"sqlite:///{instance_path / 'test.db'}"
-    settings = load_settings(env={}, database_url=url, database_schema=schema, instance_path=instance_path,
-                             processes_dir=REPO / "processes", forms_dir=REPO / "forms")
+    # Development mode: the public default keys (secret, audit) are accepted, with a warning.
+    settings = load_settings(env={}, development=True, database_url=url, database_schema=schema,
+                             instance_path=instance_path, processes_dir=REPO / "processes", forms_dir=REPO / "forms")
     svc = open_services(settings)
     from engine.schema import upgrade
 
