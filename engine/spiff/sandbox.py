@@ -5,8 +5,19 @@ f-strings, a budget tick in every loop, comprehension and function, re-raise of 
 every except/finally), guard functions passed in as globals (the size guards are in
 size_guards.py), and whitelisted builtins and modules. print() is accepted and discarded. Each
 run's namespace is cleared afterwards, so a lambda or generator left in task data cannot run
-again without a budget. Not covered: catastrophic regex backtracking in `re` (C code that cannot
-be interrupted), and CPU spent inside trusted helpers.
+again without a budget. Helpers and guards are put into the namespace after the task data, so
+a data field named like a helper (`workdays`) cannot replace it.
+
+The budget tick only runs between Python operations; a loop inside C code
+(`sum(map(sum, map(range, [10**6]*300)))`, `list(map(list, ...))`, a backtracking regex) never
+returns to it. So where the OS can help (`resource` exists), a script runs here only when
+`bounded.runs_in_process` proves from its syntax that it cannot run long or allocate much
+(straight-line code calling an allow-list of builtins, methods and helpers, no `re`); everything
+else runs in a pre-started worker process (`worker_pool.py`, `script_worker.py`) under
+RLIMIT_AS / RLIMIT_CPU, which the calling thread kills on the wall-clock limit. We chose routing
+`re` to the worker over a linear-time engine such as RE2: no new C dependency, Python's regex
+syntax (look-arounds, back-references) keeps working, and the worker exists anyway for C loops.
+Proven-cheap expressions (gateway conditions, due dates, DMN cells) stay a few microseconds.
 """
 from __future__ import annotations
 
@@ -29,9 +40,11 @@ from RestrictedPython.transformer import (
 from SpiffWorkflow.bpmn.script_engine import PythonScriptEngine
 from SpiffWorkflow.bpmn.script_engine.python_environment import BasePythonScriptEngineEnvironment
 
+from . import worker_pool
+from .bounded import runs_in_process
 from .size_guards import (
-    DECIMAL_CONTEXT, MAX_DATA_SIZE, MAX_SIZE, SIZED_BUILTINS, CheckedDecimal, SandboxViolation, binop, check_size,
-    format_value, inplacevar, size_of, sized_attribute,
+    DECIMAL_CONTEXT, MAX_DATA_SIZE, MAX_SIZE, SIZED_BUILTINS, CheckedDecimal, SandboxViolation, ScriptTimeout,
+    binop, check_size, format_value, inplacevar, memory_exceeded, size_of, sized_attribute,
 )
 
 try:
@@ -40,15 +53,12 @@ except ImportError:  # no getrusage on Windows: only the time limit applies ther
     resource = None
 
 # SandboxViolation is defined with the size guards and is part of this module's interface too.
-__all__ = ["SandboxEnvironment", "SandboxViolation", "ScriptTimeout", "check_source", "make_script_engine"]
+__all__ = ["MODULE_NAMES", "REFUSED_NAMES", "SANDBOX_NAMES", "SandboxEnvironment", "SandboxViolation", "ScriptTimeout",
+           "check_source", "make_script_engine"]
 
 MEMORY_LIMIT_MB = 256     # growth of the process's peak RSS one run may cause
 _MEMORY_CHECK_EVERY = 0.01  # getrusage costs ~1 µs, so not on every tick
 _FILENAME = "<string>"    # PythonScriptEngine looks for this name to report the failing line
-
-
-class ScriptTimeout(SandboxViolation):
-    """A script ran past its time limit."""
 
 
 def _attr_refusal(name: str) -> tuple[str, str]:
@@ -110,9 +120,11 @@ def _import(name, globals=None, locals=None, fromlist=(), level=0):
 
 _HIDDEN = {"__build_class__", "_getattr_", "BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit"}
 _BUILTINS = {k: v for k, v in safe_builtins.items() if k not in _HIDDEN}
-_BUILTINS.update({name: _refuse(name) for name in (
+# Names a script may not use although Python has them; validation refuses them (engine/lint.py).
+REFUSED_NAMES = frozenset((
     "type getattr setattr delattr hasattr vars dir globals locals open compile eval exec input memoryview "
-    "object help exit quit super classmethod staticmethod property iter bytearray bytes breakpoint").split()})
+    "object help exit quit super classmethod staticmethod property iter bytearray bytes breakpoint").split())
+_BUILTINS.update({name: _refuse(name) for name in REFUSED_NAMES})
 _BUILTINS.update(
     len=len, min=min, max=max, sorted=sorted, enumerate=enumerate, zip=zip, any=any, all=all, next=next,
     list=list, dict=dict, set=set, frozenset=frozenset, tuple=tuple, map=map, filter=filter, reversed=reversed,
@@ -127,6 +139,9 @@ _GUARDS = {
 }
 _CONVENIENCE = {"datetime": _datetime.datetime, "date": _datetime.date, "timedelta": _datetime.timedelta,
                 "Decimal": CheckedDecimal}
+# Every name a script finds without assigning or importing it, task data aside.
+SANDBOX_NAMES = frozenset(k for k in _BUILTINS if not k.startswith("_") and k not in REFUSED_NAMES) | set(_CONVENIENCE)
+MODULE_NAMES = frozenset(_MODULES)
 _GUARDED_OPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
 _RP_MESSAGES = (("Exec calls", "脚本不允许调用 exec()"), ("Eval calls", "脚本不允许调用 eval()"),
                 ("Augmented assignment", "下标或属性不能使用 +=，请写成 d[k] = d[k] + 1"))
@@ -279,13 +294,12 @@ class _Budget:
     def tick(self) -> bool:
         now = time.monotonic()
         if now > self.deadline:
-            raise ScriptTimeout(f"脚本运行超过 {self.limit} 秒的时间限制", f"script exceeded the {self.limit} s time limit")
+            raise ScriptTimeout.after(self.limit)
         if now > self.next_memory_check:
             self.next_memory_check = now + _MEMORY_CHECK_EVERY
             # Peak RSS is process-wide, so the ceiling is "no higher than before plus the allowance".
             if _peak_kb() - self.start_peak > MEMORY_LIMIT_MB * 1024:
-                raise SandboxViolation(f"脚本占用内存超过 {MEMORY_LIMIT_MB} MB 的限制",
-                                       f"script exceeded the {MEMORY_LIMIT_MB} MB memory limit")
+                raise memory_exceeded(MEMORY_LIMIT_MB)
         return True
 
     def guard_exc(self) -> None:
@@ -296,15 +310,26 @@ class _Budget:
 
 
 class SandboxEnvironment(BasePythonScriptEngineEnvironment):
-    """SpiffWorkflow script environment that runs every expression and script in the sandbox."""
+    """SpiffWorkflow script environment that runs every expression and script in the sandbox.
 
-    def __init__(self, helpers: dict[str, object] | None = None, time_limit: float = 2.0):
+    ``isolated=False`` runs everything in this process (the worker itself does; so may tools
+    where the OS offers no limits)."""
+
+    def __init__(self, helpers: dict[str, object] | None = None, time_limit: float = 2.0, *, isolated: bool = True):
         super().__init__({**_CONVENIENCE, **(helpers or {})})
         self.time_limit = time_limit
+        self.isolated = isolated and resource is not None
+        self._helpers = {k: v for k, v in (helpers or {}).items()}
+        self._trusted = frozenset(k for k, v in self._helpers.items() if callable(v))
+        if self.isolated:
+            worker_pool.pool().prestart()
 
     def evaluate(self, expression, context, external_context=None):
         """Return the value of an expression over the task data, leaving the data unchanged."""
         code = _code(expression, "eval")
+        if self.isolated and not runs_in_process(expression, "eval", self._trusted):
+            return worker_pool.pool().run("eval", expression, context, external_context or {}, self._helpers,
+                                          self.time_limit)
         names = self._names(context, external_context)
         try:
             result = self._run(code, names)
@@ -317,6 +342,11 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         """Run a script and copy the variables it leaves behind into the task data; return True."""
         code = _code(script, "exec")
         external = external_context or {}
+        if self.isolated and not runs_in_process(script, "exec", self._trusted):
+            variables = worker_pool.pool().run("exec", script, context, external, self._helpers, self.time_limit)
+            context.clear()
+            context.update(variables)
+            return True
         names = self._names(context, external)
         try:
             self._run(code, names)
@@ -336,10 +366,10 @@ class SandboxEnvironment(BasePythonScriptEngineEnvironment):
         raise SandboxViolation("沙箱中不支持调用服务", "service calls are not supported in the sandbox")
 
     def _names(self, context, external_context):
-        names = dict(self.globals)
-        names.update(external_context or {})
+        names = dict(external_context or {})
         names.update(context)
-        names.update(_GUARDS)  # last, so task data cannot replace a guard
+        names.update(self.globals)  # after the data: a field named `workdays` cannot replace the helper
+        names.update(_GUARDS)  # last, so neither task data nor a helper can replace a guard
         return names
 
     def _run(self, code, names):

@@ -28,6 +28,19 @@ class SandboxViolation(Exception):
         self.message, self.message_en = message, message_en
 
 
+class ScriptTimeout(SandboxViolation):
+    """A script ran past its time limit."""
+
+    @classmethod
+    def after(cls, limit: float) -> "ScriptTimeout":
+        return cls(f"脚本运行超过 {limit} 秒的时间限制", f"script exceeded the {limit} s time limit")
+
+
+def memory_exceeded(limit_mb: int) -> SandboxViolation:
+    """Return the error a script gets for using more than ``limit_mb`` MB."""
+    return SandboxViolation(f"脚本占用内存超过 {limit_mb} MB 的限制", f"script exceeded the {limit_mb} MB memory limit")
+
+
 def check_size(size, limit) -> None:
     """Refuse a value of ``size`` (length, digits or bits) above ``limit``."""
     if size > limit:

@@ -213,10 +213,16 @@ def test_oversized_task_data_is_refused(env):
     assert data == {"amount": 5}
 
 
-def test_deferred_sandbox_code_cannot_run_after_its_run(env):
-    later = env.evaluate("lambda: 1", {})
+def test_deferred_sandbox_code_cannot_run_after_its_run():
+    later = SandboxEnvironment(isolated=False).evaluate("lambda: 1", {})
     with pytest.raises(NameError):
         later()
+
+
+def test_sandbox_code_never_comes_back_from_the_worker(env):
+    # A lambda is not proven cheap, so it runs in the worker, and a function is not data.
+    with pytest.raises(SandboxViolation, match="表达式的结果（function）不是可以保存的数据"):
+        env.evaluate("lambda: 1", {})
 
 
 # Ordinary scripts -------------------------------------------------------------------------------
