@@ -8,7 +8,7 @@ from engine.errors import NotFound
 
 from .. import db
 from . import bp
-from .common import actor, render, t
+from .common import actor, render, safe_next, t
 from .documents import DOCUMENTS, document_context
 
 
@@ -83,7 +83,7 @@ def case_cc(instance_id: int):
     db.commit()
     flash(t(f"已抄送 {len(fresh)} 人", f"Copied to {len(fresh)} people") if fresh
           else t("所选人员都已抄送过", "Everyone chosen was already copied"), "ok")
-    return redirect(request.form.get("next") or url_for("pages.case_page", instance_id=instance_id))
+    return redirect(safe_next(request.form.get("next"), url_for("pages.case_page", instance_id=instance_id)))
 
 
 @bp.get("/cases/<int:instance_id>/print/<kind>")

@@ -1,6 +1,7 @@
 """What every page shares: sign-in gate, error pages, the bilingual text helper, dates, vendor assets."""
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -17,6 +18,7 @@ from engine.orgs import Actor
 from .. import db
 from . import bp
 
+log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 # Only these folders of node_modules are served; everything else there stays private.
 VENDOR = {"htmx": ROOT / "node_modules" / "htmx.org" / "dist", "bpmn-js": ROOT / "node_modules" / "bpmn-js" / "dist"}
@@ -58,12 +60,31 @@ def render(template: str, code: int = 200, **context):
 
 def safe_next(target: str | None, default: str) -> str:
     """Return ``target`` when it is a path on this site, else ``default`` (no open redirects)."""
-    if not target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
-        return default
-    return target
+    return target if target and is_local_path(target) else default
+
+
+def is_local_path(target: str) -> bool:
+    """Tell whether ``target`` is a path on this site (``/…``), as a browser would read it.
+
+    Browsers read a backslash as a slash and drop tabs and newlines, so ``/\\evil.example`` and
+    ``/<tab>/evil.example`` lead to another site just as ``//evil.example`` does.
+    """
+    if any(ord(c) < 0x20 or ord(c) == 0x7F for c in target):
+        return False
+    normal = target.replace("\\", "/")
+    if not normal.startswith("/") or normal.startswith("//"):
+        return False
+    parts = urlsplit(normal)
+    return not parts.scheme and not parts.netloc
+
+
+def is_on_site(location: str) -> bool:
+    """Tell whether a redirect to ``location`` stays on this site (a path, or this host's own URL)."""
+    if is_local_path(location):
+        return True
+    parts = urlsplit(location)
+    return (parts.scheme in ("http", "https") and parts.netloc == request.host
+            and not any(ord(c) < 0x20 or ord(c) == 0x7F or c == "\\" for c in location))
 
 
 def page_number() -> int:
@@ -82,6 +103,17 @@ def _require_sign_in():
             return "", 401, {"HX-Redirect": url_for("pages.login")}
         return redirect(url_for("pages.login", next=request.full_path.rstrip("?")))
     return None
+
+
+@bp.after_request
+def _stay_on_site(response):
+    # Defence in depth: whatever a page action was handed as next=, a browser is never sent off site.
+    for header in ("Location", "HX-Redirect"):
+        target = response.headers.get(header)
+        if target and not is_on_site(target):
+            log.warning("refused a redirect off site to %r on %s %s", target, request.method, request.path)
+            response.headers[header] = url_for("pages.todo")
+    return response
 
 
 @bp.app_template_global("t")
