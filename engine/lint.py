@@ -9,9 +9,11 @@ from .errors import Problem
 from .orgs import ROLES, role_for_lane
 from .scripting import HELPER_NAMES
 from .spiff.parser import ParsedProcess, check_timer_literal
-from .spiff.sandbox import check_source
+from .spiff.sandbox import REFUSED_NAMES, SANDBOX_NAMES, check_source
 
 _ALWAYS_KNOWN = HELPER_NAMES | set(dir(builtins)) | {"True", "False", "None", "dmninputexpr"}
+# What a script finds in the sandbox without any task data (print() is rewritten, not a builtin).
+_SANDBOX_KNOWN = (SANDBOX_NAMES | HELPER_NAMES | {"print", "dmninputexpr"}) - REFUSED_NAMES
 
 
 def lint_process(proc: ParsedProcess, *, forms: dict, form_files: dict[str, str], config: dict) -> list[Problem]:
@@ -22,6 +24,7 @@ def lint_process(proc: ParsedProcess, *, forms: dict, form_files: dict[str, str]
     problems += _lint_forms_have_tasks(proc, forms, form_files)
     problems += _lint_expressions(proc)
     problems += _lint_condition_names(proc, forms, config)
+    problems += _lint_unknown_names(proc, forms, config)
     return problems
 
 
@@ -100,13 +103,19 @@ def _lint_timer(expr, where: dict) -> list[Problem]:
     return []
 
 
-def _lint_condition_names(proc: ParsedProcess, forms: dict, config: dict) -> list[Problem]:
-    known = set(_ALWAYS_KNOWN) | proc.data_names | set(config.get("variables") or [])
+def _data_names(proc: ParsedProcess, forms: dict, config: dict) -> set[str]:
+    """Names task data can hold: form fields, config variables, script results, DMN outputs, payloads."""
+    known = proc.data_names | set(config.get("variables") or [])
     for form in forms.values():
         known |= form.field_names()
     for expr in proc.expressions:
         if expr.mode == "exec":
             known |= _assigned_names(expr.code)
+    return known
+
+
+def _lint_condition_names(proc: ParsedProcess, forms: dict, config: dict) -> list[Problem]:
+    known = set(_ALWAYS_KNOWN) | _data_names(proc, forms, config)
     problems = []
     for expr in proc.expressions:
         if expr.kind != "condition":
@@ -138,3 +147,82 @@ def _assigned_names(code: str) -> set[str]:
     names = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
     # d['x'] = ... on task data is rare, but assignments into a dict named in the data count.
     return names
+
+
+def _lint_unknown_names(proc: ParsedProcess, forms: dict, config: dict) -> list[Problem]:
+    """Refuse names a script reads that neither the sandbox nor any task data provides.
+
+    Every kind of code is checked for names the sandbox refuses (open, eval ...), and for calls
+    of names nothing defines (task data is never a function), with the closest known name as a
+    hint (workday → workdays). Other unknown names are refused only where a start form declares
+    the start data: without one a case may start with any fields. Unknown fields in gateway
+    conditions are _lint_condition_names' to report."""
+    data = _data_names(proc, forms, config)
+    known = _SANDBOX_KNOWN | data
+    start_declared = f"{proc.key}/start" in forms
+    candidates = sorted(known - {n for n in SANDBOX_NAMES if n[:1].isupper()})
+    problems = []
+    for kind, code, mode, where in _all_code(proc):
+        free, called = _free_names(code, mode)
+        for name in sorted(free):
+            if name in REFUSED_NAMES:
+                problems.append(Problem(f"脚本不能使用 '{name}'：沙箱不提供它", f"scripts cannot use '{name}': "
+                                        "the sandbox does not provide it", **where))
+            elif name not in known and (name in called or start_declared and kind != "condition"):
+                close = difflib.get_close_matches(name, candidates, n=1)
+                label = _KIND_ZH.get(kind.split(":")[0], kind)
+                problems.append(Problem(
+                    f"{label}使用了未定义的名称 '{name}'（不是沙箱提供的函数，也不是表单、脚本或决策表产生的字段）",
+                    f"{kind} uses '{name}', which is neither a sandbox function nor a field any form, script "
+                    "or decision provides", hint=f"是否指 '{close[0]}'？(did you mean '{close[0]}'?)" if close else None,
+                    **where))
+    return problems
+
+
+def _all_code(proc: ParsedProcess):
+    main_file = sorted(proc.files)[0]
+    for expr in proc.expressions:
+        yield expr.kind, expr.code, expr.mode, dict(file=expr.file, line=expr.line, element_id=expr.element_id)
+    for info in proc.user_tasks.values():
+        for prop in ("candidateOrg", "dueDate", "warnAt"):
+            if info.properties.get(prop):
+                yield ("property", info.properties[prop], "eval",
+                       dict(file=main_file, line=info.line, element_id=info.element_id))
+
+
+_CATCHES_NAME_ERROR = {"NameError", "Exception", "BaseException"}
+
+
+def _free_names(code: str, mode: str) -> tuple[set[str], set[str]]:
+    """Return the names the code reads but never binds, and those of them it calls.
+
+    Reads guarded by `except NameError` do not count."""
+    try:
+        tree = ast.parse(code or "", mode=mode)
+    except SyntaxError:
+        return set(), set()
+    bound, guarded = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and not isinstance(node.ctx, ast.Load):
+            bound.add(node.id)
+        elif isinstance(node, ast.arg):
+            bound.add(node.arg)
+        elif isinstance(node, (ast.FunctionDef, ast.ClassDef)):
+            bound.add(node.name)
+        elif isinstance(node, ast.alias):
+            bound.add((node.asname or node.name).split(".")[0])
+        elif isinstance(node, ast.ExceptHandler) and node.name:
+            bound.add(node.name)
+        elif isinstance(node, ast.Try) and any(_catches_name_error(h.type) for h in node.handlers):
+            guarded |= {n.id for part in node.body for n in ast.walk(part) if isinstance(n, ast.Name)}
+    loaded = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    called = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    free = loaded - bound - guarded
+    return free, free & called
+
+
+def _catches_name_error(handler_type) -> bool:
+    if handler_type is None:
+        return True
+    types_ = handler_type.elts if isinstance(handler_type, ast.Tuple) else [handler_type]
+    return any(isinstance(t, ast.Name) and t.id in _CATCHES_NAME_ERROR for t in types_)

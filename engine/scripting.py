@@ -7,7 +7,12 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable, Iterator
 
 from . import clock
-from .spiff.sandbox import make_script_engine
+from .spiff.sandbox import SandboxViolation, make_script_engine
+
+# The calendar helpers walk day by day in the web process, so a script must not ask for a
+# million days; ten-odd years is far beyond any procedure's time limit.
+MAX_WORKDAYS = 3650
+MAX_WORKHOURS = MAX_WORKDAYS * 7
 
 # The calendar scripts see: set by the runtime around each engine step, so helpers never open
 # a database session of their own (on SQLite that would wait on the step's own write lock).
@@ -24,10 +29,10 @@ def use_calendar(calendar) -> Iterator[None]:
         calendar_var.reset(token)
 
 
-# Names the linter accepts in expressions besides data fields.
+# The helpers make_helpers() provides: the linter accepts them, and forms must not shadow them.
 HELPER_NAMES = frozenset({
     "now", "today", "workdays", "workhours", "urgent_hours", "days", "hours", "minutes",
-    "date", "datetime", "timedelta", "Decimal", "math", "re",
+    "date", "datetime", "timedelta", "Decimal",
 })
 
 
@@ -56,14 +61,20 @@ def make_helpers(calendar: Callable[[], object] | None = None) -> dict[str, Call
 
     def workdays(n: int) -> str:
         """End of the n-th working day after today (工作日)."""
-        return _need(calendar).add_workdays(clock.now(), int(n)).isoformat()
+        return _need(calendar).add_workdays(clock.now(), _capped(int(n), MAX_WORKDAYS, "工作日数")).isoformat()
 
     def workhours(n: float) -> str:
         """n hours counted inside working hours on working days (工作时)."""
-        return _need(calendar).add_workhours(clock.now(), float(n)).isoformat()
+        return _need(calendar).add_workhours(clock.now(), _capped(float(n), MAX_WORKHOURS, "工作时数")).isoformat()
 
     return {"now": now, "today": today, "days": days, "hours": hours, "minutes": minutes,
             "urgent_hours": urgent_hours, "workdays": workdays, "workhours": workhours}
+
+
+def _capped(n, limit, what: str):
+    if n > limit:
+        raise SandboxViolation(f"{what}不能超过 {limit}，收到 {n}", f"at most {limit} allowed, got {n}")
+    return n
 
 
 def _need(calendar):
