@@ -28,6 +28,8 @@ system-deps:
 services:
 	@scripts/services.sh
 
+# The demo (published passwords, default keys) is development mode; a deployment sets its own keys.
+run: export PINGAN_DEVELOPMENT ?= 1
 run: setup
 	$(BIN)/pingan init
 	$(BIN)/pingan run --host 127.0.0.1 --port 5000

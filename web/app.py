@@ -1,6 +1,7 @@
 """The Flask application factory: pages and the JSON API are thin doors onto the engine."""
 from __future__ import annotations
 
+import logging
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,10 +11,11 @@ from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 
 from engine.context import Services, open_services
-from engine.settings import Settings, load_settings
+from engine.settings import DEFAULT_SECRET_KEY, Settings, load_settings
 
 from . import auth, db, errors
 
+log = logging.getLogger(__name__)
 WEB = Path(__file__).resolve().parent
 LOCALES = {"zh_CN": "zh_CN", "zh": "zh_CN", "zh-CN": "zh_CN", "zh-cn": "zh_CN", "en": "en", "en_US": "en", "en-US": "en"}
 DEFAULT_LOCALE = "zh_CN"
@@ -22,10 +24,21 @@ csrf = CSRFProtect()
 babel = Babel()
 
 
+class UnsafeSettings(RuntimeError):
+    """The settings would serve the app unsafely (told to the operator at start, in both languages)."""
+
+    def __init__(self, message: str, *, message_en: str):
+        super().__init__(f"{message} ({message_en})")
+        self.message, self.message_en = message, message_en
+
+
 def create_app(settings: Settings | None = None, *, services: Services | None = None) -> Flask:
     """Build the app for ``settings`` (from the environment when not given)."""
     settings = settings or (services.settings if services else load_settings())
+    refuse_unsafe(settings)
     services = services or open_services(settings)
+    # Behind HTTPS (anything but a developer's machine) the browser must never send them in clear.
+    secure_cookies = settings.secure_cookies if settings.secure_cookies is not None else not settings.development
     app = Flask(__name__, instance_path=str(Path(settings.instance_path).resolve()))
     app.config.update(
         SECRET_KEY=settings.secret_key,
@@ -35,6 +48,10 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_NAME="pingan_session",
+        SESSION_COOKIE_SECURE=secure_cookies,
+        REMEMBER_COOKIE_SECURE=secure_cookies,
+        REMEMBER_COOKIE_HTTPONLY=True,
+        REMEMBER_COOKIE_SAMESITE="Lax",
         # Uploads are the largest bodies; anything bigger is refused before it is read.
         MAX_CONTENT_LENGTH=(settings.attachment_max_mb + 1) * 1024 * 1024,
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
@@ -54,6 +71,12 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale, timezone_selector=lambda: settings.timezone)
 
+    @app.after_request
+    def _no_sniffing(response):
+        # A browser must take the declared type at its word: an uploaded "image" is never run as HTML.
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
     @app.before_request
     def _remember_language():
         lang = LOCALES.get(request.args.get("lang", ""))
@@ -70,6 +93,27 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     api.init_app(app, csrf=csrf)
     app.register_blueprint(pages.bp)
     return app
+
+
+def refuse_unsafe(settings: Settings) -> None:
+    """Refuse to serve with the well-known default secret key unless in development mode.
+
+    Anyone who has read the source could sign a session cookie for any user with it.
+    """
+    if settings.secret_key and settings.secret_key != DEFAULT_SECRET_KEY:
+        return
+    if settings.secret_key and settings.development:
+        log.warning("!!! 会话使用公开的默认密钥，仅限开发模式；部署时必须设置 PINGAN_SECRET_KEY "
+                    "(sessions are signed with the public default key: development only) !!!")
+        return
+    raise UnsafeSettings(
+        "未设置 PINGAN_SECRET_KEY（或仍是默认值），拒绝启动：用公开的默认密钥，任何人都能伪造登录会话。"
+        "请把它设为随机长字符串，例如 python -c \"import secrets; print(secrets.token_urlsafe(32))\" 的输出；"
+        "仅在本机开发或演示时可设置 PINGAN_DEVELOPMENT=1。",
+        message_en="PINGAN_SECRET_KEY is not set (or is the default): refusing to start, since anyone could forge "
+                   "a session with the published default. Set it to a long random string, e.g. the output of "
+                   "python -c \"import secrets; print(secrets.token_urlsafe(32))\"; only on a developer's machine or "
+                   "for the demo set PINGAN_DEVELOPMENT=1 instead.")
 
 
 def select_locale() -> str:
