@@ -1,13 +1,13 @@
 """Attachments: upload a file to a case (multipart), list a case's files, download one."""
 from __future__ import annotations
 
-from flask import send_file
 from werkzeug.exceptions import BadRequest
 
 from engine import attachments
 from engine.summaries import attachment_rows, visible_instance
 
 from .. import db
+from ..downloads import send_attachment
 from .common import ApiBlueprint, actor, errors
 from .schemas import AttachmentSchema, UploadFiles, UploadForm
 
@@ -51,11 +51,4 @@ def list_for_case(instance_id: int):
 @errors(409)
 def download(attachment_id: str):
     """下载附件：仅限可查看该案件的用户；下载前核对 SHA-256。"""
-    stored = attachments.open_attachment(db.session(), attachment_id=attachment_id, actor=actor())
-    row = stored.attachment
-    response = send_file(stored.path, mimetype=row.content_type, as_attachment=True, download_name=row.filename,
-                         etag=row.sha256, conditional=True, max_age=0)
-    response.headers["X-Content-Type-Options"] = "nosniff"
-    response.headers["Cache-Control"] = "private, no-store"
-    response.headers["Digest"] = f"sha-256={row.sha256}"
-    return response
+    return send_attachment(attachments.open_attachment(db.session(), attachment_id=attachment_id, actor=actor()))

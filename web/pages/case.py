@@ -97,15 +97,13 @@ def case_print(instance_id: int, kind: str):
 
 @bp.get("/attachments/<attachment_id>")
 def attachment_download(attachment_id: str):
-    """Download a case's file, for those who may see the case (404 for everyone else)."""
-    from flask import send_file
-
+    """Download a case's file, for those who may see the case (404 for everyone else); pictures open in the browser."""
     from engine import attachments
 
-    stored = attachments.open_attachment(db.session(), attachment_id=attachment_id, actor=actor())
-    inline = stored.attachment.content_type.startswith("image/") or stored.attachment.content_type == "application/pdf"
-    return send_file(stored.path, mimetype=stored.attachment.content_type, as_attachment=not inline,
-                     download_name=stored.attachment.filename, max_age=0)
+    from ..downloads import send_attachment
+
+    return send_attachment(attachments.open_attachment(db.session(), attachment_id=attachment_id, actor=actor()),
+                           inline=True)
 
 
 @bp.post("/cases/<int:instance_id>/attachments")
