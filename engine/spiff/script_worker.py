@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import sys
 import traceback
 from multiprocessing.connection import Connection
@@ -79,9 +78,7 @@ def _result(mode: str, env: SandboxEnvironment, source: str, context: dict, exte
     if mode == "exec":
         env.execute(source, context, external)
         return context
-    value = env.evaluate(source, context, external)
-    # Only a condition's truth can use a match object, and a Match is always true.
-    return True if isinstance(value, re.Match) else value
+    return env.evaluate(source, context, external)
 
 
 def _pickled_reply(mode: str, result) -> bytes:
