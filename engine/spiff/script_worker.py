@@ -30,12 +30,18 @@ except ImportError:  # pragma: no cover - the pool only starts workers where res
 
 
 def _limit_self() -> None:
-    with open("/proc/self/statm") as statm:  # first field: virtual size in pages
-        virtual = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
-    ceiling = virtual + MEMORY_LIMIT_MB * 1024 * 1024
-    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
     resource.setrlimit(resource.RLIMIT_FSIZE, (0, 0))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:
+        with open("/proc/self/statm") as statm:  # first field: virtual size in pages
+            virtual = int(statm.read().split()[0]) * os.sysconf("SC_PAGE_SIZE")
+    except OSError:  # no /proc (macOS, which ignores RLIMIT_AS anyway): the RSS check and the kill remain
+        return
+    ceiling = virtual + MEMORY_LIMIT_MB * 1024 * 1024
+    hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    if hard != resource.RLIM_INFINITY:
+        ceiling = min(ceiling, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
 
 
 def _allow_cpu(seconds: float) -> None:

@@ -44,6 +44,9 @@ class _Worker:
     def send(self, message) -> None:
         self.send_conn.send_bytes(dumps(message))
 
+    def send_bytes(self, payload: bytes) -> None:
+        self.send_conn.send_bytes(payload)
+
     def receive(self, timeout: float):
         """Return the next message, or None if none came within ``timeout`` seconds."""
         if not self.recv_conn.poll(max(timeout, 0)):
@@ -105,12 +108,16 @@ class WorkerPool:
 
     def run(self, mode: str, source: str, context: dict, external: dict, helpers: dict, time_limit: float):
         """Run one job in a worker; return its value (eval) or the script's variables (exec)."""
+        callables = {k: v for k, v in helpers.items() if callable(v)}
+        constants = {k: v for k, v in helpers.items() if not callable(v)}
+        try:
+            job = dumps(("job", mode, source, context, external, sorted(callables), constants, time_limit))
+        except Exception as exc:
+            raise SandboxViolation(f"任务数据包含不能传给脚本的值：{exc}", f"task data holds a value scripts cannot get: {exc}") from exc
         worker = self.take()
         try:
             worker.wait_ready()
-            callables = {k: v for k, v in helpers.items() if callable(v)}
-            constants = {k: v for k, v in helpers.items() if not callable(v)}
-            worker.send(("job", mode, source, context, external, sorted(callables), constants, time_limit))
+            worker.send_bytes(job)
             value, error, line = self._converse(worker, callables, time_limit)
         except BaseException:
             worker.kill()
