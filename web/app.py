@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         REMEMBER_COOKIE_SAMESITE="Lax",
         # Uploads are the largest bodies; anything bigger is refused before it is read.
         MAX_CONTENT_LENGTH=(settings.attachment_max_mb + 1) * 1024 * 1024,
+        PINGAN_ATTACHMENT_MAX_MB=settings.attachment_max_mb,  # what the 413 message tells the user
         MAX_FORM_MEMORY_SIZE=2 * 1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the (timed-out) session
         WTF_CSRF_HEADERS=["X-CSRFToken", "X-CSRF-Token"],

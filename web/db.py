@@ -41,6 +41,13 @@ def commit() -> None:
         s.commit()
 
 
+def rollback() -> None:
+    """Roll back this request's work, so that an error page can still read (a failed flush blocks the session)."""
+    s = g.get("_pingan_session")
+    if s is not None:
+        s.rollback()
+
+
 def after_request_write(write: Callable[[Session], None]) -> None:
     """Run ``write`` in a writing transaction of its own once this (reading) request has ended.
 

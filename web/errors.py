@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import re
 
 from flask import Flask, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
@@ -11,6 +12,8 @@ from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 
 from engine.errors import EngineError
+
+from . import db
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +110,7 @@ def http_error(exc: HTTPException):
     if isinstance(exc, CSRFError):
         zh, en, code = "缺少或无效的 CSRF 令牌：使用浏览器会话调用接口时须带 X-CSRFToken 请求头", exc.description, "csrf_failed"
     elif exc.code == 413:
-        limit = current_app.config.get("MAX_CONTENT_LENGTH")
-        zh += f"（上限 {limit // (1024 * 1024)} MB）" if limit else ""
+        zh, en = too_large_message()
     elif exc.code == 400 and details:
         zh, en = details[0]["message"], details[0]["message_en"]
     elif exc.code == 422 and details:
@@ -119,9 +121,73 @@ def http_error(exc: HTTPException):
     return json_error(code, zh, exc.code or 500, message_en=en, details=details, headers=headers)
 
 
+def too_large_message() -> tuple[str, str]:
+    """Say what an upload may weigh, from the limits this app was built with (Chinese, English)."""
+    per_file = current_app.config.get("PINGAN_ATTACHMENT_MAX_MB")
+    total = current_app.config.get("MAX_CONTENT_LENGTH")
+    zh, en = [_HTTP_MESSAGES[413][0]], [_HTTP_MESSAGES[413][1]]
+    if per_file:
+        zh.append(f"每个文件不超过 {per_file} MB")
+        en.append(f"at most {per_file} MB per file")
+    if total:
+        zh.append(f"一次提交合计不超过 {_size(total)}")
+        en.append(f"at most {_size(total)} per request")
+    return "：".join([zh[0], "，".join(zh[1:])]) if len(zh) > 1 else zh[0], "; ".join(en)
+
+
+def _size(n: int) -> str:
+    mb = 1024 * 1024
+    if n >= mb:
+        return f"{n // mb} MB" if n % mb == 0 else f"{n / mb:.1f} MB"
+    return f"{max(1, n // 1024)} KB"
+
+
+# Unique keys that mean "someone else did the same thing first": the one who lost the race is told
+# to reload (409). Any other broken constraint (NOT NULL, foreign key, a unique key nobody races
+# for) is a bug, and must be seen as one: logged with its traceback and answered 500.
+CONFLICT_KEYS = frozenset({
+    ("idempotency_keys", ("key", "user_id")),  # a retried request racing its original
+    ("audit_entries", ("instance_id", "seq")),  # two changes to one case at once
+    ("carbon_copies", ("instance_id", "user_id")),  # the same person copied twice at once
+    ("process_definitions", ("key", "version")),  # two deployments of one process at once
+    ("process_definitions", ("content_hash", "key")),
+    ("users", ("username",)),  # two admins creating the same user, org or role at once
+    ("orgs", ("code",)),
+    ("role_assignments", ("org_id", "role", "user_id")),
+})
+_SQLITE_UNIQUE = re.compile(r"UNIQUE constraint failed: (.+)$")
+_PG_KEY = re.compile(r"Key \((.+?)\)=")
+
+
+def violated_unique_key(exc: IntegrityError) -> tuple[str, tuple[str, ...]] | None:
+    """Return (table, sorted columns) of the unique key ``exc`` broke; None for any other violation."""
+    orig = exc.orig
+    if getattr(orig, "sqlstate", None) == "23505":  # PostgreSQL unique_violation
+        diag = orig.diag
+        found = _PG_KEY.search(diag.message_detail or "")
+        if diag.table_name and found:
+            return diag.table_name, tuple(sorted(c.strip().strip('"') for c in found.group(1).split(",")))
+        return None
+    found = _SQLITE_UNIQUE.search(str(orig))
+    if found:
+        pairs = [c.strip().split(".", 1) for c in found.group(1).split(",")]
+        if all(len(p) == 2 for p in pairs) and len({t for t, _ in pairs}) == 1:
+            return pairs[0][0], tuple(sorted(c for _, c in pairs))
+    return None
+
+
+def integrity_error(exc: IntegrityError):
+    """A unique key someone else took first is a conflict (409); any other broken constraint is a bug (500)."""
+    db.rollback()
+    if violated_unique_key(exc) in CONFLICT_KEYS:
+        return conflict_error(exc)
+    return server_error(exc)
+
+
 def conflict_error(exc: Exception):
     """A concurrent change got there first: tell the caller to reload, never a 500."""
     log.info("concurrent update refused: %s", exc)
+    db.rollback()
     if is_api_request():
         return json_error("conflict", _HTTP_MESSAGES[409][0], 409, message_en="the data was changed meanwhile; reload")
     return _page_error(409, _HTTP_MESSAGES[409][0])
@@ -136,7 +202,7 @@ def bad_value_error(exc: Exception):
 
 
 def server_error(exc: Exception):
-    log.exception("unhandled error on %s %s", request.method, request.path)
+    log.error("unhandled error on %s %s", request.method, request.path, exc_info=exc)
     if is_api_request():
         return json_error("internal_error", "服务器内部错误，已记录，请联系管理员", 500, message_en="internal server error")
     return _page_error(500, "服务器内部错误，已记录，请联系管理员")
@@ -146,7 +212,7 @@ def init_app(app: Flask) -> None:
     app.register_error_handler(EngineError, engine_error)
     app.register_error_handler(HTTPException, http_error)
     app.register_error_handler(StaleDataError, conflict_error)
-    app.register_error_handler(IntegrityError, conflict_error)
+    app.register_error_handler(IntegrityError, integrity_error)
     for kind in (DataError, OverflowError, RecursionError):
         app.register_error_handler(kind, bad_value_error)
     app.register_error_handler(Exception, server_error)

@@ -16,6 +16,7 @@ from engine.errors import EngineError
 from engine.orgs import Actor
 
 from .. import db
+from ..errors import too_large_message
 from . import bp
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,8 @@ def _http_error(exc: HTTPException):
         return exc
     messages = {403: t("您无权访问该页面", "You may not open this page"),
                 404: t("您要找的页面或案件不存在，或您无权查看", "The page or case does not exist or is not visible to you"),
-                400: t("请求无效：页面可能已过期，请刷新后重试", "Invalid request: the page may have expired; reload and retry")}
+                400: t("请求无效：页面可能已过期，请刷新后重试", "Invalid request: the page may have expired; reload and retry"),
+                413: t(*too_large_message())}
     return error_page(exc.code or 500, messages.get(exc.code, exc.description or ""))
 
 
