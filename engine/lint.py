@@ -163,6 +163,10 @@ def _lint_unknown_names(proc: ParsedProcess, forms: dict, config: dict) -> list[
     candidates = sorted(known - {n for n in SANDBOX_NAMES if n[:1].isupper()})
     problems = []
     for kind, code, mode, where in _all_code(proc):
+        for name in sorted(_assigned_names(code) & HELPER_NAMES if mode == "exec" else ()):
+            # The helper wins over task data in the sandbox, so the stored value could never be read.
+            problems.append(Problem(f"脚本不能给辅助函数名 '{name}' 赋值，请换一个变量名",
+                                    f"scripts cannot assign to the helper name '{name}'; use another name", **where))
         free, called = _free_names(code, mode)
         for name in sorted(free):
             if name in REFUSED_NAMES:

@@ -82,3 +82,10 @@ def test_names_the_script_binds_itself_or_guards_are_accepted(tmp_path):
               "names = [x for x in ['a']]\nprint(names)")
     repo, _ = _review_with(tmp_path, SCRIPT, script)
     assert {v.parsed.key for v in validate(collect_sources([repo]))} >= {"review"}
+
+
+def test_assigning_to_a_helper_name_is_refused(tmp_path):
+    repo, _ = _review_with(tmp_path, SCRIPT, "days = 3\nlevel = 'normal'")
+    [problem] = _problems(repo)
+    assert problem["message"] == "脚本不能给辅助函数名 'days' 赋值，请换一个变量名"
+    assert problem["element_id"] == "classify"
