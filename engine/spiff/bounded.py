@@ -13,7 +13,7 @@ passed as an argument; and it has at most MAX_NODES syntax nodes, of which at mo
 MAX_PRODUCERS may build a new sequence. Each operation then touches values no larger than the
 task data or the size guards' MAX_SIZE (1e6 elements, a few milliseconds of C each), and runs at
 most once, so the whole evaluation is bounded by a few hundred milliseconds and by
-MAX_PRODUCERS × 8 MB of new memory. Everything else is not necessarily slow, only not proven
+MAX_PRODUCERS copies of the task data or of an 8 MB guarded value. Everything else is not necessarily slow, only not proven
 fast, and goes to the worker.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ import math
 from functools import lru_cache
 
 MAX_NODES = 300
-MAX_PRODUCERS = 16  # × at most 1e6 references (8 MB) each, under the 256 MB memory limit
+MAX_PRODUCERS = 8  # × a copy of the task data or 1e6 references (8 MB) each, under the 256 MB memory limit
 
 # Builtins whose cost is linear in their arguments and which never call back into a function.
 _CHEAP_BUILTINS = frozenset(
@@ -34,8 +34,8 @@ _CHEAP_BUILTINS = frozenset(
 _PRODUCING_BUILTINS = frozenset("str list tuple dict set frozenset".split())
 # Methods of task data values (str, list, dict, date, datetime, Decimal) and of `math`.
 _CHEAP_METHODS = frozenset((
-    "get keys values items copy append insert pop remove index count clear update setdefault extend "
-    "strip lstrip rstrip upper lower title capitalize casefold swapcase split rsplit splitlines partition "
+    "get keys values copy append insert pop remove index count clear update setdefault "
+    "strip lstrip rstrip upper lower title capitalize casefold swapcase partition "
     "rpartition startswith endswith find rfind isdigit isdecimal isnumeric isalpha isalnum isspace isupper "
     "islower encode decode removeprefix removesuffix replace join ljust rjust center zfill "
     "isoformat fromisoformat strftime date time timetz replace astimezone weekday isoweekday isocalendar "
@@ -43,8 +43,10 @@ _CHEAP_METHODS = frozenset((
     "quantize normalize to_integral_value is_nan is_zero is_signed adjusted as_integer_ratio "
     "is_integer bit_length conjugate").split()) | frozenset(
     n for n in dir(math) if not n.startswith("_") and n not in ("factorial", "comb", "perm", "prod", "lcm"))
-# Methods whose result is larger than the value they are called on (size-guarded to MAX_SIZE).
-_PRODUCING_METHODS = frozenset("split rsplit splitlines replace join ljust rjust center zfill extend encode copy".split())
+# Left out on purpose: extend (x.extend(x) doubles, unguarded), split (a million small strings),
+# items (a million new tuples), sort. Methods that build a value as large as their input or the
+# size guards' MAX_SIZE count against MAX_PRODUCERS.
+_PRODUCING_METHODS = frozenset("replace join ljust rjust center zfill encode decode copy strftime".split())
 _SAFE_MODULES = frozenset({"datetime", "decimal", "math"})
 
 _LEAVES = (ast.Constant, ast.Name, ast.Load, ast.Store, ast.Del, ast.operator, ast.boolop, ast.unaryop,
@@ -83,8 +85,9 @@ def runs_in_process(source: str, mode: str, helpers: frozenset[str] = frozenset(
             return False  # seq * n builds up to 1e6 elements; n * seq * n ... would compound
         if isinstance(node, ast.AugAssign) and isinstance(node.op, ast.Mult) and not _small_factor(node.value):
             return False
-        if isinstance(node, (ast.BinOp, ast.AugAssign, ast.JoinedStr)):
-            producers += isinstance(node, ast.JoinedStr) or isinstance(node.op, (ast.Add, ast.Mult, ast.Mod))
+        if isinstance(node, (ast.BinOp, ast.AugAssign)):
+            producers += isinstance(node.op, (ast.Add, ast.Mult, ast.Mod))
+        producers += isinstance(node, (ast.JoinedStr, ast.Slice))
         if isinstance(node, ast.Call):
             cost = _call_cost(node, helpers)
             if cost is None:

@@ -170,6 +170,8 @@ def test_parent_refuses_a_crafted_pickle_from_a_worker():
     ("max(xs, key=len)", "eval", False),
     ("items * count", "eval", False),
     ("sorted(items)", "eval", False),
+    ("items.extend(items)", "exec", False),  # doubles without a size guard
+    ("parts = text.split(',')", "exec", False),
     (" + ".join(["str(a)"] * 20), "eval", False),  # more sequence-building steps than proven cheap
 ])
 def test_only_straight_line_code_with_bounded_calls_runs_in_process(source, mode, in_process):
