@@ -1,28 +1,25 @@
-"""Sign-in: passwords with lock-out, password changes, and API tokens stored hashed."""
+"""Sign-in: passwords (throttled by engine/lockout.py), password changes, and API tokens stored hashed."""
 from __future__ import annotations
 
 import hashlib
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import timedelta
 
 from argon2 import PasswordHasher
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session, aliased
 
-from . import clock
-from .context import context_of
+from . import clock, lockout
 from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem
 from .models import ApiToken, Org, RoleAssignment, User
+from .lockout import AccountLocked  # noqa: F401  (raised by authenticate; callers import it from here)
 from .orgs import Actor, check_password, set_password
 
-MAX_FAILURES = 5
-LOCK_FOR = timedelta(minutes=15)
 TOKEN_PREFIX = "pa_"
 TOKEN_USE_GRANULARITY = timedelta(minutes=10)
 _hasher = PasswordHasher()
-# Verified against unknown usernames so a wrong name takes as long as a wrong password.
+# Verified against unknown usernames so a wrong name costs the same argon2 work as a wrong password.
 _DUMMY_HASH = _hasher.hash("pingan-no-such-user")
 
 
@@ -30,42 +27,29 @@ class AuthenticationFailed(EngineError):
     code, status = "authentication_failed", 401
 
 
-class AccountLocked(EngineError):
-    code, status = "account_locked", 403
+def authenticate(session: Session, *, username: str, password: str, source: str | None) -> User:
+    """Check a username and password sent from ``source`` (the client's address), with lock-out.
 
-    def __init__(self, message: str, *, locked_until: datetime, **kwargs):
-        super().__init__(message, **kwargs)
-        self.locked_until = locked_until
-
-    def as_dict(self) -> dict:
-        return super().as_dict() | {"locked_until": self.locked_until.isoformat()}
-
-
-def authenticate(session: Session, *, username: str, password: str) -> User:
-    """Check a username and password; lock the account for 15 minutes after 5 failures in a row.
-
-    Failed attempts are counted in the session even though this raises: the caller commits
-    before it reports the error (web.auth.login_with_password does).
+    A wrong password gets the same answer whether or not the username exists: one message that
+    counts nothing down, the same argon2 work (a dummy hash for unknown names), and the same
+    throttling by (username, source) and by source (engine/lockout.py). Failures are recorded in
+    the session even though this raises: the caller commits before it reports the error.
     """
-    now = clock.now()
-    user = session.scalar(select(User).where(User.username == (username or "").strip()))
-    if user is None or not user.active:
+    name = (username or "").strip()
+    lockout.check(session, username=name, source=source)
+    user = session.scalar(select(User).where(User.username == name))
+    if user is not None and user.active:
+        ok = check_password(user, password or "")
+    else:
         _waste_time(password)
-        raise _wrong()
-    if user.locked_until is not None and user.locked_until > now:
-        raise _locked(session, user.locked_until)
-    if user.locked_until is not None:
-        user.failed_logins, user.locked_until = 0, None
-    if not check_password(user, password or ""):
-        user.failed_logins = (user.failed_logins or 0) + 1
-        if user.failed_logins >= MAX_FAILURES:
-            user.locked_until = now + LOCK_FOR
-            session.flush()
-            raise _locked(session, user.locked_until)
-        session.flush()
-        left = MAX_FAILURES - user.failed_logins
-        raise _wrong(f"，再错 {left} 次账号将被锁定 15 分钟" if left <= 2 else "")
-    user.failed_logins, user.locked_until = 0, None
+        ok = False
+    if not ok:
+        until = lockout.record_failure(session, username=name, source=source,
+                                       user_id=user.id if user is not None else None)
+        if until is not None:
+            raise lockout.locked_error(session, until)
+        raise AuthenticationFailed("用户名或密码错误", message_en="wrong username or password")
+    lockout.record_success(session, username=name, source=source)
     if _hasher.check_needs_rehash(user.password_hash):
         user.password_hash = _hasher.hash(password)
     session.flush()
@@ -77,24 +61,6 @@ def _waste_time(password: str | None) -> None:
         _hasher.verify(_DUMMY_HASH, password or "")
     except Exception:  # always a mismatch; only the time spent matters
         pass
-
-
-def _wrong(suffix: str = "") -> AuthenticationFailed:
-    return AuthenticationFailed("用户名或密码错误" + suffix, message_en="wrong username or password")
-
-
-def _locked(session: Session, until: datetime) -> AccountLocked:
-    local = until.astimezone(ZoneInfo(context_of(session).settings.timezone))
-    return AccountLocked(f"登录失败次数过多，账号已锁定至 {local:%H:%M}，请稍后再试或联系管理员解锁",
-                         message_en=f"too many failed sign-ins; the account is locked until {local:%H:%M}",
-                         locked_until=until)
-
-
-def unlock_user(session: Session, *, user_id: int) -> None:
-    """Clear a user's failed sign-ins and lock (an administrator's action)."""
-    user = _user(session, user_id)
-    user.failed_logins, user.locked_until = 0, None
-    session.flush()
 
 
 def change_password(session: Session, *, user_id: int, old: str, new: str) -> None:
@@ -112,14 +78,14 @@ def change_password(session: Session, *, user_id: int, old: str, new: str) -> No
     session.flush()
 
 
-def reset_password(session: Session, *, user_id: int, new: str) -> None:
-    """Set a user's password without the old one (an administrator's action); also unlocks."""
+def reset_password(session: Session, *, user_id: int, new: str, actor: Actor) -> None:
+    """Set a user's password without the old one (an administrator's action); also unlocks, audited."""
     user = _user(session, user_id)
     problems = _password_problems(user, new)
     if problems:
         raise FormInvalid("密码不符合要求", message_en="the password was not accepted", details=problems)
     set_password(user, new)
-    user.failed_logins, user.locked_until = 0, None
+    lockout.unlock_user(session, actor=actor, username=user.username)
     session.flush()
 
 

@@ -64,6 +64,8 @@ class User(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("orgs.id"))
     phone: Mapped[str | None] = mapped_column(String(32))
+    # No longer written: lock-outs are counted per (username, source address) in login_throttles.
+    # Kept because dropping a column of users makes SQLite rebuild the table every other one points at.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None]
 
@@ -409,3 +411,41 @@ class IdempotencyKey(Base):
     status_code: Mapped[int | None] = mapped_column(Integer)
     response: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
     created_at: Mapped[datetime]
+
+
+class LoginThrottle(Base):
+    """Failed sign-ins of one username (as typed) from one source address; username '' counts the whole source.
+
+    Unknown usernames get rows too, so being throttled says nothing about whether an account exists
+    (engine/lockout.py).
+    """
+
+    __tablename__ = "login_throttles"
+    __table_args__ = (UniqueConstraint("username", "source"),
+                      Index("ix_login_throttles_source", "source", "last_failure_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(64))
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    lock_count: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None]
+    last_failure_at: Mapped[datetime]
+
+
+class SecurityEvent(Base):
+    """A failed sign-in, a lock or an unlock, kept for administrators; append-only."""
+
+    __tablename__ = "security_events"
+    __table_args__ = (Index("ix_security_events_username", "username", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[datetime] = mapped_column(index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    # The name as typed (it may belong to nobody) and, when it names an account, that account's id.
+    # No foreign key: the log outlives what it mentions.
+    username: Mapped[str | None] = mapped_column(String(64))
+    user_id: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str | None] = mapped_column(String(64))
+    actor: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)

@@ -124,11 +124,12 @@ def login_with_password(username: str, password: str) -> Actor:
     """Check the password (with lock-out), start a page session and return the Actor.
 
     Raises AuthenticationFailed / AccountLocked (EngineError) with a Chinese message; the failure
-    counter is committed either way.
+    counter is committed either way. The source is ``request.remote_addr``: behind a reverse proxy
+    the operator wraps the app in werkzeug's ProxyFix so that it is the client's address.
     """
     s = db.session()
     try:
-        user = engine_auth.authenticate(s, username=username, password=password)
+        user = engine_auth.authenticate(s, username=username, password=password, source=request.remote_addr)
     except EngineError:
         s.commit()
         raise

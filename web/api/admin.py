@@ -1,7 +1,7 @@
 """Administration for the admin pages: orgs, users and roles, hand-over, API tokens, errored cases, definitions."""
 from __future__ import annotations
 
-from engine import admin, auth as engine_auth, runtime
+from engine import admin, auth as engine_auth, lockout, runtime
 from engine.admin import HandOver
 from engine.errors import NotFound
 from engine.models import ApiToken, User
@@ -13,8 +13,9 @@ from .common import ApiBlueprint, actor, errors
 from .schemas import PageArgs
 from .schemas_admin import (
     DeactivateRequest, DefinitionDetailSchema, DefinitionSchema, ErroredListSchema, ErroredSchema, HandOverSchema,
-    MoveRequest, NewTokenRequest, NewTokenSchema, NewUserRequest, OrgRequest, OrgSchema, PasswordReset, RetryRequest,
-    RoleRequest, TokenArgs, TokenRow, UserListArgs, UserSchema, UserUpdate,
+    LoginLockArgs, LoginLockSchema, MoveRequest, NewTokenRequest, NewTokenSchema, NewUserRequest, OrgRequest, OrgSchema,
+    PasswordReset, RetryRequest, RoleRequest, SecurityEventArgs, SecurityEventSchema, TokenArgs, TokenRow, UserListArgs,
+    UserSchema, UserUpdate,
 )
 
 blp = ApiBlueprint("admin", __name__, url_prefix="/admin", description="系统管理 (administration; admin role)")
@@ -28,9 +29,11 @@ def _admins_only():
 
 # ---- presenters -----------------------------------------------------------------------------------
 
-def _user(user: User) -> dict:
+def _user(user: User, locks: dict | None = None) -> dict:
+    if locks is None:
+        locks = lockout.locked_accounts(db.session(), usernames=[user.username])
     return {"username": user.username, "name": user.name, "org": user.org.code, "active": user.active,
-            "phone": user.phone, "locked_until": user.locked_until,
+            "phone": user.phone, "locked_until": locks.get(user.username),
             "roles": [{"role": g.role, "org": g.org.code} for g in user.roles]}
 
 
@@ -87,7 +90,8 @@ def list_users(args):
     users = admin.list_users(db.session(), actor=actor(), org_code=args.get("org"))
     if "active" in args:
         users = [u for u in users if u.active == args["active"]]
-    return [_user(u) for u in users]
+    locks = lockout.locked_accounts(db.session())
+    return [_user(u, locks) for u in users]
 
 
 @blp.route("/users", methods=["POST"])
@@ -198,9 +202,9 @@ def move(body, username: str):
 @blp.response(200, UserSchema)
 @errors(403)
 def unlock(username: str):
-    """解除登录锁定。"""
+    """解除该用户在所有来源地址上的登录锁定（记入安全日志）。"""
     user = _visible_user(username)
-    engine_auth.unlock_user(db.session(), user_id=user.id)
+    lockout.unlock_user(db.session(), actor=actor(), username=user.username)
     db.commit()
     return _user(user)
 
@@ -212,8 +216,46 @@ def unlock(username: str):
 def reset_password(body, username: str):
     """重置密码（同时解除锁定；该用户已登录的页面会话随之失效）。"""
     user = _visible_user(username)
-    engine_auth.reset_password(db.session(), user_id=user.id, new=body["password"])
+    engine_auth.reset_password(db.session(), user_id=user.id, new=body["password"], actor=actor())
     db.commit()
+
+
+# ---- sign-in locks and the security log -----------------------------------------------------------
+
+def _lock(lock: lockout.LoginLock) -> dict:
+    return {"id": lock.id, "username": lock.username, "source": lock.source, "failures": lock.failures,
+            "lock_count": lock.lock_count, "locked_until": lock.locked_until, "last_failure_at": lock.last_failure_at}
+
+
+@blp.route("/login-locks", methods=["GET"])
+@blp.arguments(LoginLockArgs, location="query")
+@blp.response(200, LoginLockSchema(many=True))
+@errors(403)
+def list_login_locks(args):
+    """登录锁定（按“用户名 + 来源地址”及来源地址整体计数）；顶级组织的管理员还能看到不存在的用户名和地址整体的锁定。"""
+    locks = lockout.list_locks(db.session(), actor=actor(), username=args.get("user"), locked_only=not args["all"])
+    return [_lock(x) for x in locks]
+
+
+@blp.route("/login-locks/<int(max=2147483647):lock_id>", methods=["DELETE"])
+@blp.response(200, LoginLockSchema)
+@errors(403)
+def clear_login_lock(lock_id: int):
+    """解除一条登录锁定并清零其失败计数（记入安全日志）。"""
+    lock = lockout.clear_lock(db.session(), actor=actor(), lock_id=lock_id)
+    db.commit()
+    return _lock(lock)
+
+
+@blp.route("/security-events", methods=["GET"])
+@blp.arguments(SecurityEventArgs, location="query")
+@blp.response(200, SecurityEventSchema(many=True))
+@errors(403)
+def list_security_events(args):
+    """安全日志：登录失败、锁定、解锁、审计链重签，最新的在前。"""
+    rows = lockout.security_events(db.session(), actor=actor(), username=args.get("user"), limit=args["limit"])
+    return [{"id": e.id, "at": e.at, "kind": e.kind, "username": e.username, "source": e.source, "actor": e.actor,
+             "detail": e.detail or {}} for e in rows]
 
 
 # ---- API tokens -----------------------------------------------------------------------------------

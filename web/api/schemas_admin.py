@@ -83,6 +83,36 @@ class PasswordReset(Strict):
     password = fields.String(required=True, validate=validate.Length(min=8, max=200))
 
 
+class LoginLockSchema(Strict):
+    id = fields.Integer()
+    username = fields.String(allow_none=True, metadata={"description": "输入的用户名（可能不存在）；为空表示该地址整体"})
+    source = fields.String(metadata={"description": "来源地址"})
+    failures = fields.Integer(metadata={"description": "连续失败次数"})
+    lock_count = fields.Integer(metadata={"description": "已被锁定的次数（每次时长加倍）"})
+    locked_until = fields.DateTime(allow_none=True)
+    last_failure_at = fields.DateTime()
+
+
+class LoginLockArgs(Strict):
+    user = fields.String(validate=validate.Length(min=1, max=64))
+    all = fields.Boolean(load_default=False, metadata={"description": "也列出未锁定、只有失败计数的记录"})
+
+
+class SecurityEventSchema(Strict):
+    id = fields.Integer()
+    at = fields.DateTime()
+    kind = fields.String(metadata={"description": "login_failed / login_locked / login_unlocked / audit_rekeyed"})
+    username = fields.String(allow_none=True)
+    source = fields.String(allow_none=True)
+    actor = fields.String(allow_none=True)
+    detail = fields.Dict()
+
+
+class SecurityEventArgs(Strict):
+    user = fields.String(validate=validate.Length(min=1, max=64))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+
+
 class TokenRow(Strict):
     id = fields.Integer()
     username = fields.String()

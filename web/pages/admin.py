@@ -1,11 +1,11 @@
-"""Administration pages: org tree, users and roles, hand-over on leaving, API tokens, versions, errored cases."""
+"""Administration pages: org tree, users and roles, hand-over on leaving, sign-in locks, API tokens, versions, errored cases."""
 from __future__ import annotations
 
 import json
 
 from flask import abort, flash, redirect, request, url_for
 
-from engine import admin, auth as engine_auth, runtime
+from engine import admin, auth as engine_auth, lockout, runtime
 from engine.errors import EngineError
 from engine.orgs import ORG_KINDS, ROLES
 
@@ -59,7 +59,7 @@ def admin_users():
     s = db.session()
     org = request.args.get("org") or None
     return render("admin/users.html", users=admin.list_users(s, actor=actor(), org_code=org), org=org,
-                  orgs=admin.org_tree(s), roles=ROLES)
+                  orgs=admin.org_tree(s), roles=ROLES, locked=lockout.locked_accounts(s))
 
 
 @bp.post("/admin/users")
@@ -80,7 +80,8 @@ def admin_user(username: str):
     held = tasks_held_by(s, user_id=user.id)
     others = [u for u in admin.list_users(s, actor=actor(), include_inactive=False) if u.id != user.id]
     return render("admin/user.html", user=user, held=held, others=others, orgs=admin.org_tree(s), roles=ROLES,
-                  tokens=engine_auth.list_tokens(s, user_id=user.id))
+                  tokens=engine_auth.list_tokens(s, user_id=user.id),
+                  locks=lockout.list_locks(s, actor=actor(), username=user.username))
 
 
 @bp.post("/admin/users/<username>/<op>")
@@ -104,10 +105,11 @@ def admin_user_op(username: str, op: str):
                                  successor=f.get("successor") or None, opinion=opinion)
         message = _hand_over_text(result, t("已调整组织", "Moved"))
     elif op == "password":
-        engine_auth.reset_password(s, user_id=admin.get_user(s, username=username).id, new=f.get("password", ""))
+        engine_auth.reset_password(s, user_id=admin.get_user(s, username=username).id, new=f.get("password", ""),
+                                   actor=me)
         message = t("已重置密码并解除锁定", "Password reset and account unlocked")
     elif op == "unlock":
-        engine_auth.unlock_user(s, user_id=admin.get_user(s, username=username).id)
+        lockout.unlock_user(s, actor=me, username=username)
         message = t("已解除锁定", "Unlocked")
     else:
         abort(404)
@@ -151,6 +153,20 @@ def admin_token_issue():
 def admin_token_revoke(token_id: int):
     engine_auth.revoke_token(db.session(), token_id=token_id, actor=actor())
     return _back("pages.admin_tokens", t("令牌已撤销", "Token revoked"))
+
+
+@bp.get("/admin/locks")
+def admin_locks():
+    s, me = db.session(), actor()
+    return render("admin/locks.html", locks=lockout.list_locks(s, actor=me),
+                  events=lockout.security_events(s, actor=me, limit=100))
+
+
+@bp.post("/admin/locks/<int:lock_id>/clear")
+def admin_lock_clear(lock_id: int):
+    lock = lockout.clear_lock(db.session(), actor=actor(), lock_id=lock_id)
+    return _back("pages.admin_locks", t(f"已解除 {lock.username or '该地址整体'} @ {lock.source} 的锁定",
+                                        f"Unlocked {lock.username or 'the whole address'} @ {lock.source}"))
 
 
 @bp.get("/admin/processes")
