@@ -53,10 +53,10 @@ except ImportError:  # no getrusage on Windows: only the time limit applies ther
     resource = None
 
 # SandboxViolation is defined with the size guards and is part of this module's interface too.
-__all__ = ["MODULE_NAMES", "REFUSED_NAMES", "SANDBOX_NAMES", "SandboxEnvironment", "SandboxViolation", "ScriptTimeout",
+__all__ = ["REFUSED_NAMES", "SANDBOX_NAMES", "SandboxEnvironment", "SandboxViolation", "ScriptTimeout",
            "check_source", "make_script_engine"]
 
-MEMORY_LIMIT_MB = 256     # growth of the process's peak RSS one run may cause
+MEMORY_LIMIT_MB = 256     # what one run may add: peak RSS here, address space in the worker (RLIMIT_AS)
 _MEMORY_CHECK_EVERY = 0.01  # getrusage costs ~1 µs, so not on every tick
 _FILENAME = "<string>"    # PythonScriptEngine looks for this name to report the failing line
 
@@ -141,7 +141,6 @@ _CONVENIENCE = {"datetime": _datetime.datetime, "date": _datetime.date, "timedel
                 "Decimal": CheckedDecimal}
 # Every name a script finds without assigning or importing it, task data aside.
 SANDBOX_NAMES = frozenset(k for k in _BUILTINS if not k.startswith("_") and k not in REFUSED_NAMES) | set(_CONVENIENCE)
-MODULE_NAMES = frozenset(_MODULES)
 _GUARDED_OPS = {ast.Add: "+", ast.Mult: "*", ast.Pow: "**", ast.LShift: "<<", ast.Mod: "%"}
 _RP_MESSAGES = (("Exec calls", "脚本不允许调用 exec()"), ("Eval calls", "脚本不允许调用 eval()"),
                 ("Augmented assignment", "下标或属性不能使用 +=，请写成 d[k] = d[k] + 1"))
