@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from .db import make_engine, make_session_factory
 from .scripting import build_script_engine, calendar_var
 from .settings import Settings
+from .spiff.timer_clock import use_zone as use_timer_zone
 
 
 @dataclass
@@ -24,6 +25,9 @@ class EngineContext:
         if self.script_engine is None:
             self.script_engine = build_script_engine(calendar=calendar_var.get,
                                                      time_limit=self.settings.script_time_limit)
+        # Read by engine.spiff.workflow.Runner (one budget per request) and its timers.
+        self.script_engine.step_budget = self.settings.max_engine_steps
+        use_timer_zone(self.settings.timezone)
 
     def calendar(self, session: Session):
         """Return the working-day calendar (cached per process)."""

@@ -1,8 +1,10 @@
 """Process definitions: collect sources, validate and lint them, deploy versions, load specs."""
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
+import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,11 +15,12 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
+from .declared_data import check_declared_names
 from .errors import DefinitionInvalid, EngineError, NotFound, Problem
 from .forms import form_from_dict, form_to_dict, parse_form
 from .lint import lint_process
 from .models import ProcessDefinition
-from .spiff.parser import ParsedProcess, parse_bundle
+from .spiff.parser import ParsedProcess, call_cycles, parse_bundle
 from .spiff.workflow import dump_spec, load_spec
 
 CONFIG_KEYS = {"name", "search_fields", "messages", "title", "business_key_prefix", "variables",
@@ -93,7 +96,8 @@ def validate(sources: SourceSet) -> list[ValidProcess]:
     if not sources.bpmn:
         raise DefinitionInvalid("没有找到 BPMN 文件", message_en="no BPMN file given")
     parsed = parse_bundle(sources.bpmn, sources.dmn)
-    problems: list[Problem] = []
+    # A process that calls itself, directly or through others, would spin on its first start.
+    problems: list[Problem] = call_cycles(sources.bpmn)
     forms, form_files = {}, {}
     for key, (file, text) in sources.forms.items():
         if key.split("/")[0] not in parsed:
@@ -109,6 +113,8 @@ def validate(sources: SourceSet) -> list[ValidProcess]:
         problems.extend(config_problems)
         proc_forms = {k: f for k, f in forms.items() if k.split("/")[0] == key}
         problems.extend(lint_process(proc, forms=proc_forms, form_files=form_files, config=config))
+        problems.extend(check_declared_names(process_key=key, forms=proc_forms, config=config,
+                                             file=sources.configs[key][0] if key in sources.configs else None))
         used = {k: form_to_dict(f) for k, f in proc_forms.items()}
         files = {name: (sources.bpmn.get(name) or sources.dmn[name]).decode("utf-8") for name in sorted(proc.files)}
         if key in sources.configs:
@@ -190,6 +196,63 @@ def get_definition(session: Session, *, key: str, version: int | None = None) ->
     return with_cached_json(definition)
 
 
+class FrozenDict(dict):
+    """A dict no one can change in place: decoded JSON shared by every thread and session.
+
+    Still a dict (``isinstance`` checks and ``json`` keep working); a deep copy is an ordinary,
+    changeable dict, which is what a caller that wants to change it should take.
+    """
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("definition data is shared between requests; copy.deepcopy it to change it")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __copy__(self):
+        return dict(self)
+
+    def __deepcopy__(self, memo):
+        return {k: copy.deepcopy(v, memo) for k, v in self.items()}
+
+    def __reduce__(self):
+        return dict, (dict(self),)
+
+
+class FrozenList(list):
+    """A list no one can change in place (see FrozenDict)."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args, **kwargs):
+        raise TypeError("definition data is shared between requests; copy.deepcopy it to change it")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = append = extend = insert = pop = remove = clear = \
+        sort = reverse = _refuse
+
+    def __copy__(self):
+        return list(self)
+
+    def __deepcopy__(self, memo):
+        return [copy.deepcopy(v, memo) for v in self]
+
+    def __reduce__(self):
+        return list, (list(self),)
+
+
+def frozen(value):
+    """Return decoded JSON as FrozenDict/FrozenList all the way down."""
+    if isinstance(value, dict):
+        return FrozenDict({k: frozen(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return FrozenList(frozen(v) for v in value)
+    return value
+
+
+# Web servers run requests in threads (docs/operations.md): every cache below is read and
+# changed under this lock; the slow work (decoding, parsing) happens outside it.
+_CACHE_LOCK = threading.Lock()
 _JSON_CACHE: OrderedDict[tuple[int, str], tuple[dict, dict]] = OrderedDict()
 
 
@@ -197,20 +260,24 @@ def with_cached_json(definition: ProcessDefinition) -> ProcessDefinition:
     """Give a definition loaded WITHOUT_JSON its forms and config from the per-process cache.
 
     A stored definition never changes (runtime_spec relies on the same), so the decoded dicts
-    are shared between sessions; nothing may change them in place. A miss loads them once.
+    are shared between sessions and threads: they are frozen, and changing one raises TypeError.
     """
     state = inspect(definition)
     if "forms" in state.dict and "config" in state.dict:
         return definition
     key = (definition.id, definition.content_hash)
-    cached = _JSON_CACHE.get(key)
+    with _CACHE_LOCK:
+        cached = _JSON_CACHE.get(key)
+        if cached is not None:
+            _JSON_CACHE.move_to_end(key)
     if cached is None:
-        cached = _JSON_CACHE[key] = (definition.forms, definition.config)
-        while len(_JSON_CACHE) > _SPEC_CACHE_SIZE:
-            _JSON_CACHE.popitem(last=False)
-    else:
-        set_committed_value(definition, "forms", cached[0])
-        set_committed_value(definition, "config", cached[1])
+        loaded = (frozen(definition.forms), frozen(definition.config))
+        with _CACHE_LOCK:
+            cached = _JSON_CACHE.setdefault(key, loaded)
+            while len(_JSON_CACHE) > _SPEC_CACHE_SIZE:
+                _JSON_CACHE.popitem(last=False)
+    set_committed_value(definition, "forms", cached[0])
+    set_committed_value(definition, "config", cached[1])
     return definition
 
 
@@ -231,14 +298,17 @@ def runtime_spec(definition: ProcessDefinition) -> tuple:
     # Definitions never change once stored; the hash guards against an id reused after a
     # rolled-back deployment (SQLite hands out max(id)+1 again).
     key = (definition.id, definition.content_hash)
-    cached = _SPEC_CACHE.get(key)
-    if cached is None:
-        cached = load_spec(definition.spec)
-        _SPEC_CACHE[key] = cached
+    with _CACHE_LOCK:
+        cached = _SPEC_CACHE.get(key)
+        if cached is not None:
+            _SPEC_CACHE.move_to_end(key)
+            return cached
+    loaded = load_spec(definition.spec)
+    with _CACHE_LOCK:
+        # Two threads may both have parsed it: keep one, so every workflow shares the same specs.
+        cached = _SPEC_CACHE.setdefault(key, loaded)
         while len(_SPEC_CACHE) > _SPEC_CACHE_SIZE:
             _SPEC_CACHE.popitem(last=False)
-    else:
-        _SPEC_CACHE.move_to_end(key)
     return cached
 
 
@@ -250,7 +320,8 @@ def form_for(definition: ProcessDefinition, form_key: str):
     """Return the parsed form ``form_key`` of a definition (parsed once per process)."""
     # Forms are frozen and a stored definition never changes: cache as runtime_spec does.
     key = (definition.id, definition.content_hash, form_key)
-    form = _FORM_CACHE.get(key)
+    with _CACHE_LOCK:
+        form = _FORM_CACHE.get(key)
     if form is not None:
         return form
     raw = definition.forms.get(form_key)
@@ -259,7 +330,8 @@ def form_for(definition: ProcessDefinition, form_key: str):
                           message_en=f"process {definition.key} v{definition.version} has no form {form_key}")
     form = form_from_dict(raw)
     if definition.id is not None:
-        _FORM_CACHE[key] = form
-        while len(_FORM_CACHE) > _FORM_CACHE_SIZE:
-            _FORM_CACHE.popitem(last=False)
+        with _CACHE_LOCK:
+            form = _FORM_CACHE.setdefault(key, form)
+            while len(_FORM_CACHE) > _FORM_CACHE_SIZE:
+                _FORM_CACHE.popitem(last=False)
     return form

@@ -26,6 +26,8 @@ class Settings:
     # Working hours as "HH:MM-HH:MM" periods separated by commas.
     work_hours: str = "08:30-12:00,14:00-17:30"
     script_time_limit: float = 2.0
+    # Automatic tasks one request may run before the case is put in error (a loop without a wait state).
+    max_engine_steps: int = 10_000
     timer_mode: str = "embedded"  # embedded | celery | off
     # A signed-in page session ends after this many idle minutes.
     session_minutes: int = 30
@@ -59,6 +61,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         forms_dir=Path(env.get("PINGAN_FORMS_DIR", ROOT / "forms")),
         work_hours=env.get("PINGAN_WORK_HOURS", "08:30-12:00,14:00-17:30"),
         script_time_limit=float(env.get("PINGAN_SCRIPT_TIME_LIMIT", "2.0")),
+        max_engine_steps=int(env.get("PINGAN_MAX_ENGINE_STEPS", "10000")),
         timer_mode=env.get("PINGAN_TIMER_MODE", "embedded"),
         session_minutes=int(env.get("PINGAN_SESSION_MINUTES", "30")),
         attachment_max_mb=int(env.get("PINGAN_ATTACHMENT_MAX_MB", "20")),

@@ -271,6 +271,43 @@ def check_timer_literal(kind: str, value: str) -> str | None:
     return None
 
 
+def call_cycles(bpmn_files: dict[str, bytes]) -> list[Problem]:
+    """Return a problem for each cycle of call activities found among the processes in ``bpmn_files``.
+
+    A call activity is resolved when its process is deployed, from the same bundle (the called
+    specs are stored with the caller), so the bundle is the whole graph: a later deploy cannot
+    close a cycle through a definition that is already stored.
+    """
+    calls: dict[str, list[tuple[str, str, str, int | None]]] = {}  # process -> (called, element, file, line)
+    for name, content in sorted(bpmn_files.items()):
+        for proc in parse_xml(content, name).getroot().iterfind("bpmn:process", NS):
+            found = calls.setdefault(proc.get("id"), [])
+            for el in proc.iterfind(".//bpmn:callActivity", NS):
+                if el.get("calledElement"):
+                    found.append((el.get("calledElement"), el.get("id"), name, el.sourceline))
+    problems: list[Problem] = []
+    done: set[str] = set()  # fully explored: no cycle through it is left to find
+
+    def visit(process: str, path: list[str], via: list[tuple]) -> None:
+        for called, element, file, line in calls.get(process, []):
+            if called in path:  # back on the path being walked: a cycle
+                start = path.index(called)
+                at_element, at_file, at_line = via[start] if start < len(via) else (element, file, line)
+                names = " → ".join([*path[start:], called])
+                problems.append(Problem(
+                    f"调用活动形成循环：{names}", f"call activities form a cycle: {names}",
+                    file=at_file, line=at_line, element_id=at_element,
+                    hint="循环中至少要有一个流程不再调用回来 (one process in the cycle must not call back)"))
+            elif called in calls and called not in done:
+                visit(called, [*path, called], [*via, (element, file, line)])
+        done.add(process)
+
+    for process in sorted(calls):
+        if process not in done:
+            visit(process, [process], [])
+    return problems
+
+
 def _decisions(tree) -> set[str]:
     return {d.get("id") for d in tree.getroot().iterfind("dmn:decision", NS)}
 

@@ -1,19 +1,15 @@
 """Timers behind Pingan's small types: fire the due ones, note which fired, plan timer start events.
 
 SpiffWorkflow decides whether a timer has fired by comparing its due time with ``datetime.now``
-(already routed to Pingan's clock by ``workflow.py``). This module adds two things the library
+(routed to Pingan's clock and time zone by ``timer_clock.py``). This module adds two things the library
 does not offer: a way to fire "everything due at this moment" (its test is ``due < now``,
 strictly), and a record of every timer that fired, on whatever path, so the history can say so.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Iterator
 
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import (
     CycleTimerEventDefinition,
     DurationTimerEventDefinition,
@@ -25,7 +21,9 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .. import clock
-from .workflow import Runner, StepError, _ClockDatetime, _step_error
+from .timer_clock import seeing as _seeing
+from .timer_clock import seen_override
+from .workflow import Runner, StepError, _step_error
 
 __all__ = ["FiredTimerEvent", "StartTimerEvent", "fire_due_timers", "fire_start_event",
            "take_fired_timers", "start_timer_events", "plan_start_timer"]
@@ -33,35 +31,6 @@ __all__ = ["FiredTimerEvent", "StartTimerEvent", "fire_due_timers", "fire_start_
 _TICK = timedelta(microseconds=1)
 # A cycle far behind fires once per round; a bound keeps a zero-length cycle from spinning.
 _MAX_ROUNDS = 1000
-# (moment, at_least): while firing, "now" is at least the sweep's moment; while planning a
-# start timer, "now" is exactly the deployment time the schedule is anchored at.
-_now_override: ContextVar[tuple[datetime, bool] | None] = ContextVar("pingan_timer_now", default=None)
-
-
-class _SweepClockDatetime(_ClockDatetime):
-    """Pingan's clock, or the moment a sweep or a plan asks SpiffWorkflow to see."""
-
-    @classmethod
-    def now(cls, tz=None):
-        override = _now_override.get()
-        if override is None:
-            return super().now(tz)
-        moment, at_least = override
-        # One microsecond past the moment: a timer due exactly then is due, not "not yet".
-        moment = max(clock.now(), moment + _TICK) if at_least else moment
-        return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
-
-
-spiff_timer.datetime = _SweepClockDatetime
-
-
-@contextmanager
-def _seeing(moment: datetime, *, at_least: bool) -> Iterator[None]:
-    token = _now_override.set((moment, at_least))
-    try:
-        yield
-    finally:
-        _now_override.reset(token)
 
 
 @dataclass(frozen=True)
@@ -101,7 +70,7 @@ def _log_firing(task, due: datetime | None) -> None:
         for sibling in task.parent.children:
             if not isinstance(sibling.task_spec, BoundaryEvent):
                 attached_task, attached_element = str(sibling.id), sibling.task_spec.bpmn_id
-    override = _now_override.get()
+    override = seen_override()
     fired_at = override[0] if override and override[1] else clock.now()
     event = FiredTimerEvent(
         task_id=str(task.id), element_id=spec.bpmn_id or spec.name, name=spec.event_definition.name or "",

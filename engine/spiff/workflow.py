@@ -6,22 +6,29 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import BpmnWorkflowConverter
+from SpiffWorkflow.bpmn.serializer.default.workflow import (
+    BpmnSubWorkflowConverter,
+    BpmnWorkflowConverter,
+    TaskConverter,
+)
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
-from SpiffWorkflow.bpmn.specs.event_definitions import timer as spiff_timer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
+from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
+from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
-from .. import clock
+from . import timer_clock  # noqa: F401  (patches SpiffWorkflow's timers before any runs)
+from . import values
 from .compaction import compact
 from .copying import copy_data
 from .loops import inject_loop_counts, loop_index, loops_user_task, remove_injected
@@ -32,18 +39,52 @@ __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "Waitin
 
 # A timer that is due again at once (a zero-length cycle) must not keep a step spinning.
 _MAX_ENGINE_PASSES = 100
+# Automatic tasks one request may run (PINGAN_MAX_ENGINE_STEPS): a loop without a wait state,
+# or a call activity calling itself, must end as a case in error, not hold the write lock.
+DEFAULT_STEP_BUDGET = 10_000
+# Each level of call activity makes every later step walk one more subprocess: a process that
+# calls itself costs quadratic time long before the budget is spent. No real procedure nests so deep.
+MAX_NESTING = 30
+# A loop grows the task tree one level per task, and every step walks the tree: prune the
+# history this often within one request, not only when the state is saved.
+_COMPACT_EVERY = 200
 
 
-class _ClockDatetime(datetime):
-    """SpiffWorkflow's timers ask ``datetime.now``; route that to Pingan's clock."""
+class StepBudgetSpent(Exception):
+    """A request ran more automatic tasks than its budget allows, or nested calls too deep."""
 
-    @classmethod
-    def now(cls, tz=None):
-        moment = clock.now()
-        return moment.astimezone(tz) if tz else moment.astimezone().replace(tzinfo=None)
+    def __init__(self, budget: int, task=None, *, nesting: bool = False):
+        if nesting:
+            message = (f"子流程嵌套超过 {MAX_NESTING} 层，可能存在循环调用的调用活动"
+                       f" (subprocesses nested deeper than {MAX_NESTING} levels: probably a call activity calling itself)")
+        else:
+            message = (f"流程在一次处理中执行了超过 {budget} 个步骤，可能存在没有等待节点的循环"
+                       f" (the process ran more than {budget} steps in one request: probably a loop without a wait state)")
+        super().__init__(message)
+        self.budget, self.task = budget, task
 
 
-spiff_timer.datetime = _ClockDatetime
+class _Breather(Exception):
+    """Raised between two tasks to leave do_engine_steps, prune the tree and go on."""
+
+
+class _CheckedScripts:
+    """A case's script engine, failing the script that leaves a value which cannot be stored."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def execute(self, task, script, external_context=None):
+        result = self.engine.execute(task, script, external_context)
+        try:
+            values.check(task.data)
+        except values.UnstorableValue as exc:
+            # As a script error: the task keeps its data from before and can be retried.
+            raise WorkflowTaskException(str(exc), task=task, exception=exc) from None
+        return result
 
 
 class _CachedSpecConverter(BpmnWorkflowConverter):
@@ -63,10 +104,32 @@ class _CachedSpecConverter(BpmnWorkflowConverter):
         return workflow
 
 
+class _TaskDataConverter(TaskConverter):
+    """Store task data with every value a script can make (SpiffWorkflow leaves it raw)."""
+
+    def to_dict(self, task):
+        dct = super().to_dict(task)
+        dct["data"] = values.encode(dct["data"])
+        if dct["delta"]:
+            dct["delta"]["updates"] = values.encode(dct["delta"]["updates"])
+        return dct
+
+
+class _SubWorkflowDataConverter(BpmnSubWorkflowConverter):
+    def to_dict(self, workflow):
+        dct = super().to_dict(workflow)
+        dct["data"] = values.encode(workflow.data)
+        return dct
+
+
 def _make_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
     config[BpmnWorkflow] = _CachedSpecConverter
-    return BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    config[Task] = _TaskDataConverter
+    config[BpmnSubWorkflow] = _SubWorkflowDataConverter
+    serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
+    values.register_restorers(serializer.registry)
+    return serializer
 
 
 _SERIALIZER = _make_serializer()
@@ -129,6 +192,12 @@ class Runner:
 
     def __init__(self, workflow: BpmnWorkflow):
         self.wf = workflow
+        engine = workflow.script_engine
+        if not isinstance(engine, _CheckedScripts):
+            workflow.script_engine = _CheckedScripts(engine)
+        # Per Runner, and a Runner lives for one request: every step entry point shares it.
+        self.step_budget = getattr(engine, "step_budget", None) or DEFAULT_STEP_BUDGET
+        self.steps_left = self.step_budget
 
     @classmethod
     def start(cls, spec, subprocess_specs: dict, script_engine, data: dict) -> Runner:
@@ -157,26 +226,24 @@ class Runner:
     def dump(self) -> dict:
         """Serialize the workflow without its spec (the spec is stored once per definition)."""
         compact(self.wf)
+        # Never the registry's encoder mode: it is one flag for the whole process, so a thread
+        # dumping while another finished would see it switched off under it. Task data goes
+        # through values.encode (in the converters above) instead, which the mode was for.
         registry = _SERIALIZER.registry
-        registry._encoder_mode = True
-        try:
-            converter = registry.convert
-            dct = {
-                "data": converter(registry.clean(self.wf.data)),
-                "correlations": self.wf.correlations,
-                "last_task": str(self.wf.last_task.id) if self.wf.last_task is not None else None,
-                "success": self.wf.success,
-                "completed": self.wf.completed,
-                "tasks": {str(k): converter(v) for k, v in self.wf.tasks.items()},
-                "root": str(self.wf.task_tree.id),
-                "subprocesses": {str(k): converter(v) for k, v in self.wf.subprocesses.items()},
-                "bpmn_events": converter(self.wf.bpmn_events),
-                _SERIALIZER.VERSION_KEY: SERIALIZER_VERSION,
-                "typename": registry.typenames[BpmnWorkflow],
-            }
-        finally:
-            registry._encoder_mode = False
-        return dct
+        converter = registry.convert
+        return {
+            "data": values.encode(self.wf.data),
+            "correlations": self.wf.correlations,
+            "last_task": str(self.wf.last_task.id) if self.wf.last_task is not None else None,
+            "success": self.wf.success,
+            "completed": self.wf.completed,
+            "tasks": {str(k): converter(v) for k, v in self.wf.tasks.items()},
+            "root": str(self.wf.task_tree.id),
+            "subprocesses": {str(k): converter(v) for k, v in self.wf.subprocesses.items()},
+            "bpmn_events": converter(self.wf.bpmn_events),
+            _SERIALIZER.VERSION_KEY: SERIALIZER_VERSION,
+            "typename": registry.typenames[BpmnWorkflow],
+        }
 
     # -- advancing -------------------------------------------------------------------------
 
@@ -189,16 +256,34 @@ class Runner:
         snapshot: dict = {}
 
         def before(task):
+            if self.steps_left <= 0:
+                raise StepBudgetSpent(self.step_budget, task)
+            if task.workflow.depth > MAX_NESTING:
+                raise StepBudgetSpent(self.step_budget, task, nesting=True)
+            ran = self.step_budget - self.steps_left
+            if ran and ran % _COMPACT_EVERY == 0 and not snapshot.get("breathed") == ran:
+                snapshot["breathed"] = ran
+                raise _Breather  # before the task runs: it stays READY for the next pass
+            self.steps_left -= 1
             snapshot["task"], snapshot["data"] = task, copy_data(task.data)
 
         try:
-            self.wf.do_engine_steps(will_complete_task=before)
+            self._do_engine_steps(before)
             # do_engine_steps ends by checking timers: one found due there is READY but not run,
             # and, no longer waiting, no sweep would ever run it. Go on until nothing is ready.
             for _ in range(_MAX_ENGINE_PASSES):
                 if not self.wf.get_tasks(state=TaskState.READY, manual=False):
-                    break
-                self.wf.do_engine_steps(will_complete_task=before)
+                    hidden = self._ready_out_of_sight()
+                    if hidden is None:
+                        break
+                    # A loop without a wait state grew the tree past the depth SpiffWorkflow
+                    # looks (1,000): it would stop silently, a "running" case with no task.
+                    # Prune the history and go on; the budget ends a loop that never stops.
+                    if not compact(self.wf):
+                        return _step_error(StepBudgetSpent(self.step_budget - self.steps_left, hidden), hidden)
+                self._do_engine_steps(before)
+        except StepBudgetSpent as exc:
+            return _step_error(exc, exc.task)
         except (SpiffWorkflowException, Exception) as exc:  # scripts may raise anything
             task = getattr(exc, "task", None) or snapshot.get("task")
             if task is not None and snapshot.get("task") is task:
@@ -206,6 +291,20 @@ class Runner:
                 if task.state == TaskState.ERROR:
                     task._set_state(TaskState.READY)
             return _step_error(exc, task)
+        return None
+
+    def _do_engine_steps(self, before) -> None:
+        while True:
+            try:
+                self.wf.do_engine_steps(will_complete_task=before)
+                return
+            except _Breather:
+                compact(self.wf)
+
+    def _ready_out_of_sight(self):
+        for task in self._all_tasks():
+            if task.state == TaskState.READY and not task.task_spec.manual:
+                return task
         return None
 
     def complete_user_task(self, task_id: str, data: dict) -> StepError | None:
@@ -313,13 +412,13 @@ class Runner:
         return None
 
     def data(self) -> dict:
-        """Return the case data as of the most recent step."""
+        """Return the case data as of the most recent step, as JSON (dates as ISO text, decimals as text)."""
         if self.wf.completed:
-            return copy_data(self.wf.data)
+            return values.jsonable(self.wf.data)
         last = self.wf.last_task
         ready = self.ready_user_tasks()
         source = last.data if last is not None else (ready[0].data if ready else self.wf.task_tree.data)
-        return copy_data({k: v for k, v in source.items() if not k.startswith("_")})
+        return values.jsonable({k: v for k, v in source.items() if not k.startswith("_")})
 
     def ready_user_tasks(self) -> list[ReadyUserTask]:
         """Return the user tasks waiting for a person."""
