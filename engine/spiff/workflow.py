@@ -518,7 +518,9 @@ def _timer_due(task) -> datetime | None:
         moment = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         return None
-    return moment.replace(tzinfo=timezone.utc) if moment.tzinfo is None else moment.astimezone(timezone.utc)
+    if moment.tzinfo is None:  # as the library reads it when deciding whether it fired
+        moment = moment.replace(tzinfo=timer_clock.timer_zone())
+    return moment.astimezone(timezone.utc)
 
 
 def _step_error(exc: Exception, task) -> StepError:
