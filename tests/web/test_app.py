@@ -92,8 +92,9 @@ def test_password_change_ends_other_page_sessions(client, login, session, app):
     assert client.get("/api/v1/auth/me").status_code == 200
     user = session.scalar(select(User).where(User.username == "wang.wg"))
     from engine.auth import reset_password
+    from engine.orgs import actor_for
 
-    reset_password(session, user_id=user.id, new="another-password-1")
+    reset_password(session, user_id=user.id, new="another-password-1", actor=actor_for(session, username="admin"))
     session.commit()
     assert client.get("/api/v1/auth/me").status_code == 401
 
