@@ -11,10 +11,16 @@ from engine.errors import EngineError
 
 
 def _services():
+    from engine.audit import check_audit_key
     from engine.context import open_services
     from engine.settings import load_settings
 
-    return open_services(load_settings())
+    settings = load_settings()
+    try:
+        check_audit_key(settings)
+    except EngineError as exc:
+        _fail(exc)
+    return open_services(settings)
 
 
 def _fail(exc: EngineError) -> None:
@@ -121,6 +127,24 @@ def audit_verify(instance_id: int | None) -> None:
     click.echo(f"审计链完整：共检查 {checked} 条记录 (audit chain intact: {checked} entries)")
 
 
+@audit.command("rekey")
+def audit_rekey() -> None:
+    """升级后运行一次：用审计密钥重签旧的（无密钥哈希的）完整审计链；已断的链保持原样并报告。"""
+    from engine.audit import rekey
+
+    svc = _services()
+    with svc.session() as s:
+        report = rekey(s, actor="cli")
+    click.echo(f"已重签 {report.resigned} 个案件的 {report.entries} 条记录 "
+               f"(re-signed {report.entries} entries of {report.resigned} cases)")
+    if report.refused:
+        for b in report.refused:
+            click.secho(f"案件 {b.instance_id} 第 {b.seq or '-'} 条：{b.reason}", fg="red")
+        click.secho(f"{len({b.instance_id for b in report.refused})} 个案件的审计链已断，未重签 "
+                    "(broken chains left as they were)", fg="red", err=True)
+        sys.exit(1)
+
+
 @main.group()
 def users() -> None:
     """用户 (users)."""
@@ -158,6 +182,24 @@ def users_token(username: str, label: str) -> None:
     except EngineError as exc:
         _fail(exc)
     click.echo(token)
+
+
+@users.command("unlock")
+@click.argument("username")
+def users_unlock(username: str) -> None:
+    """解除用户在所有来源地址上的登录锁定（记入安全日志，操作人记为 cli）。"""
+    from engine.lockout import unlock_user
+    from engine.orgs import Actor
+
+    # Whoever runs the CLI holds the database itself: an administrator over every org.
+    operator = Actor(id=0, username="cli", name="命令行", org_id=0, org_path="/", grants=(("admin", "/"),))
+    svc = _services()
+    try:
+        with svc.session() as s:
+            cleared = unlock_user(s, actor=operator, username=username)
+    except EngineError as exc:
+        _fail(exc)
+    click.echo(f"已解除 {username} 的 {cleared} 处登录锁定 (cleared {cleared} locks)")
 
 
 @main.group()

@@ -9,6 +9,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 from sqlalchemy.exc import OperationalError
 
+from engine.audit import check_audit_key
 from engine.context import Services, open_services
 from engine.settings import load_settings
 
@@ -22,6 +23,7 @@ def services_for(app) -> Services:
     key = (os.getpid(), settings.database_url, settings.database_schema)
     with _lock:
         if key not in _services:
+            check_audit_key(settings)  # a deployment never signs history with the public default key
             _services[key] = open_services(settings)
         return _services[key]
 

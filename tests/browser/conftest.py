@@ -51,7 +51,7 @@ def live_services(tmp_path_factory):
     else:
         url = f"sqlite:///{instance_path / 'browser.db'}"
     settings = load_settings(env={}, database_url=url, database_schema=schema, instance_path=instance_path,
-                             timer_mode="off", secret_key="browser-tests")
+                             timer_mode="off", secret_key="browser-tests", audit_key="browser-tests-audit")
     svc = open_services(settings)
     upgrade(svc.engine)
     Base.metadata.create_all(svc.engine)

@@ -104,7 +104,7 @@ def test_worker_and_beat_processes_fire_timers_in_real_seconds(committed, tmp_pa
     queue = f"pingan-e2e-{uuid.uuid4().hex[:8]}"
     env = {**os.environ, "PINGAN_DATABASE_URL": settings.database_url, "PINGAN_DATABASE_SCHEMA": settings.database_schema or "",
            "PINGAN_BROKER_URL": url, "PINGAN_CELERY_QUEUE": queue, "PINGAN_INSTANCE_PATH": str(settings.instance_path),
-           "PYTHONPATH": str(ROOT)}
+           "PYTHONPATH": str(ROOT), "PINGAN_DEVELOPMENT": "1"}  # the test database's audit key is the default one
     worker = spawn(["worker", "--pool=threads", "--concurrency=2", "--loglevel=INFO", "-n", f"{queue}@%h",
                     "--without-gossip", "--without-mingle"], env, tmp_path / "worker.log")
     beat = spawn(["beat", "--loglevel=INFO", "-s", str(tmp_path / "beat-schedule")], env, tmp_path / "beat.log")
