@@ -16,6 +16,7 @@ from .notifications import NotificationKind, notify
 from .orgs import Actor, get_org, role_for_lane
 from .scripting import parse_moment, use_calendar
 from .spiff.timers import FiredTimerEvent, take_fired_timers
+from .spiff.values import jsonable
 from .spiff.workflow import StepError
 
 # Delivering a kept message can make the case wait for another kept message; bound the chain.
@@ -249,7 +250,8 @@ def _expected_correlation(runner, wait) -> dict:
     values = {}
     for prop, expr in (wait.detail.get("properties") or {}).items():
         try:
-            values[prop] = runner.evaluate(expr, wait.detail.get("data") or {})
+            # As JSON (a script's Decimal or date as text): the row stores it, matching compares text.
+            values[prop] = jsonable(runner.evaluate(expr, wait.detail.get("data") or {}))
         except Exception:
             values[prop] = None  # not known yet: matches nothing until the data has it
     return values

@@ -113,3 +113,19 @@ def test_a_value_that_cannot_be_stored_fails_its_script_not_every_save(session, 
     inst = runtime.retry_instance(session, instance_id=inst.id, actor=actor_for(session, username="admin"),
                                   data={"kind": "decimal"})
     assert (inst.status, inst.data["value"]) == (InstanceStatus.RUNNING, "1.10")
+
+
+def test_a_message_correlated_on_script_values_is_awaited_and_caught(session):
+    from engine import messages
+    from engine.models import EventWait
+
+    deploy(session, paths=[VALUES.parent / "values_msg"])
+    li = actor_for(session, username="li.sl")
+    inst = runtime.start_instance(session, process_key="values_msg", actor=li)
+    wait = session.scalars(select(EventWait).where(EventWait.instance_id == inst.id, EventWait.kind == "message")).one()
+    assert wait.correlation == {"amount": "12.50", "due": "2026-03-02"}
+    delivery = messages.send_message(session, name="fee_paid", correlation={"amount": "12.50", "due": "2026-03-02"},
+                                     actor=li)
+    assert delivery.instance_ids == [inst.id]
+    session.refresh(inst)
+    assert (inst.status, inst.data["amount"], inst.data["due"]) == (InstanceStatus.COMPLETED, "12.50", "2026-03-02")
