@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session, SessionTransaction
 
 from . import clock
 from .context import context_of
-from .errors import Conflict, EngineError, FormInvalid, NotFound, Problem
+from .errors import Conflict, EngineError, NotFound
 from .form_fields import FieldType
 from .definitions import form_for
 from .models import Attachment, HumanTask, Instance, InstanceStatus, User
@@ -58,6 +58,15 @@ class AttachmentRejected(EngineError):
 
 class AttachmentTooLarge(EngineError):
     code, status = "attachment_too_large", 413
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file chosen on a form, not stored yet."""
+
+    filename: str
+    stream: BinaryIO
+    content_type: str = ""
 
 
 @dataclass(frozen=True)
@@ -257,26 +266,6 @@ def attachments_by_id(session: Session, *, attachment_ids: list[str]) -> list[At
         return []
     rows = {a.id: a for a in session.scalars(select(Attachment).where(Attachment.id.in_(set(wanted))))}
     return [rows[i] for i in wanted if i in rows]
-
-
-def check_file_fields(session: Session, *, task: HumanTask, data: dict) -> None:
-    """Refuse a form's file values that are not attachments of the task's case (FormInvalid)."""
-    instance = task.instance
-    if task.form_key not in (instance.definition.forms or {}) or not isinstance(data, dict):
-        return
-    form = form_for(instance.definition, task.form_key)
-    problems = []
-    for f in form.editable_fields():
-        if f.type is not FieldType.FILE or not data.get(f.name):
-            continue
-        ids = data[f.name] if isinstance(data[f.name], list) else [data[f.name]]
-        wanted = [str(i)[:32] for i in ids if isinstance(i, str)]
-        known = set(session.scalars(select(Attachment.id).where(Attachment.id.in_(wanted),
-                                                                Attachment.instance_id == instance.id)))
-        if any(i not in known for i in wanted):
-            problems.append(Problem("附件不存在或不属于本案件", "unknown attachment for this case", field=f.name))
-    if problems:
-        raise FormInvalid("表单填写有误，请检查标出的字段", message_en="The form has errors", details=problems)
 
 
 def uploader_names(session: Session, rows: list[Attachment]) -> dict[int, str]:

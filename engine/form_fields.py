@@ -304,8 +304,8 @@ def coerce_value(field: FormField, value: object) -> object:
     A value that cannot be converted is returned unchanged so the schema check reports it.
     """
     if isinstance(value, str):
-        # Browsers send CRLF from textareas; stripping other text is what users expect of an input box.
-        value = value.replace("\r\n", "\n") if field.type is T.TEXTAREA else value.strip()
+        # Stripping is what users expect of an input box; a textarea's text is kept as typed.
+        value = value if field.type is T.TEXTAREA else value.strip()
         if not value.strip():
             return None
     if value is None or (isinstance(value, (list, tuple)) and not value):
@@ -364,8 +364,19 @@ def _is_datetime(value: object) -> bool:
         bool(re.match(r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}", value)) and datetime.fromisoformat(value).tzinfo is not None)
 
 
-def field_schema(field: FormField) -> dict:
-    """Return the JSON Schema (draft 2020-12) of one field's value, with x- keys for the renderer."""
+Choices = Callable[[FormField], "list | None"]
+NONBLANK = "\\S"  # text counts as filled in only with a character that is not white space
+_DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+
+
+def field_schema(field: FormField, choices: Choices | None = None, *, published: bool = False) -> dict:
+    """Return the JSON Schema (draft 2020-12) of one field's value, with x- keys for the renderer.
+
+    ``choices(field)`` gives the values a person, org or file field may take (usernames, org codes,
+    attachment ids), or None where any is allowed. ``published`` adds what the engine does to a
+    value before checking it (stripping text), so a client checking raw input against the schema
+    gets the engine's answer.
+    """
     schema: dict = {"title": field.label, "x-type": str(field.type)}
     string = {"type": "string"}
     kind = field.type
@@ -384,7 +395,8 @@ def field_schema(field: FormField) -> dict:
     elif kind is T.FILE:
         schema |= {"type": "array", "items": string | {"minLength": 1}, "uniqueItems": True}
     elif kind is T.TABLE:
-        row = {"type": "object", "properties": {c.name: field_schema(c) for c in field.columns},
+        row = {"type": "object", "properties": {c.name: field_schema(c, choices, published=published)
+                                                for c in field.columns},
                "required": [c.name for c in field.columns if c.required], "additionalProperties": False}
         schema |= {"type": "array", "items": row}
     if any(o.label != str(o.value) or o.label_en for o in field.options):
@@ -398,11 +410,44 @@ def field_schema(field: FormField) -> dict:
         value = getattr(field, attr)
         if not (value is None or value is False or value == ""):
             schema[key] = value
+    allowed = choices(field) if choices is not None and kind in (T.PERSON, T.ORG, T.FILE) else None
+    if allowed is not None and kind is T.FILE:
+        # Only attachments of this case: none yet (a start) means no id can be given.
+        schema["items"] = schema["items"] | {"enum": list(allowed)}
+    elif allowed is not None:
+        schema["enum"] = list(allowed)
+    if published:
+        rules = _published_rules(field)
+        if rules:
+            schema["allOf"] = rules
     if field.accept:
         schema["x-accept"] = list(field.accept)
     if field.default is not None:
         schema["default"] = list(field.default) if isinstance(field.default, tuple) else field.default
     return schema
+
+
+def _published_rules(field: FormField) -> list[dict]:
+    """What the engine checks after normalising a value, stated on the raw value."""
+    rules = []
+    if field.type is T.TEXT and field.min_length:
+        # Text is stripped before its length is counted.
+        n = field.min_length
+        rules.append({"pattern": NONBLANK if n == 1 else f"\\S[\\s\\S]{{{n - 2},}}\\S"})
+    if field.type is T.DATE:
+        rules.append({"pattern": _DATE_PATTERN})
+    if field.required and not field.visible_if:  # a conditional field's rule goes with its condition
+        rules += [nonblank] if (nonblank := nonblank_rule(field)) else []
+    return rules
+
+
+def nonblank_rule(field: FormField) -> dict | None:
+    """Return the schema of a value the engine does not treat as left empty."""
+    if field.type in TEXTUAL:
+        return {"pattern": NONBLANK}
+    if field.type in (T.MULTISELECT, T.FILE, T.TABLE):
+        return {"minItems": 1}
+    return None
 
 
 def _choice_schema(field: FormField) -> dict:
@@ -441,7 +486,12 @@ def describe_error(field: FormField, error: ValidationError, *, item: bool = Fal
     if field.type in CHOICE and keyword in ("enum", "type"):
         return "请从选项中选择", "Choose one of the options"
     if item and field.type is T.FILE:
-        return "附件编号无效", "Invalid attachment id"
+        return ("附件不存在或不属于本案件", "Unknown attachment for this case") if keyword == "enum" \
+            else ("附件编号无效", "Invalid attachment id")
+    if keyword == "enum" and field.type is T.PERSON:
+        return "请从可选人员中选择（该用户不存在、已停用或不具备所需角色）", "Choose one of the listed people"
+    if keyword == "enum" and field.type is T.ORG:
+        return "请从可选组织中选择（该组织不存在或类型不符）", "Choose one of the listed organisations"
     if keyword == "type" and not item and limit in _TYPE_MESSAGES:
         return _TYPE_MESSAGES[limit]
     if keyword in ("minimum", "maximum"):

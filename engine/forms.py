@@ -11,9 +11,10 @@ import yaml
 from jsonschema import Draft202012Validator, ValidationError
 
 from engine.errors import DefinitionInvalid, FormInvalid, Problem
+from engine.form_conditions import condition_schema
 from engine.form_fields import (
-    FORMATS, FieldType, FormField, Option, ProblemLog, coerce_value, describe_error, did_you_mean,
-    field_schema, field_to_dict, parse_fields,
+    FORMATS, Choices, FieldType, FormField, Option, ProblemLog, coerce_value, describe_error, did_you_mean,
+    field_schema, field_to_dict, nonblank_rule, parse_fields,
 )
 
 __all__ = [
@@ -108,25 +109,43 @@ def form_from_dict(data: Mapping) -> Form:
     return parse_form({k: v for k, v in data.items() if k != "key"}, key=data["key"])
 
 
-def form_to_json_schema(form: Form) -> dict:
-    """Return the JSON Schema (draft 2020-12) of the data a submitter may send for ``form``."""
+def form_to_json_schema(form: Form, *, context: Mapping | None = None, choices: Choices | None = None,
+                        evaluate: Callable[[str, dict], object] | None = None) -> dict:
+    """Return the JSON Schema (draft 2020-12) of the data a submitter may send for ``form``.
+
+    It is the whole contract: data it accepts is either accepted by validate_form_data given the
+    same ``context`` (the case data) and ``choices``, or refused for a rule it states.
+    """
     shown = [f for f in form.fields if not f.hidden]
+    editable = {f.name: f for f in form.editable_fields()}
+    properties = {f.name: field_schema(f, choices, published=True) for f in shown}
+    rules: list[dict] = []
+    for f in shown:
+        if f.readonly:
+            rules.append({"not": {"required": [f.name]}})  # shown for reading; the engine refuses it
+        elif f.required and f.visible_if:
+            shown_when = condition_schema(f.visible_if, fields=editable, context=context or {},
+                                          evaluate=evaluate or evaluate_visible_if)
+            # A condition JSON Schema cannot state makes the field required always: stricter, never wrong.
+            then = {"required": [f.name]} | ({"properties": {f.name: rule}} if (rule := nonblank_rule(f)) else {})
+            rules.append(then if shown_when in (None, True) else {"if": shown_when, "then": then}
+                         if shown_when is not False else {})
     schema = {"$schema": JSON_SCHEMA_DIALECT, "title": form.title, "type": "object", "x-form-key": form.key}
     schema |= {"description": form.description} if form.description else {}
-    return schema | {
-        "properties": {f.name: field_schema(f) for f in shown},
-        # A conditional field is required only while shown, which only the engine can evaluate.
-        "required": [f.name for f in shown if f.required and f.editable and not f.visible_if],
-        "additionalProperties": False,
-    }
+    schema |= {"properties": properties,
+               "required": [f.name for f in shown if f.required and f.editable and not f.visible_if],
+               "additionalProperties": False}
+    return schema | ({"allOf": [r for r in rules if r]} if any(rules) else {})
 
 
 def validate_form_data(form: Form, data: Mapping, *, context: Mapping | None = None,
-                       evaluate: Callable[[str, dict], object] | None = None) -> dict:
+                       evaluate: Callable[[str, dict], object] | None = None,
+                       choices: Choices | None = None) -> dict:
     """Return the submitted data cleaned for storing, or raise FormInvalid listing every field error.
 
     The result holds every editable field that is visible, None where left empty; a key missing from
     ``data`` takes the field's default. visible_if is evaluated on ``{**context, **cleaned data}``.
+    ``choices(field)`` limits person, org and file fields to the values it returns.
     """
     if not isinstance(data, Mapping):
         raise FormInvalid(INVALID_DATA[0], message_en=INVALID_DATA[1],
@@ -154,7 +173,7 @@ def validate_form_data(form: Form, data: Mapping, *, context: Mapping | None = N
     cleaned = {f.name: cleaned[f.name] for f in shown}
     for field in shown:
         found += row_problems.get(field.name, [])
-    schema = {"type": "object", "properties": {f.name: field_schema(f) for f in shown},
+    schema = {"type": "object", "properties": {f.name: field_schema(f, choices) for f in shown},
               "required": [f.name for f in shown if f.required]}
     for error in Draft202012Validator(schema, format_checker=FORMATS).iter_errors(_filled(cleaned)):
         found += _translate(form, error)

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 from . import audit, clock
 from .audit import EntryKind
 from .definitions import latest_definitions
-from .errors import MessageNotDelivered
+from .errors import FormInvalid, MessageNotDelivered
+from .form_contract import accept_payload, message_contract
 from .models import EventWait, Instance, InstanceStatus, Org, PendingMessage
 from .orgs import Actor, get_org
 from .runtime import Loaded, advance, load, save, start_instance
@@ -51,12 +52,16 @@ def send_message(session: Session, *, name: str, correlation: dict | None = None
         org = _start_org(session, actor=actor, org_code=org_code)
         started = []
         for definition in starters:
-            instance = start_instance(session, process_key=definition.key, data=payload, actor=actor, org_code=org.code)
+            instance = start_instance(session, process_key=definition.key, data=payload, actor=actor,
+                                      org_code=org.code, message=name)
             _deliver(session, instance_id=instance.id, name=name, correlation=correlation, payload=payload,
                      actor=actor, check_correlation=False)
             started.append(instance.id)
         return Delivery([], started, None)
-    if _keeps(session, name):
+    keepers = _keepers(session, name)
+    if keepers:
+        # Kept only if some process that keeps it would take this payload.
+        _check_payload(session, definitions=keepers, name=name, payload=payload)
         kept = PendingMessage(name=name, correlation=correlation, payload=payload, received_at=clock.now())
         session.add(kept)
         session.flush()
@@ -77,6 +82,8 @@ def _deliver(session: Session, *, instance_id: int, name: str, correlation: dict
     for wait in waits:
         if check_correlation and not correlation_matches(wait.correlation, correlation):
             continue
+        payload = accept_payload(message_contract(session, definition=loaded.definition, name=name,
+                                                  org_path=loaded.instance.org.path), payload)
         if loaded.runner.catch_message(name, payload, correlation, task_ids=[wait.task_id]):
             audit.record(session, instance=loaded.instance, kind=EntryKind.MESSAGE, actor=actor.username,
                          element_id=wait.element_id,
@@ -94,12 +101,20 @@ def _start_org(session: Session, *, actor: Actor, org_code: str | None) -> Org:
     return session.scalars(select(Org).where(Org.parent_id.is_(None)).order_by(Org.id).limit(1)).one()
 
 
-def _keeps(session: Session, name: str) -> bool:
-    for definition in latest_definitions(session):
-        rule = ((definition.config or {}).get("messages") or {}).get(name) or {}
-        if rule.get("unmatched") == "keep":
-            return True
-    return False
+def _keepers(session: Session, name: str) -> list:
+    return [d for d in latest_definitions(session)
+            if (((d.config or {}).get("messages") or {}).get(name) or {}).get("unmatched") == "keep"]
+
+
+def _check_payload(session: Session, *, definitions: list, name: str, payload: dict) -> None:
+    """Refuse a payload that no process keeping the message declares (FormInvalid from the last one)."""
+    for index, definition in enumerate(definitions):
+        try:
+            message_contract(session, definition=definition, name=name).accept(payload)
+            return
+        except FormInvalid:
+            if index == len(definitions) - 1:
+                raise
 
 
 def pending_messages(session: Session, *, name: str | None = None) -> list[PendingMessage]:

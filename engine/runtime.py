@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, insert, select
@@ -11,9 +12,10 @@ from sqlalchemy.orm import Session, joinedload
 from . import audit, clock
 from .audit import EntryKind
 from .context import context_of
-from .definitions import WITHOUT_JSON, form_for, get_definition, runtime_spec, with_cached_json
+from .attachments import AttachmentRejected, AttachmentTooLarge, Upload, save_attachment
+from .definitions import WITHOUT_JSON, get_definition, runtime_spec, with_cached_json
 from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem, ScriptFailed, TaskNotOpen
-from .forms import validate_form_data
+from .form_contract import message_contract, parameters, start_contract, task_contract
 from .models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskActor, TaskStatus
 from .orgs import SYSTEM, Actor, get_org
 from .rows import write_changes
@@ -116,27 +118,35 @@ _INSERT_INSTANCE = insert(Instance).returning(Instance)
 
 def start_instance(session: Session, *, process_key: str, data: dict | None = None, actor: Actor,
                    org_code: str | None = None, business_key: str | None = None,
-                   version: int | None = None) -> Instance:
-    """Start a case of the latest (or given) version of a process and run it to its first wait."""
+                   version: int | None = None, uploads: Mapping[str, list[Upload]] | None = None,
+                   message: str | None = None) -> Instance:
+    """Start a case of the latest (or given) version of a process and run it to its first wait.
+
+    ``data`` may carry only the start form's fields (a message's declared fields when ``message``
+    starts the case); ``uploads`` are files chosen on the start form, stored as the new case's
+    attachments and put into their fields.
+    """
     definition = get_definition(session, key=process_key, version=version)
     org = get_org(session, code=org_code) if org_code else None
     if org is None and not actor.org_id:
         raise EngineError("系统发起的案件必须指定所属组织", message_en="a case started by the system needs an org")
     org_id, org_path = (org.id, org.path) if org else (actor.org_id, actor.org_path)
     check_may_start(definition, actor=actor, org_path=org_path)
-    data = dict(data or {})
-    start_key = f"{definition.key}/start"
-    if start_key in definition.forms:
-        data = validate_form_data(form_for(definition, start_key), data, context={},
-                                  evaluate=_form_evaluator(session))
-    # Parameters a designer sets in processes/<key>.yaml (thresholds, days, org codes) start
-    # every case; data given at the start wins over them.
-    variables = (definition.config or {}).get("variables")
-    if isinstance(variables, dict):
-        data = {**copy.deepcopy(variables), **data}
+    data = dict(data) if isinstance(data, Mapping) else ({} if data is None else data)
+    pending = {name: [f"upload:{name}:{i}" for i in range(len(files))] for name, files in (uploads or {}).items() if files}
+    if message is not None:
+        contract = message_contract(session, definition=definition, name=message, org_path=org_path)
+    else:
+        contract = start_contract(session, definition=definition, org_path=org_path,
+                                  new_files=[token for tokens in pending.values() for token in tokens])
+        if isinstance(data, dict):
+            for name, tokens in pending.items():
+                given = data.get(name) or []
+                data[name] = (given if isinstance(given, list) else [given]) + tokens
+    # Parameters a designer sets in processes/<key>.yaml (thresholds, days, org codes) start every
+    # case; submitted data can only set declared fields, and those are never named like a parameter.
+    data = {**contract.accept(data), **copy.deepcopy(parameters(definition))}
     now = clock.now()
-    spec, subs = runtime_spec(definition)
-    runner = Runner.start(spec, subs, context_of(session).script_engine, data)
     # An ORM INSERT … RETURNING: the persistent instance without a unit-of-work flush.
     instance = session.scalars(_INSERT_INSTANCE, [dict(
         definition_id=definition.id, process_key=definition.key, business_key=business_key,
@@ -145,13 +155,34 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
     if business_key is None:
         prefix = (definition.config or {}).get("business_key_prefix") or definition.key.upper()
         instance.business_key = f"{prefix}-{now:%Y%m%d}-{instance.id:06d}"
+    for name, files in (uploads or {}).items():
+        if files:
+            ids = _store_uploads(session, instance, contract.form.field(name), files, actor)
+            data[name] = [ids.get(v, v) for v in data.get(name) or []]
     audit.record(session, instance=instance, kind=EntryKind.STARTED, actor=actor.username,
                  payload={"data": data, "version": definition.version})
+    spec, subs = runtime_spec(definition)
+    runner = Runner.start(spec, subs, context_of(session).script_engine, data)
     loaded = Loaded(instance, definition, runner, new=True)
     error = advance(session, loaded, runner.run_engine_steps)
     if actor.id:
         session.connection().execute(_INSERT_ACTOR, {"instance_id": instance.id, "user_id": actor.id})
     return save(session, loaded, actor=actor, error=error)
+
+
+def _store_uploads(session: Session, instance: Instance, field, files: list[Upload], actor: Actor) -> dict[str, str]:
+    """Store the start form's files as the case's attachments; map each placeholder to its attachment id."""
+    ids = {}
+    for index, upload in enumerate(files):
+        try:
+            row = save_attachment(session, instance_id=instance.id, actor=actor, filename=upload.filename,
+                                  stream=upload.stream, content_type=upload.content_type, field=field.name,
+                                  accept=field.accept)
+        except (AttachmentRejected, AttachmentTooLarge) as exc:
+            raise FormInvalid("表单填写有误，请检查标出的字段", message_en="The form has errors", details=[
+                Problem(f"{upload.filename}：{exc.message}", exc.message_en, field=field.name)]) from exc
+        ids[f"upload:{field.name}:{index}"] = row.id
+    return ids
 
 
 def check_may_start(definition: ProcessDefinition, *, actor: Actor, org_path: str) -> None:
@@ -214,8 +245,7 @@ def complete_task(session: Session, *, task_id: str, data: dict, actor: Actor, o
     if row.owner_id is not None and row.assignee_id == actor.id and row.owner_id != actor.id:
         raise NotAllowed("委派的任务请使用“办理完毕交回”，由委派人完成",
                          message_en="a delegated task goes back to its owner; use resolve")
-    form = form_for(loaded.definition, row.form_key)
-    cleaned = validate_form_data(form, data or {}, context=loaded.instance.data, evaluate=_form_evaluator(session))
+    cleaned = task_contract(session, task=row, instance=loaded.instance, definition=loaded.definition).accept(data)
     runner = loaded.runner
     if not runner.task_exists(task_id):
         raise TaskNotOpen("该任务在流程中已不可办理", message_en="the task is no longer ready in the workflow")
@@ -279,11 +309,6 @@ def _remember_actor(session: Session, instance_id: int, user_id: int) -> None:
     exists = session.scalar(select(TaskActor.id).where(TaskActor.instance_id == instance_id, TaskActor.user_id == user_id))
     if exists is None:
         session.add(TaskActor(instance_id=instance_id, user_id=user_id))
-
-
-def _form_evaluator(session: Session):
-    env = context_of(session).script_engine.environment
-    return lambda expr, ctx: env.evaluate(expr, dict(ctx))
 
 
 def get_instance(session: Session, *, instance_id: int) -> Instance:

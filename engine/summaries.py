@@ -11,9 +11,8 @@ from sqlalchemy.orm import Session
 from . import audit, clock
 from .attachments import list_attachments, uploader_names
 from .cases import mask, may_see_personal_data, returnable_steps, sensitive_paths, task_permissions
-from .definitions import form_for
 from .errors import NotFound
-from .forms import form_to_json_schema
+from .form_contract import task_contract
 from .models import HumanTask, Instance, Org, ProcessDefinition, TaskStatus, User
 from .orgs import Actor
 from .queries import light_of
@@ -187,7 +186,8 @@ def task_detail(session: Session, *, task: HumanTask, actor: Actor) -> dict[str,
     if full:
         row["case_title"] = instance.title or ""
     definition = instance.definition
-    schema = form_to_json_schema(form_for(definition, task.form_key)) if task.form_key in (definition.forms or {}) else None
+    schema = task_contract(session, task=task, instance=instance, definition=definition).schema() \
+        if task.form_key in (definition.forms or {}) else None
     permissions = task_permissions(session, task=task, actor=actor)
     actions = [_ACTION_NAMES.get(name, name) for name, allowed in asdict(permissions).items()
                if allowed and name != "view_form"]

@@ -10,6 +10,8 @@ from sqlalchemy.orm.util import identity_key
 from . import audit, clock
 from .audit import EntryKind
 from .context import context_of
+from .errors import FormInvalid
+from .form_contract import accept_payload, message_contract
 from .lint import form_key_for
 from .models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
 from .notifications import NotificationKind, notify
@@ -278,7 +280,12 @@ def deliver_kept_messages(session: Session, loaded, waits: list[MessageWait], *,
             continue  # taken in an earlier round of this step, not flushed yet
         for wait in waits:
             if wait.name == message.name and correlation_matches(wait.correlation, message.correlation):
-                if not loaded.runner.catch_message(message.name, message.payload, message.correlation,
+                try:  # kept for whichever process declares its payload; this one may not
+                    payload = accept_payload(message_contract(session, definition=loaded.definition, name=message.name,
+                                                              org_path=loaded.instance.org.path), message.payload)
+                except FormInvalid:
+                    continue
+                if not loaded.runner.catch_message(message.name, payload, message.correlation,
                                                    task_ids=[wait.task_id]):
                     continue
                 message.consumed_at, message.consumed_by_instance_id = clock.now(), loaded.instance.id

@@ -742,10 +742,7 @@ def report_review() -> tuple[Process, list]:
         "县级审核通过或退回修改；逾期未报自动催报。"))
     p.start("start", "下发报表", lane=D, col=0)
     p.script("init", "确定基期和期限", """
-try:
-    baseline = last_period
-except NameError:
-    baseline = None
+baseline = {row['field']: row['value'] for row in last_period} if last_period else None
 submit_due = workdays(submit_workdays)
 check_round = 0
 check_messages = ''

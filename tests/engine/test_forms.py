@@ -410,7 +410,7 @@ def test_valid_data_is_cleaned_and_coerced(form):
     ("amount", "12", 12), ("amount", 3.5, 3.5), ("amount", "0.5e1", 5.0),
     ("household_size", "12", 12), ("household_size", 12.0, 12), ("household_size", "12.0", 12),
     ("phone", "", None), ("amount", "  ", None), ("tags", [], None), ("evidence", " a1 ", ["a1"]),
-    ("notes", "第一行\r\n第二行", "第一行\n第二行"),
+    ("notes", "第一行\r\n第二行", "第一行\r\n第二行"),  # kept as sent: the page turns CRLF into LF
 ])
 def test_lossless_coercions(form, field, raw, value):
     assert validate_form_data(form, valid(**{field: raw}))[field] == value

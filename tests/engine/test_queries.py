@@ -20,12 +20,16 @@ def beijing(*args) -> datetime:
     return datetime(*args, tzinfo=BEIJING)
 
 
+# The approver is picked from the leaders near the case, as the form's person picker offers them.
+LEADER_OF = {"li.sl": "lin.ld", "qian.sl": "xu.ld"}
+
+
 def start_assign(session, actors, *, starter, township, parties, summary="纠纷"):
     """Start an `assign` case in the starter's township, register it; mediation waits in ``township``."""
     who = actors(starter)
     inst = runtime.start_instance(session, process_key="assign", actor=who, data={"parties": parties})
     runtime.complete_task(session, task_id=only_task(session, inst.id, "register").id, actor=who,
-                          data={"summary": summary, "township": township, "approver": "lin.ld"})
+                          data={"summary": summary, "township": township, "approver": LEADER_OF[starter]})
     return inst
 
 

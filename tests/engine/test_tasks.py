@@ -124,11 +124,15 @@ def test_assignment_matrix(session, actors, village_dispatcher, step, username, 
                 lambda: runtime.complete_task(session, task_id=task.id, data=STEP_DATA[step], actor=actor))
 
 
-def test_unknown_candidate_org_puts_the_case_in_error(session, actors):
-    inst = start_assign(session, actors, township="atlantis")
-    assert inst.status == InstanceStatus.ERROR
-    assert inst.error["element_id"] == "mediate"
-    assert "atlantis" in inst.error["message"]
+def test_unknown_org_is_refused_on_submit_and_the_case_stays_where_it_was(session, actors):
+    # Used to be accepted and put the case into error at the next step (issue 10, item 2).
+    with pytest.raises(FormInvalid) as refused:
+        start_assign(session, actors, township="atlantis")
+    assert [(d.field, d.message) for d in refused.value.details] == [
+        ("township", "请从可选组织中选择（该组织不存在或类型不符）")]
+    register = session.scalars(select(HumanTask).where(HumanTask.element_id == "register")
+                               .order_by(HumanTask.id.desc())).first()
+    assert register.status == TaskStatus.OPEN and register.instance.status == InstanceStatus.RUNNING
 
 
 # -- claim and release -----------------------------------------------------------------------------

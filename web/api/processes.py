@@ -1,9 +1,9 @@
 """Deployed processes: which ones the user may start, and the start form as JSON Schema."""
 from __future__ import annotations
 
-from engine.definitions import form_for, get_definition, latest_definitions
+from engine.definitions import get_definition, latest_definitions
 from engine.errors import NotAllowed
-from engine.forms import form_to_json_schema
+from engine.form_contract import start_contract
 from engine.models import ProcessDefinition
 from engine.orgs import Actor
 from engine.runtime import check_may_start
@@ -45,8 +45,8 @@ def list_processes():
 def get_process(key: str):
     """流程详情，含发起表单的 JSON Schema (`start_form_schema`)。"""
     who = actor()
-    definition = get_definition(db.session(), key=key[:100])
-    start_key = f"{definition.key}/start"
-    schema = form_to_json_schema(form_for(definition, start_key)) if start_key in (definition.forms or {}) else None
+    s = db.session()
+    definition = get_definition(s, key=key[:100])
+    schema = start_contract(s, definition=definition, org_path=who.org_path).schema()
     return _process(definition, who) | {"start_form_schema": schema,
                                         "start_roles": list((definition.config or {}).get("start_roles") or [])}

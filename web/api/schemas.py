@@ -147,7 +147,7 @@ class ProcessSchema(Strict):
 
 
 class ProcessDetailSchema(ProcessSchema):
-    start_form_schema = fields.Dict(allow_none=True, metadata={"description": "发起表单的 JSON Schema；无发起表单时为 null"})
+    start_form_schema = fields.Dict(allow_none=True, metadata={"description": "发起时可提交的数据的 JSON Schema（draft 2020-12）：发起表单的字段；流程没有发起表单时为不接受任何字段的空表单"})
     start_roles = fields.List(fields.String(), metadata={"description": "可发起的角色；为空表示本组织范围内任何角色"})
 
 

@@ -107,6 +107,8 @@ def parse_submission(form: Form, posted: MultiDict, *, timezone: str) -> dict:
             data[f.name] = [_table_row(f, r, timezone) for r in rows if any((v or "").strip() for v in r.values())]
         elif f.type is FieldType.DATETIME:
             data[f.name] = with_zone(posted.get(name, ""), timezone)
+        elif f.type is FieldType.TEXTAREA:
+            data[f.name] = posted.get(name, "").replace("\r\n", "\n")  # browsers send CRLF from textareas
         else:
             data[f.name] = posted.get(name, "")
     return data

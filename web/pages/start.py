@@ -5,8 +5,10 @@ from flask import abort, flash, redirect, request, url_for
 from markupsafe import Markup, escape
 
 from engine import runtime
+from engine.attachments import Upload
 from engine.definitions import form_for, get_definition, latest_definitions
 from engine.errors import FormInvalid, NotAllowed, NotFound
+from engine.form_fields import FieldType
 
 from .. import db
 from . import bp
@@ -62,13 +64,13 @@ def start_submit(key: str):
     form = _start_form(definition)
     data = parse_submission(form, request.form, timezone=db.services().settings.timezone) if form else {}
     try:
-        instance = runtime.start_instance(s, process_key=definition.key, data=data, actor=me)
+        instance = runtime.start_instance(s, process_key=definition.key, data=data, actor=me,
+                                          uploads=_uploads(form))
     except FormInvalid as exc:
         s.rollback()
         return render("start/form.html", 422, definition=definition, form=form,
                       fields=field_views(s, form, data, errors_by_field(exc), org_path=me.org_path,
                                          attachment_info=lambda ids: []))
-    _attach_start_files(s, form, instance, me)
     db.commit()
     mine = [t_ for t_ in instance_tasks(s, instance.id) if t_.assignee_id in (None, me.id)]
     flash(Markup(escape(t("已发起：", "Started: ")) + escape(instance.title)), "ok")
@@ -80,25 +82,13 @@ def start_submit(key: str):
     return redirect(url_for("pages.case_page", instance_id=instance.id))
 
 
-def _attach_start_files(s, form, instance, me) -> None:
-    """Store files chosen on the start form as the new case's attachments.
-
-    The engine has no way yet to put them into the start form's file field (the case must exist
-    before a file can belong to it), so they are listed with the case's attachments instead.
-    """
-    from engine import attachments
-    from engine.form_fields import FieldType
-
+def _uploads(form) -> dict[str, list[Upload]]:
+    """Files chosen on the start form, by field: the engine stores them with the new case."""
     if form is None:
-        return
-    for f in form.editable_fields():
-        if f.type is not FieldType.FILE:
-            continue
-        for fs in request.files.getlist(f"f.{f.name}.upload"):
-            if fs and fs.filename:
-                attachments.save_attachment(s, instance_id=instance.id, actor=me, filename=fs.filename,
-                                            stream=fs.stream, content_type=fs.mimetype or "", field=f.name,
-                                            accept=f.accept)
+        return {}
+    return {f.name: [Upload(fs.filename, fs.stream, fs.mimetype or "") for fs in request.files.getlist(f"f.{f.name}.upload")
+                     if fs and fs.filename]
+            for f in form.editable_fields() if f.type is FieldType.FILE}
 
 
 def instance_tasks(s, instance_id: int):
