@@ -21,7 +21,6 @@ from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
-from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
@@ -32,6 +31,7 @@ from . import values
 from .compaction import compact
 from .copying import copy_data
 from .loops import inject_loop_counts, loop_index, loops_user_task, remove_injected
+from .steps import COMPACT_EVERY, DEFAULT_STEP_BUDGET, MAX_NESTING, Breather, CheckedScripts, StepBudgetSpent
 
 __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "WaitingEvent",
            "dump_spec", "load_spec"]
@@ -39,54 +39,6 @@ __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "Waitin
 
 # A timer that is due again at once (a zero-length cycle) must not keep a step spinning.
 _MAX_ENGINE_PASSES = 100
-# Automatic tasks one request may run (PINGAN_MAX_ENGINE_STEPS): a loop without a wait state,
-# or a call activity calling itself, must end as a case in error, not hold the write lock.
-DEFAULT_STEP_BUDGET = 10_000
-# Each level of call activity makes every later step walk one more subprocess: a process that
-# calls itself costs quadratic time long before the budget is spent. No real procedure nests so deep.
-MAX_NESTING = 30
-# A loop grows the task tree one level per task, and every step walks the tree: prune the
-# history this often within one request, not only when the state is saved.
-_COMPACT_EVERY = 200
-
-
-class StepBudgetSpent(Exception):
-    """A request ran more automatic tasks than its budget allows, or nested calls too deep."""
-
-    def __init__(self, budget: int, task=None, *, nesting: bool = False):
-        if nesting:
-            message = (f"子流程嵌套超过 {MAX_NESTING} 层，可能存在循环调用的调用活动"
-                       f" (subprocesses nested deeper than {MAX_NESTING} levels: probably a call activity calling itself)")
-        else:
-            message = (f"流程在一次处理中执行了超过 {budget} 个步骤，可能存在没有等待节点的循环"
-                       f" (the process ran more than {budget} steps in one request: probably a loop without a wait state)")
-        super().__init__(message)
-        self.budget, self.task = budget, task
-
-
-class _Breather(Exception):
-    """Raised between two tasks to leave do_engine_steps, prune the tree and go on."""
-
-
-class _CheckedScripts:
-    """A case's script engine, failing the script that leaves a value which cannot be stored."""
-
-    def __init__(self, engine):
-        self.engine = engine
-
-    def __getattr__(self, name):
-        return getattr(self.engine, name)
-
-    def execute(self, task, script, external_context=None):
-        result = self.engine.execute(task, script, external_context)
-        try:
-            values.check(task.data)
-        except values.UnstorableValue as exc:
-            # As a script error: the task keeps its data from before and can be retried.
-            raise WorkflowTaskException(str(exc), task=task, exception=exc) from None
-        return result
-
-
 class _CachedSpecConverter(BpmnWorkflowConverter):
     """Restore a workflow around spec objects parsed once, not once per load."""
 
@@ -193,8 +145,8 @@ class Runner:
     def __init__(self, workflow: BpmnWorkflow):
         self.wf = workflow
         engine = workflow.script_engine
-        if not isinstance(engine, _CheckedScripts):
-            workflow.script_engine = _CheckedScripts(engine)
+        if not isinstance(engine, CheckedScripts):
+            workflow.script_engine = CheckedScripts(engine)
         # Per Runner, and a Runner lives for one request: every step entry point shares it.
         self.step_budget = getattr(engine, "step_budget", None) or DEFAULT_STEP_BUDGET
         self.steps_left = self.step_budget
@@ -261,9 +213,9 @@ class Runner:
             if task.workflow.depth > MAX_NESTING:
                 raise StepBudgetSpent(self.step_budget, task, nesting=True)
             ran = self.step_budget - self.steps_left
-            if ran and ran % _COMPACT_EVERY == 0 and not snapshot.get("breathed") == ran:
+            if ran and ran % COMPACT_EVERY == 0 and not snapshot.get("breathed") == ran:
                 snapshot["breathed"] = ran
-                raise _Breather  # before the task runs: it stays READY for the next pass
+                raise Breather  # before the task runs: it stays READY for the next pass
             self.steps_left -= 1
             snapshot["task"], snapshot["data"] = task, copy_data(task.data)
 
@@ -298,7 +250,7 @@ class Runner:
             try:
                 self.wf.do_engine_steps(will_complete_task=before)
                 return
-            except _Breather:
+            except Breather:
                 compact(self.wf)
 
     def _ready_out_of_sight(self):

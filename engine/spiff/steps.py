@@ -1,0 +1,63 @@
+"""Limits on what one request may make the engine do, so no definition can stall the server.
+
+A request restores a case, advances it and saves it while holding the case's lock (on SQLite,
+the database's only write lock). A gateway loop without a wait state, or a call activity that
+calls its own process, would advance for ever: every other write would then fail after 30 s.
+So each request gets a budget of automatic tasks and a nesting limit; spending either ends the
+step as an error on the case (status ``error``, listed for the admin), and the request ends.
+Scripts are also checked to leave only values that can be stored (``values.check``).
+"""
+from __future__ import annotations
+
+from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+
+from . import values
+
+__all__ = ["COMPACT_EVERY", "DEFAULT_STEP_BUDGET", "MAX_NESTING", "Breather", "CheckedScripts", "StepBudgetSpent"]
+
+# Automatic tasks one request may run (PINGAN_MAX_ENGINE_STEPS): a loop without a wait state,
+# or a call activity calling itself, must end as a case in error, not hold the write lock.
+DEFAULT_STEP_BUDGET = 10_000
+# Each level of call activity makes every later step walk one more subprocess: a process that
+# calls itself costs quadratic time long before the budget is spent. No real procedure nests so deep.
+MAX_NESTING = 30
+# A loop grows the task tree one level per task, and every step walks the tree: prune the
+# history this often within one request, not only when the state is saved.
+COMPACT_EVERY = 200
+
+
+class StepBudgetSpent(Exception):
+    """A request ran more automatic tasks than its budget allows, or nested calls too deep."""
+
+    def __init__(self, budget: int, task=None, *, nesting: bool = False):
+        if nesting:
+            message = (f"子流程嵌套超过 {MAX_NESTING} 层，可能存在循环调用的调用活动"
+                       f" (subprocesses nested deeper than {MAX_NESTING} levels: probably a call activity calling itself)")
+        else:
+            message = (f"流程在一次处理中执行了超过 {budget} 个步骤，可能存在没有等待节点的循环"
+                       f" (the process ran more than {budget} steps in one request: probably a loop without a wait state)")
+        super().__init__(message)
+        self.budget, self.task = budget, task
+
+
+class Breather(Exception):
+    """Raised between two tasks to leave do_engine_steps, prune the tree and go on."""
+
+
+class CheckedScripts:
+    """A case's script engine, failing the script that leaves a value which cannot be stored."""
+
+    def __init__(self, engine):
+        self.engine = engine
+
+    def __getattr__(self, name):
+        return getattr(self.engine, name)
+
+    def execute(self, task, script, external_context=None):
+        result = self.engine.execute(task, script, external_context)
+        try:
+            values.check(task.data)
+        except values.UnstorableValue as exc:
+            # As a script error: the task keeps its data from before and can be retried.
+            raise WorkflowTaskException(str(exc), task=task, exception=exc) from None
+        return result
