@@ -96,7 +96,8 @@ def test_form_file_values_must_be_attachments_of_the_case(client, api_headers, s
     response = client.post(f"/api/v1/tasks/{task_id}/complete",
                            json={"data": {"result": "已处理", "photos": [foreign, "nonexistent"]}}, headers=api_headers("li.sl"))
     assert response.status_code == 422
-    assert response.get_json()["details"][0]["field"] == "photos"
+    assert [(d["field"], d["message"]) for d in response.get_json()["details"]] == [
+        ("photos[0]", "附件不存在或不属于本案件"), ("photos[1]", "附件不存在或不属于本案件")]
 
 
 def test_download_only_for_who_may_see_the_case(client, api_headers):

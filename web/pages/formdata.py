@@ -146,10 +146,16 @@ def for_input(value: object, kind: str) -> str:
 
 
 def errors_by_field(exc: FormInvalid) -> dict[str, list[str]]:
-    """Group a FormInvalid's problems by field path (``name`` or ``table[1].column``)."""
+    """Group a FormInvalid's problems by field path (``name`` or ``table[1].column``).
+
+    A problem with one item of a list (``photos[0]``, ``tags[1]``) is shown on its field.
+    """
     out: dict[str, list[str]] = {}
     for problem in exc.details:
-        out.setdefault(problem.field or "", []).append(problem.message)
+        path = problem.field or ""
+        key = path.split("[", 1)[0] if "[" in path and "." not in path else path
+        if problem.message not in out.get(key, []):
+            out.setdefault(key, []).append(problem.message)
     return out
 
 

@@ -14,7 +14,7 @@ from engine.summaries import visible_task
 
 from .. import db
 from . import bp
-from .common import actor, render, t
+from .common import actor, render, safe_next, t
 from .formdata import errors_by_field, field_views, initial_values, parse_submission, visible_context
 from .uploads import attachment_info, store_uploads
 
@@ -93,7 +93,7 @@ def _done(message_zh: str, message_en: str, row: HumanTask, *, to_case: bool = F
     flash(t(message_zh, message_en), "ok")
     if to_case:
         return redirect(url_for("pages.case_page", instance_id=row.instance_id))
-    return redirect(request.form.get("next") or url_for("pages.task_page", task_id=row.id))
+    return redirect(safe_next(request.form.get("next"), url_for("pages.task_page", task_id=row.id)))
 
 
 @bp.post("/tasks/<task_id>/claim")
