@@ -27,12 +27,18 @@ COMPACT_EVERY = 200
 
 
 class StepBudgetSpent(Exception):
-    """A request ran more automatic tasks than its budget allows, or nested calls too deep."""
+    """A request ran more automatic tasks than its budget allows, nested calls too deep, or lost sight of its tasks."""
 
-    def __init__(self, budget: int, task=None, *, nesting: bool = False):
-        if nesting:
+    def __init__(self, budget: int, task=None, *, reason: str = "budget"):
+        if reason == "nesting":
             message = (f"子流程嵌套超过 {MAX_NESTING} 层，可能存在循环调用的调用活动"
                        f" (subprocesses nested deeper than {MAX_NESTING} levels: probably a call activity calling itself)")
+        elif reason == "depth":
+            # SpiffWorkflow stops looking 1,000 levels down and the history above could not be
+            # pruned (a loop beside a branch that is still open): ``budget`` is the steps run.
+            message = (f"流程在一次处理中执行了 {budget} 个步骤后超出引擎可追踪的深度，可能存在没有等待节点的循环"
+                       f" (after {budget} steps in one request the process outgrew the depth the engine can follow:"
+                       f" probably a loop without a wait state)")
         else:
             message = (f"流程在一次处理中执行了超过 {budget} 个步骤，可能存在没有等待节点的循环"
                        f" (the process ran more than {budget} steps in one request: probably a loop without a wait state)")

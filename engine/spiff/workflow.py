@@ -211,7 +211,7 @@ class Runner:
             if self.steps_left <= 0:
                 raise StepBudgetSpent(self.step_budget, task)
             if task.workflow.depth > MAX_NESTING:
-                raise StepBudgetSpent(self.step_budget, task, nesting=True)
+                raise StepBudgetSpent(self.step_budget, task, reason="nesting")
             ran = self.step_budget - self.steps_left
             if ran and ran % COMPACT_EVERY == 0 and not snapshot.get("breathed") == ran:
                 snapshot["breathed"] = ran
@@ -232,7 +232,7 @@ class Runner:
                     # looks (1,000): it would stop silently, a "running" case with no task.
                     # Prune the history and go on; the budget ends a loop that never stops.
                     if not compact(self.wf):
-                        return _step_error(StepBudgetSpent(self.step_budget - self.steps_left, hidden), hidden)
+                        return _step_error(StepBudgetSpent(self.step_budget - self.steps_left, hidden, reason="depth"), hidden)
                 self._do_engine_steps(before)
         except StepBudgetSpent as exc:
             return _step_error(exc, exc.task)

@@ -136,3 +136,15 @@ def test_a_self_calling_process_is_stopped_by_the_step_budget_too(session, budge
     inst = runtime.start_instance(session, process_key="selfcall", actor=actor_for(session, username="li.sl"))
     assert inst.status == InstanceStatus.ERROR
     assert inst.error["message"].startswith("流程在一次处理中执行了超过 20 个步骤")
+
+
+def test_a_loop_beside_an_open_branch_ends_in_error_when_the_engine_would_lose_sight_of_it(session):
+    # The other branch waits for a person, so the history above the split cannot be pruned:
+    # at SpiffWorkflow's 1,000 levels the loop would stop silently, a running case with no task.
+    deploy(session, paths=[HOSTILE / "spin_beside"])
+    inst = runtime.start_instance(session, process_key="spin_beside", actor=actor_for(session, username="li.sl"))
+    assert inst.status == InstanceStatus.ERROR
+    assert inst.error["message"].startswith("流程在一次处理中执行了 ")
+    assert "个步骤后超出引擎可追踪的深度，可能存在没有等待节点的循环" in inst.error["message"]
+    assert inst.error["element_id"] in {"merge", "count", "again"}
+    assert inst.id in {i.id for i in admin.errored_instances(session, limit=1000)[0]}
