@@ -9,7 +9,10 @@ Scripts are also checked to leave only values that can be stored (``values.check
 """
 from __future__ import annotations
 
+from collections.abc import Sized
+
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
+from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import ParallelMultiInstanceTask
 
 from . import values
 
@@ -30,7 +33,10 @@ class StepBudgetSpent(Exception):
     """A request ran more automatic tasks than its budget allows, nested calls too deep, or lost sight of its tasks."""
 
     def __init__(self, budget: int, task=None, *, reason: str = "budget"):
-        if reason == "nesting":
+        if reason == "instances":
+            message = (f"多实例任务要同时创建 {budget} 个实例，超过一次处理的步骤上限"
+                       f" (a multi-instance task would create {budget} instances at once, beyond one request's step budget)")
+        elif reason == "nesting":
             message = (f"子流程嵌套超过 {MAX_NESTING} 层，可能存在循环调用的调用活动"
                        f" (subprocesses nested deeper than {MAX_NESTING} levels: probably a call activity calling itself)")
         elif reason == "depth":
@@ -67,3 +73,33 @@ class CheckedScripts:
             # As a script error: the task keeps its data from before and can be retried.
             raise WorkflowTaskException(str(exc), task=task, exception=exc) from None
         return result
+
+
+def _limit_parallel_instances() -> None:
+    """Refuse a parallel multi-instance task that would create more instances than the budget.
+
+    Its instances are all created in one go, inside the step before it (``loopCardinality``
+    ``10**9`` would fill the memory before the budget could count a single one of them).
+    """
+    original = ParallelMultiInstanceTask.create_children
+    if getattr(original, "_pingan", False):
+        return
+
+    def create_children(self, my_task):
+        if self.data_input is not None:
+            items = self.data_input.get(my_task) if self.data_input.exists(my_task) else ()
+            count = len(items) if isinstance(items, Sized) else 0
+        else:
+            count = my_task.internal_data.get("cardinality")
+            if count is None:
+                count = my_task.workflow.script_engine.evaluate(my_task, self.cardinality)
+        budget = getattr(my_task.workflow.script_engine, "step_budget", None) or DEFAULT_STEP_BUDGET
+        if isinstance(count, int) and count > budget:
+            raise StepBudgetSpent(count, my_task, reason="instances")
+        return original(self, my_task)
+
+    create_children._pingan = True
+    ParallelMultiInstanceTask.create_children = create_children
+
+
+_limit_parallel_instances()

@@ -266,6 +266,8 @@ class Runner:
         injected = inject_loop_counts(task)
         try:
             task.run()
+        except StepBudgetSpent as exc:  # the next task could not start: the case is in error
+            return _step_error(exc, exc.task)
         except Exception as exc:  # post-scripts and completion conditions run here
             return _step_error(exc, task)
         finally:

@@ -148,3 +148,16 @@ def test_a_loop_beside_an_open_branch_ends_in_error_when_the_engine_would_lose_s
     assert "个步骤后超出引擎可追踪的深度，可能存在没有等待节点的循环" in inst.error["message"]
     assert inst.error["element_id"] in {"merge", "count", "again"}
     assert inst.id in {i.id for i in admin.errored_instances(session, limit=1000)[0]}
+
+
+@pytest.mark.parametrize("count, status", [(50, InstanceStatus.COMPLETED), (101, InstanceStatus.ERROR)])
+def test_a_parallel_multi_instance_task_may_not_create_more_instances_than_the_budget(session, budget, count, status):
+    # All instances are created at once, before any of them runs: 10**9 would fill the memory.
+    budget(100)
+    deploy(session, paths=[HOSTILE / "fanout"])
+    inst = runtime.start_instance(session, process_key="fanout", data={"count": count},
+                                  actor=actor_for(session, username="li.sl"))
+    assert inst.status == status
+    if status == InstanceStatus.ERROR:
+        assert inst.error["message"].startswith("多实例任务要同时创建 101 个实例，超过一次处理的步骤上限")
+        assert inst.error["element_id"] == "each"
