@@ -10,11 +10,11 @@ from sqlalchemy import delete, select
 from engine import admin, audit, clock, runtime
 from engine.definitions import _meta, collect_sources, deploy, validate
 from engine.errors import DefinitionInvalid
-from engine.models import Instance, InstanceStatus, InstanceTally, ProcessDefinition
+from engine.models import Instance, InstanceStatus, InstanceTally, ProcessDefinition, TaskStatus
 from engine.orgs import actor_for
 from engine.spiff.parser import parse_bundle
 from engine.spiff.workflow import dump_spec
-from tests.factories import open_tasks
+from tests.factories import only_task, open_tasks
 
 HOSTILE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
 
@@ -161,3 +161,17 @@ def test_a_parallel_multi_instance_task_may_not_create_more_instances_than_the_b
     if status == InstanceStatus.ERROR:
         assert inst.error["message"].startswith("多实例任务要同时创建 101 个实例，超过一次处理的步骤上限")
         assert inst.error["element_id"] == "each"
+
+
+def test_a_fan_out_started_by_a_persons_step_keeps_the_step_and_puts_the_case_in_error(session, budget):
+    budget(100)
+    deploy(session, paths=[HOSTILE / "fanout"])
+    li = actor_for(session, username="li.sl")
+    inst = runtime.start_instance(session, process_key="fanout_after", actor=li)
+    task = only_task(session, inst.id, "ask")
+    inst = runtime.complete_task(session, task_id=task.id, data={"count": 10**9}, actor=li)
+    assert (inst.status, inst.error["element_id"]) == (InstanceStatus.ERROR, "each")
+    assert inst.error["message"].startswith("多实例任务要同时创建 1000000000 个实例")
+    session.refresh(task)
+    assert task.status == TaskStatus.COMPLETED
+    assert [e.kind for e in audit.history(session, instance_id=inst.id)] == ["started", "task_completed", "error"]
