@@ -4,6 +4,8 @@ from __future__ import annotations
 import copy
 import sys
 import threading
+import time
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from tests.engine.test_value_types import CASES
 from tests.factories import only_task
 
 VALUES = Path(__file__).resolve().parents[1] / "fixtures" / "hostile" / "values"
-THREADS, ROUNDS = 8, 4
+THREADS, ROUNDS = 8, 8
 KINDS = sorted(kind for kind in CASES if kind != "nan")  # NaN is not equal to itself
 
 
@@ -36,7 +38,17 @@ def committed_values(services):
         s.execute(delete(ProcessDefinition).where(ProcessDefinition.id.in_(ids)))
 
 
-def test_many_threads_completing_tasks_of_many_cases_keep_each_cases_own_data(committed_values, committed):
+@pytest.fixture
+def eager_thread_switches():
+    """Switch threads every microsecond instead of every 5 ms, so races show within a test."""
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    yield
+    sys.setswitchinterval(before)
+
+
+def test_many_threads_completing_tasks_of_many_cases_keep_each_cases_own_data(
+        committed_values, committed, eager_thread_switches):
     svc = committed
     # Start cold: the threads race on the definition caches as a freshly started server does.
     for cache in (definitions._JSON_CACHE, definitions._SPEC_CACHE, definitions._FORM_CACHE):
@@ -116,18 +128,19 @@ def test_cached_forms_and_config_cannot_be_changed_in_place_by_one_request_for_t
         assert again.forms["review/register"]["fields"][0]["required"] is True
 
 
-@pytest.fixture
-def eager_thread_switches():
-    """Switch threads every microsecond instead of every 5 ms, so races show within a test."""
-    before = sys.getswitchinterval()
-    sys.setswitchinterval(1e-6)
-    yield
-    sys.setswitchinterval(before)
+class _SlowLookups(OrderedDict):
+    """A cache whose lookups give other threads a turn right after finding an entry: the worst moment."""
+
+    def get(self, key, default=None):
+        found = super().get(key, default)
+        time.sleep(0.0002)
+        return found
 
 
-def test_the_definition_caches_stay_consistent_under_threads(services, monkeypatch, eager_thread_switches):
-    # A tiny cache and more definitions than it holds: every call evicts while others read.
+def test_the_definition_caches_stay_consistent_under_threads(services, monkeypatch):
+    # A tiny cache and more definitions than it holds: threads evict what others just found.
     monkeypatch.setattr(definitions, "_SPEC_CACHE_SIZE", 2)
+    monkeypatch.setattr(definitions, "_SPEC_CACHE", _SlowLookups())
     with services.session(read_only=True) as s:
         defs = [with_cached_json(d) for d in definitions.latest_definitions(s)]
         for d in defs:
@@ -138,8 +151,8 @@ def test_the_definition_caches_stay_consistent_under_threads(services, monkeypat
     def hammer(n: int) -> None:
         barrier.wait()
         try:
-            for i in range(300):
-                d = defs[(n + i) % len(defs)]
+            for i in range(100):
+                d = defs[(n + i // 10) % len(defs)]  # ten lookups of one, then the next
                 spec, _ = runtime_spec(d)
                 assert spec.name == d.key
         except Exception as exc:  # collected: an exception in a thread would be lost
