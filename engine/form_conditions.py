@@ -70,7 +70,7 @@ class _Translator:
             case _:
                 submitted = self.submitted(node)
                 if submitted is None:
-                    return bool(self.constant(node))
+                    return bool(self.run(node, {}))
                 if self.fields[submitted].type in _TEXTUAL:
                     raise Untranslatable(ast.unparse(node))  # blank text is falsy only once stripped
                 return self.atom(node, submitted, {"not": {"enum": [False, 0, "", [], None]}})
@@ -85,7 +85,16 @@ class _Translator:
         return node.id
 
     def constant(self, node: ast.AST) -> object:
-        return self.run(node, {})
+        """Return the value of a part that reads no submitted field: a literal, or a name from the case data."""
+        match node:
+            case ast.Name(id=name):
+                return self.context.get(name)
+            case ast.List(elts=items) | ast.Tuple(elts=items) | ast.Set(elts=items):
+                return [self.constant(item) for item in items]
+        try:
+            return ast.literal_eval(node)
+        except ValueError as exc:
+            raise Untranslatable(ast.unparse(node)) from exc
 
     def run(self, node: ast.AST, values: dict) -> object:
         """Evaluate ``node`` as the engine would, every name it reads defined (None when unset)."""
@@ -99,7 +108,7 @@ class _Translator:
         if name_left and name_right:
             raise Untranslatable(ast.unparse(node))
         if not name_left and not name_right:
-            return bool(self.constant(node))
+            return bool(self.run(node, {}))
         field_is_left = bool(name_left)
         name = name_left or name_right
         other = self.constant(right if field_is_left else left)

@@ -365,8 +365,12 @@ def _is_datetime(value: object) -> bool:
 
 
 Choices = Callable[[FormField], "list | None"]
-NONBLANK = "\\S"  # text counts as filled in only with a character that is not white space
+# What str.strip() removes, spelled out: \\s differs between Python and ECMA-262 regexes (which a
+# schema-driven client may use), e.g. on U+001C and U+FEFF.
+WHITESPACE = "\\t\\n\\u000b\\u000c\\r\\u001c-\\u001f \\u0085\\u00a0\\u1680\\u2000-\\u200a\\u2028\\u2029\\u202f\\u205f\\u3000"
+NONBLANK = f"[^{WHITESPACE}]"  # text counts as filled in only with a character that is not white space
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+NO_NUL = "^[^\\u0000]*$"
 
 
 def field_schema(field: FormField, choices: Choices | None = None, *, published: bool = False) -> dict:
@@ -429,11 +433,11 @@ def field_schema(field: FormField, choices: Choices | None = None, *, published:
 
 def _published_rules(field: FormField) -> list[dict]:
     """What the engine checks after normalising a value, stated on the raw value."""
-    rules = []
+    rules = [{"pattern": NO_NUL}] if field.type in TEXTUAL else []  # the API refuses NUL in any request
     if field.type is T.TEXT and field.min_length:
         # Text is stripped before its length is counted.
         n = field.min_length
-        rules.append({"pattern": NONBLANK if n == 1 else f"\\S[\\s\\S]{{{n - 2},}}\\S"})
+        rules.append({"pattern": NONBLANK if n == 1 else f"{NONBLANK}[\\s\\S]{{{n - 2},}}{NONBLANK}"})
     if field.type is T.DATE:
         rules.append({"pattern": _DATE_PATTERN})
     if field.required and not field.visible_if:  # a conditional field's rule goes with its condition
