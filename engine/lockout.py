@@ -166,16 +166,20 @@ def _require_any_admin(actor: Actor) -> list[str]:
     return scopes
 
 
+def _administered(actor: Actor):
+    """A condition on the joined ``User``/``Org``: accounts in the actor's admin scopes (and, for a
+    top-level admin, names no account has)."""
+    visible = [Org.path.startswith(p) for p in _require_any_admin(actor)]
+    if _is_top_admin(actor):
+        visible.append(User.id.is_(None))
+    return or_(*visible)
+
+
 def list_locks(session: Session, *, actor: Actor, username: str | None = None,
                locked_only: bool = True) -> list[LoginLock]:
     """Return the failure counters the actor administers, locked ones only unless ``locked_only`` is False."""
-    scopes = _require_any_admin(actor)
     query = (select(LoginThrottle, User.id).outerjoin(User, User.username == LoginThrottle.username)
-             .outerjoin(Org, Org.id == User.org_id))
-    visible = [Org.path.startswith(p) for p in scopes]
-    if _is_top_admin(actor):
-        visible.append(User.id.is_(None))
-    query = query.where(or_(*visible))
+             .outerjoin(Org, Org.id == User.org_id).where(_administered(actor)))
     if username is not None:
         query = query.where(LoginThrottle.username == username_key(username))
     if locked_only:
@@ -242,13 +246,8 @@ def _require_admin(actor: Actor, org_path: str) -> None:
 def security_events(session: Session, *, actor: Actor, username: str | None = None,
                     limit: int = 100) -> list[SecurityEvent]:
     """Return the newest security events about accounts the actor administers (all of them for a top admin)."""
-    scopes = _require_any_admin(actor)
     query = (select(SecurityEvent).outerjoin(User, User.id == SecurityEvent.user_id)
-             .outerjoin(Org, Org.id == User.org_id))
-    visible = [Org.path.startswith(p) for p in scopes]
-    if _is_top_admin(actor):
-        visible.append(User.id.is_(None))
-    query = query.where(or_(*visible))
+             .outerjoin(Org, Org.id == User.org_id).where(_administered(actor)))
     if username is not None:
         query = query.where(SecurityEvent.username == username_key(username))
     return list(session.scalars(query.order_by(SecurityEvent.at.desc(), SecurityEvent.id.desc()).limit(limit)))
