@@ -18,11 +18,11 @@ from sqlalchemy.orm import Session
 
 from .case_lists import org_choices, person_choices
 from .context import context_of
+from .declared_data import message_form
 from .definitions import form_for
 from .form_fields import FieldType, FormField
 from .forms import Form, form_to_json_schema, validate_form_data
 from .models import Attachment, HumanTask, Instance, ProcessDefinition
-from .declared_data import message_form
 
 __all__ = ["FormContract", "accept_payload", "message_contract", "parameters", "start_contract", "task_contract"]
 
