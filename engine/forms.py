@@ -118,7 +118,8 @@ def form_to_json_schema(form: Form, *, context: Mapping | None = None, choices: 
     """
     shown = [f for f in form.fields if not f.hidden]
     editable = {f.name: f for f in form.editable_fields()}
-    properties = {f.name: field_schema(f, choices, published=True) for f in shown}
+    # A read-only field is shown, never sent: its picker values would cost a query and say nothing.
+    properties = {f.name: field_schema(f, choices if f.editable else None, published=True) for f in shown}
     rules: list[dict] = []
     for f in shown:
         if f.readonly:
