@@ -211,3 +211,14 @@ def test_task_post_without_csrf_is_rejected(client, login, session):
     assert r.status_code == 400
     session.expire_all()
     assert only_task(session, instance.id).status == TaskStatus.OPEN
+
+
+def test_read_only_context_survives_a_validation_error(client, login, csrf_token, session):
+    # Issue 13, item 2: what the form showed before the error (read-only case data) it shows after.
+    instance, task = review_at_approval(session, subject="修缮东街12号围墙")
+    login(client, "he.ld")
+    before = text_of(client.get(f"/tasks/{task.id}"))
+    refused = post(client, csrf_token, f"/tasks/{task.id}", {"action": "complete"})
+    assert refused.status_code == 422 and "此项为必填项" in refused.get_data(as_text=True)
+    assert before.count("修缮东街12号围墙") >= 1
+    assert text_of(refused).count("修缮东街12号围墙") == before.count("修缮东街12号围墙")

@@ -36,6 +36,9 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
     if values is None:
         values = initial_values(form, instance.data or {}, row.draft)
         opinion = opinion or (row.draft or {}).get("_opinion", "")
+    else:
+        # After a refused submission: what was typed, over everything the form showed before it.
+        values = initial_values(form, instance.data or {}, None) | values
     org_path = row.candidate_org.path if row.candidate_org else instance.org.path
     full = cases.may_see_personal_data(s, instance=instance, actor=me)
     shown = set(form.field_names())
