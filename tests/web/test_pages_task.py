@@ -6,6 +6,8 @@ from sqlalchemy import select
 from engine.models import AuditEntry, HumanTask, Instance, TaskStatus
 from tests.factories import audit_count, only_task, open_tasks
 
+from tests.web.test_submission_contract import library  # noqa: F401 (fixture)
+
 from .pages_helpers import post, review_at_approval, review_at_register, text_of
 
 
@@ -222,3 +224,18 @@ def test_read_only_context_survives_a_validation_error(client, login, csrf_token
     assert refused.status_code == 422 and "此项为必填项" in refused.get_data(as_text=True)
     assert before.count("修缮东街12号围墙") >= 1
     assert text_of(refused).count("修缮东街12号围墙") == before.count("修缮东街12号围墙")
+
+
+def test_read_only_orgs_are_shown_by_name(client, login, csrf_token, api_headers, session, library):
+    # Issue 13, item 3: 派遣 showed 建议承办单位 as the code "police".
+    from tests.web.helpers import start_case
+    from tests.web.test_submission_contract import GRID_START
+
+    case = start_case(client, api_headers("wang.wg"), "grid_event", GRID_START)
+    accept = only_task(session, case["id"], "accept")
+    assert client.post(f"/api/v1/tasks/{accept.id}/complete", headers=api_headers("li.sl"),
+                       json={"data": {"decision": "立案", "category": "治安隐患"}}).status_code == 200
+    dispatch = only_task(session, case["id"], "dispatch")
+    login(client, "li.sl")
+    page = text_of(client.get(f"/tasks/{dispatch.id}"))
+    assert "建议承办单位 县公安局" in page and "建议承办单位 police" not in page
