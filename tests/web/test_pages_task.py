@@ -239,3 +239,23 @@ def test_read_only_orgs_are_shown_by_name(client, login, csrf_token, api_headers
     login(client, "li.sl")
     page = text_of(client.get(f"/tasks/{dispatch.id}"))
     assert "建议承办单位 县公安局" in page and "建议承办单位 police" not in page
+
+
+def test_photos_from_the_start_form_reach_later_forms_and_the_case_page(client, login, csrf_token, session, library):
+    # Issue 13, item 1: 现场照片 chosen on the start form is evidence in 立案审查 and on the case page.
+    import io
+
+    from tests.web.test_submission_contract import GRID_START, PNG
+
+    login(client, "wang.wg")
+    form = {f"f.{k}": v for k, v in GRID_START.items()} | {"csrf_token": csrf_token(client),
+                                                          "f.photos.upload": (io.BytesIO(PNG), "现场.png")}
+    assert client.post("/start/grid_event", data=form, content_type="multipart/form-data").status_code == 302
+    instance = session.scalars(select(Instance).where(Instance.process_key == "grid_event")
+                               .order_by(Instance.id.desc())).first()
+    photo = instance.data["photos"][0]
+    login(client, "li.sl")
+    for page in (client.get(f"/tasks/{only_task(session, instance.id, 'accept').id}"), client.get(f"/cases/{instance.id}")):
+        html = page.get_data(as_text=True)
+        assert page.status_code == 200 and "现场.png" in html and f'/attachments/{photo}"' in html
+        assert 'class="thumb"' in html and f"['{photo}']" not in html
