@@ -32,9 +32,9 @@ class PinganApi(Api):
 
 
 def _modules():
-    from . import admin, attachments, auth, instances, messages, notifications, processes, tasks
+    from . import admin, attachments, auth, instances, messages, notifications, processes, supervision, tasks
 
-    return [auth, processes, instances, tasks, messages, attachments, notifications, admin]
+    return [auth, processes, instances, tasks, messages, attachments, notifications, supervision, admin]
 
 
 def init_app(app: Flask, *, csrf: CSRFProtect) -> Api:

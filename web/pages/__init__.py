@@ -6,6 +6,6 @@ from flask import Blueprint
 bp = Blueprint("pages", __name__)
 
 from . import common  # noqa: E402  (registers the blueprint's error handlers and template helpers)
-from . import account, admin, case, lists, notices, search, start, task  # noqa: E402,F401
+from . import account, admin, case, ledger, lists, notices, search, start, task  # noqa: E402,F401
 
 __all__ = ["bp"]
