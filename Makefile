@@ -1,5 +1,5 @@
 # Two commands do everything on a fresh machine:
-#   make run    set up, create the SQLite database with demo data, serve on http://127.0.0.1:5000
+#   make run    set up, create the SQLite database with demo data and cases, serve on http://127.0.0.1:5000
 #   make test   set up, then run the whole suite on SQLite and on PostgreSQL (+ Redis, Celery)
 # Both are safe to run again; set-up steps skip what is already done.
 
@@ -30,8 +30,10 @@ services:
 
 # The demo (published passwords, default keys) is development mode; a deployment sets its own keys.
 run: export PINGAN_DEVELOPMENT ?= 1
+# `demo seed` plays a few months of cases on a new database and does nothing once cases exist.
 run: setup
 	$(BIN)/pingan init
+	$(BIN)/pingan demo seed
 	$(BIN)/pingan run --host 127.0.0.1 --port 5000
 
 test: setup system-deps services

@@ -19,11 +19,14 @@ from sqlalchemy.orm import Session
 from .. import clock as clock_module
 from .. import queries
 from ..clock import FrozenClock
-from ..models import EventWait, Instance, Org
+from ..demo import USERS
+from ..errors import EngineError
+from ..models import EventWait, Instance, Org, User
 from ..tasks import delegate_task
 from ..timers import fire_due
 from . import (paths_assessment, paths_grid_event, paths_inspection, paths_mediation, paths_report_review,
                paths_supervision)
+from .places import PLACES, SHARES, movable, relocate
 from .play import BEIJING, CasePlan, CasePlayer, duration
 
 PATHS = {"mediation": paths_mediation.PATHS, "grid_event": paths_grid_event.PATHS,
@@ -69,9 +72,10 @@ HOT_TYPES = ["邻里纠纷", "土地山林", "损害赔偿", "邻里纠纷"]
 
 SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾萧田董潘袁蔡蒋余于杜叶程魏苏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 GIVEN = "建国 秀英 桂兰 志强 海燕 德明 春梅 玉珍 永红 国庆 丽华 文斌 小燕 长林 金凤 振华 淑芬 卫东 红梅 家豪".split()
-PLACES = ["东街12号楼东侧人行道", "东街菜场门口", "东街与北环路交叉口", "东街小学南门", "人民路公交站", "东街社区文化广场",
-          "北环路加油站旁", "东街3号院", "城关镇卫生院门前", "滨河公园北门", "东街商业街", "新华路桥头"]
+# Parties named like these are firms and bodies: they keep their names.
+ORGANISATIONS = ("公司", "商行", "超市", "厂", "店", "委员会", "学校", "医院", "合作社")
 MIN_CASES = len(MUST) + HOT_CASES
+DEMO_USERS = [u[0] for u in USERS]
 
 
 @dataclass(frozen=True)
@@ -93,6 +97,10 @@ def seed_history(session: Session, *, cases: int = 60, months: int = 3, seed: in
     """
     if session.scalar(select(func.count()).select_from(Instance)):
         return SeedReport(skipped=True)
+    # The paths name the demo county's people and units; without them no case could be played.
+    if session.scalar(select(func.count()).select_from(User).where(User.username.in_(DEMO_USERS))) < len(DEMO_USERS):
+        raise EngineError("示范县的组织和用户尚未载入，请先运行 pingan init（不加 --no-demo）",
+                          message_en="the demo county's orgs and users are missing; run pingan init (without --no-demo)")
     started = time.perf_counter()
     now = (now or clock_module.now()).replace(microsecond=0)
     rng = Random(seed)
@@ -158,13 +166,18 @@ def plan_history(rng: Random, *, cases: int, months: int, now: datetime) -> list
     while len(plans) < cases:
         key = rng.choices(keys, weights=[WEIGHTS[k] for k in keys])[0]
         path = rng.choice(PATHS[key])
+        township = "chengguan"
+        if key in ("mediation", "grid_event") and movable(path):
+            township = rng.choices(list(SHARES), weights=list(SHARES.values()))[0]
+            path = relocate(path, township)
         mode = rng.choices(["full", "running", "running-recent", "cancel"], weights=[55, 25, 12, 8])[0]
-        plans.append(_plan(rng, key, path, mode, now=now, span=span))
+        plan = _plan(rng, key, path, mode, now=now, span=span)
+        if key == "grid_event":
+            plan.start_data = {"location": rng.choice(PLACES[township])}
+        plans.append(plan)
     for plan in plans:
         if plan.process == "mediation" and not plan.start_data:
             plan.start_data = _parties(rng, plan.path, hot=False)
-        elif plan.process == "grid_event":
-            plan.start_data = {"location": rng.choice(PLACES)}
     plans.sort(key=lambda p: p.start_at)
     for serial, plan in enumerate(plans, 1):
         plan.serial = serial
@@ -215,7 +228,7 @@ def _parties(rng: Random, path: dict, *, hot: bool) -> dict:
     for i, party in enumerate(parties):
         if hot and i == 0:
             party["name"] = HOT_PARTY
-        elif "某" in party["name"] or len(party["name"]) <= 3:
+        elif not any(word in party["name"] for word in ORGANISATIONS):
             name = HOT_PARTY
             while name in used:
                 name = rng.choice(SURNAMES) + rng.choice(GIVEN)

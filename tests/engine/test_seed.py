@@ -1,6 +1,6 @@
 """The living demo: `seed_history` fills the demo county with a plausible history made by the engine.
 
-One seeded history (24 cases over 3 months up to a fixed moment) is shared by the module's tests
+One seeded history (30 cases over 3 months up to a fixed moment) is shared by the module's tests
 and rolled back at the end.
 """
 from __future__ import annotations
@@ -39,7 +39,7 @@ def seeded(services):
                 info={"pingan": services.context})
     assert s.scalar(select(func.count()).select_from(Instance)) == 0, "a test left cases in the database"
     definitions.deploy(s, paths=[ROOT], actor="test")  # the shipped processes, as `pingan init` deploys them
-    report = seed_history(s, cases=24, months=3, seed=7, now=NOW)
+    report = seed_history(s, cases=30, months=3, seed=7, now=NOW)
     try:
         yield s, report
     finally:
@@ -55,7 +55,7 @@ def _cases(s: Session) -> list[Instance]:
 def test_every_shipped_process_has_finished_and_running_cases_and_none_in_error(seeded):
     s, report = seeded
     cases = _cases(s)
-    assert report.skipped is False and report.cases == len(cases) == 24
+    assert report.skipped is False and report.cases == len(cases) == 30
     by_process = defaultdict(lambda: defaultdict(int))
     for case in cases:
         by_process[case.process_key][case.status] += 1
@@ -145,3 +145,16 @@ def test_the_same_seed_plans_the_same_history_and_every_path_is_known():
     assert len(one) == 40 and MIN_CASES <= 40
     assert all(p.start_at <= NOW for p in one)
     assert set(PATHS) == SHIPPED
+
+
+def test_a_path_moved_to_another_township_names_only_its_people_and_places():
+    from engine.seed.places import TOWNSHIPS, movable, relocate
+
+    moved = [relocate(p, "hexi") for p in PATHS["mediation"] + PATHS["grid_event"] if movable(p)]
+    assert len(moved) >= 10
+    text = repr(moved)
+    for word in TOWNSHIPS["chengguan"]["users"] + ["'chengguan'", "'dongjie'", "'dongjie-1'", "城关镇", "东街"]:
+        assert word not in text, word
+    assert "qian.sl" in text and "'liushu'" in text and "柳树村" in text
+    # County people stay: the housing bureau still handles a burst pipe in 河西乡.
+    assert "wu.zj" in text and "zhang.dd" in text
