@@ -3,11 +3,11 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
-from .models import Instance, Notification
+from .models import HumanTask, Instance, Notification, Org, RoleAssignment, TaskStatus, User
 
 
 class NotificationKind(StrEnum):
@@ -30,15 +30,43 @@ def notify(session: Session, *, user_ids: list[int] | set[int], kind: str, text:
     return len(rows)
 
 
+def notify_pool(session: Session, *, role: str, org_id: int, text: str, instance_id: int, task_id: str) -> None:
+    """Tell the people a task is offered to: the holders of ``role`` at the nearest level above the task's org.
+
+    A township's task reaches the township's dispatchers, not every dispatcher of the county above
+    it; only where the township has none does it go up. One INSERT … SELECT, no round trip.
+    """
+    task_path = select(Org.path).where(Org.id == org_id).scalar_subquery()
+    holders = (select(RoleAssignment.user_id, Org.path).join(Org, Org.id == RoleAssignment.org_id)
+               .join(User, User.id == RoleAssignment.user_id)
+               .where(RoleAssignment.role == role, User.active.is_(True), task_path.like(Org.path + "%"))
+               .cte("holders"))
+    nearest = select(func.max(func.length(holders.c.path))).scalar_subquery()
+    chosen = (select(holders.c.user_id, literal(NotificationKind.TASK.value), literal(text[:500]), literal(instance_id),
+                     literal(task_id), literal(clock.now()))
+              .where(func.length(holders.c.path) == nearest).distinct())
+    session.execute(insert(Notification).from_select(
+        ["user_id", "kind", "text", "instance_id", "task_id", "created_at"], chosen))
+
+
+# A new-task notice is moot once the task is closed or someone else holds it (one of the pool
+# claimed it): it is neither counted nor listed for the others.
+def _current(user_id: int):
+    moot = exists().where(HumanTask.id == Notification.task_id, or_(
+        HumanTask.status != TaskStatus.OPEN, and_(HumanTask.assignee_id.is_not(None), HumanTask.assignee_id != user_id)))
+    return and_(Notification.user_id == user_id, or_(Notification.kind != NotificationKind.TASK.value,
+                                                     Notification.task_id.is_(None), ~moot))
+
+
 def unread_count(session: Session, *, user_id: int) -> int:
     """Return how many notifications the user has not read."""
     return session.scalar(select(func.count()).select_from(Notification).where(
-        Notification.user_id == user_id, Notification.read_at.is_(None))) or 0
+        _current(user_id), Notification.read_at.is_(None))) or 0
 
 
 def list_notifications(session: Session, *, user_id: int, limit: int = 50) -> list[Notification]:
     """Return the user's newest notifications."""
-    return list(session.scalars(select(Notification).where(Notification.user_id == user_id)
+    return list(session.scalars(select(Notification).where(_current(user_id))
                                 .order_by(Notification.id.desc()).limit(limit)))
 
 

@@ -14,7 +14,7 @@ from .errors import FormInvalid
 from .form_contract import accept_payload, message_contract
 from .lint import form_key_for
 from .models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
-from .notifications import NotificationKind, notify
+from .notifications import NotificationKind, notify, notify_pool
 from .orgs import Actor, get_org, role_for_lane
 from .scripting import parse_moment, use_calendar
 from .spiff.timers import FiredTimerEvent, take_fired_timers
@@ -97,7 +97,7 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False) -> None:
             # Taken away by the flow itself: an interrupting timer, a return, a cancellation.
             _write_task(conn, held, task_id, status=TaskStatus.CANCELLED.value, completed_at=now)
     defaults = definition.config or {}
-    new_rows = []
+    new_rows, pending_pools = [], []
     for task_id, task in ready.items():
         status, completed_by_id = rows.get(task_id, (None, None))
         if status == TaskStatus.OPEN:
@@ -122,8 +122,12 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False) -> None:
         if assignee_id:
             notify(session, user_ids=[assignee_id], kind=NotificationKind.TASK, instance_id=instance.id,
                    task_id=task_id, text=f"新任务：{task.name}（{instance.title}）")
+        elif values["candidate_role"] and status is None:
+            pending_pools.append((values["candidate_role"], org_id, task_id, f"新任务（待签收）：{task.name}（{instance.title}）"))
     if new_rows:
         conn.execute(_INSERT_TASKS, new_rows)
+    for role, org_id, task_id, text in pending_pools:
+        notify_pool(session, role=role, org_id=org_id, text=text, instance_id=instance.id, task_id=task_id)
 
 
 def _write_task(conn, held: dict, task_id: str, **values) -> None:

@@ -236,8 +236,12 @@ def test_delegate_lends_the_task_and_the_owner_completes_it(session, actors):
     assert (task.owner_id, task.assignee_id, task.draft) == (None, liu.id, {"result": "建议签订协议"})
     entry = last_entry(session, inst.id)
     assert (entry.kind, entry.actor, entry.opinion) == ("delegation_returned", "ma.sf", "符合法律规定")
+    # Offered to hexi's mediators when it arrived (issue 13, item 5), then handed back by the delegate.
+    assert session.scalars(select(Notification.text).where(Notification.user_id == liu.id,
+                                                           Notification.task_id == task.id)
+                           .order_by(Notification.id)).all()[0].startswith("新任务（待签收）")
     assert session.scalars(select(Notification.kind).where(Notification.user_id == liu.id,
-                                                           Notification.task_id == task.id)).all() == ["task"]
+                                                           Notification.task_id == task.id)).all() == ["task", "task"]
     refused(session, inst.id, NotAllowed, lambda: tasks.resolve_task(session, task_id=task.id, actor=ma))
     refused(session, inst.id, Conflict, lambda: tasks.resolve_task(session, task_id=task.id, actor=liu))
 
@@ -274,7 +278,8 @@ def test_return_reopens_an_earlier_step_for_whoever_did_it(session, actors):
     assert (entry.kind, entry.actor, entry.opinion, entry.payload["to_element"]) == (
         "returned", "lin.ld", "核查不充分", "check")
     assert session.scalars(select(Notification.kind).where(Notification.user_id == chen.id,
-                                                           Notification.task_id == check.id)).all() == ["returned"]
+                                                           Notification.task_id == check.id)
+                           .order_by(Notification.id)).all() == ["task", "returned"]  # offered, then sent back
     assert inst.data["finding"] == "属实" and inst.data["content"] == "初稿"  # what the step was given
 
     # Not yet done in this pass: approve was discarded with the return.
