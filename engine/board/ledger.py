@@ -113,7 +113,8 @@ class LedgerItem:
 
     @property
     def current_step(self) -> str:
-        return "、".join(s.title for s in self.steps)
+        # A step every assisting unit has (协办反馈) is named once; ``holder`` names the units.
+        return "、".join(dict.fromkeys(s.title for s in self.steps))
 
     @property
     def holder(self) -> str:

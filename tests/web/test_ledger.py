@@ -72,7 +72,7 @@ def test_the_api_item_has_the_documented_fields(client, api_headers, items):
 def test_the_page_shows_names_local_dates_and_cards(client, login, items):
     login(client, "zheng.dc")
     html = client.get("/ledger?sort=business_key").get_data(as_text=True)
-    assert "县住建局" in html and "县公安局·未反馈" in html and ">housing<" not in html
+    assert "县住建局" in html and "县公安局 ○" in html and ">housing<" not in html
     assert "2026-03-16 17:30" in html          # due, in Beijing time
     assert '<span class="card-badge card-yellow">黄牌</span>' in html
     assert "超期 1 个工作日" in html and "剩 4 个工作日" in html
