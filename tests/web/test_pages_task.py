@@ -259,3 +259,31 @@ def test_photos_from_the_start_form_reach_later_forms_and_the_case_page(client, 
         html = page.get_data(as_text=True)
         assert page.status_code == 200 and "现场.png" in html and f'/attachments/{photo}"' in html
         assert 'class="thumb"' in html and f"['{photo}']" not in html
+
+
+def test_a_refused_return_keeps_its_dialog_open_with_the_message_beside_it(client, login, csrf_token, session):
+    # Issue 13, item 4: no full-page error; the dialog stays open with what was chosen.
+    instance, task = review_at_approval(session)
+    login(client, "he.ld")
+    refused = post(client, csrf_token, f"/tasks/{task.id}/return", {"to_element": "register", "opinion": "  "})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    dialog = html[html.index('<details class="op" open><summary>退回'):]
+    dialog = dialog[:dialog.index("</details>")]
+    assert '<p class="error" role="alert">退回必须填写意见</p>' in dialog
+    assert '<option value="register" selected>登记</option>' in dialog
+    assert "领导审批" in html and 'name="f.approved"' in html  # the rest of the task page is there too
+    session.expire_all()
+    assert session.get(HumanTask, task.id).status == TaskStatus.OPEN
+
+
+def test_a_refused_transfer_keeps_what_was_typed(client, login, csrf_token, session):
+    instance, task = review_at_register(session)
+    login(client, "zhang.dd")
+    refused = post(client, csrf_token, f"/tasks/{task.id}/transfer", {"to": "nobody", "opinion": "请协助登记"})
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422
+    dialog = html[html.index('<details class="op" open><summary>转办'):]
+    dialog = dialog[:dialog.index("</details>")]
+    assert '<p class="error" role="alert">用户 &#39;nobody&#39; 不存在或已停用</p>' in dialog
+    assert ">请协助登记</textarea>" in dialog

@@ -6,7 +6,7 @@ from markupsafe import Markup, escape
 
 from engine import case_lists, cases, drafts, runtime, tasks
 from engine.definitions import form_for
-from engine.errors import FormInvalid, NotFound
+from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
 from engine.form_fields import FieldType
 from engine.models import HumanTask
 from engine.orgs import ROLES
@@ -28,7 +28,7 @@ def _task(task_id: str) -> HumanTask:
 
 
 def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = None, opinion: str = "",
-          status: int = 200):
+          status: int = 200, dialog: dict | None = None):
     s, me = db.session(), actor()
     instance = row.instance
     form = form_for(instance.definition, row.form_key)
@@ -53,7 +53,8 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
         transferees=case_lists.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
         people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc) else [],
         visible_context=visible_context(form, instance.data or {}),
-        has_files=any(f.type is FieldType.FILE for f in form.fields), me=me)
+        has_files=any(f.type is FieldType.FILE for f in form.fields), me=me,
+        dialog=dialog or {"op": request.args.get("op"), "message": None, "form": {}})
 
 
 @bp.get("/tasks/<task_id>")
@@ -116,20 +117,35 @@ def task_release(task_id: str):
     return _done("已退回任务池", "Released to the pool", row, to_case=True)
 
 
+def _in_dialog(row: HumanTask, op: str, operation):
+    """Run a dialog's operation; if the engine refuses it, show the task again with that dialog open,
+    what was typed in it kept and the message beside its fields, instead of an error page."""
+    try:
+        operation()
+    except (FormInvalid, NotAllowed, NotFound, Conflict) as exc:
+        db.session().rollback()
+        # Not found here means the person named in the dialog: the page itself is there.
+        return _page(db.session().get(HumanTask, row.id), status=422 if isinstance(exc, NotFound) else exc.status,
+                     dialog={"op": op, "message": exc.message, "form": request.form})
+    return None
+
+
 @bp.post("/tasks/<task_id>/transfer")
 def task_transfer(task_id: str):
     row = _task(task_id)
-    tasks.transfer_task(db.session(), task_id=row.id, actor=actor(), to=request.form.get("to", ""),
-                        opinion=request.form.get("opinion") or None)
-    return _done("已转办", "Transferred", row, to_case=True)
+    refused = _in_dialog(row, "transfer", lambda: tasks.transfer_task(
+        db.session(), task_id=row.id, actor=actor(), to=request.form.get("to", ""),
+        opinion=request.form.get("opinion") or None))
+    return refused or _done("已转办", "Transferred", row, to_case=True)
 
 
 @bp.post("/tasks/<task_id>/delegate")
 def task_delegate(task_id: str):
     row = _task(task_id)
-    tasks.delegate_task(db.session(), task_id=row.id, actor=actor(), to=request.form.get("to", ""),
-                        opinion=request.form.get("opinion") or None)
-    return _done("已委派，对方办理后会交回给您", "Delegated; it comes back to you", row, to_case=True)
+    refused = _in_dialog(row, "delegate", lambda: tasks.delegate_task(
+        db.session(), task_id=row.id, actor=actor(), to=request.form.get("to", ""),
+        opinion=request.form.get("opinion") or None))
+    return refused or _done("已委派，对方办理后会交回给您", "Delegated; it comes back to you", row, to_case=True)
 
 
 @bp.post("/tasks/<task_id>/resolve")
@@ -144,9 +160,10 @@ def task_resolve(task_id: str):
 @bp.post("/tasks/<task_id>/return")
 def task_return(task_id: str):
     row = _task(task_id)
-    tasks.return_task(db.session(), task_id=row.id, actor=actor(), to_element=request.form.get("to_element", ""),
-                      opinion=request.form.get("opinion") or None)
-    return _done("已退回", "Sent back", row, to_case=True)
+    refused = _in_dialog(row, "return", lambda: tasks.return_task(
+        db.session(), task_id=row.id, actor=actor(), to_element=request.form.get("to_element", ""),
+        opinion=request.form.get("opinion") or None))
+    return refused or _done("已退回", "Sent back", row, to_case=True)
 
 
 @bp.post("/tasks/<task_id>/withdraw")
@@ -158,6 +175,7 @@ def task_withdraw(task_id: str):
 
 @bp.post("/tasks/<task_id>/urge")
 def task_urge(task_id: str):
-    row = _task(task_id)
-    count = tasks.urge_task(db.session(), task_id=row.id, actor=actor(), opinion=request.form.get("opinion") or None)
-    return _done(f"已催办，提醒了 {count} 人", f"Urged {count} people", row, to_case=True)
+    row, counted = _task(task_id), []
+    refused = _in_dialog(row, "urge", lambda: counted.append(tasks.urge_task(
+        db.session(), task_id=row.id, actor=actor(), opinion=request.form.get("opinion") or None)))
+    return refused or _done(f"已催办，提醒了 {counted[0]} 人", f"Urged {counted[0]} people", row, to_case=True)
