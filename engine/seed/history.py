@@ -34,8 +34,8 @@ PATHS = {"mediation": paths_mediation.PATHS, "grid_event": paths_grid_event.PATH
          "report_review": paths_report_review.PATHS, "assessment": paths_assessment.PATHS}
 # How often each process appears among the random cases: a county sees far more grid events and
 # disputes than inspections or assessment rounds.
-WEIGHTS = {"grid_event": 35, "mediation": 30, "supervision": 12, "inspection": 10, "report_review": 8,
-           "assessment": 5}
+WEIGHTS = {"grid_event": 35, "mediation": 30, "supervision": 15, "inspection": 10, "report_review": 7,
+           "assessment": 3}
 
 # What a demo must show, whatever the size: (process, path, how it ends up).
 MUST = [
@@ -60,6 +60,10 @@ MUST = [
     ("mediation", "escalation_village_township_county", "cancel"),
     # Waits for the county leader's 阅批, which he lends to the township leader (委派) below.
     ("mediation", "high_risk_county_terminated", "running", 2),
+    # Supervision items received and then left alone: by now one is past its deadline (yellow
+    # card) and one five working days past it too (red card), both carded by the timers.
+    ("supervision", "extension_approved_then_refused", "aged-17", 2),
+    ("supervision", "on_time_with_assisting_units", "aged-40", 2),
 ]
 # County leaders lend a waiting task of a township's case to its leader (委派): (from, to, township).
 LEND = [("he.ld", "lin.ld", "chengguan")]
@@ -193,6 +197,9 @@ def _plan(rng: Random, key: str, path: dict, mode: str, *, now: datetime, span: 
     played = _length(plan.steps)
     latest = now - played - timedelta(hours=2)
     earliest = latest - timedelta(days=4) if mode == "running-recent" else now - span
+    if mode.startswith("aged-"):  # started about that many days ago
+        latest = min(latest, now - timedelta(days=int(mode[5:]) - 1))
+        earliest = latest - timedelta(days=2)
     plan.start_at = _working_time(rng, earliest, max(latest, earliest))
     plan.urge = mode == "running" and now - plan.start_at > timedelta(days=7) and rng.random() < 0.5
     return plan

@@ -22,7 +22,7 @@ from ..errors import EngineError
 from ..messages import send_message
 from ..models import HumanTask, Instance, InstanceStatus, TaskStatus
 from ..orgs import SYSTEM, Actor, actor_for
-from ..tasks import claim_task, return_task
+from ..tasks import claim_task, return_task, urge_task
 from ..timers import fire_due
 
 BEIJING = timezone(timedelta(hours=8))
@@ -94,6 +94,7 @@ class CasePlayer:
         self._actors: dict[str, Actor] = {}
 
     def actor(self, username: str) -> Actor:
+        """Return the demo user's Actor (looked up once)."""
         if username not in self._actors:
             self._actors[username] = actor_for(self.session, username=username)
         return self._actors[username]
@@ -132,6 +133,7 @@ class CasePlayer:
         return instance
 
     def step(self, instance: Instance, step: dict, serial: int) -> None:
+        """Do one step of a path: let time pass, deliver a message, send a task back, or do a task."""
         if "advance" in step:
             self.clock.advance(duration(step["advance"]))
             fire_due(self.session)
@@ -163,6 +165,7 @@ class CasePlayer:
         self.session.refresh(instance)
 
     def find_task(self, instance: Instance, element: str, username: str, org: str | None) -> HumanTask:
+        """Return the open step ``element`` that ``username`` may do (in ``org`` for parallel copies)."""
         actor = self.actor(username)
         for task in self.open_tasks(instance):
             if task.element_id == element and (org is None or task.candidate_org.code == org) \
@@ -173,13 +176,13 @@ class CasePlayer:
                          message_en=f"{username} has no open task {element}; open: {open_now}")
 
     def open_tasks(self, instance: Instance) -> list[HumanTask]:
+        """Return the case's open tasks, oldest first, as stored now."""
         return list(self.session.scalars(
             select(HumanTask).where(HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN)
             .order_by(HumanTask.created_at, HumanTask.id).execution_options(populate_existing=True)))
 
     def urge(self, instance: Instance, starter: Actor) -> None:
-        from ..tasks import urge_task
-
+        """Have the case's initiator remind whoever holds its first open step (催办)."""
         tasks = self.open_tasks(instance)
         if not tasks:
             return

@@ -90,6 +90,18 @@ def test_open_work_is_partly_overdue_and_partly_on_time(seeded):
     assert fired > 0 and urged > 0
 
 
+def test_supervision_items_left_alone_were_carded_yellow_and_red_by_their_timers(seeded):
+    s, _ = seeded
+    running = [c.id for c in _cases(s) if c.process_key == "supervision" and c.status == InstanceStatus.RUNNING]
+    fired = set(s.scalars(select(AuditEntry.element_id).where(
+        AuditEntry.instance_id.in_(running), AuditEntry.kind == EntryKind.TIMER, AuditEntry.actor == "system")))
+    assert {"overdue_yellow", "overdue_red"} <= fired, fired
+    # The red card opened the leader's 约谈 (summon) on a case still waiting for its report.
+    summons = s.scalar(select(func.count()).select_from(HumanTask).where(
+        HumanTask.instance_id.in_(running), HumanTask.element_id == "summon", HumanTask.status == TaskStatus.OPEN))
+    assert summons >= 1
+
+
 def test_every_working_demo_user_has_something_to_do_or_done(seeded):
     s, _ = seeded
     empty = []
