@@ -77,6 +77,8 @@ class FormField:
     accept: tuple[str, ...] = ()
     role: str | None = None
     kind: str | None = None
+    unit: str | None = None
+    unit_from: str | None = None
 
     @property
     def editable(self) -> bool:
@@ -98,6 +100,8 @@ ATTRIBUTES: dict[str, tuple[str, set[FieldType] | None]] = {
     "min_rows": ("count", {T.TABLE}), "max_rows": ("count", {T.TABLE}), "columns": ("columns", {T.TABLE}),
     "max_files": ("count", {T.FILE}), "accept": ("extensions", {T.FILE}),
     "role": ("text", {T.PERSON}), "kind": ("text", {T.ORG}),
+    # A number's unit: written out (unit: 工作日), or read from another field of the form (unit_from: limit_kind).
+    "unit": ("text", NUMERIC), "unit_from": ("text", NUMERIC),
 }
 # A table cell has no case data of its own to show and no per-row condition engine.
 NOT_IN_TABLE = ("visible_if", "readonly", "hidden")
@@ -409,7 +413,8 @@ def field_schema(field: FormField, choices: Choices | None = None, *, published:
                 "max_length": "maxLength", "pattern": "pattern", "min_rows": "minItems", "max_rows": "maxItems",
                 "max_files": "maxItems", "readonly": "readOnly", "label_en": "x-label-en",
                 "placeholder": "x-placeholder", "pattern_message": "x-pattern-message", "sensitive": "x-sensitive",
-                "role": "x-role", "kind": "x-kind", "visible_if": "x-visible-if"}
+                "role": "x-role", "kind": "x-kind", "visible_if": "x-visible-if", "unit": "x-unit",
+                "unit_from": "x-unit-from"}
     for attr, key in keywords.items():
         value = getattr(field, attr)
         if not (value is None or value is False or value == ""):

@@ -392,6 +392,12 @@ def _build_form(data: object, key: str, log: ProblemLog) -> Form | None:
     if "fields" not in data:
         log.add((), "缺少字段列表 fields", "The form has no fields list")
     fields = parse_fields(data.get("fields", []), ("fields",), log)
+    names = {f.name for f in fields}
+    for index, f in enumerate(fields):
+        if f.unit_from and f.unit_from not in names:
+            log.add(("fields", index, "unit_from"), f"unit_from 应为本表单中的字段名，没有字段 '{f.unit_from}'",
+                    f"unit_from must name a field of this form; there is no '{f.unit_from}'", field=f.name,
+                    hint=did_you_mean(f.unit_from, names))
     if log.items:
         return None
     return Form(key=key, title=title, description=data.get("description", ""), fields=fields,

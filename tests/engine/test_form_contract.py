@@ -89,3 +89,13 @@ fields:
     # Stricter than the engine, never looser: the schema asks for 原因 even when a <= b.
     assert not Draft202012Validator(schema).is_valid({"a": 1, "b": 2})
     assert _engine_accepts(form, {"a": 1, "b": 2}, {})
+
+
+def test_unit_from_must_name_a_field_of_the_form():
+    from engine.errors import DefinitionInvalid
+
+    with pytest.raises(DefinitionInvalid) as refused:
+        parse_form("title: 派遣\nfields:\n  - {name: limit_kind, label: 类型, type: text}\n"
+                   "  - {name: limit_amount, label: 时限, type: number, unit_from: limit_knd}\n", key="t/d")
+    assert [(d.field, d.hint) for d in refused.value.details] == [
+        ("limit_amount", "是否想写 'limit_kind'？(did you mean 'limit_kind'?)")]

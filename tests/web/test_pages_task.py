@@ -239,6 +239,7 @@ def test_read_only_orgs_are_shown_by_name(client, login, csrf_token, api_headers
     login(client, "li.sl")
     page = text_of(client.get(f"/tasks/{dispatch.id}"))
     assert "建议承办单位 县公安局" in page and "建议承办单位 police" not in page
+    assert "处置时限 8 工作时" in page  # the time limit with its unit
 
 
 def test_photos_from_the_start_form_reach_later_forms_and_the_case_page(client, login, csrf_token, session, library):

@@ -33,6 +33,7 @@ class FieldView:
     attachments: list = field(default_factory=list)
     uploads: bool = True
     column_choices: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    unit: str = ""
 
     @property
     def name(self) -> str:
@@ -49,7 +50,8 @@ def field_views(session, form: Form, values: dict, errors: dict[str, list[str]],
     for f in form.fields:
         if f.hidden:
             continue
-        view = FieldView(f, values.get(f.name), errors.get(f.name, []), uploads=attachment_info is not None)
+        view = FieldView(f, values.get(f.name), errors.get(f.name, []), uploads=attachment_info is not None,
+                         unit=f.unit or str(values.get(f.unit_from) or "") if f.unit or f.unit_from else "")
         if f.type is FieldType.PERSON:
             view.choices = person_choices(session, role=f.role, org_path=org_path)
         elif f.type is FieldType.ORG:
