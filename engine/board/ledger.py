@@ -222,7 +222,8 @@ def _tasks_by_case(session: Session, ids: list[int]) -> dict[int, list[HumanTask
     out: dict[int, list[HumanTask]] = {}
     for t in session.scalars(select(HumanTask).where(
             HumanTask.instance_id.in_(ids), HumanTask.status.in_((TaskStatus.OPEN, TaskStatus.COMPLETED)))
-            .order_by(HumanTask.created_at, HumanTask.element_id)):
+            # Parallel steps start at the same moment: the org breaks the tie the same way on every database.
+            .order_by(HumanTask.created_at, HumanTask.element_id, HumanTask.candidate_org_id)):
         out.setdefault(t.instance_id, []).append(t)
     return out
 

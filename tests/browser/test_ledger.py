@@ -32,7 +32,13 @@ def _start(services, *, title, lead, assisting=(), source="领导批示", days=1
 
 
 def test_the_inspector_filters_the_ledger_by_card_and_opens_a_case(new_page, live_services):
-    _start(live_services, title="东街老旧小区消防通道整治", lead="housing", assisting=["police", "justice"])
+    fire = _start(live_services, title="东街老旧小区消防通道整治", lead="housing", assisting=["police", "justice"])
+    with live_services.session() as s:   # the police report back: a ✓ beside them
+        assist = s.query(HumanTask).filter_by(instance_id=fire, element_id="assist", status=TaskStatus.OPEN).all()
+        police = next(t for t in assist if t.candidate_org.code == "police")
+        runtime.complete_task(s, task_id=police.id, data={"assist_result": "已联合交警劝离占道车辆"},
+                              actor=actor_for(s, username="zhou.ga"))
+        s.commit()
     _start(live_services, title="农贸市场食品安全专项检查", lead="market", source="会议决定", days=5, ago_days=12)
     red = _start(live_services, title="河西乡欠薪问题集中化解", lead="hrss", assisting=["justice"], source="上级交办",
                  days=5, ago_days=40)
@@ -56,6 +62,15 @@ def test_the_inspector_filters_the_ledger_by_card_and_opens_a_case(new_page, liv
     page.click(f"tr[data-item='{red}'] td.primary a")
     page.wait_for_url(re.compile(rf"/cases/{red}"))
     assert "河西乡欠薪问题集中化解" in page.inner_text("main")
+
+    page.goto("/ledger")
+    assert "县公安局 ✓" in page.inner_text(f"tr[data-item='{fire}']")
+    page.goto(f"/ledger/{red}/print")
+    assert "督办单" in page.inner_text("h1")
+    shoot(page, "print-supervision-sheet")
+    page.goto("/ledger/notice")
+    assert "县人社局" in page.inner_text("article")
+    shoot(page, "print-supervision-notice")
 
     phone = new_page("zheng.dc", mobile=True)
     phone.goto("/ledger?sort=card&order=desc")
