@@ -6,16 +6,21 @@ Monday 16 March at 17:30.
 """
 from __future__ import annotations
 
+import re
+import shutil
+import subprocess
+import sys
 from datetime import timedelta
 
 import pytest
 
-from engine import runtime
+from engine import definitions, runtime
 from engine.board.ledger import Card, ItemStatus, LedgerFilter, ledger, source_choices
 from engine.queries import CaseSearch, search_cases
 from tests.board.conftest import THRESHOLDS, beijing
 from tests.conftest import T0
 from tests.factories import only_task
+from tests.scenario_player import ROOT
 
 ALL = LedgerFilter(limit=1000)
 
@@ -104,16 +109,28 @@ def test_days_left_and_the_card_move_across_each_threshold_of_supervision_yaml(s
     assert _card_at(session, actors, frozen, red_at + timedelta(minutes=1)) == (-red, Card.RED)
 
 
-def test_the_thresholds_are_read_from_the_deployed_process_not_from_code(session, actors, frozen, start_item):
+def test_a_redeployed_threshold_changes_the_card_without_code(session, actors, frozen, start_item, tmp_path):
+    # The county deploys a stricter supervision.yaml: the light 5 working days ahead, red 1 day after.
+    (tmp_path / "processes").mkdir()
+    shutil.copy(ROOT / "processes" / "supervision.bpmn", tmp_path / "processes")
+    shutil.copytree(ROOT / "forms" / "supervision", tmp_path / "forms" / "supervision")
+    text = (ROOT / "processes" / "supervision.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"warn_before_workdays: \d+", "warn_before_workdays: 5", text)
+    text = re.sub(r"red_card_after_workdays: \d+", "red_card_after_workdays: 1", text)
+    (tmp_path / "processes" / "supervision.yaml").write_text(text, encoding="utf-8")
+    definitions.deploy(session, paths=[tmp_path])
     inst = start_item("消防通道整治", "housing")
-    # The county deploys a stricter version: a red card 1 working day after the deadline.
-    config = dict(inst.definition.config)
-    config["variables"] = {**config["variables"], "red_card_after_workdays": 1, "warn_before_workdays": 5}
-    inst.definition.config = config
-    session.flush()
+    assert inst.definition.version >= 2
     assert _card_at(session, actors, frozen, beijing("2026-03-10T09:00:00")) == (4, Card.NEAR)
     assert _card_at(session, actors, frozen, beijing("2026-03-17T17:29:00")) == (-1, Card.YELLOW)
     assert _card_at(session, actors, frozen, beijing("2026-03-17T17:31:00")) == (-1, Card.RED)
+
+
+def test_the_read_modules_load_neither_the_runtime_nor_flask():
+    probe = ("import sys, engine.board.ledger, engine.board.notice; "
+             "print('engine.runtime' in sys.modules, 'flask' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_filters_by_unit_township_source_card_status_and_period(session, actors, frozen, four):
