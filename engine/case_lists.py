@@ -34,6 +34,11 @@ def org_choices(session: Session, *, kind: str | None) -> list[tuple[str, str]]:
     return [tuple(r) for r in session.execute(query)]
 
 
+def org_paths(session: Session) -> dict[str, str]:
+    """Return every org's materialised path by its code (what "inside the chosen org" is decided on)."""
+    return dict(session.execute(select(Org.code, Org.path)).all())
+
+
 def search_fields(definitions: list[ProcessDefinition]) -> list[tuple[str, str, bool]]:
     """Return (name, label, sensitive) of the searchable case fields the given processes declare."""
     out: dict[str, tuple[str, str, bool]] = {}

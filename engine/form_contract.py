@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .case_lists import org_choices, person_choices
+from .case_lists import org_choices, org_paths, person_choices
 from .context import context_of
 from .declared_data import message_form
 from .definitions import form_for
@@ -35,6 +35,7 @@ class FormContract:
     context: Mapping
     evaluate: Callable[[str, dict], object]
     _lookup: Callable[[FormField], list]
+    _org_paths: Callable[[], dict]
     _cache: dict = field(default_factory=dict)
 
     def choices(self, f: FormField) -> list | None:
@@ -44,14 +45,23 @@ class FormContract:
             self._cache[key] = self._lookup(f)
         return self._cache[key]
 
+    def within(self, f: FormField, outer: object) -> list:
+        """Return the values of org field ``f`` that lie inside the org coded ``outer``."""
+        if "paths" not in self._cache:
+            self._cache["paths"] = self._org_paths()
+        paths = self._cache["paths"]
+        prefix = paths.get(str(outer))
+        return [code for code in self.choices(f) or [] if prefix and paths.get(code, "").startswith(prefix)]
+
     def schema(self) -> dict:
         """Return the JSON Schema published for this form here."""
-        return form_to_json_schema(self.form, context=self.context, choices=self.choices, evaluate=self.evaluate)
+        return form_to_json_schema(self.form, context=self.context, choices=self.choices, evaluate=self.evaluate,
+                                   within=self.within)
 
     def accept(self, data: object) -> dict:
         """Return ``data`` cleaned for storing, or raise FormInvalid naming every field at fault."""
         return validate_form_data(self.form, data if data is not None else {}, context=self.context,
-                                  evaluate=self.evaluate, choices=self.choices)
+                                  evaluate=self.evaluate, choices=self.choices, within=self.within)
 
 
 def _contract(session: Session, form: Form, *, context: Mapping, org_path: str,
@@ -65,7 +75,8 @@ def _contract(session: Session, form: Form, *, context: Mapping, org_path: str,
             return [code for code, _ in org_choices(session, kind=f.kind)]
         return attachment_ids()
 
-    return FormContract(form, context, lambda expr, names: env.evaluate(expr, dict(names)), lookup)
+    return FormContract(form, context, lambda expr, names: env.evaluate(expr, dict(names)), lookup,
+                        lambda: org_paths(session))
 
 
 def parameters(definition: ProcessDefinition) -> dict:

@@ -79,6 +79,7 @@ class FormField:
     kind: str | None = None
     unit: str | None = None
     unit_from: str | None = None
+    within: str | None = None
 
     @property
     def editable(self) -> bool:
@@ -102,9 +103,11 @@ ATTRIBUTES: dict[str, tuple[str, set[FieldType] | None]] = {
     "role": ("text", {T.PERSON}), "kind": ("text", {T.ORG}),
     # A number's unit: written out (unit: 工作日), or read from another field of the form (unit_from: limit_kind).
     "unit": ("text", NUMERIC), "unit_from": ("text", NUMERIC),
+    # An org chosen inside the org chosen in another field of the form (所属村 within 所属乡镇).
+    "within": ("text", {T.ORG}),
 }
 # A table cell has no case data of its own to show and no per-row condition engine.
-NOT_IN_TABLE = ("visible_if", "readonly", "hidden")
+NOT_IN_TABLE = ("visible_if", "readonly", "hidden", "within")
 RANGES = (("min", "max"), ("min_length", "max_length"), ("min_rows", "max_rows"))
 NAME_RE = re.compile(r"[a-z_][a-z0-9_]*")
 _TYPE_NAMES = {t.value for t in FieldType}
@@ -414,7 +417,7 @@ def field_schema(field: FormField, choices: Choices | None = None, *, published:
                 "max_files": "maxItems", "readonly": "readOnly", "label_en": "x-label-en",
                 "placeholder": "x-placeholder", "pattern_message": "x-pattern-message", "sensitive": "x-sensitive",
                 "role": "x-role", "kind": "x-kind", "visible_if": "x-visible-if", "unit": "x-unit",
-                "unit_from": "x-unit-from"}
+                "unit_from": "x-unit-from", "within": "x-within"}
     for attr, key in keywords.items():
         value = getattr(field, attr)
         if not (value is None or value is False or value == ""):

@@ -25,6 +25,7 @@ __all__ = [
 JSON_SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 FORM_ATTRIBUTES = ("title", "title_en", "description", "fields")
 INVALID_DATA = "表单填写有误，请检查标出的字段", "The form has errors"
+Within = Callable[[FormField, object], list]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +111,7 @@ def form_from_dict(data: Mapping) -> Form:
 
 
 def form_to_json_schema(form: Form, *, context: Mapping | None = None, choices: Choices | None = None,
-                        evaluate: Callable[[str, dict], object] | None = None) -> dict:
+                        evaluate: Callable[[str, dict], object] | None = None, within: Within | None = None) -> dict:
     """Return the JSON Schema (draft 2020-12) of the data a submitter may send for ``form``.
 
     It is the whole contract: data it accepts is either accepted by validate_form_data given the
@@ -131,6 +132,14 @@ def form_to_json_schema(form: Form, *, context: Mapping | None = None, choices: 
             then = {"required": [f.name]} | ({"properties": {f.name: rule}} if (rule := nonblank_rule(f)) else {})
             rules.append(then if shown_when in (None, True) else {"if": shown_when, "then": then}
                          if shown_when is not False else {})
+    for f in shown:
+        outer = form.field(f.within) if f.within and f.editable and within is not None else None
+        if outer is not None and outer.editable and choices is not None:
+            # One rule per org the outer field may take: which inner orgs go with it.
+            rules += [{"if": {"properties": {outer.name: {"const": code}}, "required": [outer.name]},
+                       "then": {"properties": {f.name: {"enum": within(f, code)}}}} for code in choices(outer) or []]
+        elif outer is not None and (context or {}).get(outer.name) is not None:
+            properties[f.name]["enum"] = within(f, context[outer.name])  # the outer org is already the case's
     schema = {"$schema": JSON_SCHEMA_DIALECT, "title": form.title, "type": "object", "x-form-key": form.key}
     schema |= {"description": form.description} if form.description else {}
     schema |= {"properties": properties,
@@ -141,12 +150,13 @@ def form_to_json_schema(form: Form, *, context: Mapping | None = None, choices: 
 
 def validate_form_data(form: Form, data: Mapping, *, context: Mapping | None = None,
                        evaluate: Callable[[str, dict], object] | None = None,
-                       choices: Choices | None = None) -> dict:
+                       choices: Choices | None = None, within: Within | None = None) -> dict:
     """Return the submitted data cleaned for storing, or raise FormInvalid listing every field error.
 
     The result holds every editable field that is visible, None where left empty; a key missing from
     ``data`` takes the field's default. visible_if is evaluated on ``{**context, **cleaned data}``.
-    ``choices(field)`` limits person, org and file fields to the values it returns.
+    ``choices(field)`` limits person, org and file fields to the values it returns, and
+    ``within(field, outer)`` an org field declared ``within`` another to the orgs inside ``outer``.
     """
     if not isinstance(data, Mapping):
         raise FormInvalid(INVALID_DATA[0], message_en=INVALID_DATA[1],
@@ -178,6 +188,13 @@ def validate_form_data(form: Form, data: Mapping, *, context: Mapping | None = N
               "required": [f.name for f in shown if f.required]}
     for error in Draft202012Validator(schema, format_checker=FORMATS).iter_errors(_filled(cleaned)):
         found += _translate(form, error)
+    for f in shown:
+        outer = names.get(f.within) if f.within else None
+        if within is not None and outer is not None and cleaned.get(f.name) is not None \
+                and cleaned[f.name] not in within(f, outer):
+            parent = form.field(f.within)
+            found.append(((f.name,), Problem(f"所选组织不在所选的“{parent.label}”之内",
+                                             f"Not within the chosen {parent.label_en or parent.name}")))
     if found:
         order, seen, details = _order_of(form), set(), []
         for path, problem in sorted(found, key=lambda item: order(item[0])):
@@ -394,6 +411,11 @@ def _build_form(data: object, key: str, log: ProblemLog) -> Form | None:
     fields = parse_fields(data.get("fields", []), ("fields",), log)
     names = {f.name for f in fields}
     for index, f in enumerate(fields):
+        parent = next((g for g in fields if g.name == f.within), None) if f.within else None
+        if f.within and (parent is None or parent.type is not FieldType.ORG or parent is f):
+            log.add(("fields", index, "within"), f"within 应为本表单中另一个组织（org）字段的字段名，'{f.within}' 不是",
+                    f"within must name another org field of this form; '{f.within}' is not one", field=f.name,
+                    hint=did_you_mean(f.within, [g.name for g in fields if g.type is FieldType.ORG and g is not f]))
         if f.unit_from and f.unit_from not in names:
             log.add(("fields", index, "unit_from"), f"unit_from 应为本表单中的字段名，没有字段 '{f.unit_from}'",
                     f"unit_from must name a field of this form; there is no '{f.unit_from}'", field=f.name,

@@ -99,3 +99,44 @@ def test_unit_from_must_name_a_field_of_the_form():
                    "  - {name: limit_amount, label: 时限, type: number, unit_from: limit_knd}\n", key="t/d")
     assert [(d.field, d.hint) for d in refused.value.details] == [
         ("limit_amount", "是否想写 'limit_kind'？(did you mean 'limit_kind'?)")]
+
+
+def test_an_org_within_another_agrees_between_schema_and_engine():
+    # Issue 13, item 7: 所属村 only among the villages of the 所属乡镇 chosen.
+    form = parse_form("""
+title: 登记
+fields:
+  - {name: township, label: 所属乡镇, type: org, kind: township}
+  - {name: village, label: 所属村, type: org, kind: village, within: township}
+""", key="t/start")
+    paths = {"a": "/1/2/", "b": "/1/3/", "a1": "/1/2/5/", "a2": "/1/2/6/", "b1": "/1/3/7/"}
+    kinds = {"township": ["a", "b"], "village": ["a1", "a2", "b1"]}
+
+    def choices(f):
+        return kinds[f.kind]
+
+    def within(f, outer):
+        return [c for c in choices(f) if paths[c].startswith(paths[str(outer)])]
+
+    schema = Draft202012Validator(form_to_json_schema(form, choices=choices, within=within))
+    for township in (None, "a", "b"):
+        for village in (None, "a1", "a2", "b1"):
+            data = {k: v for k, v in (("township", township), ("village", village)) if v is not None}
+            try:
+                validate_form_data(form, data, choices=choices, within=within)
+                accepted = True
+            except FormInvalid as exc:
+                accepted = False
+                assert [d.message for d in exc.details] == ["所选组织不在所选的“所属乡镇”之内"]
+            assert schema.is_valid(data) == accepted, data
+            assert accepted == (township is None or village is None or village.startswith(township))
+
+
+def test_within_must_name_another_org_field():
+    from engine.errors import DefinitionInvalid
+
+    with pytest.raises(DefinitionInvalid) as refused:
+        parse_form("title: 登记\nfields:\n  - {name: township, label: 乡镇, type: org}\n"
+                   "  - {name: village, label: 村, type: org, within: townshp}\n", key="t/s")
+    assert [d.field for d in refused.value.details] == ["village"]
+    assert "township" in refused.value.details[0].hint

@@ -222,3 +222,16 @@ MEDIATION_START = {
                 {"name": "李四", "role": "被申请人", "phone": "13800000002"}],
 }
 GRID_START = {"category": "治安隐患", "event_title": "东街路灯不亮", "location": "东街社区12号楼", "description": "路灯损坏，夜间无照明。"}
+
+
+def test_a_village_outside_the_chosen_township_is_refused_and_the_schema_says_which_go_together(
+        client, api_headers, session, library):
+    headers = api_headers("wang.wg")
+    schema = client.get("/api/v1/processes/mediation", headers=headers).get_json()["start_form_schema"]
+    valid = Draft202012Validator(schema)
+    assert valid.is_valid(MEDIATION_START | {"township": "chengguan", "village": "dongjie"})
+    assert not valid.is_valid(MEDIATION_START | {"township": "hexi", "village": "dongjie"})
+    response = client.post("/api/v1/instances", headers=headers, json={
+        "process": "mediation", "data": MEDIATION_START | {"township": "hexi", "village": "dongjie"}})
+    assert response.status_code == 422
+    assert _details(response) == [("village", "所选组织不在所选的“所属乡镇（街道）”之内")]

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.datastructures import MultiDict
 
-from engine.case_lists import org_choices, person_choices
+from engine.case_lists import org_choices, org_paths, person_choices
 from engine.errors import FormInvalid
 from engine.form_fields import FieldType, FormField
 from engine.forms import Form
@@ -34,6 +34,8 @@ class FieldView:
     uploads: bool = True
     column_choices: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     unit: str = ""
+    paths: dict[str, str] = field(default_factory=dict)
+    inside: list | None = None  # for a field ``within`` another: the choices inside the org chosen there
 
     @property
     def name(self) -> str:
@@ -46,7 +48,9 @@ def field_views(session, form: Form, values: dict, errors: dict[str, list[str]],
 
     Without ``attachment_info`` (a start form: no case to attach files to yet) file fields say so.
     """
-    out = []
+    out, paths = [], {}
+    if any(f.type is FieldType.ORG for f in form.fields):
+        paths = org_paths(session)  # orgs carry their place in the tree, so a dependent picker can follow
     for f in form.fields:
         if f.hidden:
             continue
@@ -55,7 +59,10 @@ def field_views(session, form: Form, values: dict, errors: dict[str, list[str]],
         if f.type is FieldType.PERSON:
             view.choices = person_choices(session, role=f.role, org_path=org_path)
         elif f.type is FieldType.ORG:
-            view.choices = org_choices(session, kind=f.kind)
+            view.choices, view.paths = org_choices(session, kind=f.kind), paths
+            outer = values.get(f.within) if f.within else None
+            if outer and paths.get(str(outer)):
+                view.inside = [c for c, _ in view.choices if paths.get(c, "").startswith(paths[str(outer)])]
         elif f.type is FieldType.TABLE:
             view.row_errors = {(int(k.split("[")[1].split("]")[0]), k.rsplit(".", 1)[-1]): v
                                for k, v in errors.items() if k.startswith(f.name + "[") and "." in k}

@@ -137,6 +137,20 @@
     });
   }
 
+  // ---- dependent pickers: an org chosen within the org of another field (所属村 within 所属乡镇) ----
+  function applyWithin(form) {
+    form.querySelectorAll("select[data-within]").forEach(function (sel) {
+      var outer = form.querySelector("select[name='" + sel.getAttribute("data-within") + "']");
+      var chosen = outer && outer.selectedOptions[0];
+      var prefix = chosen && chosen.value ? (chosen.getAttribute("data-path") || "") : "";
+      sel.querySelectorAll("option[data-path]").forEach(function (o) {
+        var inside = !prefix || o.getAttribute("data-path").indexOf(prefix) === 0;
+        o.hidden = !inside; o.disabled = !inside;
+        if (!inside && o.selected) sel.value = "";
+      });
+    });
+  }
+
   // ---- repeating table rows --------------------------------------------------------------------
   function renumber(table) {
     var name = table.getAttribute("data-name");
@@ -187,8 +201,9 @@
     document.body.classList.add("has-js");
     document.querySelectorAll("form.task-form").forEach(function (form) {
       applyVisibility(form);
+      applyWithin(form);
       form.addEventListener("input", function () { applyVisibility(form); });
-      form.addEventListener("change", function () { applyVisibility(form); });
+      form.addEventListener("change", function () { applyWithin(form); applyVisibility(form); });
       // A double click must not submit twice; the server answers a repeat with 409 anyway.
       form.addEventListener("submit", function (ev) {
         if (form.dataset.sent === "1") { ev.preventDefault(); return; }
