@@ -125,6 +125,15 @@ def test_bulk_urge_from_the_page_reports_each_item_and_a_second_urge_is_refused_
     assert client.post("/ledger/urge", data={"item": [str(c)]}).status_code == 400
 
 
+def test_the_urge_redirect_and_the_pages_links_carry_only_the_filters(client, login, csrf_token, items):
+    login(client, "zheng.dc")
+    response = client.post("/ledger/urge?card=none&_external=1&_scheme=javascript&next=//evil.example",
+                           data={"csrf_token": csrf_token(client), "item": []})
+    assert response.status_code == 302 and response.headers["Location"] == "/ledger?card=none"
+    html = client.get("/ledger?card=none&_anchor=x&evil=%22%3E%3Cscript%3E").get_data(as_text=True)
+    assert "evil" not in html and "_anchor" not in html and '"><script>' not in html
+
+
 def test_bulk_urge_through_the_api(client, api_headers, session, items):
     a, b, c, d = items
     response = client.post("/api/v1/supervision/items/urge", json={"instance_ids": [b, 999999]},

@@ -84,7 +84,8 @@ def _args() -> tuple[dict, dict]:
     raw = {k: v for k, v in request.args.items() if k not in ("page", "limit", "offset") and v != ""}
     schema = LedgerArgs(unknown=EXCLUDE)
     bad = schema.validate(raw)
-    kept = {k: v for k, v in raw.items() if k not in bad}
+    # Only the filters' own names go on: the rest of the query string is never echoed into links.
+    kept = {k: v for k, v in raw.items() if k in schema.fields and k not in bad}
     return schema.load(kept), kept
 
 
@@ -125,8 +126,8 @@ def ledger_export():
 
 @bp.post("/ledger/urge")
 def ledger_urge():
-    ids = [int(v) for v in request.form.getlist("item") if v.isdigit() and len(v) <= 10]
-    back = url_for("pages.ledger_page", **{k: v for k, v in request.args.items()})
+    ids = [int(v) for v in request.form.getlist("item") if v.isdigit() and len(v) <= 10][:200]
+    back = url_for("pages.ledger_page", **_args()[1])
     if not ids:
         flash(t("请先勾选要催办的事项", "Choose the items to urge first"), "error")
         return redirect(back)
