@@ -57,8 +57,8 @@ STATUS_LABELS = {ItemStatus.PENDING: ("待审核", "Awaiting approval"), ItemSta
 # The card the process itself wrote into the case data (亮黄牌/亮红牌/本轮办理结束).
 _RECORDED_CARDS = {"黄牌": Card.YELLOW, "红牌": Card.RED}
 _CARD_RANK = {Card.NONE: 0, Card.NEAR: 1, Card.YELLOW: 2, Card.RED: 3}
-SORT_KEYS = ("business_key", "title", "source", "lead_unit", "created_at", "due_at", "current_step", "days_left",
-             "card", "urge_count", "feedback", "status")
+SORT_KEYS = ("business_key", "title", "source", "lead_unit", "feedback", "created_at", "due_at", "current_step",
+             "holder", "days_left", "card", "urge_count", "status")
 
 
 @dataclass(frozen=True)
@@ -171,8 +171,8 @@ def _sort_value(item: LedgerItem, key: str):
         return list(ItemStatus).index(item.status)
     if key == "feedback":
         return (item.feedback_done, len(item.assisting)) if item.assisting else None
-    if key == "current_step":
-        return item.current_step or None
+    if key in ("current_step", "holder"):
+        return getattr(item, key) or None
     if key == "lead_unit":
         return item.lead_unit_name or None
     return getattr(item, key)

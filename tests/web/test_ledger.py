@@ -54,6 +54,16 @@ def test_the_page_and_the_api_give_the_same_rows_for_the_same_filters(client, lo
     assert len(page) == expected.get((username, query), len(page))
 
 
+def test_every_column_of_the_page_sorts_both_ways_like_the_api(client, login, api_headers, items):
+    login(client, "zheng.dc")
+    for key, _, _ in COLUMNS:
+        for order in ("asc", "desc"):
+            query = f"sort={key}&order={order}"
+            rows = _page_ids(client, query)
+            assert sorted(rows) == sorted(items) and rows == _api_ids(client, api_headers("zheng.dc"), query), query
+    assert _page_ids(client, "sort=business_key&order=desc") == sorted(items, reverse=True)
+
+
 def test_the_api_item_has_the_documented_fields(client, api_headers, items):
     a, b, c, d = items
     body = client.get("/api/v1/supervision/items?card=yellow", headers=api_headers("zheng.dc")).get_json()
