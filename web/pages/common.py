@@ -131,6 +131,12 @@ def local_time(value: datetime | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
     return value.astimezone(zone).strftime(fmt)
 
 
+@bp.app_template_global("timezone")
+def deployment_timezone() -> str:
+    """The deployment's time zone (IANA name), for times a script on the page formats."""
+    return db.services().settings.timezone
+
+
 @bp.app_template_global("now_local")
 def now_local(fmt: str = "%Y-%m-%d %H:%M") -> str:
     from engine import clock
