@@ -60,3 +60,13 @@ def test_diagram_controls_and_a_timer_badge_in_the_deployments_time(browser, liv
         assert page.locator("#diagram").bounding_box()["height"] < viewport["height"]
     finally:
         context.close()
+        _cancel(live_services, case_id)  # the browser tests share one database: leave no open task behind
+
+
+def _cancel(services, case_id: int) -> None:
+    from engine import runtime
+    from engine.orgs import actor_for
+
+    with services.session() as s:
+        runtime.cancel_instance(s, instance_id=case_id, actor=actor_for(s, username="admin"), reason="测试结束")
+        s.commit()

@@ -21,7 +21,7 @@ def _png(width: int = 48, height: int = 32, rgb: bytes = b"\xf0\x80\x20") -> byt
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
 
 
-def test_a_photo_from_the_report_is_shown_to_the_dispatcher(new_page, tmp_path):
+def test_a_photo_from_the_report_is_shown_to_the_dispatcher(new_page, tmp_path, live_services):
     photo = tmp_path / "现场照片.png"
     photo.write_bytes(_png())
     grid = new_page("wang.wg", mobile=True)
@@ -45,3 +45,11 @@ def test_a_photo_from_the_report_is_shown_to_the_dispatcher(new_page, tmp_path):
         assert thumb.count() == 1
         dispatcher.wait_for_function("img => img.complete && img.naturalWidth === 48", arg=thumb.element_handle())
         shoot(dispatcher, "evidence-accept-phone" if mobile else "evidence-accept-desktop")
+    # The browser tests share one database: leave no open task behind for the others' to-do lists.
+    from .test_case_diagram import _cancel
+    _cancel(live_services, _case_id(dispatcher))
+
+
+def _case_id(page) -> int:
+    href = page.get_attribute(".crumbs a[href^='/cases/']", "href")
+    return int(href.split("/cases/")[1].split("/")[0].split("?")[0])
