@@ -46,18 +46,30 @@ def element_names(text: str, *, process_id: str) -> dict[str, str]:
     return {el.get("id"): el.get("name") for el in process.iter() if el.get("id") and el.get("name")}
 
 
+def _undrawn(root, process) -> set[str]:
+    """Return the ids of the process's top-level steps that no diagram shape draws."""
+    steps = {el.get("id") for el in process if _kind(el.tag) and el.get("id")}
+    drawn = {el.get("bpmnElement") for el in root.iter(_q(BPMNDI, "BPMNShape"))}
+    return steps - drawn
+
+
 def _process(root, process_id: str):
     return next((p for p in root.iter(_q(BPMN, "process")) if p.get("id") == process_id), None)
 
 
 def with_layout(text: str, *, process_id: str) -> str:
-    """Return the BPMN text unchanged if it has a diagram, else with a generated one."""
+    """Return the BPMN text unchanged if its diagram draws every step, else with a generated one.
+
+    A step added to a file by hand has no shape in the file's diagram, and a viewer would leave it
+    out: the reader must see every step, so such a file gets a generated layout as a whole.
+    """
     root = etree.fromstring(text.encode())
-    if root.find(_q(BPMNDI, "BPMNDiagram")) is not None:
-        return text
     process = _process(root, process_id)
-    if process is None:
+    diagrams = root.findall(_q(BPMNDI, "BPMNDiagram"))
+    if process is None or (diagrams and not _undrawn(root, process)):
         return text
+    for diagram in diagrams:
+        root.remove(diagram)
     nodes = {el.get("id"): el for el in process if _kind(el.tag) and el.get("id")}
     boundaries = [el for el in process if etree.QName(el.tag).localname == "boundaryEvent"]
     flows = [f for f in process if etree.QName(f.tag).localname == "sequenceFlow"]

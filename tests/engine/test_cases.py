@@ -1,6 +1,8 @@
 """The case view model: masking, labelled data, timeline labels, diagram marks and generated layouts."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from lxml import etree
 
 from engine import cases, runtime
@@ -46,3 +48,15 @@ def test_case_view_labels_data_timeline_and_marks(session, actors):
     runtime.complete_task(session, task_id=approve.id, data={"approved": True}, actor=actors("he.ld"))
     view = cases.case_view(session, instance_id=instance.id, actor=dispatcher)
     assert view.timeline[-1].label == "办结" and view.timeline[-1].detail == "同意"
+
+
+def test_a_step_added_by_hand_without_layout_still_appears_on_the_diagram():
+    # Issue 13, item 6: the file's own diagram does not draw the new step, so the layout is generated.
+    shipped = (Path(__file__).resolve().parents[2] / "processes" / "grid_event.bpmn").read_text(encoding="utf-8")
+    assert with_layout(shipped, process_id="grid_event") == shipped, "a fully drawn file is left as it is"
+    added = shipped.replace('<bpmn:userTask id="handle"', '<bpmn:userTask id="review_extra" name="复核" />\n'
+                                                          '    <bpmn:userTask id="handle"', 1)
+    laid = etree.fromstring(with_layout(added, process_id="grid_event").encode())
+    shapes = {s.get("bpmnElement") for s in laid.iter(f"{DI}BPMNShape")}
+    assert {"review_extra", "handle", "accept"} <= shapes
+    assert len(list(laid.iter(f"{DI}BPMNDiagram"))) == 1
