@@ -42,7 +42,7 @@
           var shown = shownFor(t.element_id);
           if (!t.due_at || !shown) return;
           // In the deployment's time zone, like every other time on the page (not the browser's).
-          overlays.add(shown.id, { position: { bottom: 14, left: -10 },
+          overlays.add(shown.id, { position: { top: 8, left: 42 },  // beside the event, clear of its label
                                    html: '<span class="diagram-overlay">定时 ' + localText(t.due_at, box.getAttribute("data-tz")) + "</span>" });
         });
         var current = (marks.current || []).map(shownFor).filter(Boolean);
