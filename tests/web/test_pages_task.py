@@ -288,3 +288,38 @@ def test_a_refused_transfer_keeps_what_was_typed(client, login, csrf_token, sess
     dialog = dialog[:dialog.index("</details>")]
     assert '<p class="error" role="alert">用户 &#39;nobody&#39; 不存在或已停用</p>' in dialog
     assert ">请协助登记</textarea>" in dialog
+
+
+def test_a_file_chosen_on_a_refused_start_form_is_kept_for_the_corrected_one(client, login, csrf_token, session,
+                                                                           library):
+    # Issue 13, item 1: the browser does not send a chosen file twice; the server keeps it aside.
+    import io
+    import re
+
+    from tests.web.test_submission_contract import GRID_START, PNG
+
+    login(client, "wang.wg")
+    form = {f"f.{k}": v for k, v in GRID_START.items() if k != "location"} | {
+        "csrf_token": csrf_token(client), "f.photos.upload": (io.BytesIO(PNG), "现场.png")}
+    refused = client.post("/start/grid_event", data=form, content_type="multipart/form-data")
+    html = refused.get_data(as_text=True)
+    assert refused.status_code == 422 and "此项为必填项" in html and "现场.png" in html
+    token = re.search(r'name="f\.photos\.kept" value="([^"]+)" checked', html).group(1)
+
+    # Someone else cannot use the token, nor can a forged one be used.
+    login(client, "zhao.wg")
+    other = {f"f.{k}": v for k, v in GRID_START.items()} | {"csrf_token": csrf_token(client),
+                                                           "f.photos.kept": [token, token[:-2] + "xx"]}
+    assert client.post("/start/grid_event", data=other).status_code == 302
+    theirs = session.scalars(select(Instance).where(Instance.process_key == "grid_event")
+                             .order_by(Instance.id.desc())).first()
+    assert theirs.data["photos"] is None
+
+    login(client, "wang.wg")
+    again = {f"f.{k}": v for k, v in GRID_START.items()} | {"csrf_token": csrf_token(client), "f.photos.kept": token}
+    assert client.post("/start/grid_event", data=again).status_code == 302
+    instance = session.scalars(select(Instance).where(Instance.process_key == "grid_event")
+                               .order_by(Instance.id.desc())).first()
+    from engine.models import Attachment
+    stored = session.scalars(select(Attachment).where(Attachment.instance_id == instance.id)).all()
+    assert [a.filename for a in stored] == ["现场.png"] and instance.data["photos"] == [stored[0].id]

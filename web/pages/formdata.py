@@ -35,6 +35,7 @@ class FieldView:
     column_choices: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     unit: str = ""
     paths: dict[str, str] = field(default_factory=dict)
+    staged: list[tuple[str, str]] = field(default_factory=list)  # files kept from a refused start form
     inside: list | None = None  # for a field ``within`` another: the choices inside the org chosen there
 
     @property
@@ -43,7 +44,7 @@ class FieldView:
 
 
 def field_views(session, form: Form, values: dict, errors: dict[str, list[str]], *, org_path: str = "/",
-                attachment_info=None) -> list[FieldView]:
+                attachment_info=None, staged: dict[str, list[tuple[str, str]]] | None = None) -> list[FieldView]:
     """Build the views of a form's visible fields (hidden ones are never drawn).
 
     Without ``attachment_info`` (a start form: no case to attach files to yet) file fields say so.
@@ -73,6 +74,8 @@ def field_views(session, form: Form, values: dict, errors: dict[str, list[str]],
                     view.column_choices[c.name] = person_choices(session, role=c.role, org_path=org_path)
                 elif c.type is FieldType.ORG:
                     view.column_choices[c.name] = org_choices(session, kind=c.kind)
+        elif f.type is FieldType.FILE and staged and f.name in staged:
+            view.staged = staged[f.name]
         elif f.type is FieldType.FILE and attachment_info is not None:
             ids = view.value if isinstance(view.value, list) else ([view.value] if view.value else [])
             view.attachments = attachment_info(ids)

@@ -11,7 +11,7 @@ from engine.errors import FormInvalid, NotAllowed, NotFound
 from engine.form_fields import FieldType
 
 from .. import db
-from . import bp
+from . import bp, staging
 from .common import actor, render, t
 from .formdata import errors_by_field, field_views, initial_values, parse_submission
 
@@ -63,15 +63,21 @@ def start_submit(key: str):
     definition, s, me = _definition(key), db.session(), actor()
     form = _start_form(definition)
     data = parse_submission(form, request.form, timezone=db.services().settings.timezone) if form else {}
+    uploads = staging.kept(form, request.form, user_id=me.id)
+    for name, files in _uploads(form).items():
+        uploads.setdefault(name, []).extend(files)
     try:
-        instance = runtime.start_instance(s, process_key=definition.key, data=data, actor=me,
-                                          uploads=_uploads(form))
+        instance = runtime.start_instance(s, process_key=definition.key, data=data, actor=me, uploads=uploads)
     except FormInvalid as exc:
         s.rollback()
+        # The browser will not send the chosen files again: keep them for the corrected form.
+        staged = staging.stage(uploads, user_id=me.id)
+        staging.close_all(uploads, remove=False)
         return render("start/form.html", 422, definition=definition, form=form,
                       fields=field_views(s, form, data, errors_by_field(exc), org_path=me.org_path,
-                                         attachment_info=lambda ids: []))
+                                         attachment_info=lambda ids: [], staged=staged))
     db.commit()
+    staging.close_all(uploads, remove=True)
     mine = [t_ for t_ in instance_tasks(s, instance.id) if t_.assignee_id in (None, me.id)]
     flash(Markup(escape(t("已发起：", "Started: ")) + escape(instance.title)), "ok")
     from engine.runtime import may_act
