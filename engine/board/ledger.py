@@ -270,6 +270,9 @@ def _item(instance: Instance, tasks: list[HumanTask], urge_count: int, orgs, by_
         card = max(card, live, key=_CARD_RANK.__getitem__)
     elif due is not None and status == ItemStatus.CLOSED and finished is not None:
         on_time = finished <= due
+        if not on_time:  # the card it earned by the day its report came in, as 本轮办理结束 records it
+            late = _live_card(due, finished, -calendar.workdays_between(due, finished), True, thresholds, calendar)
+            card = max(card, late, key=_CARD_RANK.__getitem__)
     open_tasks = [t for t in tasks if t.status == TaskStatus.OPEN]
     steps = [Step(t.id, t.title, users.get(t.assignee_id) or orgs.get(t.candidate_org_id, ("", ""))[1])
              for t in open_tasks]

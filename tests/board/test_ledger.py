@@ -173,6 +173,26 @@ def test_sort_by_any_column_both_ways_with_blanks_last(session, actors, frozen, 
     assert total == 4 and [i.instance_id for i in page] == sorted([a, b, c, d])[2:]
 
 
+CLOSE_STEPS = [
+    ("receipt", "wu.zj", {"responsible_person": "吴承办", "contact_phone": "13900000001", "work_plan": "一周内清理"}),
+    ("report", "wu.zj", {"report_type": "办结报告", "completion_report": "已全部清理"}),
+    ("review", "zheng.dc", {"review_result": "通过", "review_opinion": "属实"}),
+    ("publish_notice", "zheng.dc", {"result_rating": "逾期办结", "notice_scope": "督查通报", "notice_content": "超期完成"})]
+
+
+@pytest.mark.parametrize("report_at, card", [("2026-03-17T09:00:00", Card.YELLOW), ("2026-03-24T09:00:00", Card.RED)])
+def test_an_item_closed_late_keeps_the_card_it_earned(session, actors, frozen, start_item, report_at, card):
+    inst = start_item("消防通道整治", "housing")   # due Monday 16 March, 17:30; red from 23 March, 17:30
+    for element, who, data in CLOSE_STEPS:
+        if element == "report":
+            frozen.set(beijing(report_at))
+        runtime.complete_task(session, task_id=only_task(session, inst.id, element).id, data=data, actor=actors(who))
+    frozen.set(beijing("2026-04-30T09:00:00"))
+    [item], _ = ledger(session, actor=actors("zheng.dc"), flt=ALL)
+    assert (item.status, item.on_time, item.card, item.days_left) == (ItemStatus.CLOSED, False, card, None)
+    assert item.finished_at == beijing(report_at)
+
+
 def test_a_closed_item_says_whether_it_was_on_time(session, actors, frozen, start_item):
     inst = start_item("消防通道整治", "housing")
     steps = [("receipt", "wu.zj", {"responsible_person": "吴承办", "contact_phone": "13900000001", "work_plan": "一周内清理"}),
