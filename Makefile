@@ -7,6 +7,7 @@ PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
 PG_URL  ?= postgresql://postgres@127.0.0.1:5432/test
+PORT    ?= 5000
 export PINGAN_INSTANCE_PATH ?= $(CURDIR)/instance
 
 .PHONY: run test test-sqlite test-postgres setup system-deps services bench clean
@@ -34,7 +35,7 @@ run: export PINGAN_DEVELOPMENT ?= 1
 run: setup
 	$(BIN)/pingan init
 	$(BIN)/pingan demo seed
-	$(BIN)/pingan run --host 127.0.0.1 --port 5000
+	$(BIN)/pingan run --host 127.0.0.1 --port $(PORT)
 
 test: setup system-deps services
 	$(MAKE) --no-print-directory test-sqlite

@@ -5,7 +5,7 @@ import logging
 from datetime import timedelta
 from pathlib import Path
 
-from flask import Flask, request, session
+from flask import Flask, redirect, request, session, url_for
 from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
@@ -85,6 +85,11 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
         lang = LOCALES.get(request.args.get("lang", ""))
         if lang:
             session["lang"] = lang
+
+    @app.get("/favicon.ico")
+    def favicon():
+        # Browsers and tools ask for it whatever the pages link to; answer with the icon, not a 404.
+        return redirect(url_for("static", filename="favicon.svg"), 301)
 
     @app.get("/healthz")
     def healthz():

@@ -323,3 +323,36 @@ def test_a_file_chosen_on_a_refused_start_form_is_kept_for_the_corrected_one(cli
     from engine.models import Attachment
     stored = session.scalars(select(Attachment).where(Attachment.instance_id == instance.id)).all()
     assert [a.filename for a in stored] == ["现场.png"] and instance.data["photos"] == [stored[0].id]
+
+
+def test_the_agreement_task_offers_the_printable_agreement_with_its_saved_draft(client, login, csrf_token, session,
+                                                                             library):
+    # Issue 13, item 10: 协议书 can be printed for signing from the task that produces it.
+    import yaml
+
+    from engine import runtime
+    from engine.orgs import actor_for
+    from tests.scenario_player import ROOT
+
+    scenario = yaml.safe_load((ROOT / "tests/scenarios/mediation/village_agreement_court_confirmed.yaml")
+                              .read_text(encoding="utf-8"))
+    instance = runtime.start_instance(session, process_key="mediation", data=scenario["start"]["data"],
+                                      actor=actor_for(session, username="wang.wg"))
+    for step in scenario["steps"]:
+        if step.get("task") == "agreement":
+            break
+        if "data" in step and "refused" not in step:
+            task = only_task(session, instance.id, step["task"])
+            runtime.complete_task(session, task_id=task.id, data=step["data"], actor=actor_for(session, username=step["as"]))
+    session.commit()
+    agreement = only_task(session, instance.id, "agreement")
+    login(client, "chen.tj")
+    post(client, csrf_token, f"/tasks/{agreement.id}", {"action": "draft", "f.facts": "张某新修排水沟致李某宅前积水。",
+                                                         "f.terms.0.content": "排水沟改道", "f.terms.0.obligor": "张三",
+                                                         "f.terms.0.manner": "自行出资施工"})
+    page = client.get(f"/tasks/{agreement.id}").get_data(as_text=True)
+    link = f"/cases/{instance.id}/print/mediation_agreement?task={agreement.id}"
+    assert "打印人民调解协议书" in page and link in page
+    printed = text_of(client.get(link))
+    assert "人民调解协议书" in printed and "张某新修排水沟致李某宅前积水。" in printed and "排水沟改道" in printed
+    assert client.get(f"/cases/{instance.id}/print/mediation_agreement?task=not-a-task").status_code == 404

@@ -5,6 +5,7 @@ from flask import Response, abort, flash, redirect, request, url_for
 
 from engine import case_lists, cases, runtime, tasks
 from engine.errors import NotFound
+from engine.models import HumanTask
 
 from .. import db
 from . import bp
@@ -92,7 +93,13 @@ def case_print(instance_id: int, kind: str):
     if kind not in DOCUMENTS:
         abort(404)
     title, template = DOCUMENTS[kind]
-    return render(template, title=title, **document_context(db.session(), view))
+    draft = None
+    if request.args.get("task"):  # printed from the task that fills it in: its saved draft counts
+        task = db.session().get(HumanTask, request.args["task"][:36])
+        if task is None or task.instance_id != instance_id:
+            abort(404)
+        draft = task.draft
+    return render(template, title=title, **document_context(db.session(), view, draft=draft))
 
 
 @bp.get("/attachments/<attachment_id>")

@@ -75,10 +75,22 @@ def _date(value) -> str:
     return f"{moment.year}年{moment.month}月{moment.day}日"
 
 
-def document_context(session, view: cases.CaseView) -> dict:
-    """Everything both printouts need, personal data masked unless the reader may see it."""
+def documents_for_form(form) -> list[tuple[str, str]]:
+    """The printouts a task's form fills in (协议书 for the form with the agreed terms), as (key, title)."""
+    names = {f.name for f in form.editable_fields()}
+    fills = {"mediation_agreement": MEDIATION_FIELDS["terms"],
+             "rectification_notice": NOTICE_FIELDS["requirements"] + NOTICE_FIELDS["findings"]}
+    return [(key, DOCUMENTS[key][0]) for key, fields in fills.items() if names & set(fields)]
+
+
+def document_context(session, view: cases.CaseView, *, draft: dict | None = None) -> dict:
+    """Everything both printouts need, personal data masked unless the reader may see it.
+
+    ``draft`` (what was saved of the task that fills the document in) goes over the case data, so the
+    document can be printed for signing before the task is submitted.
+    """
     instance = view.instance
-    data = dict(instance.data or {})
+    data = dict(instance.data or {}) | {k: v for k, v in (draft or {}).items() if not k.startswith("_")}
     if not view.full_data:
         paths = cases.sensitive_paths(instance.definition)
         for path in paths:

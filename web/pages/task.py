@@ -15,6 +15,7 @@ from engine.summaries import visible_task
 from .. import db
 from . import bp
 from .common import actor, render, safe_next, t
+from .documents import documents_for_form
 from .formdata import errors_by_field, field_views, initial_values, parse_submission, visible_context
 from .uploads import attachment_info, store_uploads
 
@@ -53,7 +54,7 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
         transferees=case_lists.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
         people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc) else [],
         visible_context=visible_context(form, instance.data or {}),
-        has_files=any(f.type is FieldType.FILE for f in form.fields), me=me,
+        has_files=any(f.type is FieldType.FILE for f in form.fields), me=me, documents=documents_for_form(form),
         dialog=dialog or {"op": request.args.get("op"), "message": None, "form": {}})
 
 
