@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, select, update
+from sqlalchemy import and_, bindparam, exists, func, insert, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 from . import clock
@@ -30,23 +30,35 @@ def notify(session: Session, *, user_ids: list[int] | set[int], kind: str, text:
     return len(rows)
 
 
+def _pool_statement():
+    task_path = select(Org.path).where(Org.id == bindparam("org_id")).scalar_subquery()
+    holders = (select(RoleAssignment.user_id, Org.path).join(Org, Org.id == RoleAssignment.org_id)
+               .join(User, User.id == RoleAssignment.user_id)
+               .where(RoleAssignment.role == bindparam("role"), User.active.is_(True), task_path.like(Org.path + "%"))
+               .cte("holders"))
+    nearest = select(func.max(func.length(holders.c.path))).scalar_subquery()
+    columns = Notification.__table__.c  # typed parameters: created_at goes through the UTC column type
+    chosen = (select(holders.c.user_id, literal(NotificationKind.TASK.value), bindparam("text", type_=columns.text.type),
+                     bindparam("instance_id", type_=columns.instance_id.type),
+                     bindparam("task_id", type_=columns.task_id.type),
+                     bindparam("created_at", type_=columns.created_at.type))
+              .where(func.length(holders.c.path) == nearest).distinct())
+    return insert(Notification).from_select(["user_id", "kind", "text", "instance_id", "task_id", "created_at"], chosen)
+
+
+# Built once: composing it costs more than running it.
+_NOTIFY_POOL = _pool_statement()
+
+
 def notify_pool(session: Session, *, role: str, org_id: int, text: str, instance_id: int, task_id: str) -> None:
     """Tell the people a task is offered to: the holders of ``role`` at the nearest level above the task's org.
 
     A township's task reaches the township's dispatchers, not every dispatcher of the county above
     it; only where the township has none does it go up. One INSERT … SELECT, no round trip.
     """
-    task_path = select(Org.path).where(Org.id == org_id).scalar_subquery()
-    holders = (select(RoleAssignment.user_id, Org.path).join(Org, Org.id == RoleAssignment.org_id)
-               .join(User, User.id == RoleAssignment.user_id)
-               .where(RoleAssignment.role == role, User.active.is_(True), task_path.like(Org.path + "%"))
-               .cte("holders"))
-    nearest = select(func.max(func.length(holders.c.path))).scalar_subquery()
-    chosen = (select(holders.c.user_id, literal(NotificationKind.TASK.value), literal(text[:500]), literal(instance_id),
-                     literal(task_id), literal(clock.now()))
-              .where(func.length(holders.c.path) == nearest).distinct())
-    session.execute(insert(Notification).from_select(
-        ["user_id", "kind", "text", "instance_id", "task_id", "created_at"], chosen))
+    session.connection().execute(_NOTIFY_POOL, {"org_id": org_id, "role": role, "text": text[:500],
+                                                "instance_id": instance_id, "task_id": task_id,
+                                                "created_at": clock.now()})
 
 
 # A new-task notice is moot once the task is closed or someone else holds it (one of the pool

@@ -42,3 +42,13 @@ def test_with_no_holder_at_the_task_org_the_offer_goes_up_one_level(session, act
     assert register.candidate_org.code == "dongjie-1"
     assert len(_notices(session, li.id, register.id)) == 1
     assert _notices(session, actors("zhang.dd").id, register.id) == []
+
+
+def test_a_pool_notice_is_stamped_like_any_other_notification(session, actors, frozen):
+    li = actors("li.sl")
+    instance = runtime.start_instance(session, process_key="review", actor=li)
+    register = only_task(session, instance.id, "register")
+    session.expire_all()
+    notice = session.scalars(select(Notification).where(Notification.task_id == register.id,
+                                                        Notification.user_id == li.id)).one()
+    assert notice.created_at == frozen.now() and notice.created_at.tzinfo is not None
