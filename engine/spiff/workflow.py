@@ -14,6 +14,7 @@ from SpiffWorkflow.bpmn.serializer.default.workflow import (
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
@@ -304,10 +305,9 @@ class Runner:
             return self.wf.event_manager.catch(event, internal=False)
         caught = 0
         for task_id in task_ids:
-            task = self.wf.event_manager.tasks.get(UUID(task_id))
-            event_def = getattr(getattr(task, "task_spec", None), "event_definition", None)
-            if (task is None or not task.has_state(TaskState.WAITING)
-                    or not isinstance(event_def, MessageEventDefinition) or event_def.name != name):
+            task = self._waiting_task(task_id)
+            event_def = _message_definition(getattr(getattr(task, "task_spec", None), "event_definition", None), name)
+            if task is None or not task.has_state(TaskState.WAITING) or event_def is None:
                 continue
             # SpiffWorkflow computes correlations from the payload, so the matched keys go in it.
             body = copy.deepcopy({**(correlations or {}), **payload})
@@ -318,6 +318,16 @@ class Runner:
                 task.data.update(copy.deepcopy(body))
             caught += 1
         return caught
+
+    def _waiting_task(self, wait_id: str):
+        """The task that catches for a wait: itself, or the event-based gateway before its catch event."""
+        task = self.wf.event_manager.tasks.get(UUID(wait_id))
+        if task is None:
+            branch = self.wf.get_task_from_id(UUID(wait_id)) if self.task_exists(wait_id, ready=False) else None
+            parent = getattr(branch, "parent", None)
+            if parent is not None and self.wf.event_manager.tasks.get(parent.id) is parent:
+                task = parent
+        return task
 
     def reset_to(self, task_id: str, data: dict | None = None) -> bool:
         """Go back to an earlier task; everything after it is discarded. False if it is gone.
@@ -431,18 +441,42 @@ class Runner:
                 continue
             spec = task.task_spec
             event_def = spec.event_definition
-            if isinstance(event_def, TimerEventDefinition):
-                out.append(WaitingEvent(str(task.id), spec.bpmn_id or spec.name, "timer",
-                                        event_def.name or "", _timer_due(task)))
-            elif isinstance(event_def, MessageEventDefinition):
-                props = {p.name: p.retrieval_expression for p in event_def.correlation_properties}
-                out.append(WaitingEvent(str(task.id), spec.bpmn_id or spec.name, "message",
-                                        event_def.name, None, {"properties": props, "data": task.data}))
+            if isinstance(event_def, MultipleEventDefinition) and not event_def.parallel:
+                # An event-based gateway waits for each of its events at once; the first to come wins
+                # and the others are withdrawn. Each is listed under the catch event it leads to.
+                # Each wait is keyed by the task of its catch event (one wait per task is stored).
+                for index, child in enumerate(event_def.event_definitions):
+                    branch = task.children[index] if index < len(task.children) else task
+                    out += _waits_for(task, child, branch.task_spec.bpmn_id or branch.task_spec.name,
+                                      wait_id=str(branch.id))
+                continue
+            out += _waits_for(task, event_def, spec.bpmn_id or spec.name)
         return out
 
     def evaluate(self, expression: str, data: dict):
         """Evaluate an expression in the workflow's sandbox against ``data``."""
         return self.wf.script_engine.environment.evaluate(expression, copy_data(data))
+
+
+def _waits_for(task, event_def, element_id: str, *, wait_id: str | None = None) -> list[WaitingEvent]:
+    wait_id = wait_id or str(task.id)
+    if isinstance(event_def, TimerEventDefinition):
+        return [WaitingEvent(wait_id, element_id, "timer", event_def.name or "", _timer_due(task))]
+    if isinstance(event_def, MessageEventDefinition):
+        props = {p.name: p.retrieval_expression for p in event_def.correlation_properties}
+        return [WaitingEvent(wait_id, element_id, "message", event_def.name, None,
+                             {"properties": props, "data": task.data})]
+    return []
+
+
+def _message_definition(event_def, name: str) -> MessageEventDefinition | None:
+    """The definition of message ``name`` an event waits for, also among an event-based gateway's events."""
+    if isinstance(event_def, MessageEventDefinition):
+        return event_def if event_def.name == name else None
+    if isinstance(event_def, MultipleEventDefinition) and not event_def.parallel:
+        return next((d for d in event_def.event_definitions
+                     if isinstance(d, MessageEventDefinition) and d.name == name), None)
+    return None
 
 
 def _parents_first(tasks: dict, root: str) -> dict:
