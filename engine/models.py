@@ -449,3 +449,7 @@ class SecurityEvent(Base):
     source: Mapped[str | None] = mapped_column(String(64))
     actor: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+
+# Tables of the capability subpackages (engine/board, engine/studio, ...) live in their own modules;
+# they are imported here, one per line, so Alembic and create_all see every table.

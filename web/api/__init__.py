@@ -32,9 +32,20 @@ class PinganApi(Api):
 
 
 def _modules():
+    # One noun per line, in the order the OpenAPI document lists them.
     from . import admin, attachments, auth, instances, messages, notifications, processes, supervision, tasks
 
-    return [auth, processes, instances, tasks, messages, attachments, notifications, supervision, admin]
+    return [
+        auth,
+        processes,
+        instances,
+        tasks,
+        messages,
+        attachments,
+        notifications,
+        supervision,
+        admin,
+    ]
 
 
 def init_app(app: Flask, *, csrf: CSRFProtect) -> Api:
