@@ -1,7 +1,10 @@
 """The engine's notion of now: real time in production, a movable clock in tests."""
 from __future__ import annotations
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import datetime, timedelta, timezone
+from typing import Iterator
 
 
 class Clock:
@@ -32,11 +35,24 @@ class FrozenClock(Clock):
 
 
 _current: Clock = Clock()
+# A clock for the current thread or task only: a studio scenario run or play session simulates
+# time on its throwaway database while the requests beside it keep the real clock.
+_local: ContextVar[Clock | None] = ContextVar("pingan_clock", default=None)
 
 
 def now() -> datetime:
     """Return the current UTC time from the installed clock."""
-    return _current.now()
+    return (_local.get() or _current).now()
+
+
+@contextmanager
+def using(clock: Clock) -> Iterator[Clock]:
+    """Let ``clock`` be the clock of the current thread (or task) inside the block."""
+    token = _local.set(clock)
+    try:
+        yield clock
+    finally:
+        _local.reset(token)
 
 
 def install(clock: Clock) -> Clock:
@@ -47,4 +63,4 @@ def install(clock: Clock) -> Clock:
 
 
 def current() -> Clock:
-    return _current
+    return _local.get() or _current
