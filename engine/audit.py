@@ -73,6 +73,10 @@ class EntryKind:
     FINISHED = "finished"
     REASSIGNED = "reassigned"
     MIGRATED = "migrated"
+    SIGNERS_ADDED = "signers_added"
+    SUBMITTED_FOR_SIGNING = "submitted_for_signing"
+    SIGNED = "signed"
+    SIGNER_REMOVED = "signer_removed"
 
 
 def _content(entry: AuditEntry) -> bytes:

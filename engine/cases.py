@@ -17,6 +17,8 @@ from .models import (
     AuditEntry, EventWait, HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskActor, TaskStatus, User,
 )
 from .orgs import ROLES, SYSTEM, Actor
+from .signing import queue as signing_queue
+from .signing.models import pending as signers_pending
 from .queries import Light, light_of
 from .visibility import can_see
 
@@ -33,6 +35,8 @@ ENTRY_LABELS = {
     EntryKind.MESSAGE: "收到外部消息", EntryKind.CANCELLED: "撤销案件", EntryKind.ERROR: "流程出错",
     EntryKind.RETRIED: "管理员重试", EntryKind.FINISHED: "办结", EntryKind.REASSIGNED: "人员调整移交",
     EntryKind.MIGRATED: "迁移到新版本", "draft_saved": "保存草稿",
+    EntryKind.SIGNERS_ADDED: "加签", EntryKind.SUBMITTED_FOR_SIGNING: "提交待会签", EntryKind.SIGNED: "会签",
+    EntryKind.SIGNER_REMOVED: "减签",
 }
 _PERSONAL_HINTS = ("id_number", "id_card", "idcard", "phone", "mobile", "telephone")
 
@@ -213,7 +217,7 @@ def timeline(session: Session, *, instance: Instance) -> list[TimelineEntry]:
 
 
 def _targets(e: AuditEntry) -> list[str]:
-    to = (e.payload or {}).get("to")
+    to = (e.payload or {}).get("to") or (e.payload or {}).get("signers")
     if isinstance(to, str):
         return [to]
     return [t for t in to if isinstance(t, str)] if isinstance(to, list) else []
@@ -223,6 +227,15 @@ def _detail(e: AuditEntry, names: dict[str, str], steps: dict[str, str]) -> str:
     p = e.payload or {}
     if e.kind in (EntryKind.TRANSFERRED, EntryKind.DELEGATED, EntryKind.CC) or (e.kind == EntryKind.REASSIGNED and _targets(e)):
         return "→ " + "、".join(names.get(u, u) for u in _targets(e))
+    if e.kind == EntryKind.SIGNERS_ADDED:
+        where = "前加签" if p.get("position") == "before" else "后加签"
+        return f"{where}：" + "、".join(names.get(u, u) for u in _targets(e))
+    if e.kind == EntryKind.SIGNED:
+        return "同意" if p.get("agree") else "不同意"
+    if e.kind == EntryKind.SIGNER_REMOVED:
+        return f"移除 {p.get('name') or p.get('signer', '')}"
+    if e.kind == EntryKind.SUBMITTED_FOR_SIGNING:
+        return "待 " + "、".join(names.get(u, u) for u in p.get("signers") or []) + " 会签"
     if e.kind == EntryKind.RETURNED:
         return f"退回到“{steps.get(p.get('to_element', ''), p.get('to_element', ''))}”"
     if e.kind == EntryKind.URGED:
@@ -385,6 +398,10 @@ class TaskPermissions:
     send_back: bool = False
     urge: bool = False
     cc: bool = False
+    # 加签 / 减签: add signers, sign as an added signer, and the pending signers the actor may remove.
+    add_signers: bool = False
+    sign: bool = False
+    removable_signers: tuple = ()
 
 
 def task_permissions(session: Session, *, task: HumanTask, actor: Actor) -> TaskPermissions:
@@ -393,19 +410,26 @@ def task_permissions(session: Session, *, task: HumanTask, actor: Actor) -> Task
 
     running = task.status == TaskStatus.OPEN and task.instance.status == InstanceStatus.RUNNING
     acts = running and may_act(task, actor)
+    signing = running and signing_queue.current_signer(session, task) is not None
     delegated_to_me = acts and task.owner_id is not None and task.assignee_id == actor.id
     mine = acts and task.assignee_id == actor.id
+    holder_id = task.owner_id if task.owner_id is not None else task.assignee_id
+    removable = tuple(s for s in signers_pending(session, task.id)
+                      if actor.is_admin or actor.id in (holder_id, s.added_by_id)) if running else ()
     return TaskPermissions(
-        view_form=acts,
+        view_form=acts and not signing,
         complete=acts and not delegated_to_me,
         claim=acts and task.assignee_id is None,
         release=mine and task.owner_id is None and task.candidate_role is not None,
         transfer=acts and not delegated_to_me,
         delegate=acts and task.owner_id is None,
-        resolve=delegated_to_me,
+        resolve=delegated_to_me and not signing,
         send_back=acts and not delegated_to_me and bool(returnable_steps(session, task=task)),
         urge=running and not acts and may_urge(task.instance, actor),
         cc=True,
+        add_signers=mine and task.owner_id is None,
+        sign=signing and task.assignee_id == actor.id,
+        removable_signers=removable,
     )
 
 

@@ -109,6 +109,8 @@ class ProcessDefinition(Base):
     config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     deployed_at: Mapped[datetime]
     deployed_by: Mapped[str | None] = mapped_column(String(64))
+    # Why it was deployed (studio, pingan deploy --note); read only by the versions list.
+    note: Mapped[str | None] = mapped_column(Text, deferred=True)
 
 
 class Instance(Base):
@@ -453,3 +455,5 @@ class SecurityEvent(Base):
 
 # Tables of the capability subpackages (engine/board, engine/studio, ...) live in their own modules;
 # they are imported here, one per line, so Alembic and create_all see every table.
+from .studio import models as _studio_models  # noqa: E402,F401
+from .signing import models as _signing_models  # noqa: E402,F401

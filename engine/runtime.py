@@ -20,6 +20,8 @@ from .models import HumanTask, Instance, InstanceStatus, ProcessDefinition, Task
 from .orgs import SYSTEM, Actor, get_org
 from .rows import write_changes
 from .scripting import use_calendar
+from .signing import queue as signing_queue
+from .signing.models import Position, pending as signing_pending
 from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
 from .sync import sync_after_step
 
@@ -243,9 +245,22 @@ def complete_task(session: Session, *, task_id: str, data: dict, actor: Actor, o
     """Validate the form data, complete the task and advance the case."""
     row, loaded = open_task_for_update(session, task_id=task_id, actor=actor)
     if row.owner_id is not None and row.assignee_id == actor.id and row.owner_id != actor.id:
+        if signing_queue.current_signer(session, row) is not None:
+            raise NotAllowed("您是加签人，请签署意见（同意或不同意），表单由任务办理人提交",
+                             message_en="you were added to sign this task: sign it; its holder submits the form")
         raise NotAllowed("委派的任务请使用“办理完毕交回”，由委派人完成",
                          message_en="a delegated task goes back to its owner; use resolve")
     cleaned = task_contract(session, task=row, instance=loaded.instance, definition=loaded.definition).accept(data)
+    if signing_pending(session, row.id, Position.AFTER):
+        return signing_queue.hold_for_signers(session, row=row, instance=loaded.instance, data=cleaned, actor=actor,
+                                              opinion=opinion)
+    return finish_task(session, row=row, loaded=loaded, data=cleaned, actor=actor, opinion=opinion)
+
+
+def finish_task(session: Session, *, row: HumanTask, loaded: Loaded, data: dict, actor: Actor,
+                opinion: str | None = None, signed_by: list[str] | None = None) -> Instance:
+    """Complete a locked, open task with checked data as ``actor`` and advance the case."""
+    task_id, cleaned = row.id, data
     runner = loaded.runner
     if not runner.task_exists(task_id):
         raise TaskNotOpen("该任务在流程中已不可办理", message_en="the task is no longer ready in the workflow")
@@ -259,9 +274,9 @@ def complete_task(session: Session, *, task_id: str, data: dict, actor: Actor, o
     row.status, row.completed_at, row.completed_by_id = TaskStatus.COMPLETED, now, actor.id
     row.draft = None
     _remember_actor(session, loaded.instance.id, actor.id)
+    payload = {"data": cleaned, "title": row.title} | ({"signed_by": signed_by} if signed_by else {})
     audit.record(session, instance=loaded.instance, kind=EntryKind.COMPLETED, actor=actor.username,
-                 task_id=task_id, element_id=row.element_id, opinion=opinion,
-                 payload={"data": cleaned, "title": row.title})
+                 task_id=task_id, element_id=row.element_id, opinion=opinion, payload=payload)
     return save(session, loaded, actor=actor, error=error)
 
 
