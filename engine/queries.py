@@ -9,6 +9,7 @@ from sqlalchemy import case, exists, func, literal, select, union_all
 from sqlalchemy.orm import Session, aliased, defer
 
 from . import clock, tallies
+from .context import context_of
 from .models import CarbonCopy, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from .orgs import Actor
 from .visibility import (
@@ -136,6 +137,37 @@ def case_counts(session: Session, *, actor: Actor) -> dict[str, int]:
         select(visible.c.status, func.count()).group_by(visible.c.status))}
 
 
+class Deadline(StrEnum):
+    """A running case's deadline: one of its open steps overdue, or the nearest due within SOON_WORKDAYS."""
+    SOON = "soon"
+    OVERDUE = "overdue"
+
+
+SOON_WORKDAYS = 3
+
+
+def soon_until(session: Session, now: datetime) -> datetime:
+    """Return the end of the SOON_WORKDAYS-th working day after now (the 临期 horizon of lists and board)."""
+    return context_of(session).calendar(session).add_workdays(now, SOON_WORKDAYS)
+
+
+def deadline_condition(deadline: Deadline, *, now: datetime, horizon: datetime):
+    """A condition on ``Instance``: the case has an open step overdue, or (soon) one due by ``horizon`` and none overdue."""
+    def open_due(condition):
+        return exists().where(HumanTask.instance_id == Instance.id, HumanTask.status == TaskStatus.OPEN, condition)
+    overdue = open_due(HumanTask.due_at <= now)
+    if deadline == Deadline.OVERDUE:
+        return overdue
+    return open_due(HumanTask.due_at <= horizon) & ~overdue
+
+
+def unit_condition(unit_path: str):
+    """A condition on ``Instance``: a step of the case waits or waited in the pool of the org at ``unit_path``."""
+    return exists().where(HumanTask.instance_id == Instance.id,
+                          HumanTask.status.in_((TaskStatus.OPEN, TaskStatus.COMPLETED)),
+                          HumanTask.candidate_org_id.in_(orgs_under([unit_path])))
+
+
 @dataclass(frozen=True)
 class CaseSearch:
     business_key: str | None = None
@@ -145,6 +177,10 @@ class CaseSearch:
     started_from: datetime | None = None
     started_to: datetime | None = None
     fields: tuple[tuple[str, str], ...] = ()  # (projected field name, value prefix)
+    deadline: Deadline | None = None
+    closed_from: datetime | None = None
+    closed_to: datetime | None = None     # exclusive
+    unit: str | None = None               # org code: the unit holds or held one of the case's tasks
     limit: int = 50
     offset: int = 0
 
@@ -172,6 +208,19 @@ def search_cases(session: Session, *, actor: Actor, search: CaseSearch) -> tuple
     for name, value in search.fields:
         query = query.where(Instance.id.in_(select(CaseField.instance_id).where(
             CaseField.name == name, CaseField.value.startswith(value))))
+    if search.deadline:
+        now = clock.now()
+        query = query.where(Instance.status == InstanceStatus.RUNNING,
+                            deadline_condition(search.deadline, now=now, horizon=soon_until(session, now)))
+    if search.closed_from:
+        query = query.where(Instance.ended_at >= search.closed_from)
+    if search.closed_to:
+        query = query.where(Instance.ended_at < search.closed_to)
+    if search.unit:
+        unit_path = session.scalar(select(Org.path).where(Org.code == search.unit))
+        if unit_path is None:
+            return [], 0
+        query = query.where(unit_condition(unit_path))
     # A list never shows the workflow state: leave it in the database (a few KB of JSON a case).
     page = list(session.scalars(query.options(defer(Instance.state))
                                 .order_by(Instance.started_at.desc(), Instance.id.desc())
@@ -191,4 +240,5 @@ def _count_visible(session: Session, *, actor: Actor) -> int:
 
 
 __all__ = ["Light", "light_of", "TaskFilter", "todo", "todo_counts", "done", "copied_to_me", "started_by_me",
-           "case_counts", "CaseSearch", "search_cases"]
+           "case_counts", "CaseSearch", "search_cases", "Deadline", "SOON_WORKDAYS", "soon_until",
+           "deadline_condition", "unit_condition"]

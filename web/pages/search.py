@@ -16,6 +16,8 @@ from .common import actor, local_time, page_number, render, t
 
 PAGE = 20
 EXPORT_LIMIT = 5000
+DEADLINES = {queries.Deadline.SOON: ("3个工作日内到期", "Due within 3 working days"),
+             queries.Deadline.OVERDUE: ("已超期", "Overdue")}
 
 
 def _day(text: str | None, zone: ZoneInfo, *, end: bool = False) -> datetime | None:
@@ -29,6 +31,7 @@ def _day(text: str | None, zone: ZoneInfo, *, end: bool = False) -> datetime | N
 def _criteria(fields: list[tuple[str, str, bool]], *, limit: int, offset: int) -> queries.CaseSearch:
     zone = ZoneInfo(db.services().settings.timezone)
     status = request.args.get("status") or None
+    deadline = request.args.get("deadline") or None
     wanted = tuple((name, request.args.get(f"cf.{name}", "").strip()) for name, _, _ in fields
                    if request.args.get(f"cf.{name}", "").strip())
     return queries.CaseSearch(
@@ -38,7 +41,11 @@ def _criteria(fields: list[tuple[str, str, bool]], *, limit: int, offset: int) -
         org_code=request.args.get("org") or None,
         started_from=_day(request.args.get("from"), zone),
         started_to=_day(request.args.get("to"), zone, end=True),
-        fields=wanted, limit=limit, offset=offset)
+        fields=wanted,
+        deadline=queries.Deadline(deadline) if deadline in {d.value for d in queries.Deadline} else None,
+        closed_from=_day(request.args.get("closed_from"), zone),
+        closed_to=_day(request.args.get("closed_to"), zone, end=True),
+        unit=request.args.get("unit") or None, limit=limit, offset=offset)
 
 
 def _run(limit: int, offset: int):
@@ -69,7 +76,8 @@ def search():
     return render("search/search.html", definitions=definitions, fields=fields, rows=rows, total=total,
                   shown=shown, starters=starters, page=page_number(), pages=max(1, -(-total // PAGE)),
                   args=args, searched=searched, pickers=pickers, statuses=cases.STATUS_LABELS,
-                  townships=case_lists.org_choices(db.session(), kind="township"))
+                  townships=case_lists.org_choices(db.session(), kind="township"),
+                  units=case_lists.org_choices(db.session(), kind="unit"), deadlines=DEADLINES)
 
 
 @bp.get("/search/export.xlsx")

@@ -1,0 +1,310 @@
+"""The board (看板): the counts and series leaders and inspectors read, in the viewer's scope.
+
+Every figure is a count of the cases (or supervision items) a list would show, and carries that
+list's filters (``ListLink``): the board asks the same conditions as 案件查询 (``queries``'s
+``scope_clause``, ``deadline_condition``, ``unit_condition``) and 督办台账 (``ledger``), so the
+number on the board is the number of rows behind its link. Periods are local calendar days and
+months on the deployment's time zone, the same days the lists' date filters take.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from .. import clock
+from ..context import context_of
+from ..definitions import latest_definitions
+from ..models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
+from ..orgs import Actor
+from ..queries import Deadline, deadline_condition, soon_until
+from ..visibility import scope_clause
+from .ledger import CARD_LABELS, Card, ItemStatus, LedgerFilter, ledger
+
+MONTHS = 6  # the charts' window: this month and the five before it
+COUNTS = [  # key, 中文, English
+    ("in_progress", "在办案件", "In progress"),
+    ("due_soon", "3个工作日内到期", "Due within 3 working days"),
+    ("overdue", "已超期", "Overdue"),
+    ("closed_this_month", "本月办结", "Closed this month"),
+]
+
+
+@dataclass(frozen=True)
+class ListLink:
+    """The list behind a figure: ``page`` is ``search`` (案件查询) or ``ledger`` (督办台账), ``params`` its query string."""
+    page: str
+    params: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Count:
+    key: str
+    label: str
+    label_en: str
+    value: int
+    link: ListLink
+
+
+@dataclass(frozen=True)
+class Row:
+    """One township's or member unit's counts (the COUNTS, in order)."""
+    code: str
+    name: str
+    counts: list[Count]
+
+
+@dataclass(frozen=True)
+class Trend:
+    """A figure this period against the same days of the previous one."""
+    key: str
+    label: str
+    label_en: str
+    current: Count
+    previous: Count
+
+    @property
+    def change(self) -> float | None:
+        """Relative change (0.25 = 25 % up); None when the previous period had none."""
+        if not self.previous.value:
+            return None
+        return (self.current.value - self.previous.value) / self.previous.value
+
+
+@dataclass
+class Board:
+    now: datetime
+    today: date
+    month_start: date
+    window_start: date
+    counts: list[Count]
+    by_township: list[Row]
+    by_unit: list[Row]
+    by_type: list[Count]                 # cases started in the window, by process
+    township_started: list[Count]        # cases started in the window, by township
+    started_by_month: list[Count]
+    closed_by_month: list[Count]
+    cards: list[Count]                   # supervision items in progress, by card
+    trends: list[Trend]
+    indicators: dict = field(default_factory=dict)
+
+
+@dataclass
+class _Orgs:
+    by_id: dict[int, Org]
+    townships: list[Org]
+    units: list[Org]
+
+    def township_of(self, org_id: int) -> Org | None:
+        org = self.by_id.get(org_id)
+        return next((t for t in self.townships if org is not None and org.path.startswith(t.path)), None)
+
+    def unit_of(self, org_id: int | None) -> Org | None:
+        org = self.by_id.get(org_id) if org_id is not None else None
+        return next((u for u in self.units if org is not None and org.path.startswith(u.path)), None)
+
+
+def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Board:
+    """Return the board's counts and series for what the actor may see."""
+    now = now or clock.now()
+    zone = ZoneInfo(context_of(session).settings.timezone)
+    today = now.astimezone(zone).date()
+    month_start = today.replace(day=1)
+    window_start = _months_back(month_start, MONTHS - 1)
+    tomorrow = _start(today + timedelta(days=1), zone)
+    orgs = _load_orgs(session)
+
+    conditions = _count_conditions(session, now=now, month_start=_start(month_start, zone), tomorrow=tomorrow)
+    per_org = _counts_by_org(session, actor=actor, conditions=conditions)
+    links = _count_links(month_start, today)
+    counts = [_count(key, sum(row[i] for row in per_org.values()), links[key]) for i, (key, _, _) in enumerate(COUNTS)]
+
+    by_township: dict[int, list[int]] = {}
+    for org_id, values in per_org.items():
+        township = orgs.township_of(org_id)
+        if township is not None:
+            by_township[township.id] = [a + b for a, b in zip(by_township.get(township.id, [0] * len(COUNTS)), values)]
+    shown = [t for t in orgs.townships if t.id in by_township or any(t.path.startswith(p) for _, p in actor.grants)]
+    township_rows = [Row(t.code, t.name, [_count(key, by_township.get(t.id, [0] * len(COUNTS))[i],
+                                                 _with(links[key], org=t.code)) for i, (key, _, _) in enumerate(COUNTS)])
+                     for t in shown]
+    unit_rows = _unit_rows(session, actor=actor, orgs=orgs, conditions=conditions, links=links)
+
+    months = [_months_back(month_start, MONTHS - 1 - i) for i in range(MONTHS)]
+    by_process, by_org, started, closed = _window_series(session, actor=actor, months=months, zone=zone,
+                                                         tomorrow=tomorrow)
+    names = {d.key: d.name for d in latest_definitions(session)}
+    since = {"from": window_start.isoformat()}
+    by_type = [Count(key, names.get(key, key), key, n, ListLink("search", {**since, "process": key}))
+               for key, n in sorted(by_process.items(), key=lambda kv: (-kv[1], kv[0]))]
+    started_in: dict[int, int] = {}
+    for org_id, n in by_org.items():
+        township = orgs.township_of(org_id)
+        if township is not None:
+            started_in[township.id] = started_in.get(township.id, 0) + n
+    township_started = [Count(t.code, t.name, t.code, started_in.get(t.id, 0), ListLink("search", {**since, "org": t.code}))
+                        for t in shown]
+    started_by_month, closed_by_month = [], []
+    for i, first in enumerate(months):
+        last = (months[i + 1] if i + 1 < MONTHS else _months_back(month_start, -1)) - timedelta(days=1)
+        last = min(last, today)
+        label = f"{first.year}年{first.month}月"
+        span = {"from": first.isoformat(), "to": last.isoformat()}
+        started_by_month.append(Count(first.strftime("%Y-%m"), label, first.strftime("%Y-%m"), started[i],
+                                      ListLink("search", span)))
+        closed_by_month.append(Count(first.strftime("%Y-%m"), label, first.strftime("%Y-%m"), closed[i], ListLink(
+            "search", {"status": InstanceStatus.COMPLETED.value, "closed_from": first.isoformat(),
+                       "closed_to": last.isoformat()})))
+
+    return Board(now=now, today=today, month_start=month_start, window_start=window_start, counts=counts,
+                 by_township=township_rows, by_unit=unit_rows, by_type=by_type, township_started=township_started,
+                 started_by_month=started_by_month, closed_by_month=closed_by_month,
+                 cards=_cards(session, actor=actor, now=now),
+                 trends=_trends(session, actor=actor, today=today, month_start=month_start, zone=zone))
+
+
+def _start(day: date, zone: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(), tzinfo=zone)
+
+
+def _months_back(month_start: date, n: int) -> date:
+    """Return the first day of the month ``n`` months before (negative: after) ``month_start``'s."""
+    index = month_start.year * 12 + month_start.month - 1 - n
+    return date(index // 12, index % 12 + 1, 1)
+
+
+def _load_orgs(session: Session) -> _Orgs:
+    all_orgs = list(session.scalars(select(Org).order_by(Org.path)))
+    return _Orgs({o.id: o for o in all_orgs}, [o for o in all_orgs if o.kind == "township"],
+                  [o for o in all_orgs if o.kind == "unit"])
+
+
+def _count_conditions(session: Session, *, now: datetime, month_start: datetime, tomorrow: datetime) -> list:
+    running = Instance.status == InstanceStatus.RUNNING
+    horizon = soon_until(session, now)
+    return [running,
+            and_(running, deadline_condition(Deadline.SOON, now=now, horizon=horizon)),
+            and_(running, deadline_condition(Deadline.OVERDUE, now=now, horizon=horizon)),
+            and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= month_start,
+                 Instance.ended_at < tomorrow)]
+
+
+def _count_links(month_start: date, today: date) -> dict[str, ListLink]:
+    running = {"status": InstanceStatus.RUNNING.value}
+    return {"in_progress": ListLink("search", running),
+            "due_soon": ListLink("search", {**running, "deadline": Deadline.SOON.value}),
+            "overdue": ListLink("search", {**running, "deadline": Deadline.OVERDUE.value}),
+            "closed_this_month": ListLink("search", {"status": InstanceStatus.COMPLETED.value,
+                                                     "closed_from": month_start.isoformat(),
+                                                     "closed_to": today.isoformat()})}
+
+
+def _with(link: ListLink, **params: str) -> ListLink:
+    return ListLink(link.page, {**link.params, **params})
+
+
+def _count(key: str, value: int, link: ListLink) -> Count:
+    _, zh, en = next(c for c in COUNTS if c[0] == key)
+    return Count(key, zh, en, int(value), link)
+
+
+def _sums(conditions: list) -> list:
+    return [func.sum(case((c, 1), else_=0)) for c in conditions]
+
+
+def _counts_by_org(session: Session, *, actor: Actor, conditions: list) -> dict[int, list[int]]:
+    """Return the COUNTS of the actor's cases by the case's org."""
+    rows = session.execute(select(Instance.org_id, *_sums(conditions))
+                           .where(scope_clause(actor), or_(conditions[0], conditions[3]))
+                           .group_by(Instance.org_id))
+    return {org_id: [int(v or 0) for v in values] for org_id, *values in rows}
+
+
+def _unit_rows(session: Session, *, actor: Actor, orgs: _Orgs, conditions: list,
+               links: dict[str, ListLink]) -> list[Row]:
+    """Return the COUNTS by member unit: the cases a step of which waits or waited in the unit's pool."""
+    if not orgs.units:
+        return []
+    involved = (select(HumanTask.instance_id, HumanTask.candidate_org_id)
+                .where(HumanTask.status.in_((TaskStatus.OPEN, TaskStatus.COMPLETED)),
+                       HumanTask.candidate_org_id.in_(select(Org.id).where(
+                           or_(*[Org.path.like(u.path + "%") for u in orgs.units]))))
+                .distinct().subquery())
+    rows = session.execute(select(involved.c.candidate_org_id, Instance.id, *[case((c, 1), else_=0) for c in conditions])
+                           .join(Instance, Instance.id == involved.c.instance_id)
+                           .where(scope_clause(actor), or_(conditions[0], conditions[3])))
+    seen: set[tuple[int, int]] = set()
+    totals: dict[int, list[int]] = {}
+    for org_id, instance_id, *flags in rows:
+        unit = orgs.unit_of(org_id)
+        if unit is None or (unit.id, instance_id) in seen:
+            continue
+        seen.add((unit.id, instance_id))
+        totals[unit.id] = [a + int(b) for a, b in zip(totals.get(unit.id, [0] * len(COUNTS)), flags)]
+    return [Row(u.code, u.name, [_count(key, totals[u.id][i], _with(links[key], unit=u.code))
+                                 for i, (key, _, _) in enumerate(COUNTS)])
+            for u in orgs.units if u.id in totals]
+
+
+def _window_series(session: Session, *, actor: Actor, months: list[date], zone: ZoneInfo, tomorrow: datetime):
+    """Return the cases started in the window by process and by org, and those started and closed by month."""
+    bounds = [_start(m, zone) for m in months] + [tomorrow]
+    started = [and_(Instance.started_at >= bounds[i], Instance.started_at < bounds[i + 1]) for i in range(len(months))]
+    closed = [and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= bounds[i],
+                   Instance.ended_at < bounds[i + 1]) for i in range(len(months))]
+    query = (select(Instance.process_key, Instance.org_id, *_sums(started), *_sums(closed))
+             .where(scope_clause(actor), or_(and_(Instance.started_at >= bounds[0], Instance.started_at < bounds[-1]),
+                                            and_(Instance.ended_at >= bounds[0], Instance.ended_at < bounds[-1])))
+             .group_by(Instance.process_key, Instance.org_id))
+    by_process: dict[str, int] = {}
+    by_org: dict[int, int] = {}
+    started_n, closed_n = [0] * len(months), [0] * len(months)
+    for process_key, org_id, *values in session.execute(query):
+        values = [int(v or 0) for v in values]
+        new = sum(values[:len(months)])
+        if new:
+            by_process[process_key] = by_process.get(process_key, 0) + new
+            by_org[org_id] = by_org.get(org_id, 0) + new
+        started_n = [a + b for a, b in zip(started_n, values[:len(months)])]
+        closed_n = [a + b for a, b in zip(closed_n, values[len(months):])]
+    return by_process, by_org, started_n, closed_n
+
+
+def _cards(session: Session, *, actor: Actor, now: datetime) -> list[Count]:
+    """Return the supervision items in progress by card, each linked to the ledger filtered to it."""
+    items, _ = ledger(session, actor=actor, flt=LedgerFilter(status=ItemStatus.IN_PROGRESS, limit=10**9), now=now)
+    out = []
+    for card in Card:
+        zh, en = CARD_LABELS[card]
+        out.append(Count(card.value, zh, en, sum(i.card == card for i in items), ListLink(
+            "ledger", {"status": ItemStatus.IN_PROGRESS.value, "card": card.value})))
+    return out
+
+
+def _trends(session: Session, *, actor: Actor, today: date, month_start: date, zone: ZoneInfo) -> list[Trend]:
+    """Return new and closed cases this month to date against the same days of the month before."""
+    previous_start = _months_back(month_start, 1)
+    previous_end = min(previous_start + (today - month_start), month_start - timedelta(days=1))
+    out = []
+    for key, zh, en in (("started", "新增案件", "New cases"), ("closed", "办结案件", "Closed cases")):
+        pair = []
+        for first, last in ((month_start, today), (previous_start, previous_end)):
+            lower, upper = _start(first, zone), _start(last + timedelta(days=1), zone)
+            if key == "started":
+                condition = and_(Instance.started_at >= lower, Instance.started_at < upper)
+                params = {"from": first.isoformat(), "to": last.isoformat()}
+            else:
+                condition = and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= lower,
+                                 Instance.ended_at < upper)
+                params = {"status": InstanceStatus.COMPLETED.value, "closed_from": first.isoformat(),
+                          "closed_to": last.isoformat()}
+            n = session.scalar(select(func.count()).select_from(Instance).where(scope_clause(actor), condition))
+            pair.append(Count(key, zh, en, int(n or 0), ListLink("search", params)))
+        out.append(Trend(key, zh, en, pair[0], pair[1]))
+    return out
+
+
+__all__ = ["Board", "Count", "Row", "Trend", "ListLink", "COUNTS", "MONTHS", "board"]

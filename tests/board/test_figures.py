@@ -1,0 +1,152 @@
+"""The board's figures (issue 12, item 2) equal the lists they link to, per scope, on a seeded history.
+
+One history (``seed_history``: 40 cases over 6 months up to a fixed Monday) is shared by the
+module and rolled back at the end. Each count, row, series point and card is compared with the
+total of 案件查询 (``search_cases``) or 督办台账 (``ledger``) asked with the figure's own link.
+"""
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from engine import clock, definitions
+from engine.board.figures import COUNTS, MONTHS, board
+from engine.board.ledger import Card, ItemStatus, LedgerFilter, ledger
+from engine.clock import FrozenClock
+from engine.models import HumanTask, Instance, InstanceStatus, TaskStatus
+from engine.orgs import actor_for
+from engine.queries import CaseSearch, Deadline, search_cases
+from engine.seed import seed_history
+from tests.scenario_player import ROOT
+
+NOW = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Beijing
+ZONE = ZoneInfo("Asia/Shanghai")
+VIEWERS = ["he.ld", "zheng.dc", "lin.ld", "cao.ld", "wu.zj", "zhou.ga"]
+
+
+@pytest.fixture(scope="module")
+def seeded(services):
+    conn = services.engine.connect()
+    trans = conn.begin()
+    s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
+                info={"pingan": services.context})
+    assert s.scalar(select(func.count()).select_from(Instance)) == 0, "a test left cases in the database"
+    definitions.deploy(s, paths=[ROOT], actor="test")
+    seed_history(s, cases=40, months=MONTHS, seed=12, now=NOW)
+    previous = clock.install(FrozenClock(NOW))
+    try:
+        yield s
+    finally:
+        clock.install(previous)
+        s.close()
+        trans.rollback()
+        conn.close()
+
+
+def _day(text: str | None, *, end: bool = False) -> datetime | None:
+    if not text:
+        return None
+    day = datetime.strptime(text, "%Y-%m-%d").date() + timedelta(days=1 if end else 0)
+    return datetime.combine(day, time(), tzinfo=ZONE)
+
+
+def _listed(s, actor, link) -> int:
+    """Ask the list a link names, with the link's filters, for its total."""
+    p = link.params
+    if link.page == "ledger":
+        _, total = ledger(s, actor=actor, flt=LedgerFilter(status=ItemStatus(p["status"]), card=Card(p["card"]),
+                                                           limit=10**6), now=NOW)
+        return total
+    assert link.page == "search"
+    assert set(p) <= {"status", "deadline", "org", "unit", "process", "from", "to", "closed_from", "closed_to"}, p
+    rows, total = search_cases(s, actor=actor, search=CaseSearch(
+        status=InstanceStatus(p["status"]) if "status" in p else None,
+        deadline=Deadline(p["deadline"]) if "deadline" in p else None,
+        org_code=p.get("org"), unit=p.get("unit"), process=p.get("process"),
+        started_from=_day(p.get("from")), started_to=_day(p.get("to"), end=True),
+        closed_from=_day(p.get("closed_from")), closed_to=_day(p.get("closed_to"), end=True), limit=10**6))
+    assert total == len(rows)
+    return total
+
+
+def _every_figure(b):
+    yield from b.counts
+    for row in [*b.by_township, *b.by_unit]:
+        yield from row.counts
+    yield from [*b.by_type, *b.township_started, *b.started_by_month, *b.closed_by_month, *b.cards]
+    for trend in b.trends:
+        yield from (trend.current, trend.previous)
+
+
+@pytest.mark.parametrize("username", VIEWERS)
+def test_every_figure_equals_the_total_of_the_list_it_links_to(seeded, username):
+    s = seeded
+    who = actor_for(s, username=username)
+    b = board(s, actor=who, now=NOW)
+    figures = list(_every_figure(b))
+    assert len(figures) > 20
+    for figure in figures:
+        assert figure.value == _listed(s, who, figure.link), (figure.key, figure.label, figure.link)
+
+
+def test_the_county_leader_sees_every_kind_of_figure_and_they_add_up(seeded):
+    s = seeded
+    b = board(s, actor=actor_for(s, username="he.ld"), now=NOW)
+    counts = {c.key: c.value for c in b.counts}
+    assert [c.key for c in b.counts] == [k for k, _, _ in COUNTS]
+    running = s.scalar(select(func.count()).select_from(Instance).where(Instance.status == InstanceStatus.RUNNING))
+    assert counts["in_progress"] == running > 0
+    assert counts["overdue"] > 0 and counts["due_soon"] + counts["overdue"] <= running
+    assert counts["closed_this_month"] > 0
+    # Townships are a partition of the township cases: their sum is at most the county's.
+    for i, (key, _, _) in enumerate(COUNTS):
+        assert sum(r.counts[i].value for r in b.by_township) <= counts[key]
+    assert {r.code for r in b.by_township} == {"chengguan", "hexi", "xinzhuang"}
+    assert {r.code for r in b.by_unit} and all(r.code in {"police", "justice", "housing", "market", "petition", "hrss"}
+                                               for r in b.by_unit)
+    assert len(b.started_by_month) == len(b.closed_by_month) == MONTHS
+    assert sum(p.value for p in b.started_by_month) == sum(c.value for c in b.by_type) > 0
+    assert {c.key for c in b.by_type} >= {"mediation", "grid_event", "supervision"}
+    assert sum(c.value for c in b.cards) == ledger(s, actor=actor_for(s, username="he.ld"), flt=LedgerFilter(
+        status=ItemStatus.IN_PROGRESS), now=NOW)[1] > 0
+    assert b.trends[0].current.link.params["from"] == "2026-06-01"
+    assert b.trends[0].previous.link.params == {"from": "2026-05-01", "to": "2026-05-15"}
+
+
+def test_the_overdue_count_is_the_running_cases_with_an_open_step_past_its_deadline(seeded):
+    s = seeded
+    expected = set(s.scalars(select(HumanTask.instance_id).join(Instance, Instance.id == HumanTask.instance_id).where(
+        HumanTask.status == TaskStatus.OPEN, HumanTask.due_at <= NOW, Instance.status == InstanceStatus.RUNNING)))
+    b = board(s, actor=actor_for(s, username="he.ld"), now=NOW)
+    assert next(c.value for c in b.counts if c.key == "overdue") == len(expected) > 0
+
+
+def test_a_township_leader_sees_only_the_township(seeded):
+    s = seeded
+    county = board(s, actor=actor_for(s, username="he.ld"), now=NOW)
+    town = board(s, actor=actor_for(s, username="lin.ld"), now=NOW)
+    assert [r.code for r in town.by_township][0] == "chengguan"
+    county_row = next(r for r in county.by_township if r.code == "chengguan")
+    town_row = next(r for r in town.by_township if r.code == "chengguan")
+    assert [c.value for c in town_row.counts] == [c.value for c in county_row.counts]
+    # Other townships appear only through cases lent or CC'd to him, never with the county's numbers.
+    for row in town.by_township:
+        if row.code != "chengguan":
+            county_other = next(r for r in county.by_township if r.code == row.code)
+            assert [c.value for c in row.counts] != [c.value for c in county_other.counts] or \
+                all(c.value == 0 for c in row.counts)
+    assert town.counts[0].value < county.counts[0].value
+
+
+def test_a_member_unit_handler_sees_the_cases_of_his_unit(seeded):
+    s = seeded
+    who = actor_for(s, username="wu.zj")
+    b = board(s, actor=who, now=NOW)
+    found, total = search_cases(s, actor=who, search=CaseSearch(status=InstanceStatus.RUNNING, limit=10**6))
+    assert b.counts[0].value == total
+    county = board(s, actor=actor_for(s, username="he.ld"), now=NOW)
+    assert b.counts[0].value < county.counts[0].value
