@@ -1,7 +1,6 @@
 """Tasks and cases as plain data for the API: lists with personal data masked, details in full for those allowed."""
 from __future__ import annotations
 
-from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Iterable
 
@@ -16,11 +15,12 @@ from .form_contract import task_contract
 from .models import HumanTask, Instance, Org, ProcessDefinition, TaskStatus, User
 from .orgs import Actor
 from .queries import light_of
+from .signing.models import signers_of
 from .visibility import can_see
 
 
 # The page's button names, as the API's operation paths call them.
-_ACTION_NAMES = {"send_back": "return"}
+_ACTION_NAMES = {"send_back": "return", "add_signers": "add_signer"}
 
 
 def visible_instance(session: Session, *, instance_id: int, actor: Actor) -> Instance:
@@ -189,8 +189,11 @@ def task_detail(session: Session, *, task: HumanTask, actor: Actor) -> dict[str,
     schema = task_contract(session, task=task, instance=instance, definition=definition).schema() \
         if task.form_key in (definition.forms or {}) else None
     permissions = task_permissions(session, task=task, actor=actor)
-    actions = [_ACTION_NAMES.get(name, name) for name, allowed in asdict(permissions).items()
-               if allowed and name != "view_form"]
+    actions = [_ACTION_NAMES.get(name, name) for name, allowed in vars(permissions).items()
+               if allowed and name not in ("view_form", "removable_signers")]
+    if permissions.removable_signers:
+        actions.append("remove_signer")
+    removable = {s.id for s in permissions.removable_signers}
     return row | {
         "form_schema": schema,
         "data": dict(instance.data or {}) if full else masker.data(definition, instance.data),
@@ -198,6 +201,9 @@ def task_detail(session: Session, *, task: HumanTask, actor: Actor) -> dict[str,
         "actions": actions,
         "returnable_steps": [{"element_id": e, "title": t} for e, t in returnable_steps(session, task=task)]
         if permissions.send_back else [],
+        "signers": [{"id": s.id, "username": s.user.username, "name": s.user.name, "position": s.position,
+                     "status": s.status, "decision": s.decision, "opinion": s.opinion, "signed_at": s.done_at,
+                     "removable": s.id in removable} for s in signers_of(session, task.id)],
     }
 
 

@@ -89,6 +89,17 @@ class CcRequest(OpinionRequest):
                         validate=validate.Length(min=1, max=100))
 
 
+class AddSignersRequest(OpinionRequest):
+    to = fields.List(fields.String(validate=validate.Length(min=1, max=64)), required=True,
+                     validate=validate.Length(min=1, max=10), metadata={"description": "加签人用户名，按签署顺序"})
+    position = fields.String(required=True, validate=validate.OneOf(["before", "after"]),
+                             metadata={"description": "before 前加签（在您办理前签署）/ after 后加签（您提交后签署）"})
+
+
+class SignRequest(OpinionRequest):
+    agree = fields.Boolean(required=True, metadata={"description": "同意 (true) / 不同意 (false，须填写意见)"})
+
+
 class DraftRequest(Strict):
     data = fields.Dict(keys=fields.String(), required=True)
 
@@ -171,12 +182,25 @@ class TaskSchema(Strict):
     completed_by = fields.String(allow_none=True)
 
 
+class SignerSchema(Strict):
+    id = fields.Integer()
+    username = fields.String()
+    name = fields.String()
+    position = fields.String(metadata={"description": "before 前加签 / after 后加签"})
+    status = fields.String(metadata={"description": "pending 待签署 / signed 已签署 / removed 已减签"})
+    decision = fields.String(allow_none=True, metadata={"description": "agree 同意 / disagree 不同意"})
+    opinion = fields.String(allow_none=True)
+    signed_at = fields.DateTime(allow_none=True)
+    removable = fields.Boolean(metadata={"description": "当前用户可否减签此人"})
+
+
 class TaskDetailSchema(TaskSchema):
     form_schema = fields.Dict(allow_none=True, metadata={"description": "任务表单的 JSON Schema (draft 2020-12)"})
     data = fields.Dict(metadata={"description": "案件数据（完整）"})
     draft = fields.Dict(allow_none=True)
     actions = fields.List(fields.String(), metadata={"description": "当前用户此刻可执行的操作"})
     returnable_steps = fields.List(fields.Dict())
+    signers = fields.List(fields.Nested(SignerSchema), metadata={"description": "加签人（含已签署、已减签的），按签署顺序"})
 
 
 class CaseSummarySchema(Strict):

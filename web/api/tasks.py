@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from engine import drafts, queries, runtime, tasks
 from engine.models import HumanTask, Instance
+from engine.signing import operations as signing
 from engine.summaries import case_summaries, open_tasks, task_detail, task_summaries, user_names, visible_task
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
 from .schemas import (
+    AddSignersRequest, SignRequest,
     CcItemSchema, CcRequest, CcResultSchema, CompleteRequest, DraftRequest, OpinionRequest, ResolveRequest,
     ReturnRequest, TaskDetailSchema, TaskListArgs, TaskListSchema, TaskOutcomeSchema, TaskSchema, TransferRequest,
     UrgeResultSchema,
@@ -184,6 +186,36 @@ def urge(body, task_id: str):
     reminded = tasks.urge_task(s, task_id=task.id, actor=who, opinion=body.get("opinion"))
     db.commit()
     return {"reminded": reminded}
+
+
+@blp.route("/<string:task_id>/signers", methods=["POST"])
+@blp.arguments(AddSignersRequest)
+@blp.response(200, TaskOutcomeSchema)
+@errors(403, 409)
+def add_signers(body, task_id: str):
+    """加签：`{"to": [用户名...], "position": "before"|"after"}`。前加签：任务依次交加签人签署后回到您；后加签：您提交后依次由加签人签署，全部同意后流转。"""
+    return _operate(task_id, lambda s, who, task: signing.add_signers(
+        s, task_id=task.id, actor=who, to=body["to"], position=body["position"], opinion=body.get("opinion")))
+
+
+@blp.route("/<string:task_id>/sign", methods=["POST"])
+@blp.arguments(SignRequest)
+@blp.response(200, TaskOutcomeSchema)
+@errors(403, 409)
+def sign(body, task_id: str):
+    """会签（加签人签署）：`{"agree": true|false, "opinion": "..."}`；不同意须填写意见，后加签时退回办理人修改。"""
+    return _operate(task_id, lambda s, who, task: signing.sign_task(
+        s, task_id=task.id, actor=who, agree=body["agree"], opinion=body.get("opinion")))
+
+
+@blp.route("/<string:task_id>/signers/<int:signer_id>/remove", methods=["POST"])
+@blp.arguments(OpinionRequest)
+@blp.response(200, TaskOutcomeSchema)
+@errors(403, 409)
+def remove_signer(body, task_id: str, signer_id: int):
+    """减签：移除尚未签署的加签人（任务办理人、加签发起人或管理员）；轮到此人时任务随即交下一位或回到办理人。"""
+    return _operate(task_id, lambda s, who, task: signing.remove_signer(
+        s, task_id=task.id, actor=who, signer_id=signer_id, opinion=body.get("opinion")))
 
 
 @blp.route("/<string:task_id>/draft", methods=["PUT"])

@@ -10,6 +10,8 @@ from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
 from engine.form_fields import FieldType
 from engine.models import HumanTask
 from engine.orgs import ROLES
+from engine.signing import operations as signing
+from engine.signing.models import signers_of
 from engine.summaries import visible_task
 
 from .. import db
@@ -52,7 +54,8 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
         history=cases.timeline(s, instance=instance),
         steps=cases.returnable_steps(s, task=row) if perms.send_back else [],
         transferees=case_lists.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
-        people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc) else [],
+        people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc or perms.add_signers) else [],
+        signers=signers_of(s, row.id), removable={x.id for x in perms.removable_signers},
         visible_context=visible_context(form, instance.data or {}),
         has_files=any(f.type is FieldType.FILE for f in form.fields), me=me, documents=documents_for_form(form),
         dialog=dialog or {"op": request.args.get("op"), "message": None, "form": {}})
@@ -180,3 +183,46 @@ def task_urge(task_id: str):
     refused = _in_dialog(row, "urge", lambda: counted.append(tasks.urge_task(
         db.session(), task_id=row.id, actor=actor(), opinion=request.form.get("opinion") or None)))
     return refused or _done(f"已催办，提醒了 {counted[0]} 人", f"Urged {counted[0]} people", row, to_case=True)
+
+
+@bp.post("/tasks/<task_id>/signers")
+def task_add_signers(task_id: str):
+    row = _task(task_id)
+    to = [u for u in request.form.getlist("to") if u]
+    position = request.form.get("position", "")
+    refused = _in_dialog(row, "sign_add", lambda: signing.add_signers(
+        db.session(), task_id=row.id, actor=actor(), to=to, position=position,
+        opinion=request.form.get("opinion") or None))
+    if refused:
+        return refused
+    if position == "before":
+        return _done("已加签，任务已交加签人签署，签署后回到您", "Signers added; the task comes back to you once they have signed",
+                     row, to_case=True)
+    return _done("已加签，您提交后由加签人依次签署", "Signers added; they sign after you submit", row)
+
+
+@bp.post("/tasks/<task_id>/sign")
+def task_sign(task_id: str):
+    row = _task(task_id)
+    decision = request.form.get("decision", "")
+    if decision not in ("agree", "disagree"):
+        return _page(row, status=422, dialog={"op": "sign", "message": t("请选择同意或不同意", "Choose agree or disagree"),
+                                              "form": request.form})
+    refused = _in_dialog(row, "sign", lambda: signing.sign_task(
+        db.session(), task_id=row.id, actor=actor(), agree=decision == "agree",
+        opinion=request.form.get("opinion") or None))
+    if refused:
+        return refused
+    db.commit()
+    flash(t("已签署意见", "Signed"), "ok")
+    return redirect(url_for("pages.todo"))
+
+
+@bp.post("/tasks/<task_id>/signers/<int:signer_id>/remove")
+def task_remove_signer(task_id: str, signer_id: int):
+    row = _task(task_id)
+    refused = _in_dialog(row, "sign_remove", lambda: signing.remove_signer(
+        db.session(), task_id=row.id, actor=actor(), signer_id=signer_id, opinion=request.form.get("opinion") or None))
+    if refused:
+        return refused
+    return _done("已减签", "Signer removed", row)
