@@ -1,0 +1,130 @@
+"""Versions of mediation as a designer would make them: a copy of the shipped files, edited as XML and YAML.
+
+Shared by the migration tests (engine, API, CLI). Cases are started with the start data of the
+mediation scenarios, so they are the cases the procedure's own tests play.
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import yaml
+from lxml import etree
+
+from engine import runtime
+from engine.definitions import deploy
+from tests.factories import only_task, open_tasks
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "tests" / "scenarios" / "mediation"
+BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
+BPMNDI = "http://www.omg.org/spec/BPMN/20100524/DI"
+DC = "http://www.omg.org/spec/DD/20100524/DC"
+
+
+def _q(ns: str, tag: str) -> str:
+    return f"{{{ns}}}{tag}"
+
+
+def copy_mediation(target: Path) -> Path:
+    """Copy mediation's process, decision, parameters and forms into a folder laid out like the repository."""
+    (target / "processes").mkdir(parents=True)
+    for f in (ROOT / "processes").glob("mediation*"):
+        shutil.copy(f, target / "processes" / f.name)
+    shutil.copytree(ROOT / "forms" / "mediation", target / "forms" / "mediation")
+    return target
+
+
+def deploy_version(session, repo: Path) -> int:
+    """Deploy the folder; return the version it got."""
+    (result,) = deploy(session, paths=[repo], actor="designer")
+    return result.version
+
+
+def _edit(repo: Path, change) -> None:
+    path = repo / "processes" / "mediation.bpmn"
+    tree = etree.parse(str(path))
+    change(tree.getroot())
+    tree.write(str(path), xml_declaration=True, encoding="UTF-8")
+
+
+def _by_id(root, ident: str):
+    return root.xpath("//*[@id=$i]", i=ident)[0]
+
+
+def add_review_step(repo: Path) -> None:
+    """Put a user task ``review`` (负责人审核, dispatcher lane) between ``assign`` and the mediation session."""
+    def change(root):
+        flow = _by_id(root, "f_assign_m_merge")
+        flow.set("targetRef", "review")
+        for incoming in _by_id(root, "m_merge").findall(_q(BPMN, "incoming")):
+            if incoming.text == "f_assign_m_merge":
+                incoming.text = "f_review_m_merge"
+        review = etree.Element(_q(BPMN, "userTask"), id="review", name="负责人审核")
+        etree.SubElement(review, _q(BPMN, "incoming")).text = "f_assign_m_merge"
+        etree.SubElement(review, _q(BPMN, "outgoing")).text = "f_review_m_merge"
+        _by_id(root, "assign").addnext(review)
+        flow.addnext(etree.Element(_q(BPMN, "sequenceFlow"), id="f_review_m_merge", sourceRef="review",
+                                   targetRef="m_merge"))
+        etree.SubElement(_by_id(root, "lane_0"), _q(BPMN, "flowNodeRef")).text = "review"
+        shape = root.xpath("//di:BPMNShape[@bpmnElement='assign']", namespaces={"di": BPMNDI})[0]
+        bounds = shape.find(_q(DC, "Bounds"))
+        added = etree.Element(_q(BPMNDI, "BPMNShape"), id="review_di", bpmnElement="review")
+        etree.SubElement(added, _q(DC, "Bounds"), x=str(float(bounds.get("x")) + 40), y=str(float(bounds.get("y")) + 90),
+                         width=bounds.get("width"), height=bounds.get("height"))
+        shape.addnext(added)
+    _edit(repo, change)
+    (repo / "forms" / "mediation" / "review.yaml").write_text(
+        "title: 负责人审核\ntitle_en: Review\nfields:\n"
+        "  - {name: dispute_summary, label: 纠纷概要, type: text, readonly: true}\n"
+        "  - {name: review_opinion, label: 审核意见, type: textarea, required: true, max_length: 500}\n",
+        encoding="utf-8")
+
+
+def remove_leader_step(repo: Path) -> None:
+    """Take out ``alert_leader`` (领导阅批): a high-risk dispute then alerts the police only."""
+    gone = {"alert_leader", "f_split_alert_alert_leader", "f_alert_leader_join_alert"}
+
+    def change(root):
+        for ident in gone | {"lane_3"}:
+            element = _by_id(root, ident)
+            element.getparent().remove(element)
+        for element in root.iter(_q(BPMNDI, "BPMNShape"), _q(BPMNDI, "BPMNEdge")):
+            if element.get("bpmnElement") in gone | {"lane_3"}:
+                element.getparent().remove(element)
+        for element in list(root.iter(_q(BPMN, "incoming"), _q(BPMN, "outgoing"), _q(BPMN, "flowNodeRef"))):
+            if element.text in gone:
+                element.getparent().remove(element)
+    _edit(repo, change)
+    (repo / "forms" / "mediation" / "alert_leader.yaml").unlink()
+
+
+def start_data(scenario: str) -> dict:
+    return yaml.safe_load((SCENARIOS / f"{scenario}.yaml").read_text(encoding="utf-8"))["start"]["data"]
+
+
+def start_at(session, actors, step: str, *, version: int):
+    """Start a v``version`` mediation case and play it to ``step``: accept, assign, session, alerts, after_alerts."""
+    high = step in ("alerts", "after_alerts")
+    data = start_data("high_risk_county_terminated" if high else "village_agreement_court_confirmed")
+    case = runtime.start_instance(session, process_key="mediation", version=version,
+                                  actor=actors("li.sl" if high else "wang.wg"), data=data)
+    if step == "accept":
+        return case
+    runtime.complete_task(session, task_id=only_task(session, case.id, "accept").id, data={"accepted": True},
+                          actor=actors("li.sl"))
+    if step in ("assign", "alerts"):
+        return case
+    if high:
+        police = next(t for t in open_tasks(session, case.id) if t.element_id == "alert_police")
+        runtime.complete_task(session, task_id=police.id, actor=actors("zhou.ga"),
+                              data={"police_measures": "已约谈双方，安排民警巡查。", "police_officer": "周承办"})
+        runtime.complete_task(session, task_id=only_task(session, case.id, "alert_leader").id, actor=actors("he.ld"),
+                              data={"leader_instruction": "由县调委会牵头调处。"})
+        only_task(session, case.id, "assign")
+        return case
+    runtime.complete_task(session, task_id=only_task(session, case.id, "assign").id, actor=actors("li.sl"),
+                          data={"lead_mediator": "chen.tj", "selection": "调解委员会指定"})
+    only_task(session, case.id, "session")
+    return case
+

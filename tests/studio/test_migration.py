@@ -1,0 +1,219 @@
+"""Moving running mediation cases to a new version: dry run, the job, what moved and what was left alone."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from engine import runtime
+from engine.audit import EntryKind, verify
+from engine.db import make_session_factory
+from engine.errors import EngineError, NotAllowed, NotFound
+from engine.models import AuditEntry, CaseField, EventWait, HumanTask, Instance, InstanceStatus, Notification, ProcessDefinition
+from engine.studio.migration import dry_run, get_job, run_migration_job, start_migration
+from engine.studio.migration_models import JobStatus
+from tests.factories import only_task, open_tasks
+
+from .mediation_versions import add_review_step, copy_mediation, deploy_version, remove_leader_step, start_at
+
+
+@pytest.fixture
+def factory(services, session):
+    """Sessions on the test's connection: each job transaction is a savepoint, rolled back with the test."""
+    return make_session_factory(session.bind, join_transaction_mode="create_savepoint",
+                                info={"pingan": services.context})
+
+
+@pytest.fixture
+def versions(session, tmp_path):
+    """Deploy mediation as shipped (v1) and return a function deploying an edited copy."""
+    repo = copy_mediation(tmp_path / "repo")
+    first = deploy_version(session, repo)
+
+    def next_version(*edits) -> int:
+        for edit in edits:
+            edit(repo)
+        return deploy_version(session, repo)
+    return first, next_version
+
+
+def snapshot(session, instance_id: int) -> dict:
+    """Every stored row of a case: the instance, its tasks, waits, fields, history and notices."""
+    conn = session.connection()
+    out = {"instance": conn.execute(select(Instance.__table__).where(Instance.id == instance_id)).all()}
+    for model in (HumanTask, EventWait, CaseField, AuditEntry, Notification):
+        table = model.__table__
+        out[table.name] = conn.execute(select(table).where(table.c.instance_id == instance_id).order_by(table.c.id)).all()
+    return out
+
+
+def version_of(session, instance_id: int) -> int:
+    session.expire_all()
+    return session.get(Instance, instance_id).definition.version
+
+
+def test_dry_run_then_job_moves_what_can_move_and_leaves_the_rest(session, actors, frozen, versions, factory):
+    v1, next_version = versions
+    cases = {step: start_at(session, actors, step, version=v1)
+             for step in ("accept", "assign", "session", "alerts", "after_alerts")}
+    ids = {step: case.id for step, case in cases.items()}
+    v2 = next_version(add_review_step, remove_leader_step)
+    designer = actors("designer")
+
+    checked = {c.id: c for c in dry_run(session, actor=designer, process_key="mediation", to_version=v2, from_version=v1)}
+    assert set(checked) >= set(ids.values())
+    ok = {step for step, i in ids.items() if checked[i].ok}
+    assert ok == {"accept", "assign", "session", "after_alerts"}
+    refused = checked[ids["alerts"]]
+    assert "当前步骤“领导阅批”" in refused.reason and f"v{v2} 中已删除" in refused.reason
+    assert "alert_leader" in refused.reason_en
+    assert "负责人审核" not in checked[ids["assign"]].reason  # the new step comes after the open one
+    assert checked[ids["assign"]].reason == f"可以迁移到 v{v2}，迁移后待办：指派调解员"
+    assert all(version_of(session, i) == v1 for i in ids.values()), "a dry run changes nothing"
+
+    before = {step: snapshot(session, i) for step, i in ids.items()}
+    open_before = {step: {t.id: (t.element_id, t.assignee_id, t.due_at) for t in open_tasks(session, i)} for step, i in ids.items()}
+    timer_before = {w.element_id: w.due_at for w in session.scalars(select(EventWait).where(EventWait.instance_id == ids["session"]))}
+    job = start_migration(session, actor=designer, process_key="mediation", to_version=v2, from_version=v1,
+                          instance_ids=list(ids.values()))
+    assert (job.status, job.total, job.done) == (JobStatus.PENDING, 5, 0)
+    seen = []
+    status = run_migration_job(factory, job.id, progress=lambda done, total, outcome: seen.append((done, total, outcome.ok)))
+    assert status == JobStatus.DONE
+    assert [(d, t) for d, t, _ in seen] == [(n, 5) for n in range(1, 6)]
+    session.expire_all()
+    view = get_job(session, job_id=job.id, actor=designer)
+    assert (view.job.status, view.job.done, view.job.total, view.job.moved) == (JobStatus.DONE, 5, 5, 4)
+    outcome = {c.id: c for c in view.cases}
+    assert not outcome[ids["alerts"]].ok and "领导阅批" in outcome[ids["alerts"]].reason
+    assert outcome[ids["session"]].reason == f"已迁移到 v{v2}，当前待办：调解并制作笔录"
+
+    # The refused case is exactly as it was: row, tasks, waits, fields, history, notices.
+    assert snapshot(session, ids["alerts"]) == before["alerts"]
+    for step in ("accept", "assign", "session", "after_alerts"):
+        assert version_of(session, ids[step]) == v2
+        # Same open tasks: ids, steps, assignees and deadlines kept.
+        assert {t.id: (t.element_id, t.assignee_id, t.due_at) for t in open_tasks(session, ids[step])} == open_before[step]
+        entry = session.scalars(select(AuditEntry).where(AuditEntry.instance_id == ids[step])
+                                .order_by(AuditEntry.seq.desc())).first()
+        assert entry.kind == EntryKind.MIGRATED and entry.actor == "designer"
+        assert (entry.payload["from_version"], entry.payload["to_version"]) == (v1, v2)
+    assert verify(session)[1] == []  # the history chains still verify
+    # The mediation timer keeps its due time (not restarted from the moment of the move).
+    assert {w.element_id: w.due_at for w in session.scalars(
+        select(EventWait).where(EventWait.instance_id == ids["session"]))} == timer_before
+
+    # The moved cases go on in the new version: the review step is reached after assigning.
+    for step, dispatcher, mediator in (("assign", "li.sl", "chen.tj"), ("after_alerts", "zhang.dd", "sun.tj")):
+        runtime.complete_task(session, task_id=only_task(session, ids[step], "assign").id, actor=actors(dispatcher),
+                              data={"lead_mediator": mediator, "selection": "调解委员会指定"})
+        review = only_task(session, ids[step], "review")
+        assert review.title == "负责人审核" and review.form_key == "mediation/review"
+        runtime.complete_task(session, task_id=review.id, actor=actors("li.sl"), data={"review_opinion": "同意指派"})
+        only_task(session, ids[step], "session")
+    runtime.complete_task(session, task_id=only_task(session, ids["accept"], "accept").id, data={"accepted": True},
+                          actor=actors("li.sl"))
+    only_task(session, ids["accept"], "assign")
+    runtime.complete_task(session, task_id=only_task(session, ids["session"], "session").id, actor=actors("chen.tj"),
+                          data={"session_date": "2026-03-03", "session_place": "东街社区调解室", "attendees": "双方",
+                                "record": "双方不同意调解。", "outcome": "调解不成"})
+    assert session.get(Instance, ids["session"]).status in (InstanceStatus.RUNNING, InstanceStatus.COMPLETED)
+
+
+def test_a_moved_case_survives_a_reload_and_a_timer(session, actors, frozen, versions, factory):
+    """The moved state restores from the database and its boundary timer still fires on time."""
+    from datetime import timedelta
+
+    from engine.timers import fire_due
+
+    v1, next_version = versions
+    case = start_at(session, actors, "session", version=v1)
+    v2 = next_version(add_review_step)
+    job = start_migration(session, actor=actors("admin"), process_key="mediation", to_version=v2, instance_ids=[case.id])
+    assert run_migration_job(factory, job.id) == JobStatus.DONE
+    session.expire_all()
+    (wait,) = session.scalars(select(EventWait).where(EventWait.instance_id == case.id, EventWait.kind == "timer"))
+    frozen.advance(wait.due_at - frozen.now() + timedelta(seconds=1))
+    fired = fire_due(session)
+    assert [f.element_id for f in fired if f.instance_id == case.id] == ["limit_timer"]
+    only_task(session, case.id, "limit_reached")
+
+
+def test_refusals_name_the_reason(session, actors, versions, factory):
+    v1, next_version = versions
+    running = start_at(session, actors, "assign", version=v1)
+    cancelled = start_at(session, actors, "accept", version=v1)
+    runtime.cancel_instance(session, instance_id=cancelled.id, actor=actors("admin"))
+    other = runtime.start_instance(session, process_key="review", actor=actors("li.sl"))
+    v2 = next_version(add_review_step)
+    results = {c.id: c for c in dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2,
+                                        instance_ids=[running.id, cancelled.id, other.id, 999_999])}
+    assert results[running.id].ok
+    assert results[cancelled.id].reason == "案件已撤销，只有办理中的案件可以迁移"
+    assert "另一个流程“简单审批”" in results[other.id].reason
+    assert results[999_999].reason == "案件 999999 不存在"
+    # After the move the case is at v2: asking again says so.
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2, instance_ids=[running.id])
+    run_migration_job(factory, job.id)
+    session.expire_all()
+    (again,) = dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2, instance_ids=[running.id])
+    assert (again.ok, again.reason) == (False, f"案件已在 v{v2}")
+    (back,) = dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v1, instance_ids=[running.id])
+    assert back.ok, back.reason  # moving back to v1 is the same operation
+
+
+def test_a_removed_form_of_an_open_task_refuses(session, actors, versions):
+    v1, next_version = versions
+    case = start_at(session, actors, "assign", version=v1)
+
+    def other_form(repo):
+        bpmn = repo / "processes" / "mediation.bpmn"
+        bpmn.write_text(bpmn.read_text(encoding="utf-8").replace(
+            '<spiffworkflow:property name="dueDate" value="workdays(1)" />',
+            '<spiffworkflow:property name="dueDate" value="workdays(1)" />\n'
+            '          <spiffworkflow:property name="formKey" value="assign_mediator" />', 1), encoding="utf-8")
+        (repo / "forms" / "mediation" / "assign.yaml").rename(repo / "forms" / "mediation" / "assign_mediator.yaml")
+    v2 = next_version(other_form)
+    (result,) = dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2, instance_ids=[case.id])
+    assert not result.ok
+    assert result.reason == f"待办“指派调解员”使用的表单 forms/mediation/assign.yaml 在 v{v2} 中已删除"
+
+
+def test_choose_by_current_step(session, actors, versions):
+    v1, next_version = versions
+    at_accept = start_at(session, actors, "accept", version=v1)
+    at_assign = start_at(session, actors, "assign", version=v1)
+    v2 = next_version(add_review_step)
+    chosen = [c.id for c in dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2,
+                                    from_version=v1, step="assign")]
+    assert at_assign.id in chosen and at_accept.id not in chosen
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2, step="accept")
+    assert at_accept.id in job.instance_ids and at_assign.id not in job.instance_ids
+
+
+def test_only_designers_and_admins(session, actors, versions):
+    v1, next_version = versions
+    v2 = next_version(add_review_step)
+    for user in ("li.sl", "he.ld", "zheng.dc"):
+        with pytest.raises(NotAllowed):
+            dry_run(session, actor=actors(user), process_key="mediation", to_version=v2)
+        with pytest.raises(NotAllowed):
+            start_migration(session, actor=actors(user), process_key="mediation", to_version=v2)
+    with pytest.raises(NotFound):
+        dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2 + 5)
+    with pytest.raises(EngineError, match="相同"):
+        dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2, from_version=v2)
+
+
+def test_a_job_taken_by_a_live_runner_is_left_alone(session, actors, versions, factory):
+    v1, next_version = versions
+    case = start_at(session, actors, "accept", version=v1)
+    v2 = next_version(add_review_step)
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2, instance_ids=[case.id])
+    assert run_migration_job(factory, job.id) == JobStatus.DONE
+    # A second delivery of the same job (Celery redelivers after a lost worker) moves nothing twice.
+    assert run_migration_job(factory, job.id) == JobStatus.DONE
+    session.expire_all()
+    view = get_job(session, job_id=job.id, actor=actors("designer"))
+    assert (view.job.done, len(view.cases)) == (1, 1)
+    assert session.scalar(select(ProcessDefinition.version).where(
+        ProcessDefinition.id == session.get(Instance, case.id).definition_id)) == v2
