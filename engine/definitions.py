@@ -141,7 +141,8 @@ def _parse_config(entry: tuple[str, str] | None) -> tuple[dict, list[Problem]]:
     return data, [Problem(f"未知的配置项 '{k}'", f"unknown config key '{k}'", file=file) for k in unknown]
 
 
-def deploy(session: Session, *, paths: list[Path | str], actor: str | None = None) -> list[DeployResult]:
+def deploy(session: Session, *, paths: list[Path | str], actor: str | None = None,
+           note: str | None = None) -> list[DeployResult]:
     """Validate and store every process under ``paths``; identical content is a no-op."""
     results = []
     for valid in validate(collect_sources(paths)):
@@ -157,7 +158,7 @@ def deploy(session: Session, *, paths: list[Path | str], actor: str | None = Non
             content_hash=valid.content_hash,
             spec=dump_spec(valid.parsed.spec, valid.parsed.subprocess_specs) | {"meta": _meta(valid.parsed)},
             sources=valid.sources, forms=valid.forms, config=valid.config,
-            deployed_at=clock.now(), deployed_by=actor)
+            deployed_at=clock.now(), deployed_by=actor, note=note or None)
         session.add(definition)
         session.flush()
         results.append(DeployResult(key, version, definition.id, True))
