@@ -8,7 +8,7 @@ from engine import case_lists, cases, drafts, runtime, tasks
 from engine.definitions import form_for
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
 from engine.form_fields import FieldType
-from engine.models import HumanTask
+from engine.models import HumanTask, TaskStatus
 from engine.orgs import ROLES
 from engine.signing import operations as signing
 from engine.signing.models import signers_of
@@ -91,6 +91,11 @@ def task_submit(task_id: str):
         s.rollback()
         return _page(s.get(HumanTask, task_id), values=data, errors=errors_by_field(exc), opinion=opinion, status=422)
     db.commit()
+    held = s.get(HumanTask, row.id)
+    if held.status == TaskStatus.OPEN and held.owner_id == me.id:
+        flash(t("已提交“{}”，待加签人签署后流转。", "Submitted “{}”; it goes on once the added signers have signed.")
+              .format(row.title), "ok")
+        return redirect(url_for("pages.todo"))
     flash(Markup(t("已提交“{}”。", "Submitted “{}”. ").format(escape(row.title))
                  + f'<a href="{url_for("pages.case_page", instance_id=instance.id)}">{escape(t("查看案件", "View the case"))}</a>'), "ok")
     return redirect(url_for("pages.todo"))
