@@ -88,6 +88,47 @@ def deploy(paths: tuple[Path, ...], actor: str | None) -> None:
         click.echo(f"{r.key} v{r.version} {'已部署 (deployed)' if r.created else '未变化 (unchanged)'}")
 
 
+@main.command("test")
+@click.argument("path", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--only", multiple=True, help="只运行这个场景（名称或 流程/名称，可重复） (run only this scenario).")
+@click.option("--json", "as_json", is_flag=True, help="以 JSON 输出 (JSON output).")
+def test_scenarios(path: Path, only: tuple[str, ...], as_json: bool) -> None:
+    """运行工作目录（processes/、forms/、tests/scenarios/）的场景测试：临时数据库、模拟时间，有失败则退出码 1。"""
+    from engine.settings import load_settings
+    from engine.studio.scenarios import folder_files, run_scenarios
+    from engine.studio.workspace import file_kind
+
+    try:
+        files = folder_files(path)
+    except EngineError as exc:
+        click.secho(str(exc), fg="red", err=True)
+        sys.exit(2)
+    kinds = {file_kind(p) for p in files}
+    if "bpmn" not in kinds or "scenario" not in kinds:
+        missing = "processes/<流程>.bpmn" if "bpmn" not in kinds else "tests/scenarios/<流程>/<场景>.yaml"
+        click.secho(f"{path} 中没有 {missing}：pingan test 需要按仓库结构组织的目录（processes/、forms/、tests/scenarios/）"
+                    f" (no {'process' if 'bpmn' not in kinds else 'scenario'} in {path})", fg="red", err=True)
+        sys.exit(2)
+    try:
+        results = run_scenarios(files, only=list(only) or None, settings=load_settings())
+    except EngineError as exc:
+        click.secho(str(exc), fg="red", err=True)
+        sys.exit(2)
+    failed = [r for r in results if not r.passed]
+    if as_json:
+        click.echo(json.dumps({"scenarios": [r.as_dict() for r in results], "passed": len(results) - len(failed),
+                               "failed": len(failed)}, ensure_ascii=False, indent=2))
+    else:
+        for r in results:
+            mark = click.style("✓ 通过", fg="green") if r.passed else click.style("✗ 失败", fg="red")
+            click.echo(f"{mark} {r.name}  {r.title}  ({r.seconds:.2f} s)")
+            if not r.passed:
+                click.echo(f"    {r.message}")
+        click.echo(f"共 {len(results)} 个场景：{len(results) - len(failed)} 个通过，{len(failed)} 个失败 "
+                   f"({len(results)} scenarios: {len(results) - len(failed)} passed, {len(failed)} failed)")
+    sys.exit(1 if failed else 0)
+
+
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True, type=int)

@@ -44,7 +44,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import yaml
 from sqlalchemy.orm import Session
@@ -56,7 +56,7 @@ from ..context import Services
 from ..settings import Settings
 from .player import Player, StepFailed
 from .sandbox import DEFAULT_START, Sandbox, open_sandbox
-from .workspace import file_kind
+from .workspace import check_files, file_kind
 
 STEP_KEYS = {
     "task": {"task", "as", "org", "data", "opinion", "expect", "refused"},
@@ -115,6 +115,21 @@ class ScenarioResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+_FOLDER_PATTERNS = ("processes/*.bpmn", "processes/*.dmn", "processes/*.yaml", "forms/*/*.yaml",
+                    "tests/scenarios/*/*.yaml")
+
+
+def folder_files(root: Path) -> dict[str, str]:
+    """Read a working folder laid out like the repository into a file set (only the layout's folders)."""
+    out = {}
+    for pattern in _FOLDER_PATTERNS:
+        for f in sorted(Path(root).glob(pattern)):
+            rel = f.relative_to(root).as_posix()
+            if f.is_file() and file_kind(rel):
+                out[rel] = f.read_text(encoding="utf-8-sig")
+    return check_files(out)
 
 
 def scenario_path(process: str, name: str) -> str:
