@@ -15,6 +15,7 @@ from . import lists  # noqa: E402,F401
 from . import notices  # noqa: E402,F401
 from . import search  # noqa: E402,F401
 from . import start  # noqa: E402,F401
+from . import studio  # noqa: E402,F401
 from . import task  # noqa: E402,F401
 
 __all__ = ["bp"]

@@ -1,0 +1,39 @@
+// The diff page: the old and new diagrams side by side, with the elements the diff found
+// added (green, on the new diagram), removed (red, on the old one) and changed (orange, on both).
+import NavigatedViewer from 'bpmn-js/lib/NavigatedViewer';
+
+import 'bpmn-js/dist/assets/diagram-js.css';
+import 'bpmn-js/dist/assets/bpmn-js.css';
+import 'bpmn-js/dist/assets/bpmn-font/css/bpmn-embedded.css';
+import './studio.css';
+
+import spiffModdle from './spiffworkflow.json';
+import { L, el, pageData, standardCorrelation } from './common.js';
+
+const data = pageData();
+const viewers = [];
+
+async function show(container, xml, marks) {
+  if (!xml) { container.replaceChildren(el('p', { class: 'muted' }, L('（无流程图）', '(no diagram)'))); return; }
+  const viewer = new NavigatedViewer({ container, moddleExtensions: { spiffworkflow: spiffModdle } });
+  await viewer.importXML(standardCorrelation(xml));
+  const canvas = viewer.get('canvas'), registry = viewer.get('elementRegistry');
+  canvas.zoom('fit-viewport', 'auto');
+  for (const [cls, ids] of Object.entries(marks)) (ids || []).forEach((id) => registry.get(id) && canvas.addMarker(id, cls));
+  viewers.push(viewer);
+}
+
+// Clicking a changed element in the list centres it on both diagrams.
+document.querySelectorAll('[data-element]').forEach((item) => item.addEventListener('click', () => {
+  for (const viewer of viewers) {
+    const target = viewer.get('elementRegistry').get(item.dataset.element);
+    if (target) viewer.get('canvas').scrollToElement(target);
+  }
+}));
+
+const e = data.elements || {};
+Promise.all([
+  show(document.getElementById('diagram-old'), data.old_bpmn, { 'diff-removed': e.removed, 'diff-changed': e.changed }),
+  show(document.getElementById('diagram-new'), data.new_bpmn, { 'diff-added': e.added, 'diff-changed': e.changed })
+]).then(() => { document.body.dataset.diffReady = '1'; })
+  .catch((err) => { document.getElementById('diff-error').textContent = L(`流程图无法显示：${err.message}`, `The diagrams cannot be shown: ${err.message}`); });
