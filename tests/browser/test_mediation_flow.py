@@ -61,6 +61,8 @@ def test_mediation_case_from_registration_to_close(new_page, live_services):
     submit(dispatcher, opinion="请陈调解主持调解")
 
     mediator = new_page("chen.tj")
+    missing = []  # no request of any page the mediator opens answers 404 (the favicon was one, issue 13 item 10)
+    mediator.on("response", lambda r: missing.append(r.url) if r.status == 404 else None)
     open_task(mediator, "调解并制作笔录")
     mediator.click("summary:has-text('退回')")
     mediator.select_option("form[action$='/return'] select[name=to_element]", label="指派调解员")
@@ -90,6 +92,16 @@ def test_mediation_case_from_registration_to_close(new_page, live_services):
     mediator.fill("[name='f.terms.0.obligor']", "张建国、李卫东")
     mediator.fill("[name='f.terms.0.manner']", "现金支付给施工方")
     mediator.fill("[name='f.terms.0.deadline']", "2026-03-20")
+    # Issue 13, item 10: the agreement is printed for signing from its own task, from the saved draft.
+    with mediator.expect_navigation():
+        mediator.click("button[value=draft]")
+    with mediator.expect_popup() as popup:
+        mediator.click("text=打印人民调解协议书")
+    draft_sheet = popup.value
+    draft_sheet.wait_for_load_state()
+    sheet = draft_sheet.inner_text(".sheet")
+    assert "双方各承担疏通费用的一半" in sheet and "张建国" in sheet and "两户共用排水沟堵塞" in sheet
+    draft_sheet.close()
     submit(mediator, opinion="协议已签订")
     mediator.click(".flash-ok a")  # the case now waits for the follow-up timer
     mediator.wait_for_selector("#diagram svg .djs-element")
@@ -98,6 +110,7 @@ def test_mediation_case_from_registration_to_close(new_page, live_services):
         "the timer waits inside 司法确认与回访: the collapsed subprocess is marked"
     assert "等待定时：回访" in mediator.inner_text(".diagram-card") or "等待定时" in mediator.inner_text(".diagram-card")
     shoot(mediator, "case", full_page=False)
+    assert missing == [], missing
 
     with live_services.session() as s:  # the follow-up visit is due 15 days after the agreement
         from engine.timers import fire_due
