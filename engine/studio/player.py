@@ -61,7 +61,7 @@ class Player:
             raise StepFailed(f"{actor.username} 无法发起案件：{_explain(exc)}",
                              f"{actor.username} could not start the case: {exc.message_en or exc.message}") from exc
         self.instance_id = instance.id
-        self._fail_on_error("发起后", "after the start")
+        self.fail_on_error("发起后", "after the start")
         return instance
 
     @property
@@ -90,7 +90,7 @@ class Player:
             except errors.EngineError as exc:
                 raise StepFailed(f"消息 {msg['name']} 未能投递：{_explain(exc)}",
                                  f"message {msg['name']} was not delivered: {exc.message_en or exc.message}") from exc
-            self._fail_on_error("消息投递后", "after the message")
+            self.fail_on_error("消息投递后", "after the message")
         elif "return_to" in step:
             spec = step["return_to"]
             task = self.find_task(spec["task"], spec["as"], None)
@@ -119,7 +119,7 @@ class Player:
         if refused:
             raise StepFailed(f"预期引擎以 {refused} 拒绝 {actor.username} 办理 {step['task']}，但办理成功了",
                              f"expected the engine to refuse with {refused}, but it accepted")
-        self._fail_on_error("办理后", "after the task")
+        self.fail_on_error("办理后", "after the task")
 
     def find_task(self, element: str, username: str, org: str | None, *, any_pool: bool = False) -> HumanTask:
         """Return the open task ``element`` that ``username`` may do (in ``org`` for multi-instance steps)."""
@@ -147,7 +147,7 @@ class Player:
                              f"the clock moves by more than zero and at most {MAX_ADVANCE.days} days")
         self.clock.advance(delta)
         fire_due(self.session)
-        self._fail_on_error("定时器触发后", "after the timers fired")
+        self.fail_on_error("定时器触发后", "after the timers fired")
 
     def _actor(self, username: str | None) -> Actor:
         if not username:
@@ -158,7 +158,8 @@ class Player:
             raise StepFailed(f"用户 {username} 不存在（场景只能使用示范县的用户）",
                              f"no user {username} (scenarios use the demo county's users)") from exc
 
-    def _fail_on_error(self, when_zh: str, when_en: str) -> None:
+    def fail_on_error(self, when_zh: str, when_en: str) -> None:
+        """Raise StepFailed if the case has gone into error."""
         instance = self.instance
         if instance.status == InstanceStatus.ERROR:
             error = instance.error or {}

@@ -79,6 +79,10 @@ class Sandbox:
         finally:
             session.close()
 
+    def release(self) -> None:
+        """Let go of the database connections, keeping the folder (a play session between requests)."""
+        self.services.dispose()
+
     def close(self) -> None:
         """Drop the database and the folder (or roll back everything done in the borrowed one)."""
         if self.connection is not None:
@@ -91,18 +95,19 @@ class Sandbox:
 
 
 def open_sandbox(files: dict[str, str], *, settings: Settings | None = None,
-                 start_at: datetime | None = None, within: Services | None = None) -> Sandbox:
+                 start_at: datetime | None = None, within: Services | None = None, root: Path | None = None) -> Sandbox:
     """Create a throwaway database, deploy ``files`` (repository layout) in it at the simulated ``start_at``.
 
     ``within`` borrows an existing database with the demo county loaded instead (the test suite,
     to play scenarios on PostgreSQL too): all work happens in one transaction rolled back on close.
+    ``root`` is an empty folder to build the sandbox in (a play session's), else a temporary one.
     Raises DefinitionInvalid (with file, line and element) when the files do not deploy; the
     sandbox is then already removed.
     """
     files = check_files(files)
     if within is not None:
         return _borrowed(files, within, start_at)
-    root = Path(tempfile.mkdtemp(prefix="pingan-sandbox-"))
+    root = root or Path(tempfile.mkdtemp(prefix="pingan-sandbox-"))
     try:
         database = root / "sandbox.db"
         shutil.copyfile(_template_database(settings), database)
@@ -124,6 +129,11 @@ def open_sandbox(files: dict[str, str], *, settings: Settings | None = None,
     except BaseException:
         shutil.rmtree(root, ignore_errors=True)
         raise
+
+
+def reopen_sandbox(root: Path, *, settings: Settings | None, now: datetime) -> Sandbox:
+    """Open the sandbox built earlier in ``root`` with its clock at ``now``."""
+    return Sandbox(root, _services(settings, root, root / "sandbox.db"), FrozenClock(now))
 
 
 def _borrowed(files: dict[str, str], services: Services, start_at: datetime | None) -> Sandbox:
