@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, defer
 from sqlalchemy.orm.attributes import set_committed_value
 
 from . import clock
+from .board.warning_rules import deploy_rules, split_rule_paths
 from .declared_data import check_declared_names
 from .errors import DefinitionInvalid, EngineError, NotFound, Problem
 from .forms import form_from_dict, form_to_dict, parse_form
@@ -144,8 +145,9 @@ def _parse_config(entry: tuple[str, str] | None) -> tuple[dict, list[Problem]]:
 def deploy(session: Session, *, paths: list[Path | str], actor: str | None = None,
            note: str | None = None) -> list[DeployResult]:
     """Validate and store every process under ``paths``; identical content is a no-op."""
+    rule_files, paths = split_rule_paths(paths)  # processes/warnings/*.dmn: warning rules, versioned alike
     results = []
-    for valid in validate(collect_sources(paths)):
+    for valid in (validate(collect_sources(paths)) if paths or not rule_files else []):
         key = valid.parsed.key
         existing = session.scalar(select(ProcessDefinition).where(
             ProcessDefinition.key == key, ProcessDefinition.content_hash == valid.content_hash))
@@ -162,7 +164,8 @@ def deploy(session: Session, *, paths: list[Path | str], actor: str | None = Non
         session.add(definition)
         session.flush()
         results.append(DeployResult(key, version, definition.id, True))
-    return results
+    return results + [DeployResult(f"warnings/{r.key}", r.version, r.rule_id, r.created)
+                      for r in deploy_rules(session, files=rule_files, actor=actor)]
 
 
 def _meta(parsed: ParsedProcess) -> dict:

@@ -457,4 +457,5 @@ class SecurityEvent(Base):
 # they are imported here, one per line, so Alembic and create_all see every table.
 from .studio import models as _studio_models  # noqa: E402,F401
 from .signing import models as _signing_models  # noqa: E402,F401
+from .board import models as _board_models  # noqa: E402,F401
 from .studio import migration_models as _migration_models  # noqa: E402,F401

@@ -40,6 +40,8 @@ class Settings:
     # The HMAC key of the audit chains (PINGAN_AUDIT_KEY); kept outside the database so that write
     # access to the database is not enough to rewrite a case's history unnoticed.
     audit_key: str = DEFAULT_AUDIT_KEY
+    # Minutes between scheduled evaluations of the warning rules (预警) by the sweep or Celery beat; 0: never.
+    warning_interval_minutes: int = 15
     extra: dict = field(default_factory=dict)
 
     def with_(self, **changes) -> "Settings":
@@ -68,6 +70,7 @@ def load_settings(env: dict[str, str] | None = None, **overrides) -> Settings:
         development=_flag(env, "PINGAN_DEVELOPMENT") or False,
         secure_cookies=_flag(env, "PINGAN_SECURE_COOKIES"),
         audit_key=env.get("PINGAN_AUDIT_KEY") or DEFAULT_AUDIT_KEY,
+        warning_interval_minutes=int(env.get("PINGAN_WARNING_INTERVAL_MINUTES", "15")),
     )
     values.update(overrides)
     return Settings(**values)

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, clock, deadlines, runtime, schedules, tallies
 from .audit import EntryKind
+from .board import warnings
 from .context import Services
 from .errors import EngineError
 from .models import EventWait, Instance, InstanceStatus
@@ -54,6 +55,7 @@ class SweepReport:
     fired: list[FiredTimer] = field(default_factory=list)
     failed_instances: list[int] = field(default_factory=list)
     deadline_notices: int = 0
+    warnings_raised: int = 0
     more: bool = False  # it stopped at ``limit``: call again
     seconds: float = 0.0
 
@@ -61,6 +63,7 @@ class SweepReport:
         """Return the counts as JSON-ready data (what a Celery task or the CLI reports)."""
         return {"fired": sum(f.ok for f in self.fired), "not_ok": sum(not f.ok for f in self.fired),
                 "failed_instances": self.failed_instances, "deadline_notices": self.deadline_notices,
+                "warnings_raised": self.warnings_raised,
                 "more": self.more, "seconds": round(self.seconds, 3)}
 
 
@@ -216,6 +219,11 @@ def sweep(services: Services, *, limit: int = 500, now: datetime | None = None) 
                 tallies.compact(s)
     except Exception:
         log.exception("folding the case tallies failed")
+    try:
+        evaluated = warnings.evaluate_if_due(services, now=now)  # every warning_interval_minutes
+        report.warnings_raised = len(evaluated.raised) if evaluated else 0
+    except Exception:
+        log.exception("evaluating the warning rules failed")
     report.seconds = time.perf_counter() - started
     return report
 

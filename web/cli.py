@@ -364,5 +364,29 @@ def timers_loop() -> None:
         loop.stop()
 
 
+@main.group()
+def warnings() -> None:
+    """预警 (early warning): 按已部署的预警规则（processes/warnings/*.dmn）研判。"""
+
+
+@warnings.command("evaluate")
+def warnings_evaluate() -> None:
+    """立即按全部预警规则研判一次：新的预警通知领导，已有的更新依据案件。"""
+    from engine.board.warnings import evaluate_warnings
+
+    svc = _services()
+    try:
+        with svc.session() as s:
+            report = evaluate_warnings(s)
+    except EngineError as exc:
+        _fail(exc)
+    rules = "、".join(f"{k} v{v}" for k, v in report.rules.items()) or "无 (none)"
+    click.echo(f"预警规则：{rules}")
+    click.echo(f"新预警 {len(report.raised)} 条，更新 {len(report.updated)} 条，通知 {report.notified} 人次；"
+               f"研判对象 {report.candidates} 个，用时 {report.seconds:.2f} 秒 "
+               f"(raised {len(report.raised)}, updated {len(report.updated)}, notified {report.notified}, "
+               f"candidates {report.candidates}, {report.seconds:.2f} s)")
+
+
 if __name__ == "__main__":
     main()

@@ -40,6 +40,10 @@ def celery_config(settings: Settings, *, queue: str | None = None) -> dict:
         "beat_schedule": {
             "sweep-timers": {"task": "pingan.sweep_timers", "schedule": SWEEP_EVERY,
                              "options": {"expires": SWEEP_EXPIRES}},
+            # The same engine function the sweep calls; its claim lets one evaluation per interval through.
+            "evaluate-warnings": {"task": "pingan.evaluate_warnings",
+                                  "schedule": max(60.0, settings.warning_interval_minutes * 60.0),
+                                  "options": {"expires": max(60.0, settings.warning_interval_minutes * 60.0)}},
         },
         "pingan_settings": settings,
     }

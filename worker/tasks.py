@@ -64,3 +64,13 @@ def run_instance_steps(self, instance_id: int) -> None:
 
     with services_for(self.app).session() as s:
         run(s, instance_id=instance_id)
+
+
+@shared_task(name="pingan.evaluate_warnings", bind=True, ignore_result=True)
+def evaluate_warnings(self, now: str | None = None) -> dict | None:
+    """Evaluate the warning rules (预警) if their interval has passed."""
+    from engine.board.warnings import evaluate_if_due
+
+    moment = datetime.fromisoformat(now) if now else None
+    report = evaluate_if_due(services_for(self.app), now=moment)
+    return report.summary() if report else None

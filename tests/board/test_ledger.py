@@ -147,7 +147,7 @@ def test_filters_by_unit_township_source_card_status_and_period(session, actors,
     frozen.set(beijing("2026-03-10T09:00:00"))  # b (5 working days) is overdue, a and d are not
     assert _ids(session, me, LedgerFilter(card=Card.YELLOW)) == {b}
     assert _ids(session, me, LedgerFilter(card=Card.NONE)) == {a, c, d}
-    assert source_choices(session) == ["会议决定", "领导批示", "上级交办", "群众反映"]
+    assert source_choices(session) == ["会议决定", "领导批示", "上级交办", "群众反映", "预警"]
 
 
 def test_sort_by_any_column_both_ways_with_blanks_last(session, actors, frozen, four):

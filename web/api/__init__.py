@@ -35,6 +35,7 @@ def _modules():
     # One noun per line, in the order the OpenAPI document lists them.
     from . import admin, attachments, auth, instances, messages, notifications, processes, supervision, tasks
     from . import drafts
+    from . import warnings
 
     return [
         auth,
@@ -46,6 +47,7 @@ def _modules():
         notifications,
         supervision,
         drafts,
+        warnings,
         admin,
     ]
 

@@ -18,4 +18,5 @@ from . import start  # noqa: E402,F401
 from . import studio  # noqa: E402,F401
 from . import task  # noqa: E402,F401
 
+from . import warnings  # noqa: E402,F401
 __all__ = ["bp"]
