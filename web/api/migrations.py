@@ -1,0 +1,92 @@
+"""Moving running cases to another version: a dry run per case, then a background job with progress.
+
+Only designers and administrators (engine/studio/access.py); everyone else gets 403. The job runs
+where the deployment runs its background work: a thread of the web process in the embedded mode,
+a Celery task (``pingan.run_migration_job``) when timers run under Celery, in the request itself
+under tests. All three call ``engine.studio.migration.run_migration_job``.
+"""
+from __future__ import annotations
+
+import logging
+import threading
+
+from flask import current_app, jsonify
+
+from engine.studio.migration import dry_run, get_job, run_migration_job, start_migration
+
+from .. import db
+from .common import ApiBlueprint, actor, errors
+from .schemas_migrations import MigrationDryRunSchema, MigrationJobCreatedSchema, MigrationJobSchema, MigrationRequest
+
+log = logging.getLogger(__name__)
+
+blp = ApiBlueprint("migrations", __name__, url_prefix="/migrations",
+                   description="案件迁移 (move running cases to another process version)")
+
+
+@blp.route("", methods=["POST"])
+@blp.arguments(MigrationRequest)
+@blp.response(200, MigrationDryRunSchema, description="预检结果（dry_run 为 true）")
+@blp.alt_response(202, schema=MigrationJobCreatedSchema, description="迁移已在后台开始（dry_run 为 false）", success=True)
+@errors(403)
+def migrate(body):
+    """迁移运行中的案件到另一版本：先预检（逐案说明能否迁移及原因），再以后台任务迁移。
+
+    选择案件：该流程全部办理中案件，或 `from_version` 某版本的、`step` 停在某步骤的、`instances` 指定的。
+    每个案件单独迁移（在其实例锁下，记入审计：原版本和目标版本）；不能迁移的案件保持原样并在结果中说明原因。
+    """
+    who, s = actor(), db.session()
+    choice = dict(process_key=body["process"], to_version=body["to_version"], from_version=body.get("from_version"),
+                  instance_ids=body.get("instances"), step=body.get("step"))
+    if body["dry_run"]:
+        return {"cases": [c.as_dict() for c in dry_run(s, actor=who, **choice)]}
+    job = start_migration(s, actor=who, **choice)
+    db.commit()
+    dispatch(job.id)
+    response = jsonify({"job": job.id})
+    response.status_code = 202
+    return response
+
+
+@blp.route("/<int(max=2147483647):job_id>", methods=["GET"])
+@blp.response(200, MigrationJobSchema)
+@errors(403)
+def job_progress(job_id: int):
+    """迁移任务的进度：状态、已处理/总数、已迁移数和已处理案件的逐案结果。"""
+    view = get_job(db.session(), job_id=job_id, actor=actor())
+    job = view.job
+    return {"id": job.id, "process": job.process_key, "from_version": job.from_version, "to_version": job.to_version,
+            "status": job.status, "done": job.done, "total": job.total, "moved": job.moved,
+            "created_by": job.created_by, "created_at": job.created_at, "finished_at": job.finished_at,
+            "error": job.error, "cases": [c.as_dict() for c in view.cases]}
+
+
+def dispatch(job_id: int) -> None:
+    """Hand a committed job to whatever runs background work in this deployment."""
+    services = db.services()
+    app = current_app._get_current_object()
+    mode = app.config.get("PINGAN_JOBS") or (
+        "inline" if app.testing else "celery" if services.settings.timer_mode == "celery" else "thread")
+    if mode == "inline":
+        run_migration_job(services.session_factory, job_id)
+    elif mode == "celery":
+        _celery(app).send_task("pingan.run_migration_job", args=[job_id])
+    else:
+        threading.Thread(target=_run_in_thread, args=(services.session_factory, job_id),
+                         name=f"pingan-migration-{job_id}", daemon=True).start()
+
+
+def _run_in_thread(session_factory, job_id: int) -> None:
+    try:
+        run_migration_job(session_factory, job_id)
+    except Exception:  # a thread has no caller to tell; the job row says failed or stays resumable
+        log.exception("migration job %s failed", job_id)
+
+
+def _celery(app):
+    celery = app.extensions.get("pingan_celery")
+    if celery is None:
+        from worker.app import create_celery
+
+        celery = app.extensions["pingan_celery"] = create_celery(db.services().settings)
+    return celery
