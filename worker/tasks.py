@@ -74,3 +74,11 @@ def evaluate_warnings(self, now: str | None = None) -> dict | None:
     moment = datetime.fromisoformat(now) if now else None
     report = evaluate_if_due(services_for(self.app), now=moment)
     return report.summary() if report else None
+
+
+@shared_task(name="pingan.run_migration_job", bind=True, ignore_result=True)
+def run_migration_job(self, job_id: int) -> str:
+    """Move a case-migration job's cases to their target version (queued by POST /api/v1/migrations)."""
+    from engine.studio.migration import run_migration_job as run
+
+    return run(services_for(self.app).session_factory, job_id).value

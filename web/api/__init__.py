@@ -36,6 +36,7 @@ def _modules():
     from . import admin, attachments, auth, instances, messages, notifications, processes, supervision, tasks
     from . import drafts
     from . import warnings
+    from . import migrations
 
     return [
         auth,
@@ -48,6 +49,7 @@ def _modules():
         supervision,
         drafts,
         warnings,
+        migrations,
         admin,
     ]
 
