@@ -74,14 +74,17 @@ def validate(paths: tuple[Path, ...]) -> None:
 @main.command()
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--actor", default=None, help="记录的部署人 (who deploys).")
-def deploy(paths: tuple[Path, ...], actor: str | None) -> None:
-    """部署流程：内容相同则不产生新版本。"""
-    from engine.definitions import deploy as run_deploy
+@click.option("--note", default=None, help="变更说明：为什么部署 (change note: why).")
+@click.option("--rollback", is_flag=True,
+              help="内容与某一较早版本相同时，作为新的最新版本重新部署（回退）(redeploy an earlier version's content as the newest).")
+def deploy(paths: tuple[Path, ...], actor: str | None, note: str | None, rollback: bool) -> None:
+    """部署流程：内容与已有版本相同则不产生新版本（加 --rollback 时，较早版本的内容成为新的最新版本）。"""
+    from engine.studio.versions import deploy_paths
 
     svc = _services()
     try:
         with svc.session() as s:
-            results = run_deploy(s, paths=list(paths), actor=actor)
+            results = deploy_paths(s, paths=list(paths), actor=actor, note=note, rollback=rollback)
     except EngineError as exc:
         _fail(exc)
     for r in results:
@@ -127,6 +130,31 @@ def test_scenarios(path: Path, only: tuple[str, ...], as_json: bool) -> None:
         click.echo(f"共 {len(results)} 个场景：{len(results) - len(failed)} 个通过，{len(failed)} 个失败 "
                    f"({len(results)} scenarios: {len(results) - len(failed)} passed, {len(failed)} failed)")
     sys.exit(1 if failed else 0)
+
+
+@main.command()
+@click.argument("key")
+@click.option("--version", "version", type=click.IntRange(min=1), default=None, help="版本号，默认最新 (version; latest by default).")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="写成 zip 文件 (zip file).")
+@click.option("--dir", "folder", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="写入目录，按仓库结构 (folder laid out like the repository).")
+def export(key: str, version: int | None, output: Path | None, folder: Path | None) -> None:
+    """导出流程的一个版本（BPMN、DMN、表单、参数、场景），可再用 pingan deploy / pingan test。"""
+    from engine.studio.export import export_version, write_folder, zip_files
+
+    if (output is None) == (folder is None):
+        raise click.UsageError("请给出 -o 文件.zip 或 --dir 目录之一 (give exactly one of -o and --dir)")
+    svc = _services()
+    try:
+        with svc.session(read_only=True) as s:
+            files = export_version(s, key=key, version=version)
+        if output is not None:
+            output.write_bytes(zip_files(files))
+        else:
+            write_folder(files, folder)
+    except EngineError as exc:
+        _fail(exc)
+    click.echo(f"已导出 {key} 的 {len(files)} 个文件到 {output or folder} (exported)")
 
 
 @main.command()
