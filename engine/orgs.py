@@ -21,6 +21,7 @@ ROLES: dict[str, str] = {
     "inspector": "督查员",
     "assessor": "考核员",
     "leader": "领导",
+    "board": "看板查看",
 }
 # Lanes may be named by key or by Chinese label; a few common synonyms are accepted too.
 _ROLE_ALIASES = {label: key for key, label in ROLES.items()} | {

@@ -74,6 +74,19 @@ class Trend:
         return (self.current.value - self.previous.value) / self.previous.value
 
 
+@dataclass(frozen=True)
+class Rate:
+    """An indicator of this month to date (indicators.py) beside its value for the same days of the month before."""
+    key: str
+    label: str
+    label_en: str
+    value: float | None
+    unit: str
+    numerator: int
+    denominator: int
+    previous: float | None
+
+
 @dataclass
 class Board:
     now: datetime
@@ -89,7 +102,7 @@ class Board:
     closed_by_month: list[Count]
     cards: list[Count]                   # supervision items in progress, by card
     trends: list[Trend]
-    indicators: dict = field(default_factory=dict)
+    rates: list[Rate] = field(default_factory=list)
 
 
 @dataclass
@@ -307,4 +320,4 @@ def _trends(session: Session, *, actor: Actor, today: date, month_start: date, z
     return out
 
 
-__all__ = ["Board", "Count", "Row", "Trend", "ListLink", "COUNTS", "MONTHS", "board"]
+__all__ = ["Board", "Count", "Rate", "Row", "Trend", "ListLink", "COUNTS", "MONTHS", "board"]

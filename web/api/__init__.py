@@ -34,6 +34,7 @@ class PinganApi(Api):
 def _modules():
     # One noun per line, in the order the OpenAPI document lists them.
     from . import admin, attachments, auth, instances, messages, notifications, processes, supervision, tasks
+    from . import board
     from . import drafts
     from . import warnings
     from . import migrations
@@ -47,6 +48,7 @@ def _modules():
         attachments,
         notifications,
         supervision,
+        board,
         drafts,
         warnings,
         migrations,

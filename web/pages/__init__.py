@@ -9,6 +9,7 @@ from . import common  # noqa: E402  (registers the blueprint's error handlers an
 # One area per line, so adding an area is adding a line.
 from . import account  # noqa: E402,F401
 from . import admin  # noqa: E402,F401
+from . import board  # noqa: E402,F401
 from . import case  # noqa: E402,F401
 from . import ledger  # noqa: E402,F401
 from . import lists  # noqa: E402,F401

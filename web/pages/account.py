@@ -11,14 +11,16 @@ from .. import auth, db
 from . import bp
 from .common import actor, render, safe_next, t
 from .formdata import errors_by_field
+from .lists import home_url
 
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
-    target = safe_next(request.values.get("next"), url_for("pages.todo"))
+    # No page asked for: each person's home (the board for leaders and inspectors, else the to-do list).
+    target = safe_next(request.values.get("next"), "")
     if request.method == "GET":
         if current_user.is_authenticated:
-            return redirect(target)
+            return redirect(target or home_url(current_user.actor))
         return render("auth/login.html", username="", error=None, next=target)
     username = request.form.get("username", "").strip()
     try:
@@ -26,7 +28,7 @@ def login():
     except EngineError as exc:
         return render("auth/login.html", exc.status, username=username, next=target,
                       error=t(exc.message, exc.message_en or exc.message))
-    return redirect(target)
+    return redirect(target or home_url(current_user.actor))
 
 
 @bp.post("/logout")

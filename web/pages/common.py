@@ -22,7 +22,8 @@ from . import bp
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[2]
 # Only these folders of node_modules are served; everything else there stays private.
-VENDOR = {"htmx": ROOT / "node_modules" / "htmx.org" / "dist", "bpmn-js": ROOT / "node_modules" / "bpmn-js" / "dist"}
+VENDOR = {"htmx": ROOT / "node_modules" / "htmx.org" / "dist", "bpmn-js": ROOT / "node_modules" / "bpmn-js" / "dist",
+          "echarts": ROOT / "node_modules" / "echarts" / "dist"}
 PUBLIC_ENDPOINTS = {"pages.login", "pages.vendor"}
 LIGHT_LABELS = {"green": ("正常", "On track"), "yellow": ("临期", "Due soon"), "red": ("超期", "Overdue")}
 ERROR_TITLES = {400: ("请求有误", "Bad request"), 401: ("请先登录", "Please sign in"),

@@ -9,6 +9,7 @@ from engine.orgs import ROLES
 
 from .. import db
 from . import bp
+from .board import sees_board
 from .common import actor, page_number, render
 
 PAGE = 30
@@ -16,7 +17,12 @@ PAGE = 30
 
 @bp.get("/")
 def home():
-    return redirect(url_for("pages.todo"))
+    return redirect(home_url(actor()))
+
+
+def home_url(me) -> str:
+    """Return a person's home page: the board for leaders, inspectors and holders of the board right, else the to-do list."""
+    return url_for("pages.board_page") if sees_board(me) else url_for("pages.todo")
 
 
 @bp.get("/todo")
