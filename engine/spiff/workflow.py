@@ -16,8 +16,10 @@ from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.multiple import MultipleEventDefinition
 from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinition
+from SpiffWorkflow.bpmn.specs.event_definitions.simple import TerminateEventDefinition
 from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
 from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import LoopTask
+from SpiffWorkflow.bpmn.specs.mixins.subworkflow_task import CallActivity
 from SpiffWorkflow.bpmn.specs.mixins.user_task import UserTask
 from SpiffWorkflow.bpmn.util.event import BpmnEvent
 from SpiffWorkflow.bpmn.util.subworkflow import BpmnSubWorkflow
@@ -369,20 +371,50 @@ class Runner:
         return self.wf.completed
 
     def end_event(self) -> str | None:
-        """Return the id of the end event the workflow finished at, if any."""
-        for task in self.wf.get_tasks(state=TaskState.COMPLETED, spec_class=EndEvent):
-            if task.workflow is self.wf and task.task_spec.bpmn_id:
-                return task.task_spec.bpmn_id
-        return None
+        """Return the id of the end event the case finished at: a terminate end event if one was
+        reached, else the end event reached last (parallel paths may each reach one of their own)."""
+        ends = [t for t in self.wf.get_tasks(state=TaskState.COMPLETED, spec_class=EndEvent)
+                if t.workflow is self.wf and t.task_spec.bpmn_id]
+        terminating = [t for t in ends if isinstance(t.task_spec.event_definition, TerminateEventDefinition)]
+        if not ends:
+            return None
+        return max(terminating or ends, key=lambda t: t.last_state_change).task_spec.bpmn_id
 
     def data(self) -> dict:
-        """Return the case data as of the most recent step, as JSON (dates as ISO text, decimals as text)."""
+        """Return the case data as of the most recent step, as JSON (dates as ISO text, decimals as text).
+
+        The most recent step may be inside an embedded subprocess still running: it shares the
+        case's data, so what it set is shown while its tasks wait (a call activity's process has
+        data of its own and is not read here).
+        """
         if self.wf.completed:
             return values.jsonable(self.wf.data)
-        last = self.wf.last_task
+        last = self._latest_step()
         ready = self.ready_user_tasks()
         source = last.data if last is not None else (ready[0].data if ready else self.wf.task_tree.data)
         return values.jsonable({k: v for k, v in source.items() if not k.startswith("_")})
+
+    def _latest_step(self) -> Task | None:
+        latest = self.wf.last_task
+        for sp in self.wf.subprocesses.values():
+            if sp.completed or not self._shares_case_data(sp):
+                continue
+            done = sp.last_task
+            if done is None:
+                finished = [t for t in sp.tasks.values() if t.has_state(TaskState.COMPLETED)]
+                done = max(finished, key=lambda t: t.last_state_change) if finished else None
+            if done is not None and (latest is None or done.last_state_change > latest.last_state_change):
+                latest = done
+        return latest
+
+    def _shares_case_data(self, sp: BpmnSubWorkflow) -> bool:
+        """Tell whether a subworkflow is an embedded subprocess of the case, not inside a call activity."""
+        while sp is not self.wf:
+            owner = sp.parent_workflow.tasks.get(sp.parent_task_id)
+            if owner is None or isinstance(owner.task_spec, CallActivity):
+                return False
+            sp = sp.parent_workflow
+        return True
 
     def ready_user_tasks(self) -> list[ReadyUserTask]:
         """Return the user tasks waiting for a person."""
