@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from copy import deepcopy
 from dataclasses import dataclass, field
 
 from lxml import etree
@@ -126,9 +127,9 @@ def parse_bundle(bpmn_files: dict[str, bytes], dmn_files: dict[str, bytes]) -> d
             process_files[proc.get("id")] = name
         problems.extend(_missing_references(trees[name], name))
         try:
-            parser.add_bpmn_xml(trees[name].getroot(), filename=name)
+            parser.add_bpmn_xml(executable_part(trees[name]).getroot(), filename=name)
         except (ValidationException, SpiffWorkflowException, ValueError, KeyError) as exc:
-            problems.append(_problem_from(exc, name, lines[name]))
+            problems.append(_problem_from(exc, name, lines[name], trees[name]))
     if problems:
         raise DefinitionInvalid("流程定义无效", message_en="The process definition is invalid", details=problems)
 
@@ -144,11 +145,12 @@ def parse_bundle(bpmn_files: dict[str, bytes], dmn_files: dict[str, bytes]) -> d
                 spec = parser.get_spec(key)
                 subprocess_specs = parser.get_subprocess_specs(key)
             except (ValidationException, SpiffWorkflowException, ValueError, KeyError) as exc:
-                problems.append(_problem_from(exc, name, lines[name]))
+                problems.append(_problem_from(exc, name, lines[name], tree))
                 continue
             parsed = ParsedProcess(key=key, name=proc.get("name") or key, spec=spec,
                                    subprocess_specs=subprocess_specs, files={name})
             _collect_specs(parsed, [spec, *subprocess_specs.values()], lines[name])
+            problems.extend(_never_completed(spec, name, lines[name]))
             for sub_key in subprocess_specs:
                 if sub_key in process_files:
                     parsed.files.add(process_files[sub_key])
@@ -184,40 +186,73 @@ def _collect_specs(parsed: ParsedProcess, specs: list, lines: dict[str, int]) ->
                     parsed.start_message_names.add(event_def.name)
 
 
+def _never_completed(spec, filename: str, lines: dict[str, int]) -> list[Problem]:
+    """Refuse plain and manual tasks: SpiffWorkflow waits on them, and no one in Pingan can complete them."""
+    problems = []
+    for ts in spec.task_specs.values():
+        event_def = getattr(ts, "event_definition", None)
+        if event_def is not None and type(event_def).__name__ == "MessageEventDefinition" and not event_def.name \
+                and ts.bpmn_id:
+            name = " ".join((ts.bpmn_name or ts.bpmn_id).split())
+            problems.append(Problem(
+                f"消息事件 '{name}' 没有指定消息：选择或新建一个消息，平安按消息名投递",
+                f"message event '{name}' names no message; choose or add one (Pingan delivers messages by name)",
+                file=filename, line=lines.get(ts.bpmn_id), element_id=ts.bpmn_id))
+        if ts.manual and not isinstance(ts, UserTask) and ts.bpmn_id:
+            kind = "手工任务" if type(ts).__name__ == "ManualTask" else "普通任务（没有类型的任务）"
+            kind_en = "manual task" if type(ts).__name__ == "ManualTask" else "plain task (a task without a type)"
+            name = " ".join((ts.bpmn_name or ts.bpmn_id).split())
+            problems.append(Problem(
+                f"{kind} '{name}' 在平安里没有人能完成，案件会一直停在这里：请改画为用户任务（有人办理）或脚本任务（自动执行）",
+                f"{kind_en} '{name}' can be completed by no one in Pingan, so a case would stop there for good; "
+                "draw a user task (a person acts) or a script task (runs by itself) instead",
+                file=filename, line=lines.get(ts.bpmn_id), element_id=ts.bpmn_id))
+    return problems
+
+
 def _collect_expressions(parsed: ParsedProcess, trees: dict, lines: dict) -> None:
+    # Only this process and those it calls: another process drawn in the same file has its own
+    # fields, and its conditions are checked against its own forms.
+    wanted = {parsed.key, *parsed.subprocess_specs}
     for file in sorted(parsed.files):
-        root = trees[file].getroot()
-        for flow in root.iterfind(".//bpmn:sequenceFlow", NS):
-            cond = flow.find("bpmn:conditionExpression", NS)
-            if cond is not None and (cond.text or "").strip():
-                parsed.expressions.append(Expression("condition", cond.text.strip(), flow.get("id"), cond.sourceline, file, "eval"))
-        for script_el in root.iterfind(".//bpmn:scriptTask/bpmn:script", NS):
-            parsed.expressions.append(Expression("script", script_el.text or "", script_el.getparent().get("id"), script_el.sourceline, file, "exec"))
-        for tag in ("preScript", "postScript"):
-            for el in root.iterfind(f".//spiffworkflow:{tag}", NS):
-                owner = el.getparent().getparent()
-                parsed.expressions.append(Expression(tag.lower(), el.text or "", owner.get("id"), el.sourceline, file, "exec"))
-        for tag in ("timeDuration", "timeDate", "timeCycle"):
-            for el in root.iterfind(f".//bpmn:{tag}", NS):
-                event = el.getparent().getparent()
-                parsed.expressions.append(Expression(f"timer:{tag}", (el.text or "").strip(), event.get("id"), el.sourceline, file, "eval"))
-        for el in root.iterfind(".//dmn:output", NS):
-            parsed.data_names.add(el.get("name") or "")
-        for el in root.iterfind(".//bpmn:dataObject", NS):
-            parsed.data_names.add(el.get("id"))
-        for tag in ("inputDataItem", "outputDataItem", "loopDataOutputRef", "loopDataInputRef"):
-            for el in root.iterfind(f".//bpmn:{tag}", NS):
-                parsed.data_names.add(el.get("name") or (el.text or "").strip())
-        for el in root.iterfind(".//spiffworkflow:messageVariable", NS):
-            parsed.data_names.add((el.text or "").strip())
-        for el in root.iterfind(".//dmn:decisionTable//dmn:text", NS):
-            text = (el.text or "").strip()
-            if text and text != "-":
-                cell = el.getparent()
-                kind = "dmn_input" if cell.tag == f"{{{NS['dmn']}}}inputEntry" else "dmn"
-                owner = cell.getparent()
-                parsed.expressions.append(Expression(kind, dmn_input_as_expression(text) if kind == "dmn_input" else text,
-                                                     owner.get("id") or cell.get("id") or "", el.sourceline, file, "eval"))
+        doc = trees[file].getroot()
+        procs = [p for p in doc.iterfind("bpmn:process", NS) if p.get("id") in wanted]
+        for root in procs or [doc]:
+            _collect_from(parsed, root, file)
+
+
+def _collect_from(parsed: ParsedProcess, root, file: str) -> None:
+    for flow in root.iterfind(".//bpmn:sequenceFlow", NS):
+        cond = flow.find("bpmn:conditionExpression", NS)
+        if cond is not None and (cond.text or "").strip():
+            parsed.expressions.append(Expression("condition", cond.text.strip(), flow.get("id"), cond.sourceline, file, "eval"))
+    for script_el in root.iterfind(".//bpmn:scriptTask/bpmn:script", NS):
+        parsed.expressions.append(Expression("script", script_el.text or "", script_el.getparent().get("id"), script_el.sourceline, file, "exec"))
+    for tag in ("preScript", "postScript"):
+        for el in root.iterfind(f".//spiffworkflow:{tag}", NS):
+            owner = el.getparent().getparent()
+            parsed.expressions.append(Expression(tag.lower(), el.text or "", owner.get("id"), el.sourceline, file, "exec"))
+    for tag in ("timeDuration", "timeDate", "timeCycle"):
+        for el in root.iterfind(f".//bpmn:{tag}", NS):
+            event = el.getparent().getparent()
+            parsed.expressions.append(Expression(f"timer:{tag}", (el.text or "").strip(), event.get("id"), el.sourceline, file, "eval"))
+    for el in root.iterfind(".//dmn:output", NS):
+        parsed.data_names.add(el.get("name") or "")
+    for el in root.iterfind(".//bpmn:dataObject", NS):
+        parsed.data_names.add(el.get("id"))
+    for tag in ("inputDataItem", "outputDataItem", "loopDataOutputRef", "loopDataInputRef"):
+        for el in root.iterfind(f".//bpmn:{tag}", NS):
+            parsed.data_names.add(el.get("name") or (el.text or "").strip())
+    for el in root.iterfind(".//spiffworkflow:messageVariable", NS):
+        parsed.data_names.add((el.text or "").strip())
+    for el in root.iterfind(".//dmn:decisionTable//dmn:text", NS):
+        text = (el.text or "").strip()
+        if text and text != "-":
+            cell = el.getparent()
+            kind = "dmn_input" if cell.tag == f"{{{NS['dmn']}}}inputEntry" else "dmn"
+            owner = cell.getparent()
+            parsed.expressions.append(Expression(kind, dmn_input_as_expression(text) if kind == "dmn_input" else text,
+                                                 owner.get("id") or cell.get("id") or "", el.sourceline, file, "eval"))
 
 
 _REFERENCE_ATTRS = ("sourceRef", "targetRef", "attachedToRef", "default", "messageRef")
@@ -316,14 +351,136 @@ def _called_decisions(tree) -> set[str]:
     return {(el.text or "").strip() for el in tree.getroot().iterfind(".//spiffworkflow:calledDecisionId", NS)}
 
 
-def _problem_from(exc: Exception, filename: str, lines: dict[str, int]) -> Problem:
-    element_id = getattr(exc, "id", None) or getattr(exc, "task_id", None)
-    line = getattr(exc, "line_number", None) or getattr(exc, "sourceline", None) or lines.get(element_id)
+# Drawn for the reader, never run: Pingan's data lives in the task data (forms, scripts, DMN
+# outputs), so data objects, data stores and the associations between them and tasks are
+# documentation. SpiffWorkflow would otherwise want an implementation for every data store and
+# a value in the task data for every data object a task reads.
+_DOCUMENTATION_ONLY = ("dataStore", "dataStoreReference", "dataObject", "dataObjectReference",
+                       "dataInputAssociation", "dataOutputAssociation", "ioSpecification", "property")
+
+
+def executable_part(tree: etree._ElementTree) -> etree._ElementTree:
+    """Return a copy of a BPMN document without what only documents the process (data objects and stores)."""
+    copy = etree.ElementTree(deepcopy(tree.getroot()))
+    for tag in _DOCUMENTATION_ONLY:
+        for el in list(copy.getroot().iter(f"{{{NS['bpmn']}}}{tag}")):
+            el.getparent().remove(el)
+    return copy
+
+
+_OBJECT_REPR = re.compile(r"<(?:Element )?\{[^}]*\}(\w+) at 0x[0-9a-fA-F]+>|<[^<>]* object at 0x[0-9a-fA-F]+>")
+
+_BYTES_REPR = re.compile(r"""(?:,\s*)?b(['"])<.*?\1(?=\)|$)""", re.S)
+
+# SpiffWorkflow's messages, said the way a designer draws: (pattern, Chinese, English).
+_TRANSLATIONS = [
+    (r"A Service Task must have an operator",
+     "服务任务{what}没有平安能运行的实现：平安不调用外部服务。请改画为脚本任务（Python）或用户任务",
+     "service task{what} has no implementation Pingan can run (Pingan calls no outside service); "
+     "draw a script task (Python) or a user task instead"),
+    (r"Exactly one start event is required in a SubWorkflow Task; found (\d+)",
+     "子流程{what}需要正好一个开始事件（现有 {0} 个）：在子流程里画一个开始事件，连到第一个活动",
+     "sub-process{what} needs exactly one start event (it has {0}); draw one inside it, leading to the first activity"),
+    (r"A SubWorkflow Must contain an End event",
+     "子流程{what}没有结束事件：在子流程里画一个结束事件",
+     "sub-process{what} has no end event; draw one inside it"),
+    (r"There is no support implemented for this task type",
+     "平安不支持这种元素{what}：请改画为任务、用户任务、脚本任务或子流程",
+     "Pingan does not run this kind of element{what}; draw a task, user task, script task or sub-process instead"),
+    (r"A multiinstance task must specify a cardinality or a loop input data reference",
+     "多实例活动{what}既没有实例数也没有输入集合：填写实例数（loopCardinality）或输入集合（loopDataInputRef）",
+     "multi-instance activity{what} has neither a cardinality nor an input collection; give loopCardinality or "
+     "loopDataInputRef"),
+    (r"Non-default exclusive outgoing sequence flow without condition",
+     "排他网关的出口连线{what}既没有条件也不是默认连线：给它写条件，或把它设为默认连线",
+     "the exclusive gateway's outgoing flow{what} has no condition and is not the default; give it a condition or "
+     "make it the default flow"),
+    (r"No start event found",
+     "流程{what}没有开始事件：画一个开始事件", "process{what} has no start event; draw one"),
+    (r"No \"calledElement\" attribute for Call Activity",
+     "调用活动{what}没有指定被调用的流程（calledElement）", "call activity{what} names no called process (calledElement)"),
+    (r"Invalid Script Task.\s+No Script Provided",
+     "脚本任务{what}没有脚本：填写 Python 脚本", "script task{what} has no script; write a Python script"),
+    (r"Conditional event definition with missing condition",
+     "条件事件{what}没有条件：填写条件表达式", "conditional event{what} has no condition; write one"),
+    (r"Unknown Time Specification|Time Specification Error",
+     "定时器{what}没有有效的时间：填写时长（如 'P3D'）、时间点或周期",
+     "timer{what} has no valid time; give a duration (e.g. 'P3D'), a date or a cycle"),
+    (r"A loopMaximum or loopCondition must be specified for Loop Tasks",
+     "循环活动{what}没有循环条件也没有最多次数：填写 loopCondition（Python 表达式）或 loopMaximum",
+     "loop activity{what} has neither a loop condition nor a maximum; give loopCondition (Python) or loopMaximum"),
+    (r"Multiple outgoing flows are not supported",
+     "{what}有多条出口连线：平安要求分支画成网关。在它后面画一个并行网关（同时走）或排他网关（选一条）",
+     "{what} has several outgoing flows; Pingan needs a gateway for a split: draw a parallel gateway (all at once) "
+     "or an exclusive gateway (one of them) after it"),
+    (r"Unsupported Catch Event",
+     "平安不支持这种捕获事件{what}（例如补偿边界事件）：请去掉它或改画为消息、定时器、错误事件",
+     "Pingan does not support this catch event{what} (e.g. a compensation boundary event); remove it or draw a "
+     "message, timer or error event"),
+    (r"^Element '([^']+)'(?:, attribute '([^']+)')?: (.*)$",
+     "元素{what}不符合 BPMN 标准（{0}{1}）：{2}", "element{what} does not follow the BPMN schema ({0} {1}): {2}"),
+    (r"Sequential ordering for ad hoc subprocesses not supported",
+     "临时子流程{what}不支持顺序执行：改为并行", "ad hoc sub-process{what}: sequential ordering is not supported"),
+    (r"Ad hoc subprocesses may not contain start or end events",
+     "临时子流程{what}里不能有开始或结束事件", "ad hoc sub-process{what} may not contain start or end events"),
+]
+
+
+def _problem_from(exc: Exception, filename: str, lines: dict[str, int], tree=None) -> Problem:
+    """Say a SpiffWorkflow parse error in designer terms, at the element it is about."""
+    element_id = getattr(exc, "id", None) or getattr(exc, "task_id", None) or None
+    name = getattr(exc, "name", None) or None
+    text = _OBJECT_REPR.sub(lambda m: m.group(1) or "element", str(getattr(exc, "message", None) or exc).split("\n")[0])
+    text = _BYTES_REPR.sub("", text).replace(f"{{{NS['bpmn']}}}", "bpmn:").strip().rstrip(".").strip()
+    line = getattr(exc, "line_number", None) or getattr(exc, "sourceline", None)
+    if not element_id and tree is not None:
+        element_id, name = _element_named_in(text, tree)
+    if not element_id and tree is not None and line:
+        # A schema (XSD) error knows only its line: the element drawn there is the one to fix.
+        at = next((el for el in tree.iter() if isinstance(el.tag, str) and el.sourceline == line), None)
+        while at is not None and not at.get("id"):
+            at = at.getparent()
+        if at is not None:
+            element_id, name = at.get("id"), at.get("name")
+    if element_id and not name and tree is not None:
+        found = next((el for el in tree.iter() if isinstance(el.tag, str) and el.get("id") == element_id), None)
+        name = found.get("name") if found is not None else None
+    line = line or lines.get(element_id)
     file = getattr(exc, "file_name", None) or filename
-    text = str(getattr(exc, "message", None) or exc).split("\n")[0]
+    if not element_id and tree is not None:
+        # Nothing narrower is known: the process (or the document) is the element.
+        root = tree.getroot()
+        proc = root.find("bpmn:process", NS)
+        holder = proc if proc is not None else root
+        element_id, name, line = holder.get("id"), holder.get("name"), line or holder.sourceline
+    name = " ".join(name.split()) if name else None
+    label = f" '{name}'（{element_id}）" if name and element_id else (f" {element_id}" if element_id else "")
+    label_en = f" '{name}' ({element_id})" if name and element_id else (f" {element_id}" if element_id else "")
+    for pattern, zh, en in _TRANSLATIONS:
+        match = re.search(pattern, text)
+        if match:
+            groups = [g or "" for g in match.groups()]
+            return Problem(zh.format(*groups, what=label), en.format(*groups, what=label_en),
+                           file=file, line=line, element_id=element_id)
     hint = None
     if "did you mean" not in text.lower():
         missing = text.rsplit("'", 2)[-2] if text.count("'") >= 2 else None
         close = difflib.get_close_matches(missing or "", list(lines), n=1) if missing else []
         hint = f"是否指 '{close[0]}'？(did you mean '{close[0]}'?)" if close else None
-    return Problem(f"BPMN 解析错误：{text}", text, file=file, line=line, element_id=element_id, hint=hint)
+    where = f"{label}：" if label else "："
+    return Problem(f"BPMN 解析错误{where}{text}", f"BPMN parse error{label_en}: {text}",
+                   file=file, line=line, element_id=element_id, hint=hint)
+
+
+def _element_named_in(text: str, tree) -> tuple[str | None, str | None]:
+    """Find the element a message without a node talks about: an id or a name quoted in it."""
+    by_id = {el.get("id"): el for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
+    for token in re.findall(r"'([^']+)'|:\s*(\S+)$|name (.+?)(?: has|$)", text):
+        for candidate in token:
+            candidate = candidate.strip()
+            if candidate in by_id:
+                return candidate, by_id[candidate].get("name")
+            named = next((el for el in by_id.values() if (el.get("name") or "").strip() == candidate), None)
+            if candidate and named is not None:
+                return named.get("id"), named.get("name")
+    return None, None

@@ -1,0 +1,159 @@
+"""Turn the expression languages other tools write (JUEL, FEEL) into Pingan's Python, when simple."""
+from __future__ import annotations
+
+import keyword
+import re
+
+from ..spiff.sandbox import check_source
+
+
+class NotConvertible(ValueError):
+    """An expression Pingan will not guess at; the message says why, in Chinese and English."""
+
+    def __init__(self, zh: str, en: str):
+        super().__init__(en)
+        self.zh, self.en = zh, en
+
+
+_TOKEN = re.compile(r"""
+    (?P<space>\s+)
+  | (?P<string>'(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")
+  | (?P<number>\d+(?:\.\d+)?)
+  | (?P<name>[A-Za-z_][A-Za-z0-9_]*)
+  | (?P<op>==|!=|<=|>=|&&|\|\||[<>!()\[\].,+\-*/%=?:{}])
+""", re.VERBOSE)
+
+# Words of JUEL and FEEL with their Python spelling; None: a word Pingan does not guess at.
+_WORDS = {"true": "True", "false": "False", "null": "None", "and": "and", "or": "or", "not": "not",
+          "eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">=", "div": "/", "mod": "%",
+          "empty": None, "instanceof": None, "new": None, "in": None, "some": None, "every": None,
+          "satisfies": None, "if": None, "then": None, "else": None, "for": None, "return": None, "between": None,
+          "instance": None, "of": None, "function": None}
+# Names that only mean something inside Camunda's engine.
+_ENGINE_NAMES = {"execution", "task", "authenticatedUserId", "nrOfInstances", "nrOfActiveInstances",
+                 "nrOfCompletedInstances", "loopCounter", "dateTime", "now", "today", "camunda", "connector",
+                 "variables", "processEngine", "currentUser", "currentUserGroups"}
+
+
+def snake(name: str) -> str:
+    """Spell a JUEL/FEEL variable name (``creditScore``, ``Service Level``) as a Pingan field name."""
+    name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
+    name = re.sub(r"\W+", "_", name).strip("_").lower()
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+        return f"{name}_value"
+    return name if name and not name[0].isdigit() else f"f_{name}"
+
+
+_XPATH_DATA = re.compile(r"""bpmn:getDataObject\(\s*['"]([^'"]+)['"]\s*\)""")
+
+
+def is_placeholder(text: str) -> bool:
+    """Tell whether ``text`` is one ``${...}``/``#{...}`` expression or a FEEL ``= ...`` expression."""
+    text = text.strip()
+    return bool(re.fullmatch(r"[$#]\{.*\}", text, re.S)) or text.startswith("=")
+
+
+def to_python(text: str, *, literal_ok: bool = False) -> str:
+    """Return the Python for a JUEL (``${...}``), FEEL (``= ...``) or Python expression.
+
+    ``literal_ok``: text that is no expression at all (``demo``, ``2026-01-31T12:00:00Z``) is a
+    string value and becomes a quoted Python string. Raise NotConvertible for anything else that
+    Pingan would have to guess at: method calls, the engine's own variables, mixed text.
+    """
+    raw = text.strip()
+    if not raw:
+        raise NotConvertible("表达式为空", "the expression is empty")
+    match = re.fullmatch(r"[$#]\{(.*)\}", raw, re.S)
+    if match:
+        return _convert(match.group(1), feel=False, original=raw)
+    if "${" in raw or "#{" in raw:
+        raise NotConvertible(f"表达式 '{raw}' 把文字和 ${{...}} 混在一起：请改写为一个 Python 表达式",
+                             f"'{raw}' mixes text and ${{...}}; write one Python expression")
+    if raw.startswith("="):
+        return _convert(raw[1:], feel=True, original=raw)
+    if raw in ("true", "false"):
+        return _WORDS[raw]
+    if literal_ok:
+        return repr(raw)
+    if not check_source(raw, "eval"):
+        return raw
+    # Not Python: XPath over data objects, or FEEL written without its '=' (names may hold spaces).
+    try:
+        return _convert(_XPATH_DATA.sub(lambda m: m.group(1).replace(" ", "_"), raw), feel=True, original=raw)
+    except NotConvertible:
+        raise NotConvertible(f"'{raw}' 不是表达式：请写 Python 表达式，例如 amount > 100",
+                             f"'{raw}' is not an expression; write a Python expression such as amount > 100") from None
+
+
+def _convert(body: str, *, feel: bool, original: str) -> str:
+    out: list[str] = []
+    pos = 0
+    refuse = NotConvertible(
+        f"表达式 '{original}' 超出平安能自动转换的范围（只转换字段、比较、and/or/not 和常量）：请改写为 Python 表达式",
+        f"'{original}' is beyond what Pingan converts (fields, comparisons, and/or/not, constants); "
+        "rewrite it as a Python expression")
+    while pos < len(body):
+        m = _TOKEN.match(body, pos)
+        if not m:
+            raise refuse
+        pos = m.end()
+        kind, value = m.lastgroup, m.group()
+        if kind == "space":
+            continue
+        if kind == "name":
+            if value in _WORDS:
+                if _WORDS[value] is None:
+                    raise refuse
+                out.append(_WORDS[value])
+                continue
+            if value in _ENGINE_NAMES:
+                raise NotConvertible(
+                    f"表达式 '{original}' 用到了 Camunda 引擎自己的 '{value}'，平安没有它：请改写为基于案件数据的 Python 表达式",
+                    f"'{original}' uses Camunda's own '{value}', which Pingan does not have; rewrite it over the case data")
+            if feel and out and out[-1] not in _WORDS.values() and _is_name(out[-1]):
+                out[-1] = snake(f"{out[-1]} {value}")  # FEEL names may contain spaces
+                continue
+            out.append(snake(value))
+            continue
+        if kind == "op":
+            if value in ("?", ":", "{", "}"):
+                raise refuse
+            if value == "(" and out and (out[-1][:1].isalpha() or out[-1][:1] == "_") and out[-1] not in (
+                    "and", "or", "not", "in"):
+                if not (feel and out[-1] == "not"):
+                    raise refuse  # a function or method call
+            if value == ".":
+                nxt = _TOKEN.match(body, pos)
+                if not nxt or nxt.lastgroup != "name" or not out or out[-1] in ("and", "or", "not"):
+                    raise refuse
+                after = _TOKEN.match(body, nxt.end())
+                while after and after.lastgroup == "space":
+                    after = _TOKEN.match(body, after.end())
+                if after and after.group() == "(":
+                    raise refuse  # a method call
+                out.append(f"[{nxt.group()!r}]")
+                pos = nxt.end()
+                continue
+            value = {"&&": "and", "||": "or", "!": "not"}.get(value, value)
+            if value == "=":
+                if not feel:
+                    raise refuse  # JUEL assignment
+                value = "=="
+            out.append(value)
+            continue
+        out.append(value)
+    code = _join(out)
+    if check_source(code, "eval"):
+        raise refuse
+    return code
+
+
+def _is_name(token: str) -> bool:
+    return token.isidentifier() and token not in ("and", "or", "not", "in", "True", "False", "None")
+
+
+def _join(tokens: list[str]) -> str:
+    text = " ".join(tokens)
+    for ugly, fine in (("( ", "("), (" )", ")"), (" [", "["), ("[ ", "["), (" ]", "]"), (" ,", ",")):
+        text = text.replace(ugly, fine)
+    return text
