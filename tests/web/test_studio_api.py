@@ -109,3 +109,47 @@ def test_validate_lists_problems_with_file_line_and_element(client, api_headers)
     assert lane["element_id"] == "orphan_task" and lane["line"] == broken.splitlines().index(
         '    <bpmn:userTask id="orphan_task" name="无人办理">') + 1 and "lane" in lane["message_en"]
     assert any("forms/checked/orphan_task.yaml" in p["message"] for p in problems)
+
+
+def test_diff_deploy_versions_and_export_over_the_api(client, api_headers, library):  # noqa: F811
+    from tests.studio.conftest import REVIEW_FORM, add_review_step
+
+    h = api_headers("designer")
+    draft = _new(client, h, process="mediation")
+    base = f"/api/v1/drafts/{draft['id']}"
+    bpmn = client.get(f"{base}/files/processes/mediation.bpmn", headers=h).get_json()["text"]
+    assert client.put(f"{base}/files/processes/mediation.bpmn", json={"text": add_review_step(bpmn), "base_revision": 1},
+                      headers=h).status_code == 200
+    assert client.put(f"{base}/files/forms/mediation/review.yaml", json={"text": REVIEW_FORM, "base_revision": 2},
+                      headers=h).status_code == 200
+    diff = client.get(f"{base}/diff?against=1", headers=h).get_json()
+    assert diff["against"] == 1 and diff["elements"]["added"] == ["f_review_accept", "review"]
+    assert diff["elements"]["changed"] == ["f_start_accept", "lane_0"]
+    assert {(f["path"], f["status"]) for f in diff["files"]} == {
+        ("processes/mediation.bpmn", "changed"), ("forms/mediation/review.yaml", "added")}
+
+    assert client.post(f"{base}/deploy", json={"note": ""}, headers=h).status_code == 422
+    deployed = client.post(f"{base}/deploy", json={"note": "增加受理复核"}, headers=h)
+    assert deployed.status_code == 201 and deployed.get_json() == {"key": "mediation", "version": 2, "created": True}
+    listed = client.get("/api/v1/processes/mediation/versions", headers=h).get_json()
+    assert [(v["version"], v["note"], v["deployed_by"], v["running"], v["latest"]) for v in listed] == [
+        (2, "增加受理复核", "designer", 0, True), (1, None, None, 0, False)]
+
+    exported = client.get("/api/v1/processes/mediation/versions/2/export", headers=h)
+    assert exported.status_code == 200 and exported.mimetype == "application/zip"
+    assert 'filename="mediation-v2.zip"' in exported.headers["Content-Disposition"]
+    names = zipfile.ZipFile(io.BytesIO(exported.data)).namelist()
+    assert "forms/mediation/review.yaml" in names and "processes/mediation.bpmn" in names
+    assert client.get("/api/v1/processes/mediation/versions/9/export", headers=h).status_code == 404
+    assert client.get("/api/v1/processes/nothing_here/versions", headers=h).status_code == 404
+
+
+def test_an_invalid_draft_is_refused_with_its_problems(client, api_headers):
+    h = api_headers("designer")
+    draft = _new(client, h, process="refused")
+    url = f"/api/v1/drafts/{draft['id']}/files/processes/refused.yaml"
+    client.put(url, json={"text": "name: x\ncolour: red\n", "base_revision": 1}, headers=h)
+    response = client.post(f"/api/v1/drafts/{draft['id']}/deploy", json={"note": "试试"}, headers=h)
+    assert response.status_code == 422
+    assert [d["file"] for d in response.get_json()["details"]] == ["processes/refused.yaml"]
+    assert client.get("/api/v1/processes/refused/versions", headers=h).status_code == 404

@@ -17,7 +17,7 @@ from .. import db
 from .common import ApiBlueprint, actor, errors
 from .schemas_studio import (
     DeployRequest, DeployResultSchema, DiffArgs, DiffSchema, DraftCreateRequest, DraftFileSchema, DraftSchema,
-    DraftUploadFiles, DraftUploadForm, PutFileRequest, RemoveFileArgs, RevisionSchema, ValidationSchema,
+    DraftUploadForm, PutFileRequest, RemoveFileArgs, RevisionSchema, ValidationSchema,
     VersionSchema,
 )
 
@@ -80,7 +80,7 @@ def create_draft(body):
     who, s = actor(), db.session()
     if request.mimetype == "multipart/form-data":
         require_designer(who)
-        form = DraftUploadForm().load(request.form.to_dict()) if request.form else {}
+        form = blp.ARGUMENTS_PARSER.parse(DraftUploadForm(), location="form")
         uploads = [(f.filename or "", f.read()) for f in request.files.getlist("files")]
         draft = drafts.create_draft(s, actor=who, files=files_from_uploads(uploads), process_key=form.get("process"),
                                     name=form.get("name"))

@@ -20,12 +20,6 @@ class DraftUploadForm(Strict):
     name = fields.String(validate=validate.Length(min=1, max=200))
 
 
-class DraftUploadFiles(Strict):
-    files = fields.List(fields.Raw(metadata={"type": "string", "format": "binary"}), required=True,
-                        metadata={"description": "按仓库结构命名的文件（processes/…、forms/…、tests/scenarios/…），"
-                                                 "单独的 .bpmn/.dmn 放入 processes/，或一个 zip"})
-
-
 class DraftSchema(Strict):
     id = fields.Integer(required=True)
     process = fields.String(required=True, metadata={"description": "主流程标识"})
