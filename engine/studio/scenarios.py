@@ -381,3 +381,19 @@ def _with_names(text: str, step: dict, names: dict[str, str]) -> str:
     if element and names.get(element) and names[element] != element:
         return f"{text}「{names[element]}」"
     return text
+
+
+# A request waits for the run: long enough for a procedure's scenarios (mediation's eight take a
+# few seconds), short enough that a runaway file answers instead of hanging the page.
+DRAFT_TIME_BUDGET = 60.0
+
+
+def run_draft_scenarios(session: Session, *, draft_id: int, actor, only: Iterable[str] | None = None
+                        ) -> list[ScenarioResult]:
+    """Run a draft's scenarios on a sandbox, with the product's time zone, working hours and limits."""
+    from ..context import context_of
+    from .drafts import draft_files
+
+    files = draft_files(session, draft_id=draft_id, actor=actor)
+    return run_scenarios(files, only=list(only) if only else None, settings=context_of(session).settings,
+                         time_budget=DRAFT_TIME_BUDGET)

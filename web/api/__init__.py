@@ -36,6 +36,7 @@ def _modules():
     from . import admin, attachments, auth, instances, messages, notifications, processes, supervision, tasks
     from . import board
     from . import drafts
+    from . import studio_tests
     from . import warnings
     from . import migrations
 
@@ -50,6 +51,7 @@ def _modules():
         supervision,
         board,
         drafts,
+        studio_tests,
         warnings,
         migrations,
         admin,
