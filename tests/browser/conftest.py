@@ -7,6 +7,7 @@ and the shipped process library deployed, so real commits never leak into the ot
 from __future__ import annotations
 
 import os
+import re
 import threading
 import uuid
 from pathlib import Path
@@ -123,7 +124,7 @@ def sign_in(page, username: str, password: str = "pingan-demo-2026") -> None:
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
-    page.wait_for_url("**/todo**")
+    page.wait_for_url(re.compile(r"/(todo|board)"))  # leaders and inspectors land on the board
 
 
 def shoot(page, name: str, *, full_page: bool = True) -> Path:
