@@ -10,6 +10,7 @@ import math
 import re
 import threading
 import weakref
+from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
@@ -28,6 +29,9 @@ DEFAULT_WORK_HOURS = "08:30-12:00,14:00-17:30"
 DEFAULT_TZ = "Asia/Shanghai"
 CACHE_MAX_AGE = 60.0
 ONE_DAY = timedelta(days=1)
+# The calendar of the engine step running now: set by the runtime around each step (scripting's
+# use_calendar), read by script helpers and by working-day timer cycles, which open no session.
+calendar_var: ContextVar = ContextVar("pingan_calendar", default=None)
 _SHIPPED_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 # chinese_calendar abbreviates some names; the State Council's notices use the full ones.
 _FULL_NAMES = {"清明": "清明节", "端午": "端午节", "中秋": "中秋节"}
@@ -164,6 +168,24 @@ class WorkCalendar:
             day += ONE_DAY
             n -= self.is_workday(day)
         return self._utc(datetime.combine(day, self.periods[-1][1]))
+
+    def next_workday_at(self, after: datetime, at: time) -> datetime:
+        """Return the first moment after ``after`` that is ``at`` (local wall time) on a working day."""
+        local = self._local(after).replace(tzinfo=None)
+        day = local.date()
+        while not (self.is_workday(day) and datetime.combine(day, at) > local):
+            day += ONE_DAY
+        return self._utc(datetime.combine(day, at))
+
+    def workdays_later_at(self, previous: datetime, n: int, at: time) -> datetime:
+        """Return ``at`` (local wall time) on the n-th working day after ``previous``'s local date."""
+        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+            raise EngineError(f"工作日间隔必须是正整数，收到 {n!r}", message_en="the interval must be a positive integer")
+        day = self._local(previous).date()
+        while n:
+            day += ONE_DAY
+            n -= self.is_workday(day)
+        return self._utc(datetime.combine(day, at))
 
     def add_workhours(self, start: datetime, hours: float) -> datetime:
         """Return the moment ``hours`` of working time after ``start``, counting only working periods."""

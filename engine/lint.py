@@ -78,7 +78,18 @@ def _lint_expressions(proc: ParsedProcess) -> list[Problem]:
                                     f"{expr.kind} does not compile in the sandbox: {message}", **where))
         if expr.kind.startswith("timer:"):
             problems += _lint_timer(expr, where)
+            if "workday_cycle" in expr.code and (expr.kind != "timer:timeCycle" or expr.element_id in _start_events(proc)):
+                problems.append(Problem(
+                    "workday_cycle（按工作日的周期）只能写在边界定时器或中间定时器的“周期”（timeCycle）里",
+                    "workday_cycle belongs in the timeCycle of a boundary or intermediate timer",
+                    hint="开始事件按自然时间定时，例如 'R/2026-01-05T09:00:00+08:00/P1D'", **where))
     return problems
+
+
+def _start_events(proc: ParsedProcess) -> set[str]:
+    specs = [proc.spec, *proc.subprocess_specs.values()]
+    return {ts.bpmn_id for spec in specs for ts in spec.task_specs.values()
+            if type(ts).__name__.endswith("StartEvent") and getattr(ts, "bpmn_id", None)}
 
 
 _KIND_ZH = {"condition": "条件表达式", "script": "脚本", "prescript": "前置脚本", "postscript": "后置脚本",
@@ -95,7 +106,8 @@ def _lint_timer(expr, where: dict) -> list[Problem]:
         if error:
             return [Problem(f"定时器值 '{node.value}' 不是有效的 ISO 8601 时间：{error}",
                             f"timer value '{node.value}' is not valid ISO 8601: {error}",
-                            hint="时长写作 \"'P3D'\"（含引号），工作日写作 workdays(5)", **where)]
+                            hint="时长写作 \"'P3D'\"（含引号），工作日写作 workdays(5)，每个工作日9点写作 workday_cycle('09:00')",
+                            **where)]
         return []
     if isinstance(node, ast.Constant):
         return [Problem("定时器表达式应得到字符串（ISO 8601），例如 'PT2H' 或 workdays(5)",

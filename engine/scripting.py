@@ -3,10 +3,11 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 from typing import Callable, Iterator
 
 from . import clock
+from .calendar import calendar_var
 from .spiff.sandbox import SandboxViolation, make_script_engine
 
 # The calendar helpers walk day by day in the web process, so a script must not ask for a
@@ -16,7 +17,7 @@ MAX_WORKHOURS = MAX_WORKDAYS * 7
 
 # The calendar scripts see: set by the runtime around each engine step, so helpers never open
 # a database session of their own (on SQLite that would wait on the step's own write lock).
-calendar_var: ContextVar = ContextVar("pingan_calendar", default=None)
+# calendar_var (the calendar the running step uses) lives beside the calendar, so timer code reads it too.
 
 
 @contextmanager
@@ -29,10 +30,25 @@ def use_calendar(calendar) -> Iterator[None]:
         calendar_var.reset(token)
 
 
+# What ``platform_indicators`` reads through: set by the runtime around each engine step (to a
+# function of the step's own session), so this module needs nothing of the board or the database.
+platform_reader_var: ContextVar = ContextVar("pingan_platform_reader", default=None)
+
+
+@contextmanager
+def use_platform_reader(reader) -> Iterator[None]:
+    """Make ``reader(org, start, end)`` answer scripts' ``platform_indicators`` while the block runs."""
+    token = platform_reader_var.set(reader)
+    try:
+        yield
+    finally:
+        platform_reader_var.reset(token)
+
+
 # The helpers make_helpers() provides: the linter accepts them, and forms must not shadow them.
 HELPER_NAMES = frozenset({
     "now", "today", "workdays", "workhours", "urgent_hours", "days", "hours", "minutes",
-    "date", "datetime", "timedelta", "Decimal",
+    "date", "datetime", "timedelta", "Decimal", "platform_indicators", "workday_cycle",
 })
 
 
@@ -67,8 +83,32 @@ def make_helpers(calendar: Callable[[], object] | None = None) -> dict[str, Call
         """n hours counted inside working hours on working days (工作时)."""
         return _need(calendar).add_workhours(clock.now(), _capped(float(n), MAX_WORKHOURS, "工作时数")).isoformat()
 
+    def workday_cycle(at: str = "09:00", every: int = 1, times: int | None = None) -> str:
+        """A timer cycle counted in working days (工作日周期): at ``at`` local time on every
+        ``every``-th working day, ``times`` times (None: for as long as the timer waits).
+        Returns ``R[times]/<first>/P<every>WD``, which only the timeCycle of a boundary or
+        intermediate timer understands."""
+        try:
+            moment = time.fromisoformat(str(at))
+        except ValueError:
+            raise SandboxViolation(f"workday_cycle 的时刻应写作 '09:00'，收到 {at!r}",
+                                   f"workday_cycle's time must look like '09:00', got {at!r}") from None
+        step = _capped(int(every), MAX_WORKDAYS, "工作日间隔")
+        if step < 1 or (times is not None and int(times) < 1):
+            raise SandboxViolation("workday_cycle 的间隔和次数必须是正整数", "every and times must be positive")
+        first = _need(calendar).next_workday_at(clock.now(), moment)
+        return f"R{'' if times is None else int(times)}/{first.isoformat()}/P{step}WD"
+
+    def platform_indicators(org: str, start, end) -> list:
+        """The platform's indicators of one org (code) for the days start..end: rows with values and case numbers."""
+        reader = platform_reader_var.get()
+        if reader is None:
+            raise SandboxViolation("平台指标只能在案件运行时读取", "platform_indicators is only available while a case runs")
+        return reader(org, start, end)
+
     return {"now": now, "today": today, "days": days, "hours": hours, "minutes": minutes,
-            "urgent_hours": urgent_hours, "workdays": workdays, "workhours": workhours}
+            "urgent_hours": urgent_hours, "workdays": workdays, "workhours": workhours,
+            "platform_indicators": platform_indicators, "workday_cycle": workday_cycle}
 
 
 def _capped(n, limit, what: str):

@@ -7,6 +7,7 @@ strictly), and a record of every timer that fired, on whatever path, so the hist
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 
@@ -21,8 +22,9 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .. import clock
+from ..calendar import calendar_var
 from .timer_clock import seeing as _seeing
-from .timer_clock import seen_override
+from .timer_clock import TimerClock, seen_override
 from .workflow import Runner, StepError, _step_error
 
 __all__ = ["FiredTimerEvent", "StartTimerEvent", "fire_due_timers", "fire_start_event",
@@ -104,6 +106,12 @@ def _record_cycles() -> None:
 
     def cycle_complete(self, my_task):
         before = my_task._get_internal_data("event_value")
+        if before is None:
+            before = _workday_cycle_value(my_task.workflow.script_engine.evaluate(my_task, self.expression))
+            if before is not None:
+                my_task._set_internal_data(event_value=before)
+        if isinstance(before, dict) and before.get("workdays"):
+            return _workday_cycle_complete(my_task, before)
         due = before.get("next") if isinstance(before, dict) else None
         ready = original(self, my_task)
         if ready:
@@ -115,6 +123,42 @@ def _record_cycles() -> None:
 
     cycle_complete._pingan = True
     CycleTimerEventDefinition.cycle_complete = cycle_complete
+
+
+# R[n]/<first firing>/P<k>WD: what scripting's workday_cycle() returns, k counted in working days.
+_WORKDAY_CYCLE = re.compile(r"^R(\d*)/([^/]+)/P(\d+)WD$")
+
+
+def _workday_cycle_value(expression) -> dict | None:
+    """The timer's state for a working-day cycle expression, or None for any other cycle."""
+    match = _WORKDAY_CYCLE.match(str(expression).strip())
+    if match is None:
+        return None
+    first = _parse(match[2])
+    if first is None:
+        raise ValueError(f"工作日周期的首次时间无效：{match[2]} (invalid first firing of a working-day cycle)")
+    return {"cycles": int(match[1]) if match[1] else -1, "next": first.isoformat(), "workdays": int(match[3]),
+            "duration": 0}
+
+
+def _workday_cycle_complete(my_task, value: dict) -> bool:
+    """SpiffWorkflow's cycle step, with the next firing on the k-th working day at the same local time."""
+    ready = False
+    if value["cycles"] != 0:
+        due = datetime.fromisoformat(value["next"])
+        if due < TimerClock.now(timezone.utc):
+            calendar = calendar_var.get()
+            if calendar is None:
+                raise RuntimeError("工作日历不可用 (no working-day calendar configured)")
+            at = due.astimezone(calendar.tz).time()
+            value = dict(value, next=calendar.workdays_later_at(due, value["workdays"], at).isoformat(),
+                         cycles=value["cycles"] - 1)
+            ready = True
+            _log_firing(my_task, _plain(due))
+    else:
+        my_task.internal_data["event_fired"] = True
+    my_task._set_internal_data(event_value=value)
+    return ready
 
 
 _record_has_fired(TimeDateEventDefinition)
