@@ -176,32 +176,44 @@ def run(host: str, port: int, timers: bool) -> None:
 
 @main.command()
 @click.argument("key")
-@click.option("--to", "to_version", required=True, type=click.IntRange(min=1), help="目标版本 (target version).")
+@click.option("--to", "to_version", type=click.IntRange(min=1), default=None, help="目标版本（必填，--job 时除外）(target version).")
 @click.option("--from", "from_version", type=click.IntRange(min=1), default=None, help="只迁移该版本的案件 (only cases of this version).")
 @click.option("--case", "case_ids", multiple=True, type=click.IntRange(min=1), help="只迁移这个案件（案件 id，可重复）(this case only; repeatable).")
 @click.option("--step", default=None, help="只迁移当前停在该步骤（BPMN 元素 id）的案件 (only cases at this step).")
 @click.option("--dry-run", is_flag=True, help="只检查能否迁移，不做改动 (check only).")
 @click.option("--json", "as_json", is_flag=True, help="以 JSON 输出 (JSON output).")
 @click.option("--actor", default="cli", show_default=True, help="审计中记录的操作人 (who the history names).")
-def migrate(key: str, to_version: int, from_version: int | None, case_ids: tuple[int, ...], step: str | None,
-            dry_run: bool, as_json: bool, actor: str) -> None:
+@click.option("--job", "resume", type=click.IntRange(min=1), default=None,
+              help="继续一个中断的迁移任务（如 Web 进程在迁移中重启）(resume a stopped job).")
+def migrate(key: str, to_version: int | None, from_version: int | None, case_ids: tuple[int, ...], step: str | None,
+            dry_run: bool, as_json: bool, actor: str, resume: int | None) -> None:
     """把运行中的案件迁移到流程的另一版本：逐案检查，能迁移的迁移（记入审计），不能的保持原样并说明原因；有案件未迁移则退出码 1。"""
     from engine.orgs import Actor
-    from engine.studio.migration import dry_run as check, get_job, run_migration_job, start_migration
+    from engine.studio.migration import LEASE, get_job, run_migration_job, start_migration
+    from engine.studio.migration import dry_run as check
 
     # Whoever runs the CLI holds the database itself: an administrator over every org.
     operator = Actor(id=0, username=actor[:64], name="命令行", org_id=0, org_path="/", grants=(("admin", "/"),))
     choice = dict(actor=operator, process_key=key, to_version=to_version, from_version=from_version,
                   instance_ids=list(case_ids) or None, step=step)
+    if to_version is None and resume is None:
+        raise click.UsageError("请用 --to 给出目标版本 (give the target version with --to)")
     svc = _services()
     try:
-        if dry_run:
+        if resume is not None:
+            with svc.session(read_only=True) as s:
+                job = get_job(s, job_id=resume, actor=operator).job
+            if job.process_key != key:
+                raise click.UsageError(f"迁移任务 {resume} 属于流程 {job.process_key}，不是 {key}")
+            job_id = resume
+        if dry_run and resume is None:
             with svc.session() as s:
                 cases = check(s, **choice)
             status, moved = None, sum(c.ok for c in cases)
         else:
-            with svc.session() as s:
-                job_id = start_migration(s, **choice).id
+            if resume is None:
+                with svc.session() as s:
+                    job_id = start_migration(s, **choice).id
 
             def progress(done: int, total: int, _outcome) -> None:
                 click.echo(f"\r迁移中 (migrating) {done}/{total}", nl=done == total, err=True)
@@ -221,10 +233,13 @@ def migrate(key: str, to_version: int, from_version: int | None, case_ids: tuple
         for c in cases:
             mark = click.style("✓", fg="green") if c.ok else click.style("✗", fg="red")
             click.echo(f"{mark} {c.business_key or '-'} (#{c.id}, v{c.from_version or '?'}) {c.reason}")
-        verb = "可以迁移" if dry_run else "已迁移"
+        verb = "可以迁移" if status is None else "已迁移"
         click.echo(f"共 {len(cases)} 个案件：{moved} 个{verb}，{len(cases) - moved} 个不能迁移 "
-                   f"({len(cases)} cases: {moved} {'can move' if dry_run else 'moved'}, {len(cases) - moved} cannot)")
-    if status is not None and status.value != "done":
+                   f"({len(cases)} cases: {moved} {'can move' if status is None else 'moved'}, {len(cases) - moved} cannot)")
+    if status is not None and status.value == "running":
+        click.secho(f"迁移任务 {job_id} 正由另一进程执行，{int(LEASE.total_seconds())} 秒内无进展才可接手 "
+                    f"(job {job_id} is being run elsewhere)", fg="red", err=True)
+    elif status is not None and status.value != "done":
         click.secho(f"迁移任务 {job_id} 中断 (job stopped): {view.job.error}", fg="red", err=True)
     sys.exit(0 if moved == len(cases) and (status is None or status.value == "done") else 1)
 
@@ -470,6 +485,44 @@ def warnings_evaluate() -> None:
                f"(raised {len(report.raised)}, updated {len(report.updated)}, notified {report.notified}, "
                f"candidates {report.candidates}, {report.seconds:.2f} s)")
 
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False, path_type=Path),
+              help="把转换后的文件按仓库结构写到这个目录 (write the converted files there, laid out like the repository).")
+@click.option("--default-role", default=None,
+              help="泳道外或泳道名不是角色的用户任务由这个角色办理，例如 handler 或 承办人 (role for tasks outside a role lane).")
+@click.option("--manual-steps", is_flag=True,
+              help="平安不能自动执行的步骤（Java、外部作业、其他脚本语言）改为用户任务，不拒绝 (import them as user tasks).")
+def import_models(paths: tuple[Path, ...], out_dir: Path | None, default_role: str | None, manual_steps: bool) -> None:
+    """导入 Camunda Modeler、bpmn.io 等工具画的模型：能转换的转换，不能的逐个元素说明原因。"""
+    from engine.studio.imports import convert_files, read_model_files
+
+    try:
+        result = convert_files(read_model_files(list(paths)), default_role=default_role, manual_steps=manual_steps)
+    except EngineError as exc:
+        _fail(exc)
+    for line in result.changes:
+        click.echo(f"  改 (changed) {line}")
+    for problem in result.problems:
+        click.secho(f"  ✗ {problem}", fg="red", err=True)
+    if out_dir is not None:
+        clashes = [p for p in sorted(result.files) if (out_dir / p).exists()]
+        if clashes:
+            click.secho(f"目录中已有这些文件，未写出任何文件 (files exist, nothing written): {', '.join(clashes)}",
+                        fg="red", err=True)
+            sys.exit(1)
+        for path, text in sorted(result.files.items()):
+            (out_dir / path).parent.mkdir(parents=True, exist_ok=True)
+            (out_dir / path).write_text(text, encoding="utf-8")
+        click.echo(f"已写出 {len(result.files)} 个文件到 {out_dir} (wrote {len(result.files)} files)")
+    processes = sorted(p for p in result.files if p.endswith(".bpmn"))
+    if result.problems:
+        click.secho(f"{len(result.problems)} 个问题，修改后才能部署 ({len(result.problems)} problems to fix before "
+                    f"deploying): {', '.join(processes)}", fg="red", err=True)
+        sys.exit(1)
+    click.echo(f"✓ 可以部署 (ready to deploy): {', '.join(processes)}；{len(result.changes)} 处转换 (changes)")
 
 if __name__ == "__main__":
     main()

@@ -4,6 +4,7 @@ from __future__ import annotations
 import keyword
 import re
 
+from ..scripting import HELPER_NAMES
 from ..spiff.sandbox import check_source
 
 
@@ -39,7 +40,7 @@ def snake(name: str) -> str:
     """Spell a JUEL/FEEL variable name (``creditScore``, ``Service Level``) as a Pingan field name."""
     name = re.sub(r"([a-z0-9])([A-Z])", r"\1_\2", name.strip())
     name = re.sub(r"\W+", "_", name).strip("_").lower()
-    if keyword.iskeyword(name) or keyword.issoftkeyword(name):
+    if keyword.iskeyword(name) or keyword.issoftkeyword(name) or name in HELPER_NAMES:
         return f"{name}_value"
     return name if name and not name[0].isdigit() else f"f_{name}"
 
