@@ -19,7 +19,8 @@ from .form_contract import message_contract, parameters, start_contract, task_co
 from .models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskActor, TaskStatus
 from .orgs import SYSTEM, Actor, get_org
 from .rows import write_changes
-from .scripting import use_calendar
+from .board.platform_figures import platform_figures
+from .scripting import use_calendar, use_platform_reader
 from .signing import queue as signing_queue
 from .signing.models import Position, pending as signing_pending
 from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
@@ -110,8 +111,9 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
 
 
 def advance(session: Session, loaded: Loaded, step) -> StepError | None:
-    """Run one engine step with the working-day calendar scripts need."""
-    with use_calendar(context_of(session).calendar(session)):
+    """Run one engine step with the working-day calendar and the platform's figures scripts may read."""
+    with use_calendar(context_of(session).calendar(session)), \
+            use_platform_reader(lambda org, start, end: platform_figures(session, org, start, end)):
         return step()
 
 

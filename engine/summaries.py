@@ -16,6 +16,7 @@ from .models import HumanTask, Instance, Org, ProcessDefinition, TaskStatus, Use
 from .orgs import Actor
 from .queries import light_of
 from .signing.models import signers_of
+from .task_data import task_form_data
 from .visibility import can_see
 
 
@@ -194,9 +195,10 @@ def task_detail(session: Session, *, task: HumanTask, actor: Actor) -> dict[str,
     if permissions.removable_signers:
         actions.append("remove_signer")
     removable = {s.id for s in permissions.removable_signers}
+    data = task_form_data(session, task=task)  # an instance of a multi-instance step has data of its own
     return row | {
         "form_schema": schema,
-        "data": dict(instance.data or {}) if full else masker.data(definition, instance.data),
+        "data": data if full else masker.data(definition, data),
         "draft": task.draft if permissions.view_form else None,
         "actions": actions,
         "returnable_steps": [{"element_id": e, "title": t} for e, t in returnable_steps(session, task=task)]

@@ -138,7 +138,8 @@ def test_a_nonexistent_township_in_the_assessment_table_is_refused(client, api_h
     township = schema["properties"]["townships"]["items"]["properties"]["township"]
     assert {"chengguan", "hexi"} <= set(township["enum"]) and "county" not in township["enum"]
     response = client.post("/api/v1/instances", headers=headers, json={"process": "assessment", "data": {
-        "period_name": "2026年度考评", "townships": [{"township": "chengguan"}, {"township": "atlantis"}]}})
+        "period_name": "2026年度考评", "period_start": "2026-01-01", "period_end": "2026-12-31",
+        "townships": [{"township": "chengguan"}, {"township": "atlantis"}]}})
     assert response.status_code == 422
     assert _details(response) == [("townships[1].township", "请从可选组织中选择（该组织不存在或类型不符）")]
 

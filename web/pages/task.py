@@ -13,6 +13,7 @@ from engine.orgs import ROLES
 from engine.signing import operations as signing
 from engine.signing.models import signers_of
 from engine.summaries import visible_task
+from engine.task_data import task_form_data
 
 from .. import db
 from . import bp
@@ -36,12 +37,13 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
     instance = row.instance
     form = form_for(instance.definition, row.form_key)
     perms = cases.task_permissions(s, task=row, actor=me)
+    data = task_form_data(s, task=row)
     if values is None:
-        values = initial_values(form, instance.data or {}, row.draft)
+        values = initial_values(form, data, row.draft)
         opinion = opinion or (row.draft or {}).get("_opinion", "")
     else:
         # After a refused submission: what was typed, over everything the form showed before it.
-        values = initial_values(form, instance.data or {}, None) | values
+        values = initial_values(form, data, None) | values
     org_path = row.candidate_org.path if row.candidate_org else instance.org.path
     full = cases.may_see_personal_data(s, instance=instance, actor=me)
     shown = set(form.field_names())
@@ -56,7 +58,7 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
         transferees=case_lists.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
         people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc or perms.add_signers) else [],
         signers=signers_of(s, row.id), removable={x.id for x in perms.removable_signers},
-        visible_context=visible_context(form, instance.data or {}),
+        visible_context=visible_context(form, data),
         has_files=any(f.type is FieldType.FILE for f in form.fields), me=me, documents=documents_for_form(form),
         dialog=dialog or {"op": request.args.get("op"), "message": None, "form": {}})
 
