@@ -16,7 +16,7 @@ from .common import (
     reset_database, result,
 )
 
-PARTS = ("ceiling", "throughput", "long", "http", "scale", "timers", "celery")
+PARTS = ("ceiling", "throughput", "long", "http", "scale", "timers", "celery", "studio")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,6 +76,9 @@ def main(argv: list[str] | None = None) -> int:
             attempt(f"HTTP API with gunicorn on {kind}", lambda: http.run(kind=kind, plan=ONE_TASK, quick=args.quick))
         if "timers" in parts and importlib.util.find_spec("bench.timers"):
             attempt(f"timers on {kind}", lambda: run_timers(kind, args.quick))
+        if "studio" in parts:
+            from . import studio
+            attempt(f"studio validation round trip on {kind}", lambda: studio.run(kind=kind, quick=args.quick))
     if "scale" in parts and "postgresql" in databases:
         from . import scale
         attempt("at scale on PostgreSQL", lambda: scale.run(quick=args.quick))
