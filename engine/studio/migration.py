@@ -323,7 +323,8 @@ def _claim(session: Session, job_id: int) -> bool:
     now = clock.now()
     claimed = session.execute(update(MigrationJob).where(
         MigrationJob.id == job_id,
-        or_(MigrationJob.status == JobStatus.PENDING.value,
+        # Failed: its runner stopped on the database or a bug; taking it again goes on where it stopped.
+        or_(MigrationJob.status.in_([JobStatus.PENDING.value, JobStatus.FAILED.value]),
             (MigrationJob.status == JobStatus.RUNNING.value) & (MigrationJob.heartbeat_at < now - LEASE)))
         .values(status=JobStatus.RUNNING.value, started_at=func.coalesce(MigrationJob.started_at, now), heartbeat_at=now)
         .execution_options(synchronize_session=False))
@@ -334,8 +335,9 @@ def run_migration_job(session_factory: sessionmaker, job_id: int, *,
                       progress: Callable[[int, int, CaseOutcome], None] | None = None) -> JobStatus:
     """Move a job's cases, one transaction per case; the embedded thread, Celery and the CLI all call this.
 
-    A job another runner is working on (heartbeat within the lease) is left alone; a job whose
-    runner died is taken over where it stopped. Returns the job's status afterwards.
+    A job another runner is working on (heartbeat within the lease) is left alone and RUNNING is
+    returned; a job whose runner died or failed is taken over where it stopped. Returns the job's
+    status afterwards.
     """
     with _transaction(session_factory) as s:
         if not _claim(s, job_id):
@@ -363,7 +365,8 @@ def run_migration_job(session_factory: sessionmaker, job_id: int, *,
         status, error = JobStatus.FAILED, str(exc)[:2000]
     with _transaction(session_factory) as s:
         s.execute(update(MigrationJob).where(MigrationJob.id == job_id).values(
-            status=status.value, finished_at=clock.now(), heartbeat_at=clock.now(), error=error)
+            status=status.value, finished_at=clock.now() if status == JobStatus.DONE else None,
+            heartbeat_at=clock.now(), error=error)
             .execution_options(synchronize_session=False))
     return status
 

@@ -217,3 +217,38 @@ def test_a_job_taken_by_a_live_runner_is_left_alone(session, actors, versions, f
     assert (view.job.done, len(view.cases)) == (1, 1)
     assert session.scalar(select(ProcessDefinition.version).where(
         ProcessDefinition.id == session.get(Instance, case.id).definition_id)) == v2
+
+
+def test_a_stopped_job_goes_on_where_it_stopped_and_a_live_one_is_left_alone(session, actors, frozen, versions, factory):
+    from datetime import timedelta
+
+    from engine.studio.migration import LEASE
+
+    v1, next_version = versions
+    first, second = (start_at(session, actors, "accept", version=v1) for _ in range(2))
+    v2 = next_version(add_review_step)
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2,
+                          instance_ids=[first.id, second.id])
+
+    def lose_the_database(done, total, outcome):
+        raise RuntimeError("connection lost")
+    # The runner stops after the first case: the job says so, the moved case stays moved.
+    assert run_migration_job(factory, job.id, progress=lose_the_database) == JobStatus.FAILED
+    session.expire_all()
+    view = get_job(session, job_id=job.id, actor=actors("designer"))
+    assert (view.job.status, view.job.done, view.job.error) == (JobStatus.FAILED, 1, "connection lost")
+    assert (version_of(session, first.id), version_of(session, second.id)) == (v2, v1)
+    # A runner that is alive (its heartbeat is fresh) keeps the job to itself.
+    view.job.status, view.job.heartbeat_at = JobStatus.RUNNING, frozen.now()
+    session.flush()
+    assert run_migration_job(factory, job.id) == JobStatus.RUNNING
+    assert version_of(session, second.id) == v1
+    # Once its lease has run out, the job is taken over and finished, each case moved once.
+    frozen.advance(LEASE + timedelta(seconds=1))
+    assert run_migration_job(factory, job.id) == JobStatus.DONE
+    session.expire_all()
+    view = get_job(session, job_id=job.id, actor=actors("designer"))
+    assert (view.job.done, view.job.moved, [c.id for c in view.cases]) == (2, 2, [first.id, second.id])
+    assert version_of(session, second.id) == v2
+    assert [e.kind for e in session.scalars(select(AuditEntry).where(AuditEntry.instance_id == first.id))].count(
+        EntryKind.MIGRATED) == 1

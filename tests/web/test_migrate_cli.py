@@ -87,3 +87,23 @@ def test_an_unknown_version_is_refused(cli_services, mediation):
     result = CliRunner().invoke(cli.main, ["migrate", "mediation", "--to", "999"])
     assert result.exit_code == 1
     assert "未部署" in result.stderr or "没有版本" in result.stderr
+
+
+def test_a_stopped_job_is_resumed_with_job(cli_services, session, mediation):
+    from engine.studio.migration import start_migration
+    from engine.studio.migration_models import JobStatus, MigrationJob
+
+    m = mediation
+    with cli_services.session() as s:
+        job = start_migration(s, actor=actor_for(s, username="designer"), process_key="mediation",
+                              to_version=m["v2"], instance_ids=[m["movable"].id])
+        job.status = JobStatus.FAILED  # its runner stopped before moving anything
+    wrong = CliRunner().invoke(cli.main, ["migrate", "review", "--job", str(job.id)])
+    assert wrong.exit_code == 2 and "属于流程 mediation" in wrong.output
+    result = CliRunner().invoke(cli.main, ["migrate", "mediation", "--job", str(job.id)])
+    assert result.exit_code == 0, result.output
+    assert "共 1 个案件：1 个已迁移，0 个不能迁移" in result.stdout
+    session.expire_all()
+    assert session.get(MigrationJob, job.id).status == JobStatus.DONE
+    assert _version(session, m["movable"].id) == m["v2"]
+    assert CliRunner().invoke(cli.main, ["migrate", "mediation"]).exit_code == 2  # neither --to nor --job

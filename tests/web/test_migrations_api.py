@@ -57,7 +57,7 @@ def test_dry_run_lists_each_case_and_changes_nothing(client, api_headers, sessio
     assert _version(session, mediation["movable"]) == mediation["v1"]
 
 
-def test_a_job_moves_the_cases_and_reports_progress(client, api_headers, session, mediation):
+def test_a_job_moves_the_cases_and_reports_progress(client, api_headers, session, mediation, login):
     started = client.post("/api/v1/migrations", headers=api_headers("designer"), json={
         "process": "mediation", "to_version": mediation["v2"], "from_version": mediation["v1"],
         "instances": [mediation["movable"], mediation["stuck"]], "dry_run": False})
@@ -74,6 +74,12 @@ def test_a_job_moves_the_cases_and_reports_progress(client, api_headers, session
     # The case page's API shows the moved case on the new version with its task kept.
     case = client.get(f"/api/v1/instances/{mediation['movable']}", headers=api_headers("admin")).get_json()
     assert [t["id"] for t in case["open_tasks"]] == [t.id for t in open_tasks(session, mediation["movable"])]
+    # The case page draws the new version's diagram, with the added step; the refused case keeps the old one.
+    login(client, "admin")
+    assert 'id="review"' in client.get(f"/cases/{mediation['movable']}/diagram.bpmn").get_data(as_text=True)
+    assert 'id="review"' not in client.get(f"/cases/{mediation['stuck']}/diagram.bpmn").get_data(as_text=True)
+    page = client.get(f"/cases/{mediation['movable']}").get_data(as_text=True)
+    assert "迁移到新版本" in page
 
 
 def test_bad_requests_change_nothing(client, api_headers, session, mediation):

@@ -142,3 +142,27 @@ def test_the_api_queues_the_job_for_a_worker_process(committed, two_versions, tm
         stop(worker)
     assert "pingan.run_migration_job" in (tmp_path / "worker.log").read_text(errors="replace")
     _check_moved(committed, key, v2, cases)
+
+
+def test_the_embedded_mode_runs_the_job_in_a_thread_of_the_web_process(committed, two_versions):
+    """Timers embedded (pingan run): the request answers at once, a thread of the process moves the cases."""
+    from engine.auth import issue_token
+    from web.app import create_app
+
+    key, v2, cases = two_versions
+    app = create_app(services=committed)
+    assert committed.settings.timer_mode == "embedded" and not app.testing
+    with committed.session() as s:
+        headers = {"Authorization": f"Bearer {issue_token(s, username='designer', label='thread')}"}
+    client = app.test_client()
+    started = client.post("/api/v1/migrations", json={"process": key, "to_version": v2, "dry_run": False}, headers=headers)
+    assert started.status_code == 202
+    job = started.get_json()["job"]
+    deadline, body = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        body = client.get(f"/api/v1/migrations/{job}", headers=headers).get_json()
+        if body["status"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    assert (body["status"], body["done"], body["total"], body["moved"]) == ("done", 2, 2, 2)
+    _check_moved(committed, key, v2, cases)
