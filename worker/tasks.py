@@ -76,9 +76,14 @@ def evaluate_warnings(self, now: str | None = None) -> dict | None:
     return report.summary() if report else None
 
 
-@shared_task(name="pingan.run_migration_job", bind=True, ignore_result=True)
+@shared_task(name="pingan.run_migration_job", bind=True, ignore_result=True, max_retries=None)
 def run_migration_job(self, job_id: int) -> str:
     """Move a case-migration job's cases to their target version (queued by POST /api/v1/migrations)."""
-    from engine.studio.migration import run_migration_job as run
+    from engine.studio.migration import LEASE, run_migration_job as run
 
-    return run(services_for(self.app).session_factory, job_id).value
+    status = run(services_for(self.app).session_factory, job_id).value
+    if status == "running":
+        # Held by another runner (a redelivery after a lost worker finds the lease still fresh):
+        # look again once the lease has run out; a live runner will have finished or renewed it.
+        raise self.retry(countdown=LEASE.total_seconds())
+    return status
