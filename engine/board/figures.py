@@ -22,9 +22,12 @@ from ..models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from ..orgs import Actor
 from ..queries import Deadline, deadline_condition, soon_until
 from ..visibility import scope_clause
+from .indicators import indicators
 from .ledger import CARD_LABELS, Card, ItemStatus, LedgerFilter, ledger
 
 MONTHS = 6  # the charts' window: this month and the five before it
+# The indicators (indicators.py) the board shows, this month to date against the same days of the month before.
+RATES = ("on_time_rate", "closure_rate", "mediation_success_rate", "grid_closure_rate", "grid_avg_handling_hours")
 COUNTS = [  # key, 中文, English
     ("in_progress", "在办案件", "In progress"),
     ("due_soon", "3个工作日内到期", "Due within 3 working days"),
@@ -176,7 +179,8 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
                  by_township=township_rows, by_unit=unit_rows, by_type=by_type, township_started=township_started,
                  started_by_month=started_by_month, closed_by_month=closed_by_month,
                  cards=_cards(session, actor=actor, now=now),
-                 trends=_trends(session, actor=actor, today=today, month_start=month_start, zone=zone))
+                 trends=_trends(session, actor=actor, today=today, month_start=month_start, zone=zone),
+                 rates=_rates(session, actor=actor, today=today, month_start=month_start, zone=zone))
 
 
 def _start(day: date, zone: ZoneInfo) -> datetime:
@@ -297,10 +301,25 @@ def _cards(session: Session, *, actor: Actor, now: datetime) -> list[Count]:
     return out
 
 
+def _previous_span(today: date, month_start: date) -> tuple[date, date]:
+    """Return the same days of the month before (1st to the same day, cut at that month's end)."""
+    first = _months_back(month_start, 1)
+    return first, min(first + (today - month_start), month_start - timedelta(days=1))
+
+
+def _rates(session: Session, *, actor: Actor, today: date, month_start: date, zone: ZoneInfo) -> list[Rate]:
+    """Return the board's indicators this month to date, each beside its value for the same days of the month before."""
+    previous_start, previous_end = _previous_span(today, month_start)
+    now = indicators(session, actor=actor, start=_start(month_start, zone), end=_start(today + timedelta(days=1), zone))
+    before = indicators(session, actor=actor, start=_start(previous_start, zone),
+                        end=_start(previous_end + timedelta(days=1), zone))
+    return [Rate(key, now[key].label, now[key].label_en, now[key].value, now[key].unit, now[key].numerator,
+                 now[key].denominator, before[key].value) for key in RATES if key in now]
+
+
 def _trends(session: Session, *, actor: Actor, today: date, month_start: date, zone: ZoneInfo) -> list[Trend]:
     """Return new and closed cases this month to date against the same days of the month before."""
-    previous_start = _months_back(month_start, 1)
-    previous_end = min(previous_start + (today - month_start), month_start - timedelta(days=1))
+    previous_start, previous_end = _previous_span(today, month_start)
     out = []
     for key, zh, en in (("started", "新增案件", "New cases"), ("closed", "办结案件", "Closed cases")):
         pair = []

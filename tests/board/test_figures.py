@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from engine import clock, definitions
-from engine.board.figures import COUNTS, MONTHS, board
+from engine.board.figures import COUNTS, MONTHS, RATES, board
+from engine.board.indicators import indicators
 from engine.board.ledger import Card, ItemStatus, LedgerFilter, ledger
 from engine.clock import FrozenClock
 from engine.models import HumanTask, Instance, InstanceStatus, TaskStatus
@@ -150,3 +151,17 @@ def test_a_member_unit_handler_sees_the_cases_of_his_unit(seeded):
     assert b.counts[0].value == total
     county = board(s, actor=actor_for(s, username="he.ld"), now=NOW)
     assert b.counts[0].value < county.counts[0].value
+
+
+def test_the_rates_are_the_indicators_of_this_month_beside_the_same_days_of_the_month_before(seeded):
+    s = seeded
+    who = actor_for(s, username="he.ld")
+    b = board(s, actor=who, now=NOW)
+    assert [r.key for r in b.rates] == list(RATES)
+    june = indicators(s, actor=who, start=datetime(2026, 6, 1, tzinfo=ZONE), end=datetime(2026, 6, 16, tzinfo=ZONE))
+    may = indicators(s, actor=who, start=datetime(2026, 5, 1, tzinfo=ZONE), end=datetime(2026, 5, 16, tzinfo=ZONE))
+    for r in b.rates:
+        assert (r.label, r.value, r.numerator, r.denominator) == (june[r.key].label, june[r.key].value,
+                                                                  june[r.key].numerator, june[r.key].denominator)
+        assert r.previous == may[r.key].value
+    assert any(r.denominator for r in b.rates)

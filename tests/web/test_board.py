@@ -60,6 +60,7 @@ def test_every_number_on_the_board_opens_a_list_of_that_many_cases(seeded, clien
     expected = board(seeded, actor=actor_for(seeded, username=username), now=NOW)
     assert [int(v) for _, _, v in kpis] == [c.value for c in expected.counts]
     assert "echarts.min.js" in text and 'id="chart-months"' in text
+    assert "按期办结率" in text and "调解成功率" in text and "网格事件平均处置用时" in text
 
 
 def test_the_api_gives_the_figures_of_the_page_each_with_its_list(seeded, client, login):
