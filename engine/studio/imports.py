@@ -1031,6 +1031,13 @@ class _BpmnImport:
         for el in list(self.root.iter()):
             if not isinstance(el.tag, str):
                 continue
+            for attr in list(el.attrib):
+                q = etree.QName(attr)
+                if q.namespace in _FOREIGN:
+                    del el.attrib[attr]
+                    if el.get("id") and q.localname not in ("formKey", "formRef"):
+                        self.change(el, f"去掉 {_prefix(q)}:{q.localname}（平安没有对应的设置）",
+                                    f"dropped {_prefix(q)}:{q.localname} (Pingan has no such setting)")
             q = etree.QName(el)
             if q.namespace in _FOREIGN and el.getparent() is not None:
                 if q.localname in _NO_EFFECT_ELEMENTS or q.localname in ("formData", "assignmentDefinition",
