@@ -12,10 +12,13 @@ import json
 
 import yaml
 from lxml import etree
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..definitions import get_definition
+from ..models import ProcessDefinition
 from ..orgs import Actor
+from .access import require_designer
 from .drafts import get_draft
 from .workspace import file_kind, version_files
 
@@ -53,16 +56,24 @@ def diff_files(old: dict[str, str], new: dict[str, str]) -> dict:
 def diff_draft(session: Session, *, draft_id: int, against: int | None, actor: Actor) -> dict:
     """Diff a draft against a deployed version of its process (its base version, else the latest)."""
     draft = get_draft(session, draft_id=draft_id, actor=actor)
+    files = dict(draft.files or {})
     version = against or draft.base_version
+    if version is None and not _deployed(session, draft.process_key):
+        return {"against": None} | diff_files({}, files)  # a new process: everything is added
     version = get_definition(session, key=draft.process_key, version=version).version
-    old = version_files(session, key=draft.process_key, version=version)
-    return {"against": version} | diff_files(old, dict(draft.files or {}))
+    return {"against": version} | diff_files(version_files(session, key=draft.process_key, version=version), files)
 
 
-def diff_versions(session: Session, *, key: str, version: int, against: int) -> dict:
-    """Diff one deployed version of a process against another."""
+def diff_versions(session: Session, *, key: str, version: int, against: int, actor: Actor | None = None) -> dict:
+    """Diff one deployed version of a process against another (an actor must be a designer)."""
+    if actor is not None:
+        require_designer(actor)
     return {"against": against} | diff_files(version_files(session, key=key, version=against),
                                              version_files(session, key=key, version=version))
+
+
+def _deployed(session: Session, key: str) -> bool:
+    return session.scalar(select(ProcessDefinition.id).where(ProcessDefinition.key == key).limit(1)) is not None
 
 
 # ---- BPMN ------------------------------------------------------------------------------------------

@@ -102,3 +102,12 @@ def test_two_versions_compare_and_staff_may_not_diff(session, actors, library):
     assert [f["path"] for f in result["files"]] == ["processes/mediation.yaml"]
     with pytest.raises(NotAllowed):
         diff_draft(session, draft_id=draft.id, against=1, actor=actors("wang.wg"))
+
+
+def test_a_new_process_diffs_as_all_added(session, actors):
+    draft = drafts.create_draft(session, actor=actors("designer"), process_key="brand_new")
+    result = diff_draft(session, draft_id=draft.id, against=None, actor=actors("designer"))
+    assert result["against"] is None
+    assert result["elements"]["added"] == ["brand_new", "end", "flow_1", "start"]
+    assert {(f["path"], f["status"]) for f in result["files"]} == {
+        ("processes/brand_new.bpmn", "added"), ("processes/brand_new.yaml", "added")}

@@ -153,3 +153,18 @@ def test_an_invalid_draft_is_refused_with_its_problems(client, api_headers):
     assert response.status_code == 422
     assert [d["file"] for d in response.get_json()["details"]] == ["processes/refused.yaml"]
     assert client.get("/api/v1/processes/refused/versions", headers=h).status_code == 404
+
+
+def test_two_versions_diff_over_the_api(client, api_headers, library):  # noqa: F811
+    h = api_headers("designer")
+    draft = _new(client, h, process="mediation")
+    url = f"/api/v1/drafts/{draft['id']}/files/processes/mediation.yaml"
+    text = client.get(url, headers=h).get_json()["text"]
+    client.put(url, json={"text": text.replace("accept_workdays: 1", "accept_workdays: 2"), "base_revision": 1}, headers=h)
+    assert client.post(f"/api/v1/drafts/{draft['id']}/deploy", json={"note": "时限"}, headers=h).status_code == 201
+    diff = client.get("/api/v1/processes/mediation/versions/2/diff?against=1", headers=h).get_json()
+    assert diff["elements"]["changed"] == [] and [f["path"] for f in diff["files"]] == ["processes/mediation.yaml"]
+    change = diff["files"][0]["changes"][0]
+    assert (change["name"], change["before"], change["after"]) == ("accept_workdays", "1", "2")
+    assert client.get("/api/v1/processes/mediation/versions/2/diff?against=1",
+                      headers=api_headers("he.ld")).status_code == 403

@@ -18,7 +18,7 @@ from .common import ApiBlueprint, actor, errors
 from .schemas_studio import (
     DeployRequest, DeployResultSchema, DiffArgs, DiffSchema, DraftCreateRequest, DraftFileSchema, DraftSchema,
     DraftUploadForm, PutFileRequest, RemoveFileArgs, RevisionSchema, ValidationSchema,
-    VersionSchema,
+    VersionDiffArgs, VersionSchema,
 )
 
 blp = ApiBlueprint("studio", __name__, url_prefix="",
@@ -56,6 +56,16 @@ def export(key: str, version: int):
     files = export_version(db.session(), key=key[:100], version=version, actor=actor())
     return Response(zip_files(files), mimetype="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{key[:100]}-v{version}.zip"'})
+
+
+@blp.route("/processes/<string:key>/versions/<int(max=2147483647):version>/diff", methods=["GET"])
+@blp.arguments(VersionDiffArgs, location="query")
+@blp.response(200, DiffSchema)
+@errors(403)
+def diff_versions(args, key: str, version: int):
+    """某一版本与另一已部署版本的差异（同草稿对比的格式）。"""
+    return studio_diff.diff_versions(db.session(), key=key[:100], version=version, against=args["against"],
+                                     actor=actor())
 
 
 @blp.route("/drafts", methods=["GET"])

@@ -74,6 +74,11 @@ class ValidationSchema(Strict):
     problems = fields.List(fields.Nested(ProblemSchema), required=True, metadata={"description": "为空表示校验通过"})
 
 
+class VersionDiffArgs(Strict):
+    against = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000),
+                             metadata={"description": "对比的已部署版本"})
+
+
 class DiffArgs(Strict):
     against = fields.Integer(validate=validate.Range(min=1, max=100_000),
                              metadata={"description": "对比的已部署版本，默认草稿的起点版本或最新版本"})
@@ -98,7 +103,8 @@ class FileChangeSchema(Strict):
 
 
 class DiffSchema(Strict):
-    against = fields.Integer(required=True, metadata={"description": "对比的版本"})
+    against = fields.Integer(required=True, allow_none=True,
+                             metadata={"description": "对比的版本；流程尚未部署时为 null（全部为新增）"})
     elements = fields.Nested(ElementChangesSchema, required=True)
     files = fields.List(fields.Nested(FileChangeSchema), required=True)
 
