@@ -438,10 +438,14 @@ def _sweep(base: Path, *, owner: str) -> None:
         if touched + IDLE_TTL < now:
             shutil.rmtree(root, ignore_errors=True)
         elif state.get("owner") == owner:
-            mine.append((touched, root))
-    for _, root in sorted(mine)[:max(0, len(mine) - MAX_PER_USER + 1)]:
-        with _locked(root):
-            shutil.rmtree(root, ignore_errors=True)
+            # The file's own time breaks ties: two sessions touched within one tick of the clock.
+            mine.append((touched, (root / "state.json").stat().st_mtime_ns, root))
+    for _, _, root in sorted(mine)[:max(0, len(mine) - MAX_PER_USER + 1)]:
+        try:
+            with _locked(root):
+                shutil.rmtree(root, ignore_errors=True)
+        except NotFound:
+            pass  # ended meanwhile
 
 
 def _age(root: Path) -> timedelta:

@@ -397,3 +397,30 @@ def run_draft_scenarios(session: Session, *, draft_id: int, actor, only: Iterabl
     files = draft_files(session, draft_id=draft_id, actor=actor)
     return run_scenarios(files, only=list(only) if only else None, settings=context_of(session).settings,
                          time_budget=DRAFT_TIME_BUDGET)
+
+
+@dataclass
+class ScenarioEntry:
+    name: str
+    process: str
+    file: str
+    title: str
+    steps: int
+    problem: str | None = None  # why the file cannot be played, in Chinese
+
+
+def list_draft_scenarios(session: Session, *, draft_id: int, actor) -> list[ScenarioEntry]:
+    """Return a draft's scenarios with their titles, and what is wrong with a file that cannot be read."""
+    from .drafts import draft_files
+
+    out = []
+    for path, text in sorted(draft_files(session, draft_id=draft_id, actor=actor).items()):
+        if file_kind(path) != "scenario":
+            continue
+        p = PurePosixPath(path)
+        try:
+            scenario = parse_scenario(text, file=path)
+            out.append(ScenarioEntry(scenario.id, scenario.process, path, scenario.title, len(scenario.steps)))
+        except DefinitionInvalid as exc:
+            out.append(ScenarioEntry(_name_of(path), p.parent.name, path, p.stem, 0, exc.message))
+    return out

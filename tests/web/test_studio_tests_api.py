@@ -39,6 +39,9 @@ def test_a_drafts_scenarios_pass_and_a_broken_one_names_its_step(client, api_hea
     saved = client.put(url, json={"text": yaml.safe_dump(broken, allow_unicode=True), "base_revision": draft["revision"]},
                        headers=h)
     assert saved.status_code == 200, saved.get_json()
+    listed = client.get(f"/api/v1/drafts/{draft['id']}/scenarios", headers=h).get_json()
+    assert {"name": "mediation/broken", "process": "mediation", "file": "tests/scenarios/mediation/broken.yaml",
+            "title": NOT_ACCEPTED["title"], "steps": 2, "problem": None} in listed
     body = client.post(f"/api/v1/drafts/{draft['id']}/test", json={"only": ["broken"]}, headers=h).get_json()
     [result] = body["scenarios"]
     assert (result["name"], result["passed"], body["failed"]) == ("mediation/broken", False, 1)

@@ -129,3 +129,12 @@ class SaveRecordingRequest(Strict):
 class SavedRecordingSchema(Strict):
     path = fields.String(required=True)
     revision = fields.Integer(required=True, metadata={"description": "保存后草稿的修订号"})
+
+
+class ScenarioEntrySchema(Strict):
+    name = fields.String(required=True, metadata={"description": "`<流程>/<场景>`"})
+    process = fields.String(required=True)
+    file = fields.String(required=True)
+    title = fields.String(required=True)
+    steps = fields.Integer(required=True, metadata={"description": "步骤数"})
+    problem = fields.String(allow_none=True, required=True, metadata={"description": "文件无法读取时的原因，否则为 null"})

@@ -9,13 +9,14 @@ import time
 from dataclasses import asdict
 
 from engine.studio import playground
-from engine.studio.scenarios import run_draft_scenarios
+from engine.studio.scenarios import list_draft_scenarios, run_draft_scenarios
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
 from .schemas_studio_tests import (
     PlayAdvanceRequest, PlayCompleteRequest, PlayMessageRequest, PlayStartRequest, PlayViewSchema, RecordingArgs,
-    RecordingSchema, SavedRecordingSchema, SaveRecordingRequest, ScenarioReportSchema, ScenarioRunRequest,
+    RecordingSchema, SavedRecordingSchema, SaveRecordingRequest, ScenarioEntrySchema, ScenarioReportSchema,
+    ScenarioRunRequest,
 )
 
 blp = ApiBlueprint("studio_tests", __name__, url_prefix="",
@@ -23,6 +24,14 @@ blp = ApiBlueprint("studio_tests", __name__, url_prefix="",
 
 DRAFT = "/drafts/<int(max=2147483647):draft_id>"
 PLAY = DRAFT + "/play/<string(minlength=1,maxlength=64):play_id>"
+
+
+@blp.route(DRAFT + "/scenarios", methods=["GET"])
+@blp.response(200, ScenarioEntrySchema(many=True))
+@errors(403)
+def list_scenarios(draft_id: int):
+    """草稿中的场景：名称、标题、步骤数；格式有误的文件给出原因（problem）。"""
+    return [asdict(e) for e in list_draft_scenarios(db.session(), draft_id=draft_id, actor=actor())]
 
 
 @blp.route(DRAFT + "/test", methods=["POST"])
