@@ -371,3 +371,35 @@ def test_the_sweep_evaluates_once_per_interval(committed):
     finally:
         with services.session() as s:
             s.query(WarningSchedule).delete()
+
+
+# -- the demo county ---------------------------------------------------------------------------------
+
+def test_the_seeded_hot_spot_raises_the_repeat_dispute_warning_with_exactly_its_cases(session, actors):
+    from datetime import datetime, timezone
+
+    from engine import clock
+    from engine.clock import FrozenClock
+    from engine.models import CaseField, InstanceStatus
+    from engine.seed import seed_history
+    from engine.seed.history import HOT_PARTY
+
+    now = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)
+    definitions.deploy(session, paths=[ROOT], actor="test")    # processes and processes/warnings alike
+    seed_history(session, cases=30, months=2, seed=7, now=now)
+    previous = clock.install(FrozenClock(now))
+    try:
+        evaluate_warnings(session, now=now)
+        behind = set(session.scalars(
+            select(Instance.id).join(CaseField, CaseField.instance_id == Instance.id)
+            .where(CaseField.name == "party", CaseField.value == HOT_PARTY, Instance.process_key == "mediation",
+                   Instance.status != InstanceStatus.CANCELLED, Instance.started_at >= now - timedelta(days=30))))
+        views, _ = list_warnings(session, actor=actors("he.ld"), rule="repeat_dispute", limit=200)
+        [hot] = [v for v in views if v.subject_kind == "party" and v.subject_name == HOT_PARTY]
+        assert len(behind) >= 3 and {e.instance_id for e in hot.evidence} == behind
+        township = {v.id for v in list_warnings(session, actor=actors("lin.ld"), limit=200)[0]}
+        assert (hot.id in township) == (hot.org_code in ("chengguan", "dongjie", "dongjie-1"))
+        with pytest.raises(NotAllowed):
+            list_warnings(session, actor=actors("wu.zj"))
+    finally:
+        clock.install(previous)
