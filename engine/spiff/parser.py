@@ -151,6 +151,7 @@ def parse_bundle(bpmn_files: dict[str, bytes], dmn_files: dict[str, bytes]) -> d
                                    subprocess_specs=subprocess_specs, files={name})
             _collect_specs(parsed, [spec, *subprocess_specs.values()], lines[name])
             problems.extend(_never_completed(spec, name, lines[name]))
+            problems.extend(_never_runs([spec, *subprocess_specs.values()], proc, name, lines[name]))
             for sub_key in subprocess_specs:
                 if sub_key in process_files:
                     parsed.files.add(process_files[sub_key])
@@ -187,7 +188,7 @@ def _collect_specs(parsed: ParsedProcess, specs: list, lines: dict[str, int]) ->
 
 
 def _never_completed(spec, filename: str, lines: dict[str, int]) -> list[Problem]:
-    """Refuse plain and manual tasks: SpiffWorkflow waits on them, and no one in Pingan can complete them."""
+    """Refuse what would stop a case for good: plain and manual tasks, message events without a message."""
     problems = []
     for ts in spec.task_specs.values():
         event_def = getattr(ts, "event_definition", None)
@@ -207,6 +208,44 @@ def _never_completed(spec, filename: str, lines: dict[str, int]) -> list[Problem
                 f"{kind_en} '{name}' can be completed by no one in Pingan, so a case would stop there for good; "
                 "draw a user task (a person acts) or a script task (runs by itself) instead",
                 file=filename, line=lines.get(ts.bpmn_id), element_id=ts.bpmn_id))
+    return problems
+
+
+def _never_runs(specs: list, process: etree._Element, filename: str, lines: dict[str, int]) -> list[Problem]:
+    """Refuse what SpiffWorkflow parses but a case could never get past: it would wait for good.
+
+    Link events lead nowhere (the library does not join a link throw to its catch), a signal start
+    event has no one to send the signal, and an ad hoc sub-process needs someone to pick its
+    activities, which no page offers.
+    """
+    problems = []
+    # The library does not know link events at all: a throw leads nowhere, a catch is never reached.
+    for definition in process.iter(f"{{{NS['bpmn']}}}linkEventDefinition"):
+        event = definition.getparent()
+        name = " ".join((event.get("name") or event.get("id") or "").split())
+        problems.append(Problem(
+            f"链接事件 '{name}'：平安不运行链接事件（案件会停在这里）；请直接画一条连线连到目标活动",
+            f"link event '{name}': Pingan does not run link events (a case would stop there); "
+            "draw a sequence flow to the target instead",
+            file=filename, line=event.sourceline, element_id=event.get("id")))
+    for spec in specs:
+        for ts in spec.task_specs.values():
+            if not getattr(ts, "bpmn_id", None):
+                continue
+            name = " ".join((ts.bpmn_name or ts.bpmn_id).split())
+            kind = type(getattr(ts, "event_definition", None)).__name__
+            where = dict(file=filename, line=lines.get(ts.bpmn_id), element_id=ts.bpmn_id)
+            if kind == "SignalEventDefinition" and type(ts).__name__ == "StartEvent" and spec is specs[0]:
+                problems.append(Problem(
+                    f"信号开始事件 '{name}'：平安里没有发出信号来启动案件的来源；请改画为普通开始事件或消息开始事件",
+                    f"signal start event '{name}': nothing in Pingan sends a signal that starts a case; "
+                    "draw a none start event or a message start event instead", **where))
+            elif type(ts).__name__ == "AdHocSubprocess":
+                problems.append(Problem(
+                    f"临时子流程 '{name}'：平安没有让办理人挑选活动的页面，案件会停在这里；"
+                    "请改画为普通子流程，用并行网关或包容网关表示可以同时或选择办理的活动",
+                    f"ad hoc sub-process '{name}': no page lets a person pick its activities, so a case would stop "
+                    "there; draw an embedded sub-process with a parallel or inclusive gateway instead", **where))
     return problems
 
 
@@ -384,6 +423,10 @@ _TRANSLATIONS = [
     (r"A SubWorkflow Must contain an End event",
      "子流程{what}没有结束事件：在子流程里画一个结束事件",
      "sub-process{what} has no end event; draw one inside it"),
+    (r"There is no support implemented for this task type.*complexGateway",
+     "平安不运行复杂网关{what}：请改画为包容网关（满足条件的都走）或排他网关（只走一条）",
+     "Pingan does not run complex gateways{what}; draw an inclusive gateway (every flow whose condition holds) "
+     "or an exclusive gateway (one flow) instead"),
     (r"There is no support implemented for this task type",
      "平安不支持这种元素{what}：请改画为任务、用户任务、脚本任务或子流程",
      "Pingan does not run this kind of element{what}; draw a task, user task, script task or sub-process instead"),
@@ -419,6 +462,10 @@ _TRANSLATIONS = [
      "message, timer or error event"),
     (r"^Element '([^']+)'(?:, attribute '([^']+)')?: (.*)$",
      "元素{what}不符合 BPMN 标准（{0}{1}）：{2}", "element{what} does not follow the BPMN schema ({0} {1}): {2}"),
+    (r"The process '([^']+)' was not found",
+     "调用活动{what}调用的流程 '{0}' 不在这些文件里：把它的 BPMN 文件一起校验、部署（或导入）",
+     "call activity{what} calls the process '{0}', which is not among these files; validate and deploy (or import) "
+     "its BPMN file together with this one"),
     (r"Sequential ordering for ad hoc subprocesses not supported",
      "临时子流程{what}不支持顺序执行：改为并行", "ad hoc sub-process{what}: sequential ordering is not supported"),
     (r"Ad hoc subprocesses may not contain start or end events",
@@ -454,6 +501,10 @@ def _problem_from(exc: Exception, filename: str, lines: dict[str, int], tree=Non
         holder = proc if proc is not None else root
         element_id, name, line = holder.get("id"), holder.get("name"), line or holder.sourceline
     name = " ".join(name.split()) if name else None
+    if text.startswith("There is no support") and tree is not None and element_id:
+        # Say which kind of element: the library's message does not.
+        drawn = next((el for el in tree.iter() if isinstance(el.tag, str) and el.get("id") == element_id), None)
+        text = f"{text} {etree.QName(drawn).localname}" if drawn is not None else text
     label = f" '{name}'（{element_id}）" if name and element_id else (f" {element_id}" if element_id else "")
     label_en = f" '{name}' ({element_id})" if name and element_id else (f" {element_id}" if element_id else "")
     for pattern, zh, en in _TRANSLATIONS:
@@ -475,6 +526,11 @@ def _problem_from(exc: Exception, filename: str, lines: dict[str, int], tree=Non
 def _element_named_in(text: str, tree) -> tuple[str | None, str | None]:
     """Find the element a message without a node talks about: an id or a name quoted in it."""
     by_id = {el.get("id"): el for el in tree.iter() if isinstance(el.tag, str) and el.get("id")}
+    missing = re.search(r"The process '([^']+)' was not found", text)
+    if missing:
+        caller = next((el for el in by_id.values() if el.get("calledElement") == missing.group(1)), None)
+        if caller is not None:
+            return caller.get("id"), caller.get("name")
     for token in re.findall(r"'([^']+)'|:\s*(\S+)$|name (.+?)(?: has|$)", text):
         for candidate in token:
             candidate = candidate.strip()

@@ -94,9 +94,12 @@ def convert_files(files: dict[str, str], *, default_role: str | None = None, man
                                     details=[Problem("可用角色：" + "、".join(f"{v}({k})" for k, v in ROLES.items()),
                                                      "roles: " + ", ".join(ROLES))])
     out = Imported(files={})
+    calls = _call_graph(files)
     for path, text in sorted(files.items()):
         if path.lower().endswith(".bpmn"):
-            _BpmnImport(path, text, out, files, default_role, manual_steps).run()
+            job = _BpmnImport(path, text, out, files, default_role, manual_steps)
+            job.calls = calls
+            job.run()
         elif path.lower().endswith(".dmn"):
             stem = re.sub(r"[^\w\-]", "_", PurePosixPath(path).stem)[:100] or "decision"
             out.files.setdefault(f"processes/{stem}.dmn", text)
@@ -118,6 +121,22 @@ def convert_files(files: dict[str, str], *, default_role: str | None = None, man
     return out
 
 
+def _call_graph(files: dict[str, str]) -> dict[str, set[str]]:
+    """Map each process id in the BPMN files to the processes its call activities call."""
+    calls: dict[str, set[str]] = {}
+    for path, text in files.items():
+        if not path.lower().endswith(".bpmn"):
+            continue
+        try:
+            root = parse_xml(text.encode("utf-8"), PurePosixPath(path).name).getroot()
+        except DefinitionInvalid:
+            continue
+        for proc in root.iterfind("bpmn:process", NS):
+            calls[proc.get("id")] = {c.get("calledElement") for c in proc.iter(f"{{{BPMN}}}callActivity")} | {
+                z.get("processId") for z in proc.iter(f"{{{ZEEBE}}}calledElement")}
+    return calls
+
+
 def _located(problem: Problem, files: dict[str, str]) -> Problem:
     """Give a form problem that names only its form key ("leave/start 的字段 ...") the form's file."""
     if problem.file or problem.element_id:
@@ -136,6 +155,7 @@ class _BpmnImport:
                  manual_steps: bool):
         self.path, self.text, self.out, self.given, self.default_role = path, text, out, given, default_role
         self.manual_steps = manual_steps
+        self.calls: dict[str, set[str]] = {}
         self.passed_through: set[str] = set()
         self.assignment_names: dict[str, dict[str, str]] = {}
         self.extra_fields: dict[str, list[dict]] = {}
@@ -939,10 +959,12 @@ class _BpmnImport:
                         "（泳道没有图形，请在建模器里画出）", f"added the lane {role} holding " +
                         ", ".join(t.get("id") for t in tasks) + " (not drawn yet: draw it in the modeler)")
 
-    @staticmethod
-    def _callers(processes: list, key: str) -> list[str]:
-        """Return ``key`` and every process of the file that calls it: each looks for its forms under its own key."""
-        calls = {p.get("id"): {c.get("calledElement") for c in p.iter(f"{{{BPMN}}}callActivity")} for p in processes}
+    def _callers(self, processes: list, key: str) -> list[str]:
+        """Return ``key`` and every imported process that calls it: each looks for its forms under its own key."""
+        calls = dict(self.calls)
+        for p in processes:
+            calls[p.get("id")] = calls.get(p.get("id"), set()) | {c.get("calledElement") for c in
+                                                                  p.iter(f"{{{BPMN}}}callActivity")}
         found, todo = [key], [key]
         while todo:
             called = todo.pop()

@@ -25,6 +25,14 @@ pytestmark = pytest.mark.skipif(not REFERENCE, reason="the MIWG models are not o
 FLOOR = {(None, False): 4, ("handler", False): 5, ("handler", True): 14}
 
 
+def test_the_camunda_modeler_exports_are_accepted_at_least_as_measured():
+    exports = sorted((MIWG / "camunda-modeler").glob("*.bpmn"))
+    assert len(exports) == 13
+    for (role, manual), floor in {("handler", False): 1, ("handler", True): 8}.items():
+        accepted = [p.name for p in exports if not _imported(p, role, manual).problems]
+        assert len(accepted) >= floor, (role, manual, accepted)
+
+
 def _imported(path: Path, role, manual):
     return convert_files({path.name: path.read_text(encoding="utf-8")}, default_role=role, manual_steps=manual)
 
@@ -121,3 +129,18 @@ def test_an_accepted_reference_model_deploys_and_a_case_runs_through_it(session,
         if inst.status == InstanceStatus.RUNNING:
             # Still running only while it waits on a timer or a message, never on a task nobody can do.
             assert not open_tasks(session, inst.id), (result.key, [t.element_id for t in open_tasks(session, inst.id)])
+
+
+def test_a_model_calling_another_file_runs_when_both_are_imported_together(session):
+    """C.9.2 calls requestDocument_en, drawn in C.9.1: refused alone, accepted and run together."""
+    pair = {p.name: p.read_text(encoding="utf-8") for p in REFERENCE if p.stem in ("C.9.1", "C.9.2")}
+    alone = convert_files({"C.9.2.bpmn": pair["C.9.2.bpmn"]}, default_role="handler", manual_steps=True)
+    [problem] = [p for p in alone.problems if "requestDocument_en" in p.message]
+    assert problem.element_id == "CallActivity_RequestDocument" and "一起" in problem.message
+    imported = convert_files(pair, default_role="handler", manual_steps=True)
+    assert imported.problems == []
+    with workspace(imported.files) as root:
+        keys = {r.key for r in definitions.deploy(session, paths=[root], actor="import-test")}
+    assert keys == {"ManualCheck", "requestDocument_en"}
+    inst = _run_to_the_end(session, "ManualCheck", actor_for(session, username="zhou.ga"))
+    assert inst.status in (InstanceStatus.COMPLETED, InstanceStatus.RUNNING), inst.error
