@@ -15,6 +15,8 @@ them is predicted again from the new diagram. Around that this module adds what 
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from SpiffWorkflow.bpmn.specs.mixins.events.event_types import CatchingEvent
@@ -50,17 +52,38 @@ def _label(spec) -> tuple[str, str]:
     return element, getattr(spec, "bpmn_name", None) or element
 
 
+# Specs are parsed once per stored definition and shared (engine/definitions.py), and a SpecDiff is
+# only read once built: moving a thousand cases between two versions compares the versions once.
+_SPEC_DIFFS: OrderedDict[tuple[int, int], tuple] = OrderedDict()
+_SPEC_DIFFS_SIZE = 32
+_LOCK = threading.Lock()
+
+
+def _spec_diff(old, new) -> SpecDiff:
+    key = (id(old), id(new))
+    with _LOCK:
+        hit = _SPEC_DIFFS.get(key)
+        if hit is not None and hit[0] is old and hit[1] is new:
+            _SPEC_DIFFS.move_to_end(key)
+            return hit[2]
+    diff = SpecDiff(_SERIALIZER.registry, old, new)
+    with _LOCK:
+        _SPEC_DIFFS[key] = (old, new, diff)  # the specs are held too, so their ids cannot be reused
+        while len(_SPEC_DIFFS) > _SPEC_DIFFS_SIZE:
+            _SPEC_DIFFS.popitem(last=False)
+    return diff
+
+
 def _diffs(wf, new_spec, new_subs: dict):
     """Return (workflow, WorkflowDiff or None, subprocess name) for the top workflow and each running subprocess."""
-    registry = _SERIALIZER.registry
-    out = [(wf, WorkflowDiff(wf, SpecDiff(registry, wf.spec, new_spec)), None)]
+    out = [(wf, WorkflowDiff(wf, _spec_diff(wf.spec, new_spec)), None)]
     for sp_id, sp in wf.subprocesses.items():
         if sp.completed:
             continue
         parent = wf.get_task_from_id(sp_id)
         name = _label(parent.task_spec)[1] if parent is not None else sp.spec.name
         target = new_subs.get(sp.spec.name)
-        diff = WorkflowDiff(sp, SpecDiff(registry, sp.spec, target)) if target is not None else None
+        diff = WorkflowDiff(sp, _spec_diff(sp.spec, target)) if target is not None else None
         out.append((sp, diff, name))
     return out
 
