@@ -240,6 +240,11 @@ def _never_runs(specs: list, process: etree._Element, filename: str, lines: dict
                     f"信号开始事件 '{name}'：平安里没有发出信号来启动案件的来源；请改画为普通开始事件或消息开始事件",
                     f"signal start event '{name}': nothing in Pingan sends a signal that starts a case; "
                     "draw a none start event or a message start event instead", **where))
+            elif type(ts).__name__ == "ReceiveTask" and not getattr(getattr(ts, "event_definition", None), "name", None):
+                problems.append(Problem(
+                    f"接收任务 '{name}' 没有指定消息，案件会一直停在这里：选择或新建一个消息，平安按消息名投递",
+                    f"receive task '{name}' names no message, so a case would wait there for good; "
+                    "choose or add one (Pingan delivers messages by name)", **where))
             elif type(ts).__name__ == "AdHocSubprocess":
                 problems.append(Problem(
                     f"临时子流程 '{name}'：平安没有让办理人挑选活动的页面，案件会停在这里；"
@@ -505,8 +510,8 @@ def _problem_from(exc: Exception, filename: str, lines: dict[str, int], tree=Non
         # Say which kind of element: the library's message does not.
         drawn = next((el for el in tree.iter() if isinstance(el.tag, str) and el.get("id") == element_id), None)
         text = f"{text} {etree.QName(drawn).localname}" if drawn is not None else text
-    label = f" '{name}'（{element_id}）" if name and element_id else (f" {element_id}" if element_id else "")
-    label_en = f" '{name}' ({element_id})" if name and element_id else (f" {element_id}" if element_id else "")
+    label = f" '{name}'（{element_id}）" if name and element_id else (f"（{element_id}）" if element_id else "")
+    label_en = f" '{name}' ({element_id})" if name and element_id else (f" ({element_id})" if element_id else "")
     for pattern, zh, en in _TRANSLATIONS:
         match = re.search(pattern, text)
         if match:

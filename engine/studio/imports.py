@@ -310,6 +310,8 @@ class _BpmnImport:
         for name in filter(None, outputs):
             self.extra_fields.setdefault(el.get("id"), []).append(
                 {"name": snake(name), "label": name, "type": "text", "required": True})
+        self.change(el, f"平安不能自动执行（原为{was_zh}），导入为用户任务：由办理人完成后在平安里确认",
+                    f"Pingan cannot run it ({was_en}); imported as a user task a person does and confirms")
         el.tag = f"{{{BPMN}}}userTask"
         for attr in list(el.attrib):
             q = etree.QName(attr)
@@ -322,14 +324,12 @@ class _BpmnImport:
         for child in list(ext) if ext is not None else []:
             if etree.QName(child).namespace in _FOREIGN:
                 ext.remove(child)
-        self.change(el, f"平安不能自动执行（原为{was_zh}），导入为用户任务：由办理人完成后在平安里确认",
-                    f"Pingan cannot run it ({was_en}); imported as a user task a person does and confirms")
 
     def _abstract_to_task(self, el, why_zh: str, why_en: str) -> None:
-        structure.pass_through(el)
-        self.passed_through.add(el.get("id"))
         self.change(el, f"{why_zh}，导入为直接通过的脚本任务（脚本只有说明，不做任何事）",
                     f"{why_en}; imported as a script task that passes straight through (its script is a comment)")
+        structure.pass_through(el)
+        self.passed_through.add(el.get("id"))
 
     def _on_task(self, el) -> None:
         self._abstract_to_task(el, "普通任务（平安不会自动完成普通任务）", "plain task (Pingan never completes a plain task by itself)")
@@ -354,9 +354,9 @@ class _BpmnImport:
                         "message or draw a user task)")
 
     def _on_manualTask(self, el) -> None:
-        el.tag = f"{{{BPMN}}}userTask"
         self.change(el, "手工任务导入为用户任务（由办理人在平安里确认完成）",
                     "manual task imported as a user task (the person confirms it in Pingan)")
+        el.tag = f"{{{BPMN}}}userTask"
 
     def _on_businessRuleTask(self, el) -> None:
         if self._implementation(el):
@@ -591,9 +591,9 @@ class _BpmnImport:
                 if isinstance(child.tag, str) and etree.QName(child).localname == "script":
                     before.remove(child)
             self.passed_through.discard(before.get("id"))
-            before.tag = f"{{{BPMN}}}userTask"
             self.change(before, "改为用户任务：由办理人在这里做出后面网关的选择",
                         "made a user task: the person here makes the choice of the gateway after it")
+            before.tag = f"{{{BPMN}}}userTask"
             return before
         return before if kind == "userTask" else None
 
