@@ -99,13 +99,36 @@ def remove_leader_step(repo: Path) -> None:
     (repo / "forms" / "mediation" / "alert_leader.yaml").unlink()
 
 
+def remove_follow_up_wait(repo: Path) -> None:
+    """Take out the aftercare's ``follow_up_wait`` timer (回访时点): the follow-up visit is due at once."""
+    gone = {"follow_up_wait", "f_follow_up_wait_follow_up"}
+
+    def change(root):
+        _by_id(root, "f_a_split_follow_up_wait").set("targetRef", "follow_up")
+        for incoming in _by_id(root, "follow_up").findall(_q(BPMN, "incoming")):
+            if incoming.text == "f_follow_up_wait_follow_up":
+                incoming.text = "f_a_split_follow_up_wait"
+        for ident in gone:
+            element = _by_id(root, ident)
+            element.getparent().remove(element)
+        for element in list(root.iter(_q(BPMNDI, "BPMNShape"), _q(BPMNDI, "BPMNEdge"))):
+            if element.get("bpmnElement") in gone:
+                element.getparent().remove(element)
+    _edit(repo, change)
+
+
 def start_data(scenario: str) -> dict:
     return yaml.safe_load((SCENARIOS / f"{scenario}.yaml").read_text(encoding="utf-8"))["start"]["data"]
 
 
 def start_at(session, actors, step: str, *, version: int):
-    """Start a v``version`` mediation case and play it to ``step``: accept, assign, session, alerts, after_alerts."""
-    high = step in ("alerts", "after_alerts")
+    """Start a v``version`` mediation case and play it to ``step``.
+
+    Steps: accept, assign, session (a boundary timer waits), alerts (police and leader in parallel),
+    leader (the police have acted: the join waits for the leader), after_alerts (at assign, the leader's
+    step done), aftercare (an agreement signed: the embedded subprocess waits for the court and two timers).
+    """
+    high = step in ("alerts", "leader", "after_alerts")
     data = start_data("high_risk_county_terminated" if high else "village_agreement_court_confirmed")
     case = runtime.start_instance(session, process_key="mediation", version=version,
                                   actor=actors("li.sl" if high else "wang.wg"), data=data)
@@ -119,6 +142,8 @@ def start_at(session, actors, step: str, *, version: int):
         police = next(t for t in open_tasks(session, case.id) if t.element_id == "alert_police")
         runtime.complete_task(session, task_id=police.id, actor=actors("zhou.ga"),
                               data={"police_measures": "已约谈双方，安排民警巡查。", "police_officer": "周承办"})
+        if step == "leader":
+            return case
         runtime.complete_task(session, task_id=only_task(session, case.id, "alert_leader").id, actor=actors("he.ld"),
                               data={"leader_instruction": "由县调委会牵头调处。"})
         only_task(session, case.id, "assign")
@@ -126,5 +151,16 @@ def start_at(session, actors, step: str, *, version: int):
     runtime.complete_task(session, task_id=only_task(session, case.id, "assign").id, actor=actors("li.sl"),
                           data={"lead_mediator": "chen.tj", "selection": "调解委员会指定"})
     only_task(session, case.id, "session")
+    if step == "session":
+        return case
+    runtime.complete_task(session, task_id=only_task(session, case.id, "session").id, actor=actors("chen.tj"), data={
+        "session_date": "2026-03-05", "session_place": "东街社区调解室", "attendees": "张三、李四、调解员陈调解",
+        "record": "双方同意由张三出资改道。", "outcome": "达成协议"})
+    runtime.complete_task(session, task_id=only_task(session, case.id, "agreement").id, actor=actors("chen.tj"), data={
+        "facts": "排水沟积水。", "responsibilities": "张某负主要责任。",
+        "terms": [{"content": "排水沟改道", "obligor": "张三", "manner": "自行出资施工", "deadline": "2026-03-31"}],
+        "signed_date": "2026-03-06", "all_parties_signed": True, "mediator_signed": True, "committee_sealed": True,
+        "judicial_intent": "双方已申请", "court_case_no": "(2026)平0101民特12号"})
+    assert open_tasks(session, case.id) == []
     return case
 

@@ -13,7 +13,9 @@ from engine.studio.migration import dry_run, get_job, run_migration_job, start_m
 from engine.studio.migration_models import JobStatus
 from tests.factories import only_task, open_tasks
 
-from .mediation_versions import add_review_step, copy_mediation, deploy_version, remove_leader_step, start_at
+from .mediation_versions import (
+    add_review_step, copy_mediation, deploy_version, remove_follow_up_wait, remove_leader_step, start_at,
+)
 
 
 @pytest.fixture
@@ -252,3 +254,56 @@ def test_a_stopped_job_goes_on_where_it_stopped_and_a_live_one_is_left_alone(ses
     assert version_of(session, second.id) == v2
     assert [e.kind for e in session.scalars(select(AuditEntry).where(AuditEntry.instance_id == first.id))].count(
         EntryKind.MIGRATED) == 1
+
+
+def _waits(session, instance_id: int) -> dict:
+    return {(w.element_id, w.kind): w.due_at for w in session.scalars(select(EventWait).where(EventWait.instance_id == instance_id))}
+
+
+def test_a_waiting_join_and_a_running_subprocess_move(session, actors, frozen, versions, factory):
+    """A parallel join half done, and the aftercare subprocess waiting for the court and two timers."""
+    from datetime import timedelta
+
+    from engine.messages import send_message
+    from engine.timers import fire_due
+
+    v1, next_version = versions
+    leader = start_at(session, actors, "leader", version=v1)
+    aftercare = start_at(session, actors, "aftercare", version=v1)
+    waits_before = _waits(session, aftercare.id)
+    assert {e for e, _ in waits_before} == {"await_court", "court_timeout", "follow_up_wait"}
+    frozen.advance(timedelta(days=3))  # timers counted from now would now differ
+    v2 = next_version(add_review_step)
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2,
+                          instance_ids=[leader.id, aftercare.id])
+    assert run_migration_job(factory, job.id) == JobStatus.DONE
+    session.expire_all()
+    assert [c.ok for c in get_job(session, job_id=job.id, actor=actors("designer")).cases] == [True, True]
+    assert _waits(session, aftercare.id) == waits_before
+
+    # The join still waits for the leader; once the leader has read it, the case reaches assign, then review.
+    runtime.complete_task(session, task_id=only_task(session, leader.id, "alert_leader").id, actor=actors("he.ld"),
+                          data={"leader_instruction": "由县调委会牵头调处。"})
+    runtime.complete_task(session, task_id=only_task(session, leader.id, "assign").id, actor=actors("zhang.dd"),
+                          data={"lead_mediator": "sun.tj", "selection": "调解委员会指定"})
+    only_task(session, leader.id, "review")
+
+    # The subprocess still hears the court and its follow-up timer fires when it was due before the move.
+    send_message(session, name="judicial_confirmation", correlation={"court_case_no": "(2026)平0101民特12号"},
+                      payload={"confirmed": True, "ruling_no": "(2026)平0101民特12号之一", "court": "平安县人民法院"},
+                      actor=actors("admin"))
+    assert {e for e, _ in _waits(session, aftercare.id)} == {"follow_up_wait"}
+    frozen.advance(waits_before[("follow_up_wait", "timer")] - frozen.now() + timedelta(seconds=1))
+    fire_due(session)
+    only_task(session, aftercare.id, "follow_up")
+
+
+def test_a_removed_wait_inside_a_running_subprocess_refuses(session, actors, versions):
+    v1, next_version = versions
+    aftercare = start_at(session, actors, "aftercare", version=v1)
+    at_accept = start_at(session, actors, "accept", version=v1)
+    v2 = next_version(remove_follow_up_wait)
+    results = {c.id: c for c in dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2,
+                                        instance_ids=[aftercare.id, at_accept.id])}
+    assert results[aftercare.id].reason == f"子流程“司法确认与回访”中正在等待的事件“回访时点”在 v{v2} 中已删除"
+    assert results[at_accept.id].ok
