@@ -147,3 +147,35 @@ case("link_only",
      '<bpmn:scriptTask id="x"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing><bpmn:script>linked = True</bpmn:script></bpmn:scriptTask>'
      '<bpmn:endEvent id="e"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>'
      + flow("f1","s","lt")+flow("f2","lc","x")+flow("f3","x","e"))
+case("transaction_cancel",
+     '<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>'
+     '<bpmn:transaction id="tx"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>'
+     '<bpmn:startEvent id="ts"><bpmn:outgoing>g1</bpmn:outgoing></bpmn:startEvent>'
+     '<bpmn:endEvent id="cancel_end"><bpmn:incoming>g1</bpmn:incoming><bpmn:cancelEventDefinition/></bpmn:endEvent>' + flow("g1","ts","cancel_end") +
+     '</bpmn:transaction>'
+     '<bpmn:boundaryEvent id="b_cancel" attachedToRef="tx"><bpmn:outgoing>f3</bpmn:outgoing><bpmn:cancelEventDefinition/></bpmn:boundaryEvent>'
+     '<bpmn:userTask id="u"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>'
+     '<bpmn:endEvent id="e2"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>'
+     '<bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>' + flow("f1","s","tx") + flow("f2","tx","e")
+     + flow("f3","b_cancel","u") + flow("f4","u","e2"))
+case("message_boundary",
+     '<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>'
+     '<bpmn:userTask id="u"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>'
+     '<bpmn:boundaryEvent id="b_msg" attachedToRef="u"><bpmn:outgoing>f3</bpmn:outgoing><bpmn:messageEventDefinition messageRef="m1"/></bpmn:boundaryEvent>'
+     '<bpmn:userTask id="v"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>'
+     '<bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>'
+     '<bpmn:endEvent id="e2"><bpmn:incoming>f4</bpmn:incoming></bpmn:endEvent>'
+     + flow("f1","s","u") + flow("f2","u","e") + flow("f3","b_msg","v") + flow("f4","v","e2"),
+     '<bpmn:message id="m1" name="m1"/>')
+case("terminate_top",
+     '<bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>'
+     '<bpmn:parallelGateway id="p"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing><bpmn:outgoing>f3</bpmn:outgoing></bpmn:parallelGateway>'
+     '<bpmn:userTask id="a"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing></bpmn:userTask>'
+     '<bpmn:userTask id="b"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing></bpmn:userTask>'
+     '<bpmn:endEvent id="term"><bpmn:incoming>f4</bpmn:incoming><bpmn:terminateEventDefinition/></bpmn:endEvent>'
+     '<bpmn:endEvent id="e"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>'
+     + flow("f1","s","p") + flow("f2","p","a") + flow("f3","p","b") + flow("f4","a","term") + flow("f5","b","e"))
+case("mi_parallel",
+     chain(("startEvent","s",""),("scriptTask","x","<bpmn:script>people = ['a', 'b']</bpmn:script>"),
+           ("userTask","u",'<bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>people</bpmn:loopDataInputRef><bpmn:inputDataItem id="person" name="person"/></bpmn:multiInstanceLoopCharacteristics>'),
+           ("endEvent","e","")))
