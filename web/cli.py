@@ -480,10 +480,14 @@ def warnings_evaluate() -> None:
         _fail(exc)
     rules = "、".join(f"{k} v{v}" for k, v in report.rules.items()) or "无 (none)"
     click.echo(f"预警规则：{rules}")
+    for key, message in report.failed.items():
+        click.secho(f"规则 {key} 未能研判（其余规则照常）：{message}", fg="red", err=True)
     click.echo(f"新预警 {len(report.raised)} 条，更新 {len(report.updated)} 条，通知 {report.notified} 人次；"
                f"研判对象 {report.candidates} 个，用时 {report.seconds:.2f} 秒 "
                f"(raised {len(report.raised)}, updated {len(report.updated)}, notified {report.notified}, "
                f"candidates {report.candidates}, {report.seconds:.2f} s)")
+    if report.failed:
+        sys.exit(1)
 
 
 

@@ -13,18 +13,22 @@ from __future__ import annotations
 
 import ast
 import hashlib
+import logging
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import func, inspect, select
 from sqlalchemy.orm import Session
 
 from .. import clock
 from ..errors import DefinitionInvalid, Problem
 from ..spiff.decisions import DecisionTable, parse_decision, unknown_names
+from ..spiff.sandbox import check_source
 from .models import WarningLevel, WarningRule
+
+log = logging.getLogger(__name__)
 
 RULES_FOLDER = "warnings"
 REQUIRED_OUTPUTS = ("fire", "level", "message")
@@ -134,6 +138,11 @@ def validate_rule(content: bytes, filename: str) -> DecisionTable:
     if kind is not None:
         problems.extend(unknown_names(table, kind.known(table.names_read()) | kind.catalogue(), file=filename))
     problems.extend(_output_problems(table, filename))
+    # Every cell runs in the sandbox: what it would refuse at evaluation is refused at deployment.
+    for cell in table.cells:
+        for message in check_source(cell.code, "eval"):
+            problems.append(Problem(f"单元格不能执行：{message}", f"the cell cannot run: {message}",
+                                    file=filename, line=cell.line, element_id=cell.element_id))
     if table.rule_count == 0:
         problems.append(Problem("决策表没有规则", "the decision table has no rules", file=filename, line=1))
     if problems:
@@ -185,6 +194,12 @@ def deploy_rules(session: Session, *, files: list[Path], actor: str | None = Non
         parsed.append((path, content, table))
     if problems:
         raise DefinitionInvalid("预警规则未通过校验", message_en="The warning rules failed validation", details=problems)
+    if parsed and not inspect(session.connection()).has_table(WarningRule.__tablename__):
+        # A schema older than the warning tables (their migration not yet run): the processes
+        # still deploy; the rules follow on the first deploy after `pingan init` has upgraded it.
+        log.warning("预警规则表不存在，请先升级数据库（pingan init）；本次未部署预警规则 "
+                    "(warning_rules table missing: upgrade the schema; warning rules not deployed)")
+        return []
     results = []
     for path, content, table in parsed:
         digest = hashlib.sha256(content).hexdigest()

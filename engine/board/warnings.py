@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
 from .. import clock, runtime
@@ -67,11 +67,13 @@ class EvaluationReport:
     decisions: int = 0                                   # DMN evaluations actually run
     notified: int = 0
     rules: dict[str, int] = field(default_factory=dict)  # rule key -> version evaluated
+    failed: dict[str, str] = field(default_factory=dict)  # rule key -> why it could not be evaluated
     seconds: float = 0.0
 
     def summary(self) -> dict:
         return {"raised": len(self.raised), "updated": len(self.updated), "candidates": self.candidates,
                 "decisions": self.decisions, "notified": self.notified, "rules": self.rules,
+                "failed": self.failed,
                 "seconds": round(self.seconds, 3)}
 
 
@@ -85,24 +87,35 @@ def evaluate_warnings(session: Session, *, now: datetime | None = None) -> Evalu
     leaders = _leaders(session)
     for rule in rules_in_force(session):
         report.rules[rule.key] = rule.version
-        memo: dict[tuple, dict | None] = {}
-        fired: list[tuple[Candidate, dict]] = []
-        reads = rule.reads()
-        for cand in candidates(session, rule, now=now, places=places):
-            report.candidates += 1
-            facts = {name: cand.facts.get(name) for name in reads}
-            key = tuple(facts[name] for name in reads)
-            if key not in memo:
-                memo[key] = decide(rule.table, facts, script_engine)
-                report.decisions += 1
-            outputs = memo[key]
-            if outputs and outputs.get("fire") is True:
-                fired.append((cand, outputs))
+        try:
+            fired = _decide_all(session, rule, now=now, places=places, script_engine=script_engine, report=report)
+        except EngineError as exc:  # one rule failing on some facts must not silence the others
+            log.warning("warning rule %s v%s failed: %s", rule.key, rule.version, exc.message)
+            report.failed[rule.key] = exc.message
+            continue
         if fired:
             _record(session, rule, fired, now=now, places=places, leaders=leaders, report=report)
     session.flush()
     report.seconds = time.perf_counter() - t0
     return report
+
+
+def _decide_all(session: Session, rule: LoadedRule, *, now: datetime, places: Places, script_engine,
+                report: EvaluationReport) -> list[tuple[Candidate, dict]]:
+    memo: dict[tuple, dict | None] = {}
+    fired: list[tuple[Candidate, dict]] = []
+    reads = rule.reads()
+    for cand in candidates(session, rule, now=now, places=places):
+        report.candidates += 1
+        facts = {name: cand.facts.get(name) for name in reads}
+        key = tuple(facts[name] for name in reads)
+        if key not in memo:
+            memo[key] = decide(rule.table, facts, script_engine)
+            report.decisions += 1
+        outputs = memo[key]
+        if outputs and outputs.get("fire") is True:
+            fired.append((cand, outputs))
+    return fired
 
 
 def _open_key(rule_key: str, kind: str, subject: str) -> str:
@@ -209,8 +222,12 @@ def evaluate_if_due(services: Services, *, now: datetime | None = None) -> Evalu
     if interval <= timedelta(0):
         return None
     # Read first, without the write lock: on SQLite a sweep runs every second and most find nothing due.
-    with services.session(read_only=True) as s:
-        last = s.scalar(select(WarningSchedule.last_started_at).where(WarningSchedule.id == 1))
+    try:
+        with services.session(read_only=True) as s:
+            last = s.scalar(select(WarningSchedule.last_started_at).where(WarningSchedule.id == 1))
+    except DBAPIError as exc:  # a schema not yet upgraded to the warning tables, or a busy database: next sweep
+        log.debug("warning schedule not readable: %s", exc)
+        return None
     if last is not None and last > now - interval:
         return None
     if not _claim(services, now=now, interval=interval):

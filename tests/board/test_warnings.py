@@ -403,3 +403,28 @@ def test_the_seeded_hot_spot_raises_the_repeat_dispute_warning_with_exactly_its_
             list_warnings(session, actor=actors("wu.zj"))
     finally:
         clock.install(previous)
+
+
+def test_a_cell_the_sandbox_refuses_is_refused_at_deployment(session, rules, tmp_path):
+    folder = tmp_path / "warnings"
+    folder.mkdir()
+    text = (RULES / "red_card.dmn").read_text(encoding="utf-8").replace(
+        "<text>'红牌'</text>", "<text>__import__('os').getcwd()</text>")
+    (folder / "red_card.dmn").write_text(text, encoding="utf-8")
+    with pytest.raises(DefinitionInvalid) as exc:
+        definitions.deploy(session, paths=[folder])
+    assert any("不能执行" in p.message and p.file == "red_card.dmn" for p in exc.value.details)
+    assert {r.key: r.version for r in rules_in_force(session)}["red_card"] == 1
+
+
+def test_a_rule_failing_on_its_facts_does_not_silence_the_others(session, dispute, tmp_path):
+    _hot_spot(dispute)
+    folder = tmp_path / "warnings"
+    folder.mkdir()
+    text = (RULES / "surge.dmn").read_text(encoding="utf-8").replace(
+        "&gt;= 3 * weekly_average_8_weeks", "&gt;= 3 / (weekly_average_8_weeks - weekly_average_8_weeks)")
+    (folder / "surge.dmn").write_text(text, encoding="utf-8")
+    definitions.deploy(session, paths=[folder])
+    report = evaluate_warnings(session, now=T0)
+    assert list(report.failed) == ["surge"] and "surge" in report.failed["surge"]
+    assert [w.subject for w in _fired(session, "repeat_dispute", "party")] == ["刘长贵"]

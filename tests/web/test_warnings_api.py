@@ -149,3 +149,44 @@ def test_supervise_on_the_page_opens_the_new_item(client, login, csrf_token, hot
     assert response.headers["Location"] == f"/cases/{warning.supervision_instance_id}"
     item = session.get(Instance, warning.supervision_instance_id)
     assert (item.data["item_title"], item.data["time_limit_workdays"]) == ("刘长贵重复纠纷化解", 7)
+
+
+def test_pingan_warnings_evaluate_after_init_and_the_demo_seed(tmp_path, monkeypatch):
+    """As `make run` sets a county up: `pingan init` deploys the rules, the seed's hot spot raises a warning once."""
+    from click.testing import CliRunner
+
+    from engine.context import open_services
+    from engine.db import Base
+    from engine.settings import load_settings
+    from tests.scenario_player import ROOT
+    from web.cli import main
+
+    for name in ("PINGAN_DATABASE_URL", "PINGAN_DATABASE_SCHEMA", "PINGAN_PROCESSES_DIR", "PINGAN_FORMS_DIR",
+                 "PINGAN_AUDIT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PINGAN_INSTANCE_PATH", str(tmp_path))
+    monkeypatch.setenv("PINGAN_DEVELOPMENT", "1")
+    runner = CliRunner()
+    init = runner.invoke(main, ["init"])
+    assert init.exit_code == 0, init.output
+    # The warning tables before their migration is written, as tests/conftest.py makes them.
+    svc = open_services(load_settings(env={"PINGAN_INSTANCE_PATH": str(tmp_path)}))
+    Base.metadata.create_all(svc.engine)
+    svc.dispose()
+    deployed = runner.invoke(main, ["deploy", str(ROOT)])
+    assert deployed.exit_code == 0, deployed.output
+    assert "warnings/repeat_dispute v1 已部署" in deployed.output and "mediation v1 未变化" in deployed.output
+    assert runner.invoke(main, ["demo", "seed", "--cases", "5", "--months", "2"]).exit_code == 0
+    first = runner.invoke(main, ["warnings", "evaluate"])
+    assert first.exit_code == 0, first.output
+    assert "repeat_dispute v1" in first.output
+    raised = int(re.search(r"新预警 (\d+) 条", first.output).group(1))
+    svc = open_services(load_settings(env={"PINGAN_INSTANCE_PATH": str(tmp_path)}))
+    try:
+        with svc.session() as s:
+            subjects = {w.subject for w in s.scalars(select(EarlyWarning))}
+            assert raised == len(subjects) and "刘长贵" in subjects
+    finally:
+        svc.dispose()
+    again = runner.invoke(main, ["warnings", "evaluate"])
+    assert again.exit_code == 0 and "新预警 0 条" in again.output
