@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from ..context import context_of
 from ..definitions import get_definition
 from ..errors import EngineError, Problem
+from ..forms import form_from_dict, form_to_dict
 from .models import VersionFiles
 
 MAX_FILE_CHARS = 1_000_000
@@ -185,9 +186,7 @@ def version_files(session: Session, *, key: str, version: int | None = None) -> 
     definition = get_definition(session, key=key, version=version)
     files = {f"processes/{name}": text for name, text in (definition.sources or {}).items()}
     for form_key, data in sorted((definition.forms or {}).items()):
-        body = {k: v for k, v in dict(data).items() if k != "key"}
-        files[f"forms/{form_key}.yaml"] = yaml.safe_dump(_plain(body), allow_unicode=True, sort_keys=False,
-                                                         width=120)
+        files[f"forms/{form_key}.yaml"] = form_yaml(data)
     extra = session.scalar(select(VersionFiles).where(VersionFiles.process_key == definition.key,
                                                       VersionFiles.version == definition.version))
     if extra is not None:
@@ -205,6 +204,32 @@ def repository_scenarios(session: Session, *, key: str) -> dict[str, str]:
         return {}
     return {f"tests/scenarios/{key}/{f.name}": f.read_text(encoding="utf-8")
             for f in sorted(folder.glob("*.yaml")) if file_kind(f"tests/scenarios/{key}/{f.name}")}
+
+
+def form_yaml(data: dict) -> str:
+    """Write a stored form definition back as YAML in the order forms are written (title, fields; name, label, type)."""
+    # Rebuilt through the form model: JSONB (PostgreSQL) returns keys in its own order.
+    body = {k: v for k, v in form_to_dict(form_from_dict(_plain(data))).items() if k != "key"}
+    return yaml.dump(body, Dumper=_FormDumper, allow_unicode=True, sort_keys=False, width=120)
+
+
+class _FormDumper(yaml.SafeDumper):
+    """Short fields and lists of words on one line, as the shipped forms are written."""
+
+
+def _represent_dict(dumper, value):
+    flat = all(not isinstance(v, (dict, list)) for v in value.values())
+    return dumper.represent_mapping("tag:yaml.org,2002:map", value.items(),
+                                    flow_style=flat and len(str(value)) < 100)
+
+
+def _represent_list(dumper, value):
+    flat = all(not isinstance(v, (dict, list)) for v in value)
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=flat and len(str(value)) < 100)
+
+
+_FormDumper.add_representer(dict, _represent_dict)
+_FormDumper.add_representer(list, _represent_list)
 
 
 def _plain(value):

@@ -146,3 +146,20 @@ def test_an_unknown_draft_or_version(session, actors, library):
         drafts.get_draft(session, draft_id=987654, actor=actors("designer"))
     with pytest.raises(NotFound):
         drafts.create_draft(session, actor=actors("designer"), process_key="mediation", version=99)
+
+
+def test_a_stored_form_comes_back_as_yaml_written_like_the_shipped_ones():
+    import json
+    from pathlib import Path
+
+    from engine.forms import form_to_dict, parse_form
+    from engine.studio.workspace import form_yaml
+
+    text = (Path(__file__).resolve().parents[2] / "forms" / "mediation" / "accept.yaml").read_text(encoding="utf-8")
+    stored = form_to_dict(parse_form(text, key="mediation/accept"))
+    # PostgreSQL's JSONB hands keys back in its own order; the YAML must not follow it.
+    shuffled = json.loads(json.dumps(stored, sort_keys=True))
+    written = form_yaml(shuffled)
+    assert written.startswith("title: 受理审查\ntitle_en: Acceptance review\nfields:\n")
+    assert "- {name: accepted, label: 是否受理, type: boolean, required: true}\n" in written
+    assert form_to_dict(parse_form(written, key="mediation/accept")) == stored
