@@ -4,15 +4,15 @@ U = '<bpmn:userTask id="{id}" name="{id}"><bpmn:incoming>{i}</bpmn:incoming><bpm
 def flow(id, s, t, cond=None):
     c = f'<bpmn:conditionExpression>{cond}</bpmn:conditionExpression>' if cond else ''
     return f'<bpmn:sequenceFlow id="{id}" sourceRef="{s}" targetRef="{t}">{c}</bpmn:sequenceFlow>'
-def chain(*nodes):
+def chain(*nodes, prefix="f"):
     """Nodes (tag, id, inner XML) in a line, each joined to the next by a sequence flow."""
     xml = []
     for n, (tag, id, inner) in enumerate(nodes):
-        inc = f'<bpmn:incoming>f{n}</bpmn:incoming>' if n else ''
-        out = f'<bpmn:outgoing>f{n+1}</bpmn:outgoing>' if n < len(nodes) - 1 else ''
+        inc = f'<bpmn:incoming>{prefix}{n}</bpmn:incoming>' if n else ''
+        out = f'<bpmn:outgoing>{prefix}{n+1}</bpmn:outgoing>' if n < len(nodes) - 1 else ''
         xml.append(f'<bpmn:{tag} id="{id}" name="{id}">{inc}{out}{inner}</bpmn:{tag}>')
     for n in range(len(nodes) - 1):
-        xml.append(flow(f"f{n+1}", nodes[n][1], nodes[n+1][1]))
+        xml.append(flow(f"{prefix}{n+1}", nodes[n][1], nodes[n+1][1]))
     return "".join(xml)
 
 CASES = {}
@@ -179,3 +179,8 @@ case("mi_parallel",
      chain(("startEvent","s",""),("scriptTask","x","<bpmn:script>people = ['a', 'b']</bpmn:script>"),
            ("userTask","u",'<bpmn:multiInstanceLoopCharacteristics><bpmn:loopDataInputRef>people</bpmn:loopDataInputRef><bpmn:inputDataItem id="person" name="person"/></bpmn:multiInstanceLoopCharacteristics>'),
            ("endEvent","e","")))
+case("call_activity",
+     chain(("startEvent","s",""),("callActivity","call",""),("userTask","u",""),("endEvent","e","")).replace(
+         '<bpmn:callActivity id="call" name="call">', '<bpmn:callActivity id="call" name="call" calledElement="call_activity_called">'),
+     '<bpmn:process id="call_activity_called" name="被调用" isExecutable="true">'
+     + chain(("startEvent","cs",""),("scriptTask","cx","<bpmn:script>called = True</bpmn:script>"),("endEvent","ce",""), prefix="cf") + '</bpmn:process>')

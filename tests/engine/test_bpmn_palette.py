@@ -42,6 +42,7 @@ RUNS = {
     "message_boundary": ([("message", "m1"), "v"], "e2", {}),
     "terminate_top": (["a"], "term", {}),
     "mi_parallel": (["u", "u"], "e", {}),
+    "call_activity": (["u"], "e", {"called": True}),
 }
 REFUSED = {
     "manual_task": ("m", "手工任务"),
