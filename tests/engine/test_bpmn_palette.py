@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import runtime, timers
+from engine import definitions, runtime, timers
 from engine.definitions import collect_sources, deploy, validate
 from engine.errors import DefinitionInvalid
 from engine.messages import send_message
@@ -90,14 +90,20 @@ def test_refused_by_name(key, tmp_path):
     assert "object at 0x" not in named[0].message
 
 
+@pytest.mark.parametrize("restore", [False, True], ids=["straight", "restored"])
 @pytest.mark.parametrize("key", sorted(RUNS))
-def test_runs(key, session, actors, tmp_path, frozen):
+def test_runs(key, restore, session, actors, tmp_path, frozen):
+    """Straight through, and with the spec parsed again and nothing kept in the session between steps."""
     steps, end, data = RUNS[key]
     _write(tmp_path, key)
     deploy(session, paths=[tmp_path])
     li = actors("li.sl")
     case_id = runtime.start_instance(session, process_key=key, actor=li).id
     for step in steps:
+        if restore:
+            session.flush()
+            session.expire_all()
+            definitions._SPEC_CACHE.clear()
         if isinstance(step, tuple) and step[0] == "hours":
             frozen.advance(timedelta(hours=step[1]))
             assert timers.fire_due(session), f"{key}: a timer was due"
