@@ -73,7 +73,7 @@ async function saveAll() {
         return false;
       }
     }
-    document.getElementById('draft-revision').textContent = state.revision;
+    setRevision(state.revision);
     say(L('已保存', 'Saved'), 'ok');
     return true;
   })();
@@ -203,6 +203,7 @@ async function openBpmn() {
     bpmn.get('canvas').zoom('fit-viewport', 'auto');
     window.studioTimings.open = performance.now() - started;
     window.studioTimings.elements = bpmn.get('elementRegistry').getAll().length;
+    say(L('已打开', 'Opened'), 'ok');
     if (warnings && warnings.length) console.warn('BPMN import warnings', warnings.map((w) => w.message).join(' | '));
     if (!text) setFile(bpmnPath, (await bpmn.saveXML({ format: true })).xml);
   } catch (err) {
@@ -272,7 +273,13 @@ const syncDmn = debounce(async () => {
 
 const forms = new FormsTab({ files, setFile, processKey: draft.process_key, previewUrl: data.urls.form_preview });
 const params = new ParamsTab({ files, setFile, path: paramsPath });
-const tests = new TestTab({ files, setFile, api: API, processKey: draft.process_key, markPath, save: saveAll, play: data.urls });
+const tests = new TestTab({ files, api: API, processKey: draft.process_key, markPath, save: async () => { await syncEditors(); return saveAll(); },
+                            draft: { get revision() { return state.revision; }, setRevision } });
+
+function setRevision(revision) {
+  state.revision = revision;
+  document.getElementById('draft-revision').textContent = revision;
+}
 
 async function syncEditors() {
   await syncBpmn.flush();

@@ -58,15 +58,24 @@ form.addEventListener('submit', async (event) => {
 });
 
 runButton.addEventListener('click', async () => {
+  let body;
+  try {
+    body = request(false);
+  } catch (err) {
+    message.textContent = err.message;
+    message.className = 'error';
+    return;
+  }
   runButton.disabled = true;
   form.querySelectorAll('button, input, select, textarea').forEach((x) => { x.disabled = true; });
   try {
-    const started = await api('POST', '/api/v1/migrations', request(false));
+    const started = await api('POST', '/api/v1/migrations', body);
     progress.hidden = false;
     await follow(started.job);
   } catch (err) {
     message.textContent = err.message;
     message.className = 'error';
+    document.body.dataset.migrated = 'error';
   } finally {
     form.querySelectorAll('button, input, select, textarea').forEach((x) => { x.disabled = false; });
   }
@@ -81,8 +90,13 @@ async function follow(job) {
     progress.querySelector('.progress').setAttribute('aria-valuenow', pct);
     label.textContent = L(`${state.done} / ${state.total}`, `${state.done} / ${state.total}`);
     if (state.cases && state.cases.length) showCases(state.cases, false);
-    if (['finished', 'failed', 'done', 'completed'].includes(state.status)) {
+    if (state.status === 'done' || state.status === 'failed') {
       showCases(state.cases || [], true);
+      if (state.status === 'failed') {
+        message.textContent = L(`迁移中断：${state.error || ''}。已迁移的案件保持迁移后的状态，其余未动。`,
+                                `The migration stopped: ${state.error || ''}. Cases moved stay moved; the rest are untouched.`);
+        message.className = 'error';
+      }
       document.body.dataset.migrated = state.status;
       return;
     }

@@ -20,7 +20,14 @@ const ZH = {
   'Timer intermediate catch event': '定时中间事件', 'Message intermediate catch event': '消息中间事件',
   'Sequence flow': '顺序流', 'Default flow': '默认流', 'Conditional flow': '条件流', 'Search in diagram': '在图中查找',
   'Open minimap': '打开缩略图', 'Close minimap': '关闭缩略图', 'Multi-instance': '多实例',
-  'Parallel multi-instance': '并行多实例', 'Sequential multi-instance': '顺序多实例', 'Loop': '循环'
+  'Parallel multi-instance': '并行多实例', 'User Task': '人工任务', 'Script Task': '脚本任务', 'Business Rule Task': '决策任务',
+  'Service Task': '服务任务', 'Receive Task': '接收任务', 'Send Task': '发送任务', 'Manual Task': '手工任务',
+  'Start Event': '开始事件', 'End Event': '结束事件', 'Sequence Flow': '顺序流', 'Exclusive Gateway': '排他网关',
+  'Parallel Gateway': '并行网关', 'Inclusive Gateway': '包容网关', 'Event-based Gateway': '事件网关', 'Lane': '泳道',
+  'Participant': '池', 'Collaboration': '协作', 'Boundary Event': '边界事件', 'Timer Boundary Event': '定时边界事件',
+  'Message Boundary Event': '消息边界事件', 'Timer Intermediate Catch Event': '定时中间事件',
+  'Message Intermediate Catch Event': '消息中间事件', 'Intermediate Catch Event': '中间事件', 'Sub Process': '子流程',
+  'Call Activity': '调用活动', 'Text Annotation': '注释', 'Data Object Reference': '数据对象', 'Group': '分组', 'Sequential multi-instance': '顺序多实例', 'Loop': '循环'
 };
 
 export default function translate(template, replacements) {
