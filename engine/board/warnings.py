@@ -416,18 +416,12 @@ def dismiss_warning(session: Session, *, warning_id: int, actor: Actor, reason: 
     return _views(session, [warning])[0]
 
 
-def supervision_draft(session: Session, *, warning_id: int, actor: Actor) -> dict:
+def supervision_draft(view: WarningView) -> dict:
     """Return the supervision start form's fields as ``supervise_warning`` fills them from a warning."""
-    warning = _load(session, warning_id=warning_id, actor=actor)
-    return _draft(session, warning)
-
-
-def _draft(session: Session, warning: EarlyWarning) -> dict:
-    view = _views(session, [warning])[0]
     lines = [f"{e.business_key} {e.title}" for e in view.evidence]
-    content = (f"{warning.message}\n（预警 #{warning.id}，规则：{warning.rule_name} 第 {warning.rule_version} 版）\n"
+    content = (f"{view.message}\n（预警 #{view.id}，规则：{view.rule_name} 第 {view.rule_version} 版）\n"
                + ("依据案件：\n" + "\n".join(lines) if lines else ""))
-    return {"item_title": f"预警督办：{warning.message}"[:80], "source": SUPERVISION_SOURCE,
+    return {"item_title": f"预警督办：{view.message}"[:80], "source": SUPERVISION_SOURCE,
             "content": content[:3000], "requirements": DEFAULT_REQUIREMENTS}
 
 
@@ -443,7 +437,7 @@ def supervise_warning(session: Session, *, warning_id: int, actor: Actor, lead_u
     """
     warning = _load(session, warning_id=warning_id, actor=actor, for_update=True)
     _still_open(warning)
-    draft = _draft(session, warning)
+    draft = supervision_draft(_views(session, [warning])[0])
     data = {**draft, "lead_unit": lead_unit, "time_limit_workdays": time_limit_workdays,
             "assisting": [{"unit": u} for u in assisting if u]}
     for name, value in (("item_title", item_title), ("requirements", requirements), ("content", content)):

@@ -7,7 +7,6 @@ The clock is the frozen one of tests/conftest.py (Monday 2 March 2026, 09:00 Bei
 """
 from __future__ import annotations
 
-import shutil
 from datetime import timedelta
 from itertools import count
 
@@ -312,7 +311,7 @@ def test_dismiss_without_a_reason_is_refused_and_nothing_changes(session, disput
         dismiss_warning(session, warning_id=warning.id, actor=actors("he.ld"), reason=reason)
     assert exc.value.details[0].field == "reason" and exc.value.message == "请填写排除理由"
     session.refresh(warning)
-    assert (warning.status, warning.open_key, warning.dismiss_reason) == ("open", f"repeat_dispute|party|刘长贵", None)
+    assert (warning.status, warning.open_key, warning.dismiss_reason) == ("open", "repeat_dispute|party|刘长贵", None)
     assert session.scalar(select(WarningEvent.id).where(WarningEvent.warning_id == warning.id)
                           .order_by(WarningEvent.id.desc()).limit(1)) == events
 

@@ -13,7 +13,7 @@ from engine import case_lists
 from engine.board.models import WarningLevel, WarningStatus
 from engine.board.warning_rules import KINDS, LEVEL_LABELS
 from engine.board.warnings import (
-    STATUS_LABELS, WARNING_ROLES, acknowledge_warning, dismiss_warning, list_warnings, may_see_warnings,
+    STATUS_LABELS, acknowledge_warning, dismiss_warning, list_warnings, may_see_warnings,
     supervise_warning, supervision_draft,
 )
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
@@ -31,7 +31,7 @@ TABS = [("open", "待处理", "Open"), ("", "全部", "All"), ("dismissed", "已
 @bp.app_template_global("sees_warnings")
 def sees_warnings(me) -> bool:
     """Tell whether the menu offers 预警 to this person (leaders, inspectors, administrators)."""
-    return me is not None and (me.is_admin or any(role in WARNING_ROLES for role, _ in me.grants))
+    return me is not None and may_see_warnings(me)
 
 
 def level_label(level: WarningLevel) -> str:
@@ -57,8 +57,7 @@ def _page(*, status: int = 200, dialog: dict | None = None):
     views, total = list_warnings(s, actor=me, status=args.get("status"), level=args.get("level"),
                                  rule=args.get("rule"), limit=PAGE, offset=(page - 1) * PAGE)
     # The 督办 dialog starts from what supervise_warning would fill in.
-    drafts = {v.id: supervision_draft(s, warning_id=v.id, actor=me) for v in views
-              if v.status in (WarningStatus.OPEN, WarningStatus.ACKNOWLEDGED)}
+    drafts = {v.id: supervision_draft(v) for v in views if v.status in (WarningStatus.OPEN, WarningStatus.ACKNOWLEDGED)}
     return render("warnings/list.html", status, warnings=views, total=total, page=page,
                   pages=max(1, -(-total // PAGE)), args=args, tabs=TABS, drafts=drafts,
                   units=case_lists.org_choices(s, kind="unit"), level_label=level_label, status_label=status_label,
