@@ -72,7 +72,8 @@ class _Refused(Exception):
 def _target(session: Session, *, process_key: str, to_version: int, from_version: int | None) -> ProcessDefinition:
     target = get_definition(session, key=process_key, version=to_version)
     if target.version != to_version:  # get_definition treats 0 as "latest"
-        raise NotFound(f"流程 '{process_key}' 没有版本 {to_version}", message_en=f"process '{process_key}' has no version {to_version}")
+        raise NotFound(f"流程 '{process_key}' 没有版本 {to_version}",
+                       message_en=f"process '{process_key}' has no version {to_version}")
     if from_version is not None:
         if from_version == to_version:
             raise EngineError("源版本与目标版本相同，无需迁移", message_en="the source and target versions are the same")
@@ -170,9 +171,11 @@ def _plan(session: Session, loaded: runtime.Loaded, target: ProcessDefinition) -
         raise _Refused(_outcome(instance, False, "；".join(t[0] for t in texts), "; ".join(t[1] for t in texts)))
     for row in _open_rows(session, instance.id):
         if row.form_key not in target.forms:
-            raise _Refused(_outcome(instance, False, f"待办“{row.title}”使用的表单 forms/{row.form_key}.yaml 在 v{target.version} 中已删除",
-                                    f"the form forms/{row.form_key}.yaml of the open task '{row.element_id}' is gone in v{target.version}"))
-    moved = runtime.advance(session, loaded, lambda: migrate_runner(loaded.runner, spec, subs, context_of(session).script_engine))
+            raise _Refused(_outcome(
+                instance, False, f"待办“{row.title}”使用的表单 forms/{row.form_key}.yaml 在 v{target.version} 中已删除",
+                f"the form forms/{row.form_key}.yaml of the open task '{row.element_id}' is gone in v{target.version}"))
+    engine = context_of(session).script_engine
+    moved = runtime.advance(session, loaded, lambda: migrate_runner(loaded.runner, spec, subs, engine))
     error = runtime.advance(session, runtime.Loaded(instance, target, moved), moved.run_engine_steps)
     if error is not None:
         where = f"“{error.element_name or error.element_id}”" if (error.element_name or error.element_id) else ""
@@ -208,7 +211,8 @@ def dry_run(session: Session, *, actor: Actor, process_key: str, to_version: int
     require_designer(actor)
     target = _target(session, process_key=process_key, to_version=to_version, from_version=from_version)
     out = []
-    for instance_id in _chosen_ids(session, target=target, from_version=from_version, instance_ids=instance_ids, step=step):
+    chosen = _chosen_ids(session, target=target, from_version=from_version, instance_ids=instance_ids, step=step)
+    for instance_id in chosen:
         instance = session.get(Instance, instance_id)
         if instance is None:
             out.append(_missing(instance_id))
@@ -326,7 +330,8 @@ def _claim(session: Session, job_id: int) -> bool:
         # Failed: its runner stopped on the database or a bug; taking it again goes on where it stopped.
         or_(MigrationJob.status.in_([JobStatus.PENDING.value, JobStatus.FAILED.value]),
             (MigrationJob.status == JobStatus.RUNNING.value) & (MigrationJob.heartbeat_at < now - LEASE)))
-        .values(status=JobStatus.RUNNING.value, started_at=func.coalesce(MigrationJob.started_at, now), heartbeat_at=now)
+        .values(status=JobStatus.RUNNING.value, started_at=func.coalesce(MigrationJob.started_at, now),
+                heartbeat_at=now)
         .execution_options(synchronize_session=False))
     return claimed.rowcount == 1
 
@@ -346,7 +351,8 @@ def run_migration_job(session_factory: sessionmaker, job_id: int, *,
                 raise NotFound(f"迁移任务 {job_id} 不存在", message_en=f"migration job {job_id} not found")
             return JobStatus(job.status)
         job = s.get(MigrationJob, job_id)
-        ids, actor_name, definition_id, from_version = list(job.instance_ids), job.created_by, job.definition_id, job.from_version
+        ids, actor_name = list(job.instance_ids), job.created_by
+        definition_id, from_version = job.definition_id, job.from_version
         finished = set(s.scalars(select(MigrationCase.instance_id).where(MigrationCase.job_id == job_id)))
     total = len(ids)
     done = len(finished)

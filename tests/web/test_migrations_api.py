@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
 
 from engine.models import Instance
 from engine.orgs import actor_for
