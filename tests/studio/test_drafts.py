@@ -163,3 +163,44 @@ def test_a_stored_form_comes_back_as_yaml_written_like_the_shipped_ones():
     assert written.startswith("title: 受理审查\ntitle_en: Acceptance review\nfields:\n")
     assert "- {name: accepted, label: 是否受理, type: boolean, required: true}\n" in written
     assert form_to_dict(parse_form(written, key="mediation/accept")) == stored
+
+
+def test_two_designers_saving_the_same_revision_at_once_one_wins_one_is_told(services):
+    """Real transactions in two threads: the row lock (PostgreSQL) or the write lock (SQLite) orders them."""
+    import threading
+
+    from sqlalchemy import delete
+
+    from engine.orgs import actor_for
+
+    with services.session() as s:
+        draft_id = drafts.create_draft(s, actor=actor_for(s, username="designer"), process_key="race_threads").id
+    barrier, outcomes = threading.Barrier(2), {}
+
+    def save(username: str) -> None:
+        barrier.wait()
+        try:
+            with services.session() as s:
+                drafts.put_file(s, draft_id=draft_id, path="processes/race_threads.yaml", text=f"name: {username}\n",
+                                base_revision=1, actor=actor_for(s, username=username))
+            outcomes[username] = "saved"
+        except Conflict as exc:
+            outcomes[username] = exc.message
+
+    try:
+        threads = [threading.Thread(target=save, args=(u,)) for u in ("designer", "admin")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        assert sorted(outcomes) == ["admin", "designer"]
+        winner = next(u for u, o in outcomes.items() if o == "saved")
+        loser = next(u for u, o in outcomes.items() if o != "saved")
+        assert "第 2 版" in outcomes[loser] and {"designer": "流程设计员", "admin": "系统管理员"}[winner] in outcomes[loser]
+        with services.session() as s:
+            row = s.get(Draft, draft_id)
+            assert (row.revision, row.files["processes/race_threads.yaml"]) == (2, f"name: {winner}\n")
+    finally:
+        with services.session() as s:
+            s.execute(delete(DraftRevision).where(DraftRevision.draft_id == draft_id))
+            s.execute(delete(Draft).where(Draft.id == draft_id))

@@ -168,3 +168,12 @@ def test_two_versions_diff_over_the_api(client, api_headers, library):  # noqa: 
     assert (change["name"], change["before"], change["after"]) == ("accept_workdays", "1", "2")
     assert client.get("/api/v1/processes/mediation/versions/2/diff?against=1",
                       headers=api_headers("he.ld")).status_code == 403
+
+
+def test_drafts_are_listed_newest_first_and_by_process(client, api_headers):
+    h = api_headers("designer")
+    first, second = _new(client, h, process="list_a"), _new(client, h, process="list_b")
+    listed = [d["id"] for d in client.get("/api/v1/drafts", headers=h).get_json()]
+    assert listed.index(second["id"]) < listed.index(first["id"])
+    only = client.get("/api/v1/drafts?process=list_a", headers=h).get_json()
+    assert [d["id"] for d in only] == [first["id"]] and only[0]["updated_by_name"] == "流程设计员"

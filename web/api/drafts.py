@@ -16,9 +16,9 @@ from engine.studio.workspace import file_kind, files_from_uploads
 from .. import db
 from .common import ApiBlueprint, actor, errors
 from .schemas_studio import (
-    DeployRequest, DeployResultSchema, DiffArgs, DiffSchema, DraftCreateRequest, DraftFileSchema, DraftSchema,
-    DraftUploadForm, PutFileRequest, RemoveFileArgs, RevisionSchema, ValidationSchema,
-    VersionDiffArgs, VersionSchema,
+    DeployRequest, DeployResultSchema, DiffArgs, DiffSchema, DraftCreateRequest, DraftFileSchema, DraftListArgs,
+    DraftSchema, DraftUploadForm, PutFileRequest, RemoveFileArgs, RevisionSchema, ValidationSchema, VersionDiffArgs,
+    VersionSchema,
 )
 
 blp = ApiBlueprint("studio", __name__, url_prefix="",
@@ -69,12 +69,13 @@ def diff_versions(args, key: str, version: int):
 
 
 @blp.route("/drafts", methods=["GET"])
+@blp.arguments(DraftListArgs, location="query")
 @blp.response(200, DraftSchema(many=True))
 @errors(403)
-def list_drafts():
-    """全部草稿，最近修改的在前。"""
+def list_drafts(args):
+    """全部草稿（`process` 只看一个流程的），最近修改的在前。"""
     s = db.session()
-    return [_draft(s, d) for d in drafts.list_drafts(s, actor=actor())]
+    return [_draft(s, d) for d in drafts.list_drafts(s, actor=actor(), process_key=args.get("process"))]
 
 
 @blp.route("/drafts", methods=["POST"])

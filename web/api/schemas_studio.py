@@ -8,6 +8,10 @@ from .schemas import KEY, Strict
 NOTE = validate.Length(max=2000)
 
 
+class DraftListArgs(Strict):
+    process = fields.String(validate=KEY, metadata={"description": "只看该流程的草稿"})
+
+
 class DraftCreateRequest(Strict):
     process = fields.String(validate=KEY, metadata={"description": "流程标识：已部署则以其版本为起点，否则新建该标识的空流程"})
     version = fields.Integer(validate=validate.Range(min=1, max=100_000),
