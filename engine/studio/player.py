@@ -22,6 +22,7 @@ from ..context import context_of
 from ..messages import send_message
 from ..models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
 from ..orgs import SYSTEM, Actor, actor_for
+from ..spiff.parser import NS, parse_xml
 from ..tasks import return_task
 from ..timers import fire_due
 
@@ -31,6 +32,8 @@ MAX_WORKDAYS = 750
 _STATUS_ZH = {"running": "办理中", "completed": "已办结", "cancelled": "已撤销", "error": "出错"}
 # Audit entries that say an element was passed through (the workflow may have pruned old tasks).
 _PASSED = (EntryKind.COMPLETED, EntryKind.TIMER, EntryKind.MESSAGE, EntryKind.FINISHED)
+# Tasks a token has reached: done, or open now (a flow into an open task has been taken).
+_REACHED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
 
 
 class StepFailed(Exception):
@@ -45,10 +48,11 @@ class Player:
     """One case of a scenario: start it, play steps on it, check expectations, trace its path."""
 
     def __init__(self, session: Session, clock: FrozenClock, *, instance_id: int | None = None,
-                 path: list[str] | None = None):
+                 path: list[str] | None = None, flows: list[str] | None = None):
         self.session, self.clock = session, clock
         self.instance_id = instance_id
         self._path: dict[str, None] = dict.fromkeys(path or [])
+        self._flows: dict[str, None] = dict.fromkeys(flows or [])
 
     # -- playing -------------------------------------------------------------------------------
     def start(self, start: dict, *, process: str) -> Instance:
@@ -177,10 +181,10 @@ class Player:
         return list(self.session.scalars(select(AuditEntry).where(
             AuditEntry.instance_id == self.instance_id, AuditEntry.kind == kind).order_by(AuditEntry.seq)))
 
-    def _finished_tasks(self) -> list:
+    def _reached_tasks(self) -> tuple[list, dict]:
         loaded = runtime.load(self.session, instance_id=self.instance_id)
-        tasks = [t for t in loaded.runner.wf.get_tasks(state=TaskState.COMPLETED) if t.task_spec.bpmn_id]
-        return sorted(tasks, key=lambda t: t.last_state_change)
+        tasks = [t for t in loaded.runner.wf.get_tasks(state=_REACHED) if t.task_spec.bpmn_id]
+        return sorted(tasks, key=lambda t: t.last_state_change), _sequence_flows(loaded.definition)
 
     def reached_end_events(self) -> list[str]:
         # The engine records only the final end event; side branches' ends are read from the workflow.
@@ -195,8 +199,14 @@ class Player:
         passed = self.session.scalars(select(AuditEntry.element_id).where(
             AuditEntry.instance_id == self.instance_id, AuditEntry.kind.in_(_PASSED),
             AuditEntry.element_id.is_not(None)).order_by(AuditEntry.seq))
-        for task in self._finished_tasks():
-            self._path.setdefault(task.task_spec.bpmn_id)
+        tasks, flows = self._reached_tasks()
+        for task in tasks:
+            if task.state == TaskState.COMPLETED:
+                self._path.setdefault(task.task_spec.bpmn_id)
+            source = _came_from(task)
+            flow = flows.get((source.task_spec.bpmn_id, task.task_spec.bpmn_id)) if source is not None else None
+            if flow:
+                self._flows.setdefault(flow)
         for element in passed:
             self._path.setdefault(element)
 
@@ -204,6 +214,11 @@ class Player:
     def path(self) -> list[str]:
         """Return the BPMN element ids the case went through, in the order first reached."""
         return list(self._path)
+
+    @property
+    def flows(self) -> list[str]:
+        """Return the ids of the sequence flows the case took (into passed and open elements)."""
+        return list(self._flows)
 
     # -- checking ------------------------------------------------------------------------------
     def check(self, expect: dict) -> None:
@@ -253,6 +268,33 @@ class Player:
                                      f"due time of {element} is {got}, expected {want.isoformat()}")
         if "data" in expect:
             _subset(expect["data"], instance.data or {}, "data")
+
+
+def _came_from(task):
+    # The element a task was reached from: its nearest ancestor that is a BPMN element (Spiff puts
+    # internal tasks, such as the split that arms boundary events, in between).
+    parent = task.parent
+    while parent is not None and not parent.task_spec.bpmn_id:
+        parent = parent.parent
+    return parent
+
+
+_FLOWS: dict[tuple, dict] = {}
+
+
+def _sequence_flows(definition) -> dict[tuple[str, str], str]:
+    """Return {(source id, target id): flow id} of a definition's BPMN files (read once per definition)."""
+    key = (definition.id, definition.content_hash)
+    if key not in _FLOWS:
+        flows = {}
+        for name, text in (definition.sources or {}).items():
+            if name.endswith(".bpmn"):
+                for flow in parse_xml(text.encode("utf-8"), name).iter(f"{{{NS['bpmn']}}}sequenceFlow"):
+                    flows[(flow.get("sourceRef"), flow.get("targetRef"))] = flow.get("id")
+        if len(_FLOWS) > 64:
+            _FLOWS.clear()
+        _FLOWS[key] = flows
+    return _FLOWS[key]
 
 
 def _subset(expected, actual, path: str) -> None:

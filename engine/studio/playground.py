@@ -63,6 +63,7 @@ class PlayState:
     start: dict | None = None
     steps: list = field(default_factory=list)
     path: list = field(default_factory=list)
+    flows: list = field(default_factory=list)
 
 
 @dataclass
@@ -103,6 +104,7 @@ class PlayView:
     tasks: list[PlayTask]
     timers: list[dict]
     path: list[str]
+    flows: list[str]
     steps: list[dict]
 
 
@@ -169,7 +171,7 @@ def play_start(session: Session, *, draft_id: int, play_id: str, actor: Actor, a
             player = Player(s, box.clock, instance_id=instance.id)
             _checked(player.fail_on_error, "发起后", "after the start")
             player.note_path()
-            state.instance_id, state.path = instance.id, player.path
+            state.instance_id, state.path, state.flows = instance.id, player.path, player.flows
             state.start = {"as": who.username, **({"org": org} if org else {}), "data": data or {}}
             state.steps = []
             return _view(s, box, state)
@@ -258,7 +260,7 @@ def recording_text(session: Session, *, draft_id: int, play_id: str, actor: Acto
 # -- inside a session --------------------------------------------------------------------------------
 
 def _play_step(s: Session, box: Sandbox, state: PlayState, step: dict) -> None:
-    _checked(Player(s, box.clock, instance_id=state.instance_id, path=state.path).run_step, step)
+    _checked(Player(s, box.clock, instance_id=state.instance_id).run_step, step)
 
 
 def _checked(action, *args) -> None:
@@ -272,9 +274,9 @@ def _checked(action, *args) -> None:
 def _record(s: Session, box: Sandbox, state: PlayState, step: dict) -> PlayView:
     if len(state.steps) >= MAX_STEPS:
         raise EngineError(f"录制的步骤已达上限 {MAX_STEPS}", message_en=f"at most {MAX_STEPS} steps")
-    player = Player(s, box.clock, instance_id=state.instance_id, path=state.path)
+    player = Player(s, box.clock, instance_id=state.instance_id, path=state.path, flows=state.flows)
     player.note_path()
-    state.path = player.path
+    state.path, state.flows = player.path, player.flows
     step["expect"] = {"tasks": sorted(t.element_id for t in player.open_tasks())}
     state.steps.append(step)
     return _view(s, box, state)
@@ -324,7 +326,7 @@ def _view(s: Session, box: Sandbox, state: PlayState) -> PlayView:
     return PlayView(id=state.id, draft_id=state.draft_id, revision=state.revision, process=state.process,
                     now=box.clock.now(), expires_at=touched + IDLE_TTL, started=state.instance_id is not None,
                     start_form=start_form, starters=starters, case=case, tasks=tasks, timers=timers,
-                    path=list(state.path), steps=list(state.steps))
+                    path=list(state.path), flows=list(state.flows), steps=list(state.steps))
 
 
 def _people(s: Session) -> list[tuple[Person, Actor]]:

@@ -110,6 +110,7 @@ class ScenarioResult:
     message_en: str = ""
     failing_step: FailingStep | None = None
     path: list[str] = field(default_factory=list)
+    flows: list[str] = field(default_factory=list)  # sequence flows taken, to colour on the diagram
     open_tasks: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -349,7 +350,7 @@ def _play(box: Sandbox, scenario: Scenario, *, restore: bool, deadline: float, b
                 result.open_tasks = sorted({t.element_id for t in player.open_tasks()})
         except Exception:  # the failure itself is what the designer needs; the path is a bonus
             player.session.rollback()
-        result.path = player.path
+        result.path, result.flows = player.path, player.flows
         result.failing_step = step
         result.seconds = round(time.monotonic() - began, 3)
         player.session.close()

@@ -68,6 +68,7 @@ def test_record_save_run_passes(session, actors, draft):
         "termination_reason": "期限届满未能达成协议", "routes_informed": ["向人民法院起诉"], "notice_date": "2026-04-02"})
     assert view.case["status"] == "completed" and view.case["end_event"] == "end_terminated"
     assert view.path[-1] == "end_terminated"
+    assert "f_limit_timer_limit_reached" in view.flows and "f_gw_extend_extend" not in view.flows
     assert [s.get("task") or s.get("advance") for s in view.steps] == [
         "accept", "assign", "P30DT1H", "limit_reached", "terminate"]
 

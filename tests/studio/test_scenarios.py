@@ -72,6 +72,8 @@ def test_the_path_lists_the_elements_the_case_went_through_in_order():
     assert result.path[-1] == "end_not_accepted"
     assert "assign" not in result.path  # the branch not taken is not on the path
     assert result.open_tasks == []
+    # The sequence flows taken, for colouring the diagram: exactly the ones between those elements.
+    assert result.flows == ["f_start_accept", "f_accept_gw_accept", "f_gw_accept_end_not_accepted"]
 
 
 def test_timers_fire_in_simulated_time_without_waiting():

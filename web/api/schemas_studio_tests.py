@@ -32,6 +32,8 @@ class ScenarioResultSchema(Strict):
     failing_step = fields.Nested(FailingStepSchema, allow_none=True, required=True)
     path = fields.List(fields.String(), required=True,
                        metadata={"description": "案件经过的 BPMN 元素 id（按首次到达的顺序），用于在流程图上高亮"})
+    flows = fields.List(fields.String(), required=True,
+                        metadata={"description": "案件走过的顺序流 id（含通往结束时待办的顺序流），用于在流程图上高亮"})
     open_tasks = fields.List(fields.String(), metadata={"description": "结束（或失败）时的待办步骤 id"})
     seconds = fields.Float()
 
@@ -82,6 +84,7 @@ class PlayViewSchema(Strict):
     tasks = fields.List(fields.Nested(PlayTaskSchema), required=True)
     timers = fields.List(fields.Nested(PlayTimerSchema), required=True, metadata={"description": "等待中的定时器及到期时间"})
     path = fields.List(fields.String(), required=True, metadata={"description": "案件经过的 BPMN 元素 id"})
+    flows = fields.List(fields.String(), required=True, metadata={"description": "案件走过的顺序流 id"})
     steps = fields.List(fields.Dict(), required=True, metadata={"description": "已录制的步骤（场景文件的 steps）"})
 
 
