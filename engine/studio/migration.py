@@ -197,11 +197,14 @@ def check_case(session: Session, *, instance: Instance, target: ProcessDefinitio
     refused = _precheck(instance, target, from_version)
     if refused is not None:
         return refused
-    loaded = runtime.Loaded(instance, instance.definition, _restore(session, instance))
     try:
+        loaded = runtime.Loaded(instance, instance.definition, _restore(session, instance))
         moved = _plan(session, loaded, target)
     except _Refused as exc:
         return exc.outcome
+    except Exception as exc:  # a workflow the diff cannot follow: say so for this case, check the others
+        log.exception("checking case %s against v%s failed", instance.id, target.version)
+        return _outcome(instance, False, f"无法检查该案件，不能迁移：{exc}", f"the case could not be checked: {exc}")
     return _outcome(instance, True, *_ok_text(target, moved, done=False))
 
 
