@@ -82,8 +82,30 @@ def check_files(files: dict[str, str]) -> dict[str, str]:
 
 
 def process_keys(files: dict[str, str]) -> list[str]:
-    """Return the process keys of the BPMN files in a file set, in path order."""
-    return [Path(p).stem for p in sorted(files) if file_kind(p) == "bpmn"]
+    """Return the ids of the executable processes in a file set's BPMN files, in path order.
+
+    A file named for its process comes first; a file that does not parse counts by its name.
+    """
+    keys: list[str] = []
+    for path in sorted(p for p in files if file_kind(p) == "bpmn"):
+        stem = Path(path).stem
+        ids = _process_ids(files[path])
+        keys += sorted(ids or [stem], key=lambda i: i != stem)
+    return list(dict.fromkeys(keys))
+
+
+_PROCESS = re.compile(r"<(?:\w+:)?process\b([^>]*)>")
+_ATTR = re.compile(r'\b(id|isExecutable)\s*=\s*"([^"]*)"')
+
+
+def _process_ids(text: str) -> list[str]:
+    # A light scan, not a parse: the key is needed before (and whether or not) the file validates.
+    out = []
+    for attrs in _PROCESS.findall(text):
+        found = dict(_ATTR.findall(attrs))
+        if found.get("id") and found.get("isExecutable", "true") != "false":
+            out.append(found["id"])
+    return out
 
 
 @contextmanager

@@ -204,3 +204,14 @@ def test_two_designers_saving_the_same_revision_at_once_one_wins_one_is_told(ser
         with services.session() as s:
             s.execute(delete(DraftRevision).where(DraftRevision.draft_id == draft_id))
             s.execute(delete(Draft).where(Draft.id == draft_id))
+
+
+def test_an_uploaded_file_named_otherwise_keeps_its_process_id(session, actors):
+    from engine.studio.versions import deploy_draft
+
+    bpmn = drafts.skeleton("visit_log", "来访登记")["processes/visit_log.bpmn"]
+    draft = drafts.create_draft(session, actor=actors("designer"),
+                                files=files_from_uploads([("diagram_1.bpmn", bpmn.encode())]))
+    assert draft.process_key == "visit_log" and list(draft.files) == ["processes/diagram_1.bpmn"]
+    result = deploy_draft(session, draft_id=draft.id, note="从建模器导入", actor=actors("designer"))
+    assert (result.key, result.version) == ("visit_log", 1)
