@@ -191,8 +191,7 @@ def explicit_start_and_end(root, sub, change: Change) -> None:
 def _connect(root, sub, source, targets: list, *, before: bool) -> None:
     for target in targets:
         fid = f"{source.get('id')}_to_{target.get('id')}"
-        flow = etree.SubElement(sub, f"{{{BPMN}}}sequenceFlow", id=fid, sourceRef=source.get("id"),
-                                targetRef=target.get("id"))
+        etree.SubElement(sub, f"{{{BPMN}}}sequenceFlow", id=fid, sourceRef=source.get("id"), targetRef=target.get("id"))
         etree.SubElement(source, f"{{{BPMN}}}outgoing").text = fid
         reorder(source)
         incoming = etree.Element(f"{{{BPMN}}}incoming")
@@ -212,7 +211,6 @@ def _connect(root, sub, source, targets: list, *, before: bool) -> None:
         if ebox:
             points = [(ebox[0] + 36, ebox[1] + 18), (x, y + h / 2)] if before else [(x + w, y + h / 2), (ebox[0], ebox[1] + 18)]
             _add_edge(root, other_shape, fid, points)
-        _ = flow
 
 
 def after_children(node) -> int:

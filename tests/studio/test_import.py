@@ -1,6 +1,7 @@
 """Importing Camunda-style models: each Camunda setting becomes Pingan's, or is refused by element."""
 from __future__ import annotations
 
+import pytest
 import yaml
 from click.testing import CliRunner
 from lxml import etree
@@ -246,3 +247,97 @@ def test_the_cli_writes_the_converted_files_and_says_what_is_left(tmp_path):
     ok = CliRunner().invoke(main, ["import", str(source), "--default-role", "handler"])
     assert ok.exit_code == 0, ok.output
     assert "ready to deploy" in ok.output and "processes/leave_request.bpmn" in ok.output
+
+
+PINGAN_WITH_DRAWINGS = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="defs" targetNamespace="x">
+  <bpmn:dataStore id="store" name="台账系统" />
+  <bpmn:process id="drawn" name="带图示的流程" isExecutable="true">
+    <bpmn:laneSet id="ls"><bpmn:lane id="l" name="调度员"><bpmn:flowNodeRef>s</bpmn:flowNodeRef>
+      <bpmn:flowNodeRef>u</bpmn:flowNodeRef><bpmn:flowNodeRef>e</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="u" name="登记">
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:ioSpecification id="io"><bpmn:dataInput id="in1" name="申请书" /><bpmn:inputSet id="is"><bpmn:dataInputRefs>in1</bpmn:dataInputRefs></bpmn:inputSet><bpmn:outputSet id="os" /></bpmn:ioSpecification>
+      <bpmn:dataInputAssociation id="dia"><bpmn:sourceRef>doc_ref</bpmn:sourceRef><bpmn:targetRef>in1</bpmn:targetRef></bpmn:dataInputAssociation>
+      <bpmn:dataOutputAssociation id="doa"><bpmn:targetRef>store_ref</bpmn:targetRef></bpmn:dataOutputAssociation>
+    </bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u" /><bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="e" />
+    <bpmn:dataObject id="doc" name="申请书" /><bpmn:dataObjectReference id="doc_ref" dataObjectRef="doc" />
+    <bpmn:dataStoreReference id="store_ref" dataStoreRef="store" />
+    <bpmn:textAnnotation id="note"><bpmn:text>线下另有纸质台账</bpmn:text></bpmn:textAnnotation>
+    <bpmn:association id="as" sourceRef="u" targetRef="note" />
+    <bpmn:group id="g" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_data_objects_stores_annotations_and_groups_do_not_block_validation_or_a_run(session, tmp_path):
+    """Drawn for the reader only: `pingan validate` and deploy ignore them, and a case runs past them."""
+    (tmp_path / "processes").mkdir()
+    (tmp_path / "processes" / "drawn.bpmn").write_text(PINGAN_WITH_DRAWINGS, encoding="utf-8")
+    (tmp_path / "forms" / "drawn").mkdir(parents=True)
+    (tmp_path / "forms" / "drawn" / "u.yaml").write_text("title: 登记\nfields:\n  - {name: note, label: 说明, type: text}\n",
+                                                         encoding="utf-8")
+    [result] = definitions.deploy(session, paths=[tmp_path], actor="designer")
+    dispatcher = actor_for(session, username="zhang.dd")
+    inst = runtime.start_instance(session, process_key="drawn", actor=dispatcher)
+    [task] = open_tasks(session, inst.id)
+    runtime.complete_task(session, task_id=task.id, data={"note": "已登记"}, actor=dispatcher)
+    session.refresh(inst)
+    assert (result.key, str(inst.status)) == ("drawn", "completed")
+
+
+def _problems(bpmn: str) -> list:
+    try:
+        definitions.validate(definitions.SourceSet(bpmn={"p.bpmn": bpmn.encode()}))
+    except definitions.DefinitionInvalid as exc:
+        return exc.details
+    return []
+
+
+def test_validation_names_the_element_a_parser_error_is_about_in_designer_terms():
+    plain = PINGAN_WITH_DRAWINGS.replace('<bpmn:userTask id="u" name="登记">', '<bpmn:task id="u" name="登记">').replace(
+        "</bpmn:ioSpecification>", "</bpmn:ioSpecification>").replace("</bpmn:userTask>", "</bpmn:task>")
+    [problem] = [p for p in _problems(plain) if p.element_id == "u"]
+    assert "普通任务" in problem.message and "用户任务" in problem.message and problem.line
+    no_start = PINGAN_WITH_DRAWINGS.replace(
+        '<bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>',
+        '<bpmn:subProcess id="sp" name="内部处理"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing>'
+        '<bpmn:endEvent id="spe" /></bpmn:subProcess><bpmn:sequenceFlow id="f3" sourceRef="sp" targetRef="e" />'
+        '<bpmn:endEvent id="e"><bpmn:incoming>f3</bpmn:incoming></bpmn:endEvent>').replace(
+        '<bpmn:flowNodeRef>e</bpmn:flowNodeRef>', '<bpmn:flowNodeRef>e</bpmn:flowNodeRef><bpmn:flowNodeRef>sp</bpmn:flowNodeRef>').replace(
+        '<bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="e" />', '<bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="sp" />')
+    [problem] = [p for p in _problems(no_start) if p.element_id != "u"]  # u's form is not given here
+    assert problem.element_id == "sp" and "'内部处理'（sp）需要正好一个开始事件" in problem.message
+    assert "object at 0x" not in problem.message + problem.message_en
+
+
+@pytest.mark.parametrize(("text", "python"), [
+    ("${x == 'a'}", "x == 'a'"),
+    ("${amount > 100}", "amount > 100"),
+    ("#{approved && !rejected}", "approved and not rejected"),
+    ("${level eq 'high' || score ge 80}", "level == 'high' or score >= 80"),
+    ("${applicant.age >= 18}", "applicant['age'] >= 18"),
+    ("${creditScore < 600}", "credit_score < 600"),
+    ('= status = "done"', 'status == "done"'),
+    ("true", "True"),
+    ("amount > 3", "amount > 3"),
+])
+def test_simple_juel_and_feel_become_python(text, python):
+    from engine.studio.imported_expressions import to_python
+
+    assert to_python(text) == python
+
+
+@pytest.mark.parametrize("text", ["${bean.check(x)}", "${a ? b : c}", "${execution.getVariable('x')}",
+                                  "Hello ${name}", "${empty list}", '= some r in rs satisfies r = "x"',
+                                  "Invoice approved?"])
+def test_other_expressions_are_refused_in_chinese_and_english(text):
+    from engine.studio.imported_expressions import NotConvertible, to_python
+
+    with pytest.raises(NotConvertible) as exc:
+        to_python(text)
+    assert exc.value.zh and exc.value.en and text in exc.value.zh
