@@ -1,6 +1,7 @@
 """Validate a draft with exactly the checks of ``pingan validate``: parse, lint, forms, parameters."""
 from __future__ import annotations
 
+import logging
 import re
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from .drafts import get_draft
 from .workspace import workspace
 
 _ID = re.compile(r'\bid="([^"]+)"')
+log = logging.getLogger(__name__)
 
 
 def validate_files(files: dict[str, str]) -> list[Problem]:
@@ -24,6 +26,10 @@ def validate_files(files: dict[str, str]) -> list[Problem]:
             problems = exc.details or [Problem(exc.message, exc.message_en)]
         except EngineError as exc:
             problems = [*exc.details] or [Problem(exc.message, exc.message_en)]
+        except Exception as exc:  # noqa: BLE001 — a parser bug must reach the designer as a problem, not a 500
+            log.exception("validating a draft raised %s", type(exc).__name__)
+            problems = [Problem(f"文件无法解析（{type(exc).__name__}: {str(exc)[:200]}），请检查最近修改的 BPMN/DMN 文件",
+                                f"the files could not be parsed ({type(exc).__name__}: {str(exc)[:200]})")]
         else:
             problems = []
         return [_locate(p, files, root) for p in problems]

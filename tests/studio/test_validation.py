@@ -88,3 +88,10 @@ def test_a_valid_draft_has_no_problems_and_staff_may_not_validate(session, actor
     assert validate_draft(session, draft_id=draft.id, actor=actors("designer")) == []
     with pytest.raises(NotAllowed):
         validate_draft(session, draft_id=draft.id, actor=actors("wang.wg"))
+
+
+def test_a_file_the_parser_cannot_handle_is_a_problem_not_a_crash():
+    files = _files()
+    files["processes/x.dmn"] = "<definitions/>"  # no DMN namespace at all
+    problems = validate_files(files)
+    assert problems and all(p.message for p in problems)
