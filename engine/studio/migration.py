@@ -208,20 +208,38 @@ def check_case(session: Session, *, instance: Instance, target: ProcessDefinitio
     return _outcome(instance, True, *_ok_text(target, moved, done=False))
 
 
+@dataclass(frozen=True)
+class DryRun:
+    """The outcome of each case checked, and how many cases were chosen (more than checked past the limit)."""
+
+    cases: list[CaseOutcome]
+    total: int
+
+    def __iter__(self) -> Iterator[CaseOutcome]:
+        return iter(self.cases)
+
+    def __len__(self) -> int:
+        return len(self.cases)
+
+
 def dry_run(session: Session, *, actor: Actor, process_key: str, to_version: int, from_version: int | None = None,
-            instance_ids: list[int] | None = None, step: str | None = None) -> list[CaseOutcome]:
-    """Tell, per chosen case, whether it can move to ``to_version`` and why not; changes nothing."""
+            instance_ids: list[int] | None = None, step: str | None = None, limit: int | None = None) -> DryRun:
+    """Tell, per chosen case, whether it can move to ``to_version`` and why not; changes nothing.
+
+    With ``limit`` only the first cases are checked (a request must answer in seconds); ``total``
+    still counts every case chosen, all of which a job would move.
+    """
     require_designer(actor)
     target = _target(session, process_key=process_key, to_version=to_version, from_version=from_version)
-    out = []
     chosen = _chosen_ids(session, target=target, from_version=from_version, instance_ids=instance_ids, step=step)
-    for instance_id in chosen:
+    out = []
+    for instance_id in chosen[:limit] if limit is not None else chosen:
         instance = session.get(Instance, instance_id)
         if instance is None:
             out.append(_missing(instance_id))
             continue
         out.append(check_case(session, instance=instance, target=target, from_version=from_version))
-    return out
+    return DryRun(out, len(chosen))
 
 
 def _missing(instance_id: int) -> CaseOutcome:

@@ -190,6 +190,10 @@ def test_choose_by_current_step(session, actors, versions):
     assert at_assign.id in chosen and at_accept.id not in chosen
     job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2, step="accept")
     assert at_accept.id in job.instance_ids and at_assign.id not in job.instance_ids
+    # A limited dry run checks the first cases and still counts them all.
+    limited = dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2,
+                      instance_ids=[at_accept.id, at_assign.id], limit=1)
+    assert ([c.id for c in limited], limited.total) == ([at_accept.id], 2)
 
 
 def test_only_designers_and_admins(session, actors, versions):

@@ -46,7 +46,7 @@ def test_dry_run_lists_each_case_and_changes_nothing(client, api_headers, sessio
         "instances": [mediation["movable"], mediation["stuck"]], "dry_run": True})
     assert response.status_code == 200
     cases = {c["id"]: c for c in response.get_json()["cases"]}
-    assert set(cases) == {mediation["movable"], mediation["stuck"]}
+    assert set(cases) == {mediation["movable"], mediation["stuck"]} and response.get_json()["total"] == 2
     assert cases[mediation["movable"]]["ok"] is True
     assert cases[mediation["movable"]]["business_key"].startswith("TJ-")
     assert cases[mediation["stuck"]] == {

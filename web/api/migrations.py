@@ -20,6 +20,9 @@ from .schemas_migrations import MigrationDryRunSchema, MigrationJobCreatedSchema
 
 log = logging.getLogger(__name__)
 
+# Checking a case takes some 10–40 ms: a dry run answers within seconds, the job checks every case again anyway.
+DRY_RUN_LIMIT = 500
+
 blp = ApiBlueprint("migrations", __name__, url_prefix="/migrations",
                    description="案件迁移 (move running cases to another process version)")
 
@@ -33,13 +36,15 @@ def migrate(body):
     """迁移运行中的案件到另一版本：先预检（逐案说明能否迁移及原因），再以后台任务迁移。
 
     选择案件：该流程全部办理中案件，或 `from_version` 某版本的、`step` 停在某步骤的、`instances` 指定的。
+    预检最多检查前 500 个案件（`total` 为选中的案件总数）；正式迁移处理全部选中的案件。
     每个案件单独迁移（在其实例锁下，记入审计：原版本和目标版本）；不能迁移的案件保持原样并在结果中说明原因。
     """
     who, s = actor(), db.session()
     choice = dict(process_key=body["process"], to_version=body["to_version"], from_version=body.get("from_version"),
                   instance_ids=body.get("instances"), step=body.get("step"))
     if body["dry_run"]:
-        return {"cases": [c.as_dict() for c in dry_run(s, actor=who, **choice)]}
+        checked = dry_run(s, actor=who, limit=DRY_RUN_LIMIT, **choice)
+        return {"cases": [c.as_dict() for c in checked], "total": checked.total}
     job = start_migration(s, actor=who, **choice)
     db.commit()
     dispatch(job.id)

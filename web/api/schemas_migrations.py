@@ -33,7 +33,9 @@ class MigrationCaseSchema(Strict):
 
 
 class MigrationDryRunSchema(Strict):
-    cases = fields.List(fields.Nested(MigrationCaseSchema), required=True)
+    cases = fields.List(fields.Nested(MigrationCaseSchema), required=True,
+                        metadata={"description": "逐案结果（最多前 500 个案件）"})
+    total = fields.Integer(required=True, metadata={"description": "选中的案件总数；多于 cases 时其余未预检，正式迁移时逐案检查"})
 
 
 class MigrationJobCreatedSchema(Strict):
