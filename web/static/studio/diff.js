@@ -36,4 +36,4 @@ Promise.all([
   show(document.getElementById('diagram-old'), data.old_bpmn, { 'diff-removed': e.removed, 'diff-changed': e.changed }),
   show(document.getElementById('diagram-new'), data.new_bpmn, { 'diff-added': e.added, 'diff-changed': e.changed })
 ]).then(() => { document.body.dataset.diffReady = '1'; })
-  .catch((err) => { document.getElementById('diff-error').textContent = L(`流程图无法显示：${err.message}`, `The diagrams cannot be shown: ${err.message}`); });
+  .catch((err) => { document.getElementById('diff-error').hidden = false; document.getElementById('diff-error').textContent = L(`流程图无法显示：${err.message}`, `The diagrams cannot be shown: ${err.message}`); });

@@ -30,7 +30,7 @@ function rows(cases) {
   return cases.map((c) => el('tr', { 'data-case': c.id, class: c.ok ? '' : 'refused' },
     el('td', { class: 'primary' }, el('a', { href: `/cases/${c.id}`, target: '_blank' }, c.business_key || `#${c.id}`)),
     el('td', { 'data-label': L('结果', 'Result') }, c.ok === undefined || c.ok === null ? '…'
-      : c.ok ? el('span', { class: 'badge ok' }, L('可以迁移', 'can move')) : el('span', { class: 'badge bad' }, L('不能迁移', 'cannot move'))),
+      : c.ok ? el('span', { class: 'chip chip-green' }, L('可以迁移', 'can move')) : el('span', { class: 'chip chip-red' }, L('不能迁移', 'cannot move'))),
     el('td', { 'data-label': L('说明', 'Reason') }, L(c.reason || '', c.reason_en || c.reason || ''))));
 }
 

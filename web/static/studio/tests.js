@@ -41,8 +41,8 @@ export class TestTab {
 
   item(path, r) {
     const name = path.split('/').pop().replace(/\.yaml$/, '');
-    const badge = !r ? el('span', { class: 'badge' }, L('未运行', 'not run'))
-      : r.passed ? el('span', { class: 'badge ok' }, L('通过', 'passed')) : el('span', { class: 'badge bad' }, L('失败', 'failed'));
+    const badge = !r ? el('span', { class: 'chip' }, L('未运行', 'not run'))
+      : r.passed ? el('span', { class: 'chip chip-green' }, L('通过', 'passed')) : el('span', { class: 'chip chip-red' }, L('失败', 'failed'));
     const step = r && r.failing_step;
     return el('li', { class: `scenario${r && !r.passed ? ' failed' : ''}`, 'data-scenario': name },
       el('div', { class: 'scenario-head' }, badge, el('strong', {}, name), r && r.title ? el('span', { class: 'muted' }, r.title) : null,
