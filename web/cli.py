@@ -113,7 +113,8 @@ def test_scenarios(path: Path, only: tuple[str, ...], as_json: bool) -> None:
                     f" (no {'process' if 'bpmn' not in kinds else 'scenario'} in {path})", fg="red", err=True)
         sys.exit(2)
     try:
-        results = run_scenarios(files, only=list(only) or None, settings=load_settings())
+        # No request is waiting: a slow machine gets ten minutes before the run stops.
+        results = run_scenarios(files, only=list(only) or None, settings=load_settings(), time_budget=600)
     except EngineError as exc:
         click.secho(str(exc), fg="red", err=True)
         sys.exit(2)
