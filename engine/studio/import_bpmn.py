@@ -34,6 +34,7 @@ class BpmnImport(ActivityConversions, DataConversions):
         self.extra_fields: dict[str, list[dict]] = {}
         self.file = path  # renamed once the process key is known
         self.lines: dict[str, int] = {}
+        self.touched = False  # whether anything in the document changed
 
     # -- reporting ---------------------------------------------------------------------------
 
@@ -55,6 +56,7 @@ class BpmnImport(ActivityConversions, DataConversions):
     def change(self, el, zh: str, en: str) -> None:
         label_zh, label_en = self._label(el)
         self.out.changes.append(f"{self.file}: {label_zh}：{zh} ({label_en}: {en})")
+        self.touched = True
 
     # -- the conversion ----------------------------------------------------------------------
 
@@ -97,6 +99,11 @@ class BpmnImport(ActivityConversions, DataConversions):
             if start is not None:
                 self._start_form(start)
         self._strip_foreign()
+        if not self.touched:
+            # Nothing to convert (a Pingan file, an export): the text stays as it was, byte for byte,
+            # so deploying it again makes no new version.
+            self.out.files[self.file] = self.text
+            return
         xml = etree.tostring(self.tree, xml_declaration=True, encoding="UTF-8").decode("utf-8")
         self.out.files[self.file] = xml if xml.endswith("\n") else xml + "\n"
 
@@ -334,6 +341,7 @@ class BpmnImport(ActivityConversions, DataConversions):
                 q = etree.QName(attr)
                 if q.namespace in FOREIGN:
                     del el.attrib[attr]
+                    self.touched = True
                     if el.get("id") and q.localname not in ("formKey", "formRef"):
                         self.change(el, f"去掉 {prefix(q)}:{q.localname}（平安没有对应的设置）",
                                     f"dropped {prefix(q)}:{q.localname} (Pingan has no such setting)")
@@ -346,5 +354,6 @@ class BpmnImport(ActivityConversions, DataConversions):
                                                                          "taskListener", "inputOutput"):
                     parent = el.getparent()
                     parent.remove(el)
+                    self.touched = True
                     if etree.QName(parent).localname == "extensionElements" and not len(parent) and parent.getparent() is not None:
                         parent.getparent().remove(parent)

@@ -341,3 +341,16 @@ def test_other_expressions_are_refused_in_chinese_and_english(text):
     with pytest.raises(NotConvertible) as exc:
         to_python(text)
     assert exc.value.zh and exc.value.en and text in exc.value.zh
+
+
+def test_pingan_s_own_files_go_through_the_import_unchanged():
+    """Uploading an export (or the shipped library) must not rewrite it: a redeploy would make a new version."""
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    files = {p.relative_to(root).as_posix(): p.read_text(encoding="utf-8") for p in
+             [*(root / "processes").glob("*.bpmn"), *(root / "processes").glob("*.dmn"),
+              *(root / "processes").glob("*.yaml"), *(root / "forms").rglob("*.yaml")]}
+    result = convert_files(files)
+    assert result.problems == [] and result.changes == []
+    assert result.files == files
