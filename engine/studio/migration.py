@@ -23,7 +23,7 @@ from .. import audit, clock, runtime
 from ..audit import EntryKind
 from ..context import context_of
 from ..definitions import get_definition, runtime_spec, with_cached_json
-from ..errors import EngineError, NotFound
+from ..errors import Conflict, EngineError, NotFound
 from ..lint import form_key_for
 from ..models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskStatus
 from ..orgs import SYSTEM, Actor, role_for_lane
@@ -60,6 +60,14 @@ class JobView:
 
     job: MigrationJob
     cases: list[CaseOutcome]
+
+    @property
+    def stalled(self) -> bool:
+        """Nobody is moving its cases: it failed, or its runner has not written within the lease."""
+        job = self.job
+        if job.status == JobStatus.FAILED:
+            return True
+        return job.status == JobStatus.RUNNING and job.heartbeat_at is not None and job.heartbeat_at < clock.now() - LEASE
 
 
 class _Refused(Exception):
@@ -329,6 +337,15 @@ def get_job(session: Session, *, job_id: int, actor: Actor) -> JobView:
     rows = session.scalars(select(MigrationCase).where(MigrationCase.job_id == job_id).order_by(MigrationCase.id))
     return JobView(job, [CaseOutcome(r.instance_id, r.business_key, r.ok, r.reason, r.reason_en, r.from_version)
                          for r in rows])
+
+
+def resume_job(session: Session, *, job_id: int, actor: Actor) -> JobView:
+    """Check that a stopped job may be taken up again (its runner failed or died); a runner then continues it."""
+    view = get_job(session, job_id=job_id, actor=actor)
+    if not (view.stalled or view.job.status == JobStatus.PENDING):
+        raise Conflict(f"迁移任务 {job_id} 正在进行或已完成，无需继续",
+                       message_en=f"migration job {job_id} is running or done")
+    return view
 
 
 @contextmanager

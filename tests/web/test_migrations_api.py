@@ -97,3 +97,29 @@ def test_the_openapi_document_describes_both_operations(client, api_headers):
     assert {"200", "202", "403", "422"} <= set(post["responses"])
     assert "dry_run" in spec["components"]["schemas"]["MigrationRequest"]["properties"]
     assert "/api/v1/migrations/{job_id}" in spec["paths"]
+
+
+def test_a_stopped_job_is_resumed(client, api_headers, session, frozen, mediation):
+    from datetime import timedelta
+
+    from engine.orgs import actor_for
+    from engine.studio.migration import LEASE, start_migration
+    from engine.studio.migration_models import JobStatus
+
+    job = start_migration(session, actor=actor_for(session, username="designer"), process_key="mediation",
+                          to_version=mediation["v2"], instance_ids=[mediation["movable"]])
+    job.status, job.heartbeat_at = JobStatus.RUNNING, frozen.now()  # a runner took it ...
+    session.commit()
+    headers = api_headers("designer")
+    live = client.get(f"/api/v1/migrations/{job.id}", headers=headers).get_json()
+    assert (live["status"], live["stalled"]) == ("running", False)
+    assert client.post(f"/api/v1/migrations/{job.id}/resume", headers=headers).status_code == 409
+    frozen.advance(LEASE + timedelta(seconds=1))  # ... and died with the web process
+    assert client.get(f"/api/v1/migrations/{job.id}", headers=headers).get_json()["stalled"] is True
+    assert client.post(f"/api/v1/migrations/{job.id}/resume", headers=api_headers("li.sl")).status_code == 403
+    resumed = client.post(f"/api/v1/migrations/{job.id}/resume", headers=headers)
+    assert resumed.status_code == 202
+    body = resumed.get_json()
+    assert (body["status"], body["stalled"], body["done"], body["moved"]) == ("done", False, 1, 1)
+    assert _version(session, mediation["movable"]) == mediation["v2"]
+    assert client.post(f"/api/v1/migrations/{job.id}/resume", headers=headers).status_code == 409

@@ -12,7 +12,7 @@ import threading
 
 from flask import current_app, jsonify
 
-from engine.studio.migration import dry_run, get_job, run_migration_job, start_migration
+from engine.studio.migration import dry_run, get_job, resume_job, run_migration_job, start_migration
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
@@ -58,10 +58,25 @@ def migrate(body):
 @errors(403)
 def job_progress(job_id: int):
     """迁移任务的进度：状态、已处理/总数、已迁移数和已处理案件的逐案结果。"""
-    view = get_job(db.session(), job_id=job_id, actor=actor())
+    return _job(get_job(db.session(), job_id=job_id, actor=actor()))
+
+
+@blp.route("/<int(max=2147483647):job_id>/resume", methods=["POST"])
+@blp.response(202, MigrationJobSchema)
+@errors(403, 409)
+def resume(job_id: int):
+    """继续一个中断的迁移任务（执行它的进程出错或已停止，`stalled` 为 true）：从中断处接着迁移，已迁移的案件不重复。"""
+    view = resume_job(db.session(), job_id=job_id, actor=actor())
+    db.commit()
+    dispatch(job_id)
+    db.session().expire_all()
+    return _job(get_job(db.session(), job_id=job_id, actor=actor()))
+
+
+def _job(view) -> dict:
     job = view.job
     return {"id": job.id, "process": job.process_key, "from_version": job.from_version, "to_version": job.to_version,
-            "status": job.status, "done": job.done, "total": job.total, "moved": job.moved,
+            "status": job.status, "stalled": view.stalled, "done": job.done, "total": job.total, "moved": job.moved,
             "created_by": job.created_by, "created_at": job.created_at, "finished_at": job.finished_at,
             "error": job.error, "cases": [c.as_dict() for c in view.cases]}
 
