@@ -390,3 +390,66 @@ def _with_edges(bpmn: str) -> str:
         f'<di:waypoint x="{centre[b][0]}" y="{centre[b][1]}"/></bpmndi:BPMNEdge>'
         for f, a, b in re.findall(r'<bpmn:sequenceFlow id="([^"]+)" sourceRef="([^"]+)" targetRef="([^"]+)"', bpmn))
     return bpmn.replace("</bpmndi:BPMNPlane>", edges + "</bpmndi:BPMNPlane>")
+
+
+def _select(page, element_id):
+    page.evaluate("""(id) => { const m = window.studioModeler, e = m.get('elementRegistry').get(id);
+                              m.get('canvas').scrollToElement(e); m.get('selection').select(e); }""", element_id)
+
+
+def _entry(page, entry_id):
+    return page.input_value(f"#bio-properties-panel-{entry_id}")
+
+
+def test_properties_panel_reads_pingans_settings_as_the_shipped_files_store_them(new_page, live_services):
+    page = new_page("designer")
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(f"/studio/drafts/{_draft_of(live_services)}")
+    page.wait_for_function("window.studioTimings && window.studioTimings.open")
+    # Every element of mediation opens in the panel without an error.
+    ids = page.evaluate("window.studioModeler.get('elementRegistry').filter(e => e.parent && e.type !== 'label').map(e => e.id)")
+    for element_id in ids:
+        _select(page, element_id)
+    assert not errors, errors
+
+    _select(page, "accept")
+    _open_group(page, "办理设置")
+    assert _entry(page, "dueDate") == "workdays(accept_workdays)"
+    _select(page, "court_timeout")
+    _open_group(page, "定时")
+    assert _entry(page, "timerValue") == "days(court_wait_days)"
+    assert page.locator("#bio-properties-panel-timerKind").input_value() == "timeDate"
+    _select(page, "await_court")
+    _open_group(page, "消息")
+    assert (_entry(page, "messageName"), _entry(page, "messageVariable"), _entry(page, "correlation")) == (
+        "judicial_confirmation", "court_result", "court_case_no")
+    _select(page, "assess_risk")
+    _open_group(page, "决策表")
+    assert _entry(page, "calledDecisionId") == "mediation_risk"
+    _select(page, "start_clock")
+    _open_group(page, "脚本")
+    assert "mediation_deadline = days(mediation_limit_days)" in page.input_value("#bio-properties-panel-script")
+    _select(page, "lane_1")
+    _open_group(page, "角色")
+    assert page.locator("#bio-properties-panel-laneRole").input_value() == "调解员"
+    shoot(page, "studio-editor-properties-desktop", full_page=False)
+
+    # An edit in the panel lands in the XML the way the shipped files write it.
+    _select(page, "accept")
+    _open_group(page, "办理设置")
+    page.fill("#bio-properties-panel-warnAt", "workdays(1)")
+    page.locator("#bio-properties-panel-warnAt").press("Tab")
+    _saved(page)
+    xml = page.evaluate("async () => (await window.studioModeler.saveXML({format: true})).xml")
+    accept = re.search(r'<bpmn:userTask id="accept".*?</bpmn:userTask>', xml, re.S).group(0)
+    assert '<spiffworkflow:property name="dueDate" value="workdays(accept_workdays)" />' in accept
+    assert '<spiffworkflow:property name="warnAt" value="workdays(1)" />' in accept
+    assert "court_case_no" in re.search(r"<bpmn:correlationProperty .*?</bpmn:correlationProperty>", xml, re.S).group(0)
+
+    # Decision tables open in dmn-js.
+    page.click("[data-tab=dmn]")
+    page.locator("#dmn-canvas .tjs-table").wait_for()
+    assert page.locator("#dmn-canvas td").count() > 4
+    shoot(page, "studio-editor-dmn-desktop", full_page=False)
+    assert not errors, errors

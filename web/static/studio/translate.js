@@ -27,7 +27,8 @@ const ZH = {
   'Participant': '池', 'Collaboration': '协作', 'Boundary Event': '边界事件', 'Timer Boundary Event': '定时边界事件',
   'Message Boundary Event': '消息边界事件', 'Timer Intermediate Catch Event': '定时中间事件',
   'Message Intermediate Catch Event': '消息中间事件', 'Intermediate Catch Event': '中间事件', 'Sub Process': '子流程',
-  'Call Activity': '调用活动', 'Text Annotation': '注释', 'Data Object Reference': '数据对象', 'Group': '分组', 'Sequential multi-instance': '顺序多实例', 'Loop': '循环'
+  'Call Activity': '调用活动', 'View DRD': '查看决策关系图', 'Hit policy:': '命中策略：', 'Hit Policy': '命中策略',
+  'When': '当', 'And': '且', 'Then': '则', 'Annotations': '备注', 'Add rule': '添加规则', 'Text Annotation': '注释', 'Data Object Reference': '数据对象', 'Group': '分组', 'Sequential multi-instance': '顺序多实例', 'Loop': '循环'
 };
 
 export default function translate(template, replacements) {
