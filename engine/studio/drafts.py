@@ -22,7 +22,8 @@ from .access import require_designer
 from .models import Draft, DraftRevision
 from .workspace import check_files, check_path, check_text, process_keys, version_files
 
-__all__ = ["create_draft", "get_draft", "draft_files", "put_file", "remove_file", "draft_history", "list_drafts",
+__all__ = ["create_draft", "get_draft", "draft_files", "put_file", "remove_file", "draft_history", "draft_revision",
+           "list_drafts",
            "version_files", "skeleton", "Draft"]
 
 _KEY = r"^[A-Za-z_][A-Za-z0-9_]{0,99}$"
@@ -120,6 +121,16 @@ def draft_history(session: Session, *, draft_id: int, actor: Actor) -> list[Draf
     draft = get_draft(session, draft_id=draft_id, actor=actor)
     return list(session.scalars(select(DraftRevision).where(DraftRevision.draft_id == draft.id)
                                 .order_by(DraftRevision.revision.desc())))
+
+
+def draft_revision(session: Session, *, draft_id: int, revision: int, actor: Actor) -> DraftRevision:
+    """Return one revision of a draft: the file it saved and that file's text after the save."""
+    draft = get_draft(session, draft_id=draft_id, actor=actor)
+    row = session.scalar(select(DraftRevision).where(DraftRevision.draft_id == draft.id,
+                                                     DraftRevision.revision == revision))
+    if row is None:
+        raise NotFound(f"草稿 {draft_id} 没有第 {revision} 版", message_en=f"draft {draft_id} has no revision {revision}")
+    return row
 
 
 def mark_deployed(session: Session, *, draft: Draft, version: int, actor: Actor) -> Draft:

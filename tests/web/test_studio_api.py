@@ -177,3 +177,15 @@ def test_drafts_are_listed_newest_first_and_by_process(client, api_headers):
     assert listed.index(second["id"]) < listed.index(first["id"])
     only = client.get("/api/v1/drafts?process=list_a", headers=h).get_json()
     assert [d["id"] for d in only] == [first["id"]] and only[0]["updated_by_name"] == "流程设计员"
+
+
+def test_an_earlier_revision_of_a_file_can_be_read_back(client, api_headers):
+    h = api_headers("designer")
+    draft = _new(client, h, process="revisions")
+    url = f"/api/v1/drafts/{draft['id']}/files/processes/revisions.yaml"
+    client.put(url, json={"text": "name: 第一稿\n", "base_revision": 1}, headers=h)
+    client.put(url, json={"text": "name: 第二稿\n", "base_revision": 2}, headers=h)
+    old = client.get(f"/api/v1/drafts/{draft['id']}/history/2", headers=h).get_json()
+    assert (old["path"], old["text"], old["saved_by_name"]) == ("processes/revisions.yaml", "name: 第一稿\n", "流程设计员")
+    assert client.get(f"/api/v1/drafts/{draft['id']}/history/9", headers=h).status_code == 404
+    assert client.get(f"/api/v1/drafts/{draft['id']}/history/2", headers=api_headers("wang.wg")).status_code == 403

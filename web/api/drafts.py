@@ -17,8 +17,8 @@ from .. import db
 from .common import ApiBlueprint, actor, errors
 from .schemas_studio import (
     DeployRequest, DeployResultSchema, DiffArgs, DiffSchema, DraftCreateRequest, DraftFileSchema, DraftListArgs,
-    DraftSchema, DraftUploadForm, PutFileRequest, RemoveFileArgs, RevisionSchema, ValidationSchema, VersionDiffArgs,
-    VersionSchema,
+    DraftSchema, DraftUploadForm, PutFileRequest, RemoveFileArgs, RevisionDetailSchema, RevisionSchema,
+    ValidationSchema, VersionDiffArgs, VersionSchema,
 )
 
 blp = ApiBlueprint("studio", __name__, url_prefix="",
@@ -164,6 +164,17 @@ def history(draft_id: int):
     names = {u: drafts.display_name(s, u) for u in {r.saved_by for r in rows}}
     return [{"revision": r.revision, "action": r.action, "path": r.path, "saved_by": r.saved_by,
              "saved_by_name": names[r.saved_by], "saved_at": r.saved_at} for r in rows]
+
+
+@blp.route(DRAFT + "/history/<int(max=2147483647):revision>", methods=["GET"])
+@blp.response(200, RevisionDetailSchema)
+@errors(403)
+def revision(draft_id: int, revision: int):
+    """某一修订：保存的文件及保存后的内容（恢复旧内容即把它 PUT 回去）。"""
+    s = db.session()
+    row = drafts.draft_revision(s, draft_id=draft_id, revision=revision, actor=actor())
+    return {"revision": row.revision, "action": row.action, "path": row.path, "saved_by": row.saved_by,
+            "saved_by_name": drafts.display_name(s, row.saved_by), "saved_at": row.saved_at, "text": row.text}
 
 
 @blp.route(DRAFT + "/validate", methods=["POST"])

@@ -65,6 +65,10 @@ class RevisionSchema(Strict):
     saved_at = fields.DateTime(required=True)
 
 
+class RevisionDetailSchema(RevisionSchema):
+    text = fields.String(allow_none=True, metadata={"description": "该次保存后文件的内容（删除、新建、发布时为 null 或版本号）"})
+
+
 class ProblemSchema(Strict):
     file = fields.String(allow_none=True, metadata={"description": "草稿中的文件路径"})
     line = fields.Integer(allow_none=True)
