@@ -3,7 +3,7 @@
 One function (``indicators``) serves the board, the API and the assessment pre-fill (the
 ``platform_indicators`` script helper), so a township's figure in its self-assessment is the one
 its leader sees on the board. Every figure is counted in SQL over ``instances``, ``human_tasks``
-and ``audit_entries`` (the case history) inside the viewer's scope (``scope_clause``, the rule of case search), and
+and ``audit_entries`` (the case history) inside the viewer's scope (the rule of case search, ``engine/visibility.py``), and
 carries the ids of the cases behind it: ``case_ids`` are the cases counted in the denominator (the
 population), ``numerator_case_ids`` those in the numerator. Only the grid events' handling time
 needs Python, for the working-hour arithmetic, and reads two timestamps per closed event.
@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, exists, func, or_, select
+from sqlalchemy import and_, case, distinct, exists, func, or_, select, union_all
 from sqlalchemy.orm import Session, aliased
 
 from ..audit import EntryKind
@@ -25,7 +25,7 @@ from ..context import context_of
 from ..errors import EngineError
 from ..models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from ..orgs import Actor
-from ..visibility import orgs_under, scope_clause, sees_everything
+from ..visibility import orgs_under, scope_branches, sees_everything
 
 # Cases the public waits on, whose closing on time and closure rate the center answers for.
 CASE_PROCESSES = ("mediation", "grid_event", "supervision")
@@ -55,7 +55,6 @@ LABELS = {
     "overdue_supervision": ("超期督办事项", "Overdue supervision items", "件"),
     "report_returns": ("报表退回修改", "Reports sent back", "件"),
 }
-ONE_DAY = timedelta(days=1)
 
 
 @dataclass(frozen=True)
@@ -80,23 +79,48 @@ class Indicator:
 
 
 def indicators(session: Session, *, actor: Actor, start: datetime, end: datetime,
-               org_path: str | None = None) -> dict[str, Indicator]:
-    """Compute the period's indicators ``[start, end)`` over the cases ``actor`` may see, within ``org_path`` if given."""
+               org_path: str | None = None, with_case_ids: bool = True) -> dict[str, Indicator]:
+    """Compute the period's indicators ``[start, end)`` over the cases ``actor`` may see, within ``org_path`` if given.
+
+    ``with_case_ids=False`` counts in the database and leaves ``case_ids`` empty: for a board that
+    shows the figures and links to their lists, at a county's scale.
+    """
     if start.tzinfo is None or end.tzinfo is None:
         raise EngineError("统计期间的起止时间必须带时区", message_en="the period's start and end must be aware datetimes")
     if end <= start:
         raise EngineError("统计期间的结束时间必须晚于开始时间", message_en="the period must end after it starts")
-    scope = _Scope(actor, org_path)
+    scope, tally = _Scope(actor, org_path), _Tally(session, with_case_ids)
     out = {
-        "on_time_rate": _on_time(session, scope, start, end),
-        "closure_rate": _closure(session, scope, start, end, CASE_PROCESSES, None, "closure_rate"),
-        "mediation_success_rate": _mediation(session, scope, start, end),
-        "grid_closure_rate": _closure(session, scope, start, end, (GRID,), GRID_CLOSED_END, "grid_closure_rate"),
-        "grid_avg_handling_hours": _grid_hours(session, scope, start, end),
-        "overdue_supervision": _overdue_supervision(session, scope, start, end),
-        "report_returns": _report_returns(session, scope, start, end),
+        "on_time_rate": _on_time(tally, scope, start, end),
+        "closure_rate": _closure(tally, scope, start, end, CASE_PROCESSES, None, "closure_rate"),
+        "mediation_success_rate": _mediation(tally, scope, start, end),
+        "grid_closure_rate": _closure(tally, scope, start, end, (GRID,), GRID_CLOSED_END, "grid_closure_rate"),
+        "grid_avg_handling_hours": _grid_hours(session, scope, start, end, with_case_ids),
+        "overdue_supervision": _overdue_supervision(tally, scope, start, end),
+        "report_returns": _report_returns(tally, scope, start, end),
     }
     return {k: out[k] for k in KEYS}
+
+
+class _Tally:
+    """Run a figure's ``select(case id, counted?)``: fetching the ids, or only counting them in the database."""
+
+    def __init__(self, session: Session, with_ids: bool):
+        self.session, self.with_ids = session, with_ids
+
+    def __call__(self, stmt) -> tuple[list[int], list[int], int, int, int]:
+        """Return (population ids, counted ids, population, counted rows, counted cases); ids empty when only counting."""
+        conn = self.session.connection()  # Core rows: no ORM bookkeeping for thousands of pairs
+        if self.with_ids:
+            rows = conn.execute(stmt).all()
+            population, counted = sorted({i for i, _ in rows}), sorted({i for i, hit in rows if hit})
+            return population, counted, len(population), sum(1 for _, hit in rows if hit), len(counted)
+        sub = stmt.subquery()
+        hit = case((sub.c[1], 1), else_=0)
+        pop, rows, cases = conn.execute(select(
+            func.count(distinct(sub.c[0])), func.coalesce(func.sum(hit), 0),
+            func.count(distinct(case((sub.c[1], sub.c[0]), else_=None))))).one()
+        return [], [], pop, int(rows), cases
 
 
 class _Scope:
@@ -106,7 +130,7 @@ class _Scope:
         self.actor, self.org_path = actor, org_path
 
     def cases(self, *, unit_field: str | None = None) -> list:
-        conditions = [] if sees_everything(self.actor) else [scope_clause(self.actor)]
+        conditions = [] if sees_everything(self.actor) else [self._visible()]
         if self.org_path:
             in_org = Instance.org_id.in_(orgs_under([self.org_path]))
             if unit_field:
@@ -118,20 +142,33 @@ class _Scope:
         return conditions
 
 
-def _rate(key: str, numerator_ids: list[int], population: list[int]) -> Indicator:
+    def _visible(self):
+        # The rule of ``scope_clause`` (the subtree, the cases one started, those linked to one by a
+        # task or a CC) as one OR over the figure's own rows: a county leader's scope is the whole
+        # county, and building it as a set of ids first costs a scan of every case for each figure.
+        actor = self.actor
+        _, by_link = scope_branches(actor)
+        either = [Instance.started_by_id == actor.id, Instance.id.in_(union_all(*by_link))]
+        paths = sorted({path for _, path in actor.grants})
+        if paths:
+            either.insert(0, Instance.org_id.in_(orgs_under(paths)))
+        return or_(*either)
+
+
+def _rate(key: str, tallied) -> Indicator:
+    population, counted, d, _, n = tallied
     label, label_en, unit = LABELS[key]
-    n, d = len(numerator_ids), len(population)
     return Indicator(key=key, label=label, label_en=label_en, numerator=n, denominator=d,
                      value=round(100.0 * n / d, 1) if d else None, unit=unit,
-                     case_ids=sorted(population), numerator_case_ids=sorted(numerator_ids))
+                     case_ids=population, numerator_case_ids=counted)
 
 
-def _count(key: str, counted_ids: list[int], population: list[int], number: int | None = None) -> Indicator:
+def _count(key: str, tallied, *, by_rows: bool = False) -> Indicator:
+    population, counted, d, rows, cases = tallied
+    n = rows if by_rows else cases
     label, label_en, unit = LABELS[key]
-    n = len(counted_ids) if number is None else number
-    return Indicator(key=key, label=label, label_en=label_en, numerator=n, denominator=len(population),
-                     value=float(n) if population else None, unit=unit,
-                     case_ids=sorted(population), numerator_case_ids=sorted(counted_ids))
+    return Indicator(key=key, label=label, label_en=label_en, numerator=n, denominator=d,
+                     value=float(n) if d else None, unit=unit, case_ids=population, numerator_case_ids=counted)
 
 
 def _ended_in(start, end):
@@ -143,62 +180,58 @@ def _taken(column=None):
     return or_(column.is_(None), column.not_in(NOT_TAKEN_ENDS))
 
 
-def _on_time(session, scope, start, end) -> Indicator:
+def _on_time(tally, scope, start, end) -> Indicator:
     # Late: some step with a deadline was finished (done, or cancelled by the flow) after it.
     late = exists().where(HumanTask.instance_id == Instance.id, HumanTask.due_at.is_not(None),
                           HumanTask.completed_at > HumanTask.due_at)
-    rows = session.execute(select(Instance.id, late).where(
-        Instance.process_key.in_(CASE_PROCESSES), _ended_in(start, end), _taken(), *scope.cases())).all()
-    return _rate("on_time_rate", [i for i, is_late in rows if not is_late], [i for i, _ in rows])
+    return _rate("on_time_rate", tally(select(Instance.id, ~late).where(
+        Instance.process_key.in_(CASE_PROCESSES), _ended_in(start, end), _taken(), *scope.cases())))
 
 
-def _closure(session, scope, start, end, processes, closed_end, key) -> Indicator:
+def _closure(tally, scope, start, end, processes, closed_end, key) -> Indicator:
     closed = and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at < end, _taken())
     if closed_end:
         closed = and_(closed, Instance.end_event == closed_end)
     # Received in the period and taken on: a case refused at intake, or withdrawn, was never open.
-    rows = session.execute(select(Instance.id, closed).where(
+    return _rate(key, tally(select(Instance.id, closed).where(
         Instance.process_key.in_(processes), Instance.started_at >= start, Instance.started_at < end,
         Instance.status != InstanceStatus.CANCELLED,
         or_(Instance.status != InstanceStatus.COMPLETED, Instance.ended_at >= end, _taken()),
-        *scope.cases())).all()
-    return _rate(key, [i for i, done in rows if done], [i for i, _ in rows])
+        *scope.cases())))
 
 
-def _mediation(session, scope, start, end) -> Indicator:
-    rows = session.execute(select(Instance.id, Instance.end_event).where(
+def _mediation(tally, scope, start, end) -> Indicator:
+    return _rate("mediation_success_rate", tally(select(Instance.id, Instance.end_event.in_(MEDIATION_AGREED_ENDS)).where(
         Instance.process_key == MEDIATION, _ended_in(start, end), Instance.end_event.in_(MEDIATION_ENDED_ENDS),
-        *scope.cases())).all()
-    return _rate("mediation_success_rate", [i for i, e in rows if e in MEDIATION_AGREED_ENDS], [i for i, _ in rows])
+        *scope.cases())))
 
 
-def _grid_hours(session, scope, start, end) -> Indicator:
-    rows = session.execute(select(Instance.id, Instance.started_at, Instance.ended_at).where(
+def _grid_hours(session, scope, start, end, with_ids: bool) -> Indicator:
+    rows = session.connection().execute(select(Instance.id, Instance.started_at, Instance.ended_at).where(
         Instance.process_key == GRID, _ended_in(start, end), Instance.end_event == GRID_CLOSED_END,
         *scope.cases())).all()
-    calendar = context_of(session).calendar(session)
-    total = sum(working_hours_between(calendar, _aware(a), _aware(b)) for _, a, b in rows)
+    clock = WorkingTime(context_of(session).calendar(session))
+    total = sum(clock.between(_aware(a), _aware(b)) for _, a, b in rows)
     label, label_en, unit = LABELS["grid_avg_handling_hours"]
-    ids = sorted(i for i, _, _ in rows)
+    ids = sorted(i for i, _, _ in rows) if with_ids else []
     return Indicator(key="grid_avg_handling_hours", label=label, label_en=label_en, numerator=round(total),
                      denominator=len(rows), value=round(total / len(rows), 1) if rows else None, unit=unit,
                      case_ids=ids, numerator_case_ids=ids)
 
 
-def _overdue_supervision(session, scope, start, end) -> Indicator:
+def _overdue_supervision(tally, scope, start, end) -> Indicator:
     in_scope = scope.cases(unit_field=SUPERVISION_UNIT_FIELD)
     carded = exists().where(AuditEntry.instance_id == Instance.id, AuditEntry.kind == EntryKind.TIMER,
                             AuditEntry.element_id.in_(SUPERVISION_CARD_TIMERS),
                             AuditEntry.at >= start, AuditEntry.at < end)
     # The items under way at some time in the period: issued before it ended, not closed before it began.
-    rows = session.execute(select(Instance.id, carded).where(
+    return _count("overdue_supervision", tally(select(Instance.id, carded).where(
         Instance.process_key == SUPERVISION, Instance.started_at < end,
         Instance.status != InstanceStatus.CANCELLED, or_(Instance.ended_at.is_(None), Instance.ended_at >= start),
-        _taken(), *in_scope)).all()
-    return _count("overdue_supervision", [i for i, c in rows if c], [i for i, _ in rows])
+        _taken(), *in_scope)))
 
 
-def _report_returns(session, scope, start, end) -> Indicator:
+def _report_returns(tally, scope, start, end) -> Indicator:
     # A county review either accepts the report, which ends the case at once, or sends it back to
     # 填报: so every review but an accepted case's last one was a return. Read from the history's
     # order (seq), not from times, which a step's entries share.
@@ -207,36 +240,51 @@ def _report_returns(session, scope, start, end) -> Indicator:
                                   later.kind == EntryKind.COMPLETED, later.element_id == REPORT_REVIEW_TASK)
     accepted = and_(Instance.status == InstanceStatus.COMPLETED, Instance.end_event == REPORT_ACCEPTED_END)
     is_return = or_(AuditEntry.kind == EntryKind.RETURNED, ~accepted, later_review)
-    rows = session.execute(select(AuditEntry.instance_id, is_return).join(Instance, Instance.id == AuditEntry.instance_id)
-                           .where(Instance.process_key == REPORT, AuditEntry.element_id == REPORT_REVIEW_TASK,
-                                  AuditEntry.kind.in_((EntryKind.COMPLETED, EntryKind.RETURNED)),
-                                  AuditEntry.at >= start, AuditEntry.at < end, *scope.cases())).all()
-    returns = sum(1 for _, r in rows if r)
-    return _count("report_returns", sorted({i for i, r in rows if r}), sorted({i for i, _ in rows}), number=returns)
+    return _count("report_returns", tally(select(AuditEntry.instance_id, is_return)
+                                          .join(Instance, Instance.id == AuditEntry.instance_id)
+                                          .where(Instance.process_key == REPORT,
+                                                 AuditEntry.element_id == REPORT_REVIEW_TASK,
+                                                 AuditEntry.kind.in_((EntryKind.COMPLETED, EntryKind.RETURNED)),
+                                                 AuditEntry.at >= start, AuditEntry.at < end, *scope.cases())),
+                  by_rows=True)
 
 
 def working_hours_between(calendar, a: datetime, b: datetime) -> float:
     """Return the 工作时 from ``a`` to ``b``: time inside working periods on working days (0 if ``b`` is not later)."""
-    if b <= a:
-        return 0.0
-    first, last = a.astimezone(calendar.tz).replace(tzinfo=None), b.astimezone(calendar.tz).replace(tzinfo=None)
-    total, day = timedelta(), first.date()
-    full_day = sum((_span(day, begin, end) for begin, end in calendar.periods), timedelta())
-    while day <= last.date():
-        if calendar.is_workday(day):
-            if first.date() < day < last.date():
-                total += full_day
-            else:
-                for begin, end in calendar.periods:
-                    lo, hi = max(first, datetime.combine(day, begin)), min(last, datetime.combine(day, end))
-                    if hi > lo:
-                        total += hi - lo
-        day += ONE_DAY
-    return total.total_seconds() / 3600
+    return WorkingTime(calendar).between(a, b)
 
 
-def _span(day: date, begin, end) -> timedelta:
-    return datetime.combine(day, end) - datetime.combine(day, begin)
+class WorkingTime:
+    """Working hours between moments, from a running total per day: thousands of pairs at a few µs each."""
+
+    def __init__(self, calendar):
+        self.calendar = calendar
+        self.periods = [(begin.hour * 3600 + begin.minute * 60, end.hour * 3600 + end.minute * 60)
+                        for begin, end in calendar.periods]
+        self.full_day = sum(e - b for b, e in self.periods)
+        self.origin: date | None = None
+        self.before: list[int] = [0]  # working seconds from the origin up to each day after it
+
+    def between(self, a: datetime, b: datetime) -> float:
+        """Return the working hours from ``a`` to ``b`` (0 if ``b`` is not later)."""
+        if b <= a:
+            return 0.0
+        since = self._elapsed(a)  # first: the earlier moment may move the origin back, never the later one
+        return max(0, self._elapsed(b) - since) / 3600
+
+    def _elapsed(self, moment: datetime) -> int:
+        local = moment.astimezone(self.calendar.tz)
+        day = local.date()
+        if self.origin is None or day < self.origin:
+            self.origin, self.before = day - timedelta(days=1), [0]
+        index = (day - self.origin).days
+        while len(self.before) <= index:
+            last = self.origin + timedelta(days=len(self.before) - 1)
+            self.before.append(self.before[-1] + (self.full_day if self.calendar.is_workday(last) else 0))
+        if not self.calendar.is_workday(day):
+            return self.before[index]
+        now = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+        return self.before[index] + sum(max(0, min(now, e) - b) for b, e in self.periods)
 
 
 def _aware(moment: datetime) -> datetime:

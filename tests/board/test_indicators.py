@@ -208,3 +208,32 @@ def test_a_period_must_be_aware_and_end_after_it_starts(seeded):
     with pytest.raises(EngineError, match="晚于"):
         indicators(seeded, actor=he, start=END, end=START)
 
+
+
+def test_counting_only_gives_the_same_figures_without_the_ids(seeded):
+    he = actor_for(seeded, username="he.ld")
+    for org in (None, _path(seeded, "chengguan")):
+        full = indicators(seeded, actor=he, start=START, end=END, org_path=org)
+        counted = indicators(seeded, actor=he, start=START, end=END, org_path=org, with_case_ids=False)
+        for key in KEYS:
+            assert (counted[key].numerator, counted[key].denominator, counted[key].value) == \
+                (full[key].numerator, full[key].denominator, full[key].value), key
+            assert counted[key].case_ids == [] and counted[key].numerator_case_ids == []
+
+
+def test_working_hours_agree_with_a_day_by_day_count(seeded):
+    calendar = context_of(seeded).calendar(seeded)
+    start = datetime(2026, 4, 28, 23, 15, tzinfo=timezone.utc)  # Wednesday 07:15 Beijing
+
+    def by_hand(a, b):
+        total, step = 0, timedelta(minutes=5)
+        while a < b:
+            local = a.astimezone(calendar.tz)
+            if calendar.is_workday(local.date()) and any(p <= local.time() < q for p, q in calendar.periods):
+                total += 5
+            a += step
+        return total / 60
+
+    for hours in (1, 30, 100):  # across the May Day holiday and its adjusted working Saturday
+        end = start + timedelta(hours=hours * 3)
+        assert working_hours_between(calendar, start, end) == pytest.approx(by_hand(start, end))
