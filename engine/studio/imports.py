@@ -12,7 +12,7 @@ from pathlib import PurePosixPath
 
 from ..errors import DefinitionInvalid, Problem
 from ..orgs import ROLES, role_for_lane
-from ..spiff.parser import NS, parse_xml
+from ..spiff.parser import NS, element_lines, parse_xml
 from .import_common import BPMN, ZEEBE
 from .import_bpmn import BpmnImport
 from .workspace import LAYOUT_HELP, file_kind
@@ -70,6 +70,7 @@ def convert_files(files: dict[str, str], *, default_role: str | None = None, man
                                             f"{path} does not fit Pingan's layout and was not imported", file=path))
                 continue
             out.files[target] = text
+    _lines_in_result(out)
     # The import's own refusal of an element says more than the validator's about the same element.
     refused = {(p.file, p.element_id) for p in out.problems}
     if any(p.endswith(".bpmn") for p in out.files):
@@ -77,6 +78,20 @@ def convert_files(files: dict[str, str], *, default_role: str | None = None, man
             if (problem.file, problem.element_id) not in refused:
                 out.problems.append(_located(problem, out.files))
     return out
+
+
+def _lines_in_result(out: Imported) -> None:
+    """Point each refusal at its element's line in the converted file (the one the designer opens)."""
+    lines: dict[str, dict[str, int]] = {}
+    for problem in out.problems:
+        if not problem.element_id or problem.file not in out.files or not problem.file.endswith(".bpmn"):
+            continue
+        if problem.file not in lines:
+            try:
+                lines[problem.file] = element_lines(parse_xml(out.files[problem.file].encode("utf-8"), problem.file))
+            except DefinitionInvalid:
+                lines[problem.file] = {}
+        problem.line = lines[problem.file].get(problem.element_id, problem.line)
 
 
 def _call_graph(files: dict[str, str]) -> dict[str, set[str]]:

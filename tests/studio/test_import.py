@@ -354,3 +354,12 @@ def test_pingan_s_own_files_go_through_the_import_unchanged():
     result = convert_files(files)
     assert result.problems == [] and result.changes == []
     assert result.files == files
+
+
+def test_a_refusal_points_at_the_line_of_its_element_in_the_converted_file():
+    java = LEAVE.replace('<bpmn:userTask id="record" name="登记" camunda:candidateUsers="zhou.ga">',
+                         '<bpmn:serviceTask id="record" name="登记" camunda:class="com.example.Record">').replace(
+        "</bpmn:userTask>\n    <bpmn:sequenceFlow id=\"f3\"", "</bpmn:serviceTask>\n    <bpmn:sequenceFlow id=\"f3\"")
+    files, [problem] = import_files({"leave.bpmn": java}, default_role="handler")
+    converted = files[problem.file].splitlines()
+    assert 'id="record"' in converted[problem.line - 1]
