@@ -517,7 +517,7 @@ def _problem_from(exc: Exception, filename: str, lines: dict[str, int], tree=Non
         if match:
             groups = [g or "" for g in match.groups()]
             return Problem(zh.format(*groups, what=label), en.format(*groups, what=label_en),
-                           file=file, line=line, element_id=element_id)
+                           file=file, line=line, element_id=element_id, hint=_import_hint(tree))
     hint = None
     if "did you mean" not in text.lower():
         missing = text.rsplit("'", 2)[-2] if text.count("'") >= 2 else None
@@ -525,7 +525,18 @@ def _problem_from(exc: Exception, filename: str, lines: dict[str, int], tree=Non
         hint = f"是否指 '{close[0]}'？(did you mean '{close[0]}'?)" if close else None
     where = f"{label}：" if label else "："
     return Problem(f"BPMN 解析错误{where}{text}", f"BPMN parse error{label_en}: {text}",
-                   file=file, line=line, element_id=element_id, hint=hint)
+                   file=file, line=line, element_id=element_id, hint=hint or _import_hint(tree))
+
+
+_OTHER_TOOLS = ("camunda.org", "activiti.org", "flowable.org", "signavio.com", "trisotech.com")
+
+
+def _import_hint(tree) -> str | None:
+    """Point a designer validating another tool's file at `pingan import`, which converts what it can."""
+    namespaces = tree.getroot().nsmap.values() if tree is not None else ()
+    if any(tool in (ns or "") for ns in namespaces for tool in _OTHER_TOOLS):
+        return "这是其他工具画的模型：先用 pingan import 转换 (a model from another tool: convert it with pingan import first)"
+    return None
 
 
 def _element_named_in(text: str, tree) -> tuple[str | None, str | None]:
