@@ -305,7 +305,9 @@ def _apply(session: Session, instance: Instance, source: ProcessDefinition, targ
         row.form_key = form_key_for(target.key, task.element_id, task.properties.get("formKey"))
         row.candidate_role = role_for_lane(task.lane)
         carried.append(row.id)
+    # The opinion is what the case page's history shows beside the entry.
     audit.record(session, instance=instance, kind=EntryKind.MIGRATED, actor=actor_name,
+                 opinion=f"流程版本 v{source.version} → v{target.version}",
                  payload={"from_version": source.version, "to_version": target.version,
                           "from_definition_id": source.id, "to_definition_id": target.id, "open_tasks_kept": carried})
     runtime.save(session, runtime.Loaded(instance, target, moved), actor=SYSTEM, error=None)

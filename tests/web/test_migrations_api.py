@@ -78,7 +78,7 @@ def test_a_job_moves_the_cases_and_reports_progress(client, api_headers, session
     assert 'id="review"' in client.get(f"/cases/{mediation['movable']}/diagram.bpmn").get_data(as_text=True)
     assert 'id="review"' not in client.get(f"/cases/{mediation['stuck']}/diagram.bpmn").get_data(as_text=True)
     page = client.get(f"/cases/{mediation['movable']}").get_data(as_text=True)
-    assert "迁移到新版本" in page
+    assert "迁移到新版本" in page and f"流程版本 v{mediation['v1']} → v{mediation['v2']}" in page
 
 
 def test_bad_requests_change_nothing(client, api_headers, session, mediation):
