@@ -9,7 +9,11 @@ from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstrain
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..db import Base
-from ..models import JSONType
+from ..models import Instance, JSONType
+
+# Warning rules read the disputes of the last weeks: by process and start time from an index,
+# not a scan of a million cases.
+Index("ix_instances_process_started", Instance.process_key, Instance.started_at)
 
 
 class WarningStatus(StrEnum):

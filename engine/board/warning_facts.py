@@ -151,12 +151,14 @@ def _violence_no_visit(session: Session, rule: LoadedRule, now: datetime, places
     rows = session.execute(marked).all()
     if not rows:
         return []
-    last_visit = dict(session.execute(
-        select(HumanTask.instance_id, func.max(HumanTask.completed_at))
-        .join(Instance, Instance.id == HumanTask.instance_id)
-        .where(Instance.status == InstanceStatus.RUNNING, Instance.process_key == DISPUTES,
-               HumanTask.element_id.in_(VISIT_STEPS), HumanTask.status == TaskStatus.COMPLETED)
-        .group_by(HumanTask.instance_id)).all())
+    last_visit: dict[int, datetime] = {}
+    ids = [r.id for r in rows]
+    for start in range(0, len(ids), 5000):  # by case id, from the index on human_tasks.instance_id
+        last_visit.update(session.execute(
+            select(HumanTask.instance_id, func.max(HumanTask.completed_at))
+            .where(HumanTask.instance_id.in_(ids[start:start + 5000]), HumanTask.element_id.in_(VISIT_STEPS),
+                   HumanTask.status == TaskStatus.COMPLETED)
+            .group_by(HumanTask.instance_id)).all())
     out = []
     for r in rows:
         visit = last_visit.get(r.id)
