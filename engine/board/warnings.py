@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock, runtime
 from ..context import Services, context_of
+from ..definitions import get_definition
 from ..errors import Conflict, EngineError, FormInvalid, NotAllowed, NotFound, Problem
 from ..models import Instance, Org, RoleAssignment, User
 from ..notifications import notify
@@ -425,6 +426,15 @@ def supervision_draft(view: WarningView) -> dict:
             "content": content[:3000], "requirements": DEFAULT_REQUIREMENTS}
 
 
+def may_supervise(session: Session, *, actor: Actor) -> bool:
+    """Tell whether the actor may turn warnings into supervision items (may start 督查督办 in their own org)."""
+    try:
+        runtime.check_may_start(get_definition(session, key=SUPERVISION), actor=actor, org_path=actor.org_path)
+    except (NotAllowed, NotFound):
+        return False
+    return True
+
+
 def supervise_warning(session: Session, *, warning_id: int, actor: Actor, lead_unit: str | None,
                       time_limit_workdays: int | None, assisting: list[str] | tuple = (),
                       item_title: str | None = None, requirements: str | None = None,
@@ -463,4 +473,5 @@ def supervise_warning(session: Session, *, warning_id: int, actor: Actor, lead_u
 __all__ = ["EvaluationReport", "WarningView", "EvidenceCase", "EventKind", "STATUS_LABELS", "WARNING_ROLES",
            "evaluate_warnings", "evaluate_if_due", "list_warnings", "get_warning", "warning_history",
            "acknowledge_warning", "dismiss_warning", "supervise_warning", "supervision_draft", "may_see_warnings",
+           "may_supervise",
            "fill"]

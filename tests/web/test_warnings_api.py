@@ -190,3 +190,11 @@ def test_pingan_warnings_evaluate_after_init_and_the_demo_seed(tmp_path, monkeyp
         svc.dispose()
     again = runner.invoke(main, ["warnings", "evaluate"])
     assert again.exit_code == 0 and "新预警 0 条" in again.output
+
+
+def test_only_those_who_may_open_supervision_items_get_the_supervise_dialog(client, login, hot):
+    login(client, "he.ld")                     # a leader: acknowledge and dismiss, no 督办 (that is the inspector's)
+    html = client.get("/warnings").get_data(as_text=True)
+    assert "确认排除" in html and "立项督办" not in html
+    login(client, "zheng.dc")
+    assert "立项督办" in client.get("/warnings").get_data(as_text=True)

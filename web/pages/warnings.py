@@ -13,7 +13,7 @@ from engine import case_lists
 from engine.board.models import WarningLevel, WarningStatus
 from engine.board.warning_rules import KINDS, LEVEL_LABELS
 from engine.board.warnings import (
-    STATUS_LABELS, acknowledge_warning, dismiss_warning, list_warnings, may_see_warnings,
+    STATUS_LABELS, acknowledge_warning, dismiss_warning, list_warnings, may_see_warnings, may_supervise,
     supervise_warning, supervision_draft,
 )
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
@@ -63,6 +63,7 @@ def _page(*, status: int = 200, dialog: dict | None = None):
                   units=case_lists.org_choices(s, kind="unit"), level_label=level_label, status_label=status_label,
                   levels=[(lv.value, level_label(lv)) for lv in WarningLevel],
                   rules=[(k, kind.name) for k, kind in KINDS.items()], local_time=local_time,
+                  supervises=may_supervise(s, actor=me),
                   dialog=dialog or {"id": None, "op": None, "message": None, "form": {}})
 
 
