@@ -88,10 +88,7 @@ class ActivityConversions:
             self._abstract_to_task(el, "发送任务没有指定消息", "send task without a message")
 
     def _on_receiveTask(self, el) -> None:
-        if not el.get("messageRef"):
-            self.refuse(el, "接收任务没有指定消息，平安无法知道它等什么", "the receive task names no message, so Pingan "
-                        "cannot know what it waits for", hint="给它指定消息（messageRef），或改画为用户任务 (give it a "
-                        "message or draw a user task)")
+        self._give_message(el, el)
 
     def _on_manualTask(self, el) -> None:
         self.change(el, "手工任务导入为用户任务（由办理人在平安里确认完成）",
@@ -311,26 +308,35 @@ class ActivityConversions:
                     hint="把监听器做的事画成脚本任务 (draw what the listener does as a script task)")
 
     def _on_messageEventDefinition(self, el) -> None:
-        event = el.getparent()
-        name = snake(" ".join((event.get("name") or "").split())) or snake(event.get("id"))
-        if el.get("messageRef"):
-            message = next((m for m in self.root.iterfind("bpmn:message", NS) if m.get("id") == el.get("messageRef")), None)
+        self._give_message(el, el.getparent())
+
+    def _on_conditionalEventDefinition(self, el) -> None:
+        if el.find("bpmn:condition", NS) is None:
+            self.refuse(el.getparent(), "条件事件没有条件，平安无法知道它何时触发", "the conditional event has no condition, "
+                        "so Pingan cannot know when it fires", hint="填写条件（Python 表达式，如 amount > 100） (write the "
+                        "condition as a Python expression, e.g. amount > 100)")
+
+    def _give_message(self, holder, owner) -> None:
+        """Name the message a receive task or message event waits for or sends, so Pingan can deliver it by name."""
+        name = snake(" ".join((owner.get("name") or "").split())) or snake(owner.get("id"))
+        if holder.get("messageRef"):
+            message = next((m for m in self.root.iterfind("bpmn:message", NS) if m.get("id") == holder.get("messageRef")),
+                           None)
             if message is not None and not message.get("name"):
                 message.set("name", name)
-                self.change(event, f"消息 {message.get('id')} 没有名字：按事件命名为 '{name}'",
-                            f"the message {message.get('id')} had no name; named '{name}' after the event")
+                self.change(owner, f"消息 {message.get('id')} 没有名字：按它命名为 '{name}'",
+                            f"the message {message.get('id')} had no name; named '{name}' after it")
             return
-        message_id = f"{event.get('id')}_message"
+        message_id = f"{owner.get('id')}_message"
         message = etree.Element(f"{{{BPMN}}}message", id=message_id, name=name)
         first_process = self.root.find("bpmn:process", NS)
         if first_process is not None:
             first_process.addprevious(message)
         else:
             self.root.append(message)
-        el.set("messageRef", message_id)
-        self.change(event, f"消息事件没有指定消息：新建消息 '{name}'（由其他系统通过接口投递）",
-                    f"the message event named no message; added the message '{name}' (delivered by other systems "
-                    "through the API)")
+        holder.set("messageRef", message_id)
+        self.change(owner, f"没有指定消息：新建消息 '{name}'（由其他系统通过接口投递）",
+                    f"named no message; added the message '{name}' (delivered by other systems through the API)")
 
     def _on_formData(self, el) -> None:
         pass  # read by _form and _start_form

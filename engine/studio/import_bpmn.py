@@ -174,8 +174,15 @@ class BpmnImport(ActivityConversions, DataConversions):
                 el.attrib.pop(attr, None)
 
     def _on_condition(self, el) -> None:  # conditional events
-        if etree.QName(el.getparent()).localname == "conditionalEventDefinition":
-            self._on_conditionExpression(el)
+        if etree.QName(el.getparent()).localname != "conditionalEventDefinition":
+            return
+        if not "".join(el.itertext()).strip():
+            self.refuse(el.getparent().getparent(), "条件事件的条件是空的，平安无法知道它何时触发",
+                        "the conditional event's condition is empty, so Pingan cannot know when it fires",
+                        hint="填写条件（Python 表达式，如 amount > 100） (write the condition as a Python expression, "
+                        "e.g. amount > 100)")
+            return
+        self._on_conditionExpression(el)
 
     def _on_completionCondition(self, el) -> None:
         self._on_conditionExpression(el)
