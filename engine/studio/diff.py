@@ -27,6 +27,11 @@ _DI_NAMESPACES = {"http://www.omg.org/spec/BPMN/20100524/DI", "http://www.omg.or
 # Elements whose children with an id are elements of their own; everything else is content.
 _CONTAINERS = {"definitions", "process", "subProcess", "transaction", "adHocSubProcess", "laneSet", "lane",
                "childLaneSet", "collaboration"}
+# Attributes a designer knows by another name; those naming another element are shown with its name.
+_ATTRIBUTES = {"sourceRef": "起点", "targetRef": "终点", "default": "默认出口", "attachedToRef": "附着于",
+               "cancelActivity": "中断活动", "calledElement": "调用流程", "processRef": "参与的流程",
+               "messageRef": "消息", "isExecutable": "可执行", "gatewayDirection": "网关方向"}
+_REFERENCES = {"起点", "终点", "默认出口", "附着于"}
 _FACETS = {"conditionExpression": "条件", "script": "脚本", "multiInstanceLoopCharacteristics": "多实例会签",
            "standardLoopCharacteristics": "循环", "documentation": "说明"}
 
@@ -38,7 +43,7 @@ def diff_files(old: dict[str, str], new: dict[str, str]) -> dict:
     removed = sorted(set(old_elements) - set(new_elements))
     details = {}
     for element_id in sorted(set(old_elements) & set(new_elements)):
-        lines = _describe(old_elements[element_id], new_elements[element_id])
+        lines = _describe(old_elements[element_id], new_elements[element_id], old_elements, new_elements)
         if lines:
             details[element_id] = lines
     names = {i: (new_elements.get(i) or old_elements.get(i)).get("名称") for i in [*added, *removed, *details]}
@@ -117,7 +122,7 @@ def _signature(element) -> dict:
     for key, value in sorted(element.attrib.items()):
         name = _local(key)
         if name not in ("id", "name"):
-            sig[f"属性 {name}"] = value
+            sig[_ATTRIBUTES.get(name, f"属性 {name}")] = value
     for child in element:
         if not isinstance(child.tag, str):
             continue
@@ -152,13 +157,20 @@ def _canon(element) -> str:
     return " ".join(p for p in (own, inner) if p) or "(空)"
 
 
-def _describe(old: dict, new: dict) -> list[str]:
+def _describe(old: dict, new: dict, old_all: dict, new_all: dict) -> list[str]:
     lines = []
     for facet in sorted(set(old) | set(new), key=lambda k: (k != "类型", k != "名称", k)):
         before, after = old.get(facet), new.get(facet)
         if before != after:
+            if facet in _REFERENCES:
+                before, after = _named(before, old_all), _named(after, new_all)
             lines.append(f"{facet}：{_show(before)} → {_show(after)}")
     return lines
+
+
+def _named(element_id: str | None, elements: dict) -> str | None:
+    name = (elements.get(element_id) or {}).get("名称") if element_id else None
+    return f"{element_id}（{name}）" if name else element_id
 
 
 def _show(value) -> str:

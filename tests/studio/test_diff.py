@@ -34,7 +34,7 @@ def test_a_review_step_added_to_mediation(session, actors, library):
     assert elements["added"] == ["f_review_accept", "review"]
     assert elements["removed"] == []
     assert elements["changed"] == ["f_start_accept", "lane_0"]
-    assert elements["details"]["f_start_accept"] == ["属性 targetRef：accept → review"]
+    assert elements["details"]["f_start_accept"] == ["终点：accept（受理审查） → review（受理复核）"]
     assert elements["names"]["review"] == "受理复核"
     assert any("review" in line for line in elements["details"]["lane_0"])
     files = {f["path"]: f for f in result["files"]}
