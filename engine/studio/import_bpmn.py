@@ -64,9 +64,9 @@ class BpmnImport(ActivityConversions, DataConversions):
         try:
             tree = parse_xml(self.text.encode("utf-8"), PurePosixPath(self.path).name)
         except DefinitionInvalid as exc:
+            # Not XML Pingan reads: reported with its line, and left out of the result.
             self.out.problems.extend(Problem(p.message, p.message_en, file=self.path, line=p.line,
                                              element_id=p.element_id) for p in exc.details)
-            self.out.files[self.path] = self.text
             return
         self.tree, self.root = tree, with_spiff_namespace(tree)
         self.lines = element_lines(tree)
@@ -74,7 +74,6 @@ class BpmnImport(ActivityConversions, DataConversions):
         for proc in processes:
             structure.rename_process(self.root, proc, self.change)
         self.file = self._target_path(processes)
-        self.added_spiff = False
         for proc in processes:
             self.process_key = proc.get("id")
             for el in list(proc.iter()):
@@ -275,7 +274,6 @@ class BpmnImport(ActivityConversions, DataConversions):
             ext = etree.Element(f"{{{BPMN}}}extensionElements")
             docs = [i for i, c in enumerate(el) if isinstance(c.tag, str) and etree.QName(c).localname == "documentation"]
             el.insert(docs[-1] + 1 if docs else 0, ext)
-        self.added_spiff = True
         return etree.SubElement(ext, f"{{{SPIFF}}}{tag}")
 
     def _properties(self, el, props: dict[str, str]) -> None:

@@ -363,3 +363,8 @@ def test_a_refusal_points_at_the_line_of_its_element_in_the_converted_file():
     files, [problem] = import_files({"leave.bpmn": java}, default_role="handler")
     converted = files[problem.file].splitlines()
     assert 'id="record"' in converted[problem.line - 1]
+
+
+def test_a_file_that_is_not_xml_is_reported_with_its_line_and_left_out():
+    files, [problem] = import_files({"broken.bpmn": '<bpmn:definitions xmlns:bpmn="x">\n<oops>\n</bpmn:definitions>'})
+    assert files == {} and problem.file == "broken.bpmn" and problem.line and "XML" in problem.message
