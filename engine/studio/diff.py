@@ -51,6 +51,8 @@ def diff_files(old: dict[str, str], new: dict[str, str]) -> dict:
     for path in sorted(set(old) | set(new)):
         kind = file_kind(path) or "other"
         status = "added" if path not in old else "removed" if path not in new else "changed"
+        if status == "changed" and old[path] == new[path]:
+            continue
         changes = _file_changes(kind, old.get(path), new.get(path), path)
         if status != "changed" or changes:
             files.append({"path": path, "kind": kind, "status": status, "changes": changes})
