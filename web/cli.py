@@ -208,7 +208,7 @@ def migrate(key: str, to_version: int | None, from_version: int | None, case_ids
                 raise click.UsageError(f"迁移任务 {resume} 属于流程 {job.process_key}，不是 {key}")
             job_id = resume
         if dry_run and resume is None:
-            with svc.session() as s:
+            with svc.session(read_only=True) as s:
                 cases = check(s, **choice)
             status, moved = None, sum(c.ok for c in cases)
         else:

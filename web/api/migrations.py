@@ -39,13 +39,15 @@ def migrate(body):
     预检最多检查前 500 个案件（`total` 为选中的案件总数）；正式迁移处理全部选中的案件。
     每个案件单独迁移（在其实例锁下，记入审计：原版本和目标版本）；不能迁移的案件保持原样并在结果中说明原因。
     """
-    who, s = actor(), db.session()
+    who = actor()
     choice = dict(process_key=body["process"], to_version=body["to_version"], from_version=body.get("from_version"),
                   instance_ids=body.get("instances"), step=body.get("step"))
     if body["dry_run"]:
-        checked = dry_run(s, actor=who, limit=DRY_RUN_LIMIT, **choice)
-        return {"cases": [c.as_dict() for c in checked], "total": checked.total}
-    job = start_migration(s, actor=who, **choice)
+        # Reading only: on SQLite a dry run of hundreds of cases must not hold the write lock for seconds.
+        with db.services().session(read_only=True) as s:
+            checked = dry_run(s, actor=who, limit=DRY_RUN_LIMIT, **choice)
+            return {"cases": [c.as_dict() for c in checked], "total": checked.total}
+    job = start_migration(db.session(), actor=who, **choice)
     db.commit()
     dispatch(job.id)
     response = jsonify({"job": job.id})
