@@ -63,11 +63,13 @@ class JobView:
 
     @property
     def stalled(self) -> bool:
-        """Nobody is moving its cases: it failed, or its runner has not written within the lease."""
-        job = self.job
+        """Nobody is moving its cases: it failed, no runner took it, or its runner has not written within the lease."""
+        job, since = self.job, clock.now() - LEASE
         if job.status == JobStatus.FAILED:
             return True
-        return job.status == JobStatus.RUNNING and job.heartbeat_at is not None and job.heartbeat_at < clock.now() - LEASE
+        if job.status == JobStatus.PENDING:
+            return job.created_at < since
+        return job.status == JobStatus.RUNNING and job.heartbeat_at is not None and job.heartbeat_at < since
 
 
 class _Refused(Exception):

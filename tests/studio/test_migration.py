@@ -311,3 +311,20 @@ def test_a_removed_wait_inside_a_running_subprocess_refuses(session, actors, ver
                                         instance_ids=[aftercare.id, at_accept.id])}
     assert results[aftercare.id].reason == f"子流程“司法确认与回访”中正在等待的事件“回访时点”在 v{v2} 中已删除"
     assert results[at_accept.id].ok
+
+
+def test_a_job_nobody_took_shows_as_stalled(session, actors, frozen, versions):
+    from datetime import timedelta
+
+    from engine.studio.migration import LEASE, resume_job
+
+    v1, next_version = versions
+    case = start_at(session, actors, "accept", version=v1)
+    v2 = next_version(add_review_step)
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2, instance_ids=[case.id])
+    assert not get_job(session, job_id=job.id, actor=actors("designer")).stalled  # just queued
+    frozen.advance(LEASE + timedelta(seconds=1))  # the broker lost it, or the thread never started
+    assert get_job(session, job_id=job.id, actor=actors("designer")).stalled
+    assert resume_job(session, job_id=job.id, actor=actors("designer")).job.id == job.id
+    with pytest.raises(NotAllowed):
+        resume_job(session, job_id=job.id, actor=actors("li.sl"))

@@ -50,7 +50,7 @@ class MigrationJobSchema(Strict):
     status = fields.String(required=True, validate=validate.OneOf([s.value for s in JobStatus]), metadata={
         "description": "pending 排队、running 进行中、done 完成、failed 中断（见 error；已迁移的案件保持迁移）"})
     stalled = fields.Boolean(required=True, metadata={
-        "description": "无人在执行：任务中断，或执行它的进程 2 分钟没有进展；可 POST /api/v1/migrations/{job}/resume 继续"})
+        "description": "无人在执行：任务中断、2 分钟无人领取，或执行它的进程 2 分钟没有进展；可 POST /api/v1/migrations/{job}/resume 继续"})
     done = fields.Integer(required=True, metadata={"description": "已处理的案件数"})
     total = fields.Integer(required=True, metadata={"description": "案件总数"})
     moved = fields.Integer(required=True, metadata={"description": "已迁移的案件数"})
