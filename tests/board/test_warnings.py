@@ -427,3 +427,12 @@ def test_a_rule_failing_on_its_facts_does_not_silence_the_others(session, disput
     report = evaluate_warnings(session, now=T0)
     assert list(report.failed) == ["surge"] and "surge" in report.failed["surge"]
     assert [w.subject for w in _fired(session, "repeat_dispute", "party")] == ["刘长贵"]
+
+
+def test_celery_beat_asks_for_the_same_evaluation_every_interval(services):
+    from worker.app import create_celery
+    from worker.tasks import evaluate_warnings as task
+
+    app = create_celery(services.settings.with_(warning_interval_minutes=20))
+    entry = app.conf.beat_schedule["evaluate-warnings"]
+    assert (entry["task"], entry["schedule"]) == (task.name, 1200.0)
