@@ -228,7 +228,7 @@ class Player:
             tasks = [t.element_id for t in self.open_tasks()]
             raise StepFailed(
                 f"案件状态为 {instance.status}（{_STATUS_ZH.get(instance.status, '')}），预期 {expect['status']}"
-                f"（{_STATUS_ZH.get(expect['status'], '')}）；当前待办：{tasks or '无'}"
+                f"（{_STATUS_ZH.get(expect['status'], '')}）；当前待办：{_ids(tasks)}"
                 + (f"；错误：{(instance.error or {}).get('message')}" if instance.error else ""),
                 f"status is {instance.status}, expected {expect['status']}; open tasks {tasks}")
         if "end" in expect and instance.end_event != expect["end"]:
@@ -238,25 +238,25 @@ class Player:
             got = sorted(t.element_id for t in self.open_tasks())
             want = sorted(expect["tasks"] or [])
             if got != want:
-                raise StepFailed(f"当前待办为 {got or '无'}，预期为 {want or '无'}",
+                raise StepFailed(f"当前待办为 {_ids(got)}，预期为 {_ids(want)}",
                                  f"open tasks are {got}, expected {want}")
         if "reached" in expect:
             reached = self.reached_end_events()
             missing = [e for e in expect["reached"] if e not in reached]
             if missing:
-                raise StepFailed(f"未到达结束事件 {missing}；已到达 {reached or '无'}",
+                raise StepFailed(f"未到达结束事件 {_ids(missing)}；已到达 {_ids(reached)}",
                                  f"end events {missing} were not reached; reached {reached}")
         if "fired" in expect:
             fired = [e.element_id for e in self.history(EntryKind.TIMER)]
             missing = [e for e in expect["fired"] if e not in fired]
             if missing:
-                raise StepFailed(f"定时器 {missing} 没有触发；已触发 {fired or '无'}",
+                raise StepFailed(f"定时器 {_ids(missing)} 没有触发；已触发 {_ids(fired)}",
                                  f"timers {missing} did not fire; fired {fired}")
         if "urged" in expect:
             urged = [e.element_id for e in self.history(EntryKind.URGED)]
             missing = [e for e in expect["urged"] if e not in urged]
             if missing:
-                raise StepFailed(f"任务 {missing} 没有被催办；已催办 {urged or '无'}",
+                raise StepFailed(f"任务 {_ids(missing)} 没有被催办；已催办 {_ids(urged)}",
                                  f"tasks {missing} were not urged; urged {urged}")
         if "due" in expect:
             tasks = {t.element_id: t for t in self.open_tasks()}
@@ -268,6 +268,10 @@ class Player:
                                      f"due time of {element} is {got}, expected {want.isoformat()}")
         if "data" in expect:
             _subset(expect["data"], instance.data or {}, "data")
+
+
+def _ids(ids) -> str:
+    return "、".join(str(i) for i in ids) or "无"
 
 
 def _came_from(task):
@@ -304,7 +308,7 @@ def _subset(expected, actual, path: str) -> None:
                              f"{path} is {actual!r}, expected a mapping like {expected!r}")
         for key, value in expected.items():
             if key not in actual:
-                raise StepFailed(f"案件数据缺少 {path}.{key}（现有 {sorted(actual)}）",
+                raise StepFailed(f"案件数据缺少 {path}.{key}（现有 {_ids(sorted(actual))}）",
                                  f"{path}.{key} is missing (have {sorted(actual)})")
             _subset(value, actual[key], f"{path}.{key}")
     elif isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
