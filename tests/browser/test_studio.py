@@ -189,7 +189,7 @@ def test_designer_changes_mediation_in_the_studio_and_moves_running_cases(
     failed = page.locator("#test-results .scenario.failed")
     assert failed.count() == 1 and failed.get_attribute("data-scenario") == "not_accepted"
     assert "失败步骤" in failed.inner_text()
-    assert page.locator("#test-results .scenario .badge.ok").count() == page.locator("#test-results .scenario").count() - 1
+    assert page.locator("#test-results .scenario .chip-green").count() == page.locator("#test-results .scenario").count() - 1
     failed.locator("button").click()  # the path it took, on the diagram
     assert page.locator('.djs-element.path-taken[data-element-id="accept"]').count() == 1
     page.click("[data-tab=tests]")
