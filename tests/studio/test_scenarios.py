@@ -145,3 +145,21 @@ def test_only_picks_scenarios_by_name():
     with pytest.raises(NotFound, match="没有名为 nothing 的场景"):
         run_scenarios(files, only="nothing")
     assert run_scenarios({p: t for p, t in files.items() if not p.startswith("tests/")}) == []
+
+
+def test_simulated_time_stays_in_the_thread_that_runs_the_scenarios():
+    """A request beside a scenario run (another thread) keeps the real clock."""
+    import threading
+
+    from engine.clock import FrozenClock
+
+    seen = {}
+    fake = FrozenClock(datetime(2026, 3, 2, 1, 0, tzinfo=timezone.utc))
+    with clock.using(fake):
+        other = threading.Thread(target=lambda: seen.setdefault("other", clock.now()))
+        other.start()
+        other.join()
+        seen["here"] = clock.now()
+    assert seen["here"] == fake.now()
+    assert abs(seen["other"] - datetime.now(timezone.utc)) < timedelta(minutes=5)
+    assert abs(clock.now() - datetime.now(timezone.utc)) < timedelta(minutes=5)
