@@ -343,6 +343,15 @@ def get_job(session: Session, *, job_id: int, actor: Actor) -> JobView:
                          for r in rows])
 
 
+def list_jobs(session: Session, *, actor: Actor, process_key: str | None = None, limit: int = 20) -> list[JobView]:
+    """Return the latest migration jobs (of one process), newest first, without their cases' outcomes."""
+    require_designer(actor)
+    query = select(MigrationJob).order_by(MigrationJob.id.desc()).limit(limit)
+    if process_key:
+        query = query.where(MigrationJob.process_key == process_key)
+    return [JobView(job, []) for job in session.scalars(query)]
+
+
 def resume_job(session: Session, *, job_id: int, actor: Actor) -> JobView:
     """Check that a stopped job may be taken up again (its runner failed or died); a runner then continues it."""
     view = get_job(session, job_id=job_id, actor=actor)

@@ -123,3 +123,19 @@ def test_a_stopped_job_is_resumed(client, api_headers, session, frozen, mediatio
     assert (body["status"], body["stalled"], body["done"], body["moved"]) == ("done", False, 1, 1)
     assert _version(session, mediation["movable"]) == mediation["v2"]
     assert client.post(f"/api/v1/migrations/{job.id}/resume", headers=headers).status_code == 409
+
+
+def test_the_latest_jobs_are_listed(client, api_headers, mediation):
+    headers = api_headers("designer")
+    first = client.post("/api/v1/migrations", headers=headers, json={
+        "process": "mediation", "to_version": mediation["v2"], "instances": [mediation["stuck"]], "dry_run": False})
+    second = client.post("/api/v1/migrations", headers=headers, json={
+        "process": "mediation", "to_version": mediation["v2"], "instances": [mediation["movable"]], "dry_run": False})
+    listed = client.get("/api/v1/migrations?process=mediation", headers=headers)
+    assert listed.status_code == 200
+    jobs = listed.get_json()
+    assert [j["id"] for j in jobs[:2]] == [second.get_json()["job"], first.get_json()["job"]]
+    assert [(j["status"], j["moved"], j["total"]) for j in jobs[:2]] == [("done", 1, 1), ("done", 0, 1)]
+    assert "cases" not in jobs[0]
+    assert client.get("/api/v1/migrations?process=review", headers=headers).get_json() == []
+    assert client.get("/api/v1/migrations", headers=api_headers("li.sl")).status_code == 403

@@ -12,11 +12,14 @@ import threading
 
 from flask import current_app, jsonify
 
-from engine.studio.migration import dry_run, get_job, resume_job, run_migration_job, start_migration
+from engine.studio.migration import dry_run, get_job, list_jobs, resume_job, run_migration_job, start_migration
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
-from .schemas_migrations import MigrationDryRunSchema, MigrationJobCreatedSchema, MigrationJobSchema, MigrationRequest
+from .schemas_migrations import (
+    MigrationDryRunSchema, MigrationJobCreatedSchema, MigrationJobSchema, MigrationJobSummarySchema, MigrationListArgs,
+    MigrationRequest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,6 +28,16 @@ DRY_RUN_LIMIT = 500
 
 blp = ApiBlueprint("migrations", __name__, url_prefix="/migrations",
                    description="案件迁移 (move running cases to another process version)")
+
+
+@blp.route("", methods=["GET"])
+@blp.arguments(MigrationListArgs, location="query")
+@blp.response(200, MigrationJobSummarySchema(many=True))
+@errors(403)
+def jobs(args):
+    """最近的迁移任务（新的在前），可按流程筛选；不含逐案结果（见 GET /api/v1/migrations/{job}）。"""
+    views = list_jobs(db.session(), actor=actor(), process_key=args.get("process"), limit=args["limit"])
+    return [_job(v) for v in views]
 
 
 @blp.route("", methods=["POST"])

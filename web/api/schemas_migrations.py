@@ -23,6 +23,11 @@ class MigrationRequest(Strict):
         "description": "true（默认）只检查每个案件能否迁移，不做改动；false 在后台开始迁移，返回任务号"})
 
 
+class MigrationListArgs(Strict):
+    process = fields.String(validate=KEY, metadata={"description": "只看该流程的迁移任务"})
+    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=200))
+
+
 class MigrationCaseSchema(Strict):
     id = fields.Integer(required=True, metadata={"description": "案件 id"})
     business_key = fields.String(allow_none=True, required=True, metadata={"description": "案件编号"})
@@ -42,7 +47,7 @@ class MigrationJobCreatedSchema(Strict):
     job = fields.Integer(required=True, metadata={"description": "迁移任务号：GET /api/v1/migrations/{job} 查看进度"})
 
 
-class MigrationJobSchema(Strict):
+class MigrationJobSummarySchema(Strict):
     id = fields.Integer(required=True)
     process = fields.String(required=True)
     from_version = fields.Integer(allow_none=True)
@@ -58,4 +63,7 @@ class MigrationJobSchema(Strict):
     created_at = fields.DateTime(required=True)
     finished_at = fields.DateTime(allow_none=True)
     error = fields.String(allow_none=True)
+
+
+class MigrationJobSchema(MigrationJobSummarySchema):
     cases = fields.List(fields.Nested(MigrationCaseSchema), required=True, metadata={"description": "已处理案件的结果"})
