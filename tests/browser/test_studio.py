@@ -322,6 +322,10 @@ def test_two_designers_on_one_draft_get_a_conflict_warning_and_keep_their_text(n
     # Having read the warning, the designer saves over it on purpose.
     mine.click("#conflict-take-mine")
     _saved(mine)
+    mine.click("#draft-history summary")
+    mine.locator("#draft-history li").nth(2).wait_for()
+    saves = mine.locator("#draft-history li").all_inner_texts()
+    assert "流程设计员" in saves[0] and "系统管理员" in saves[1] and "processes/mediation.yaml" in saves[0]
     with live_services.session() as s:
         assert "follow_up_days: 20" in s.get(Draft, draft_id).files["processes/mediation.yaml"]
 

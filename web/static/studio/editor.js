@@ -286,6 +286,26 @@ async function syncEditors() {
   await syncDmn.flush();
 }
 
+// ---- history: who saved which file when ---------------------------------------------------------
+
+const ACTIONS = { created: L('新建', 'created'), saved: L('保存', 'saved'), removed: L('删除', 'removed'), deployed: L('发布', 'deployed') };
+const historyBox = document.getElementById('draft-history');
+historyBox.addEventListener('toggle', async () => {
+  if (!historyBox.open) return;
+  const list = historyBox.querySelector('ol');
+  try {
+    const rows = await api('GET', `${API}/history`);
+    const zone = document.getElementById('play-box').dataset.tz || undefined;
+    const fmt = new Intl.DateTimeFormat('zh-CN', { timeZone: zone, month: '2-digit', day: '2-digit', hour: '2-digit',
+                                                   minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
+    list.replaceChildren(...rows.map((r) => el('li', { value: r.revision },
+      L(`第 ${r.revision} 版`, `r${r.revision}`), ' · ', fmt.format(new Date(r.saved_at)), ' · ', r.saved_by_name || r.saved_by, ' · ',
+      ACTIONS[r.action] || r.action, r.path ? el('code', { class: 'small' }, ` ${r.path}`) : null)));
+  } catch (err) {
+    list.replaceChildren(el('li', { class: 'error' }, err.message));
+  }
+});
+
 // ---- deploy --------------------------------------------------------------------------------------
 
 const deployDialog = document.getElementById('deploy-dialog');
