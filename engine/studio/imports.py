@@ -112,6 +112,8 @@ def _call_graph(files: dict[str, str]) -> dict[str, set[str]]:
 
 def _located(problem: Problem, files: dict[str, str]) -> Problem:
     """Give a form problem that names only its form key ("leave/start 的字段 ...") the form's file."""
+    if "pingan import" in (problem.hint or ""):
+        problem.hint = None  # the advice to import, on a file that has just been imported
     if problem.file or problem.element_id:
         return problem
     match = re.match(r"([\w\-]+/[\w\-]+)\b", problem.message)
