@@ -47,7 +47,10 @@ def figure_row(figure: Indicator, keys: dict[int, str]) -> dict:
     """Turn one indicator into a form row: value as shown, counted and other cases by business key."""
     counted = set(figure.numerator_case_ids)
     others = [i for i in figure.case_ids if i not in counted]
-    return {"key": figure.key, "label": figure.label, "unit": figure.unit, "value": figure.value,
+    value = figure.value
+    if value is not None and float(value).is_integer():
+        value = int(value)  # a form shows 50, not 50.0
+    return {"key": figure.key, "label": figure.label, "unit": figure.unit, "value": value,
             "numerator": figure.numerator, "denominator": figure.denominator, "shown": shown(figure),
             "cases": _listed(figure.numerator_case_ids, keys), "other_cases": _listed(others, keys)}
 

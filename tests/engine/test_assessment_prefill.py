@@ -123,7 +123,8 @@ def test_each_township_form_is_prefilled_with_its_own_platform_figures(session, 
             others = set(figure.case_ids) - set(figure.numerator_case_ids)
             assert set(filter(None, row["other_cases"].split("、"))) == {keys[i] for i in others}
         # The claimed figures start as the platform's.
-        assert [(r["key"], r["claimed"]) for r in data["claimed_figures"]] == [(k, expected[k].value) for k in KEYS]
+        assert [(r["indicator"], r["claimed"]) for r in data["claimed_figures"]] == [
+            (expected[k].label, expected[k].value) for k in KEYS]
     town = platform(session, "chengguan")
     # The played cases are 城关镇's (the grid events, the mediation, the report): the figures are not empty.
     assert town["grid_closure_rate"].value == 100.0 and town["report_returns"].numerator == 1
@@ -139,7 +140,7 @@ def test_the_assessor_sees_claimed_and_platform_values_side_by_side(session, fro
     case = start_round(session, frozen)
     chengguan = self_task(session, case.id, "chengguan")
     claimed = task_data(session, chengguan)["claimed_figures"]
-    claimed = [dict(r, claimed=95, note="按本镇台账") if r["key"] == "on_time_rate" else r for r in claimed]
+    claimed = [dict(r, claimed=95, note="按本镇台账") if r["indicator"] == "按期办结率" else r for r in claimed]
     scores = [{"code": "A1", "score": 5}]
     runtime.complete_task(session, task_id=chengguan.id, actor=actor_for(session, username="li.sl"),
                           data={"self_scores": scores, "claimed_figures": claimed})
@@ -149,7 +150,7 @@ def test_the_assessor_sees_claimed_and_platform_values_side_by_side(session, fro
     for task in [t for t in open_tasks(session, case.id) if t.element_id == "unit_score"]:
         who = {"justice": "ma.sf", "police": "zhou.ga"}[task.candidate_org.code]
         runtime.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
-                              data={"unit_scores": [{"township": "chengguan", "code": "B1", "score": 8}]})
+                              data={"unit_scores": [{"township": "chengguan", "code": {"ma.sf": "B1", "zhou.ga": "C1"}[who], "score": 8}]})
     [field_check] = [t for t in open_tasks(session, case.id)]
     assert field_check.element_id == "field_check"
     rows = task_data(session, field_check)["figure_comparison"]

@@ -44,14 +44,14 @@ def test_the_assessor_sees_the_claimed_value_beside_the_platform_value(client, l
     case = start_round(session, frozen)
     for township, who in (("chengguan", "li.sl"), ("hexi", "qian.sl")):
         task = self_task(session, case.id, township)
-        claimed = [dict(r, claimed=95) if r["key"] == "on_time_rate" and township == "chengguan" else r
+        claimed = [dict(r, claimed=95) if r["indicator"] == "按期办结率" and township == "chengguan" else r
                    for r in task_data(session, task)["claimed_figures"]]
         runtime.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
                               data={"self_scores": [{"code": "A1", "score": 5}], "claimed_figures": claimed})
     for task in open_tasks(session, case.id):
         who = {"justice": "ma.sf", "police": "zhou.ga"}[task.candidate_org.code]
         runtime.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
-                              data={"unit_scores": [{"township": "chengguan", "code": "B1", "score": 8}]})
+                              data={"unit_scores": [{"township": "chengguan", "code": {"ma.sf": "B1", "zhou.ga": "C1"}[who], "score": 8}]})
     [field_check] = open_tasks(session, case.id)
     session.commit()
     login(client, "feng.kh")
