@@ -416,6 +416,28 @@ class Runner:
             sp = sp.parent_workflow
         return True
 
+    def reached_steps(self) -> list[tuple[str, bool, str | None]]:
+        """Return (element id, completed?, element it came from) of every BPMN element the case has
+        reached (done, ready or waiting), oldest first: what a scenario's path draws."""
+        reached = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
+        tasks = sorted((t for t in self.wf.get_tasks(state=reached) if t.task_spec.bpmn_id),
+                       key=lambda t: t.last_state_change)
+        out = []
+        for task in tasks:
+            # Its nearest ancestor that is a BPMN element: the library puts internal tasks, such as
+            # the split that arms boundary events, in between.
+            parent = task.parent
+            while parent is not None and not parent.task_spec.bpmn_id:
+                parent = parent.parent
+            out.append((task.task_spec.bpmn_id, task.state == TaskState.COMPLETED,
+                        parent.task_spec.bpmn_id if parent is not None else None))
+        return out
+
+    def end_events_reached(self) -> list[str]:
+        """Return every end event of the top process reached so far (side branches end too)."""
+        return sorted({t.task_spec.bpmn_id for t in self.wf.get_tasks(state=TaskState.COMPLETED, spec_class=EndEvent)
+                       if t.workflow is self.wf and t.task_spec.bpmn_id})
+
     def ready_user_tasks(self) -> list[ReadyUserTask]:
         """Return the user tasks waiting for a person."""
         out = []

@@ -12,8 +12,6 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
-from SpiffWorkflow.bpmn.specs.mixins.events.end_event import EndEvent
-from SpiffWorkflow.util.task import TaskState
 
 from .. import errors, runtime
 from ..audit import EntryKind
@@ -32,8 +30,6 @@ MAX_WORKDAYS = 750
 _STATUS_ZH = {"running": "办理中", "completed": "已办结", "cancelled": "已撤销", "error": "出错"}
 # Audit entries that say an element was passed through (the workflow may have pruned old tasks).
 _PASSED = (EntryKind.COMPLETED, EntryKind.TIMER, EntryKind.MESSAGE, EntryKind.FINISHED)
-# Tasks a token has reached: done, or open now (a flow into an open task has been taken).
-_REACHED = TaskState.COMPLETED | TaskState.READY | TaskState.STARTED | TaskState.WAITING
 
 
 class StepFailed(Exception):
@@ -181,16 +177,9 @@ class Player:
         return list(self.session.scalars(select(AuditEntry).where(
             AuditEntry.instance_id == self.instance_id, AuditEntry.kind == kind).order_by(AuditEntry.seq)))
 
-    def _reached_tasks(self) -> tuple[list, dict]:
-        loaded = runtime.load(self.session, instance_id=self.instance_id)
-        tasks = [t for t in loaded.runner.wf.get_tasks(state=_REACHED) if t.task_spec.bpmn_id]
-        return sorted(tasks, key=lambda t: t.last_state_change), _sequence_flows(loaded.definition)
-
     def reached_end_events(self) -> list[str]:
         # The engine records only the final end event; side branches' ends are read from the workflow.
-        wf = runtime.load(self.session, instance_id=self.instance_id).runner.wf
-        return sorted({t.task_spec.bpmn_id for t in wf.get_tasks(state=TaskState.COMPLETED)
-                       if isinstance(t.task_spec, EndEvent) and t.workflow is wf})
+        return runtime.load(self.session, instance_id=self.instance_id).runner.end_events_reached()
 
     def note_path(self) -> None:
         """Add the elements the case has passed since the last look to its path."""
@@ -199,12 +188,12 @@ class Player:
         passed = self.session.scalars(select(AuditEntry.element_id).where(
             AuditEntry.instance_id == self.instance_id, AuditEntry.kind.in_(_PASSED),
             AuditEntry.element_id.is_not(None)).order_by(AuditEntry.seq))
-        tasks, flows = self._reached_tasks()
-        for task in tasks:
-            if task.state == TaskState.COMPLETED:
-                self._path.setdefault(task.task_spec.bpmn_id)
-            source = _came_from(task)
-            flow = flows.get((source.task_spec.bpmn_id, task.task_spec.bpmn_id)) if source is not None else None
+        loaded = runtime.load(self.session, instance_id=self.instance_id)
+        flows = _sequence_flows(loaded.definition)
+        for element, completed, source in loaded.runner.reached_steps():
+            if completed:
+                self._path.setdefault(element)
+            flow = flows.get((source, element)) if source is not None else None
             if flow:
                 self._flows.setdefault(flow)
         for element in passed:
@@ -272,15 +261,6 @@ class Player:
 
 def _ids(ids) -> str:
     return "、".join(str(i) for i in ids) or "无"
-
-
-def _came_from(task):
-    # The element a task was reached from: its nearest ancestor that is a BPMN element (Spiff puts
-    # internal tasks, such as the split that arms boundary events, in between).
-    parent = task.parent
-    while parent is not None and not parent.task_spec.bpmn_id:
-        parent = parent.parent
-    return parent
 
 
 _FLOWS: dict[tuple, dict] = {}
