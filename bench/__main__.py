@@ -16,7 +16,7 @@ from .common import (
     reset_database, result,
 )
 
-PARTS = ("ceiling", "throughput", "long", "http", "scale", "timers", "celery", "studio")
+PARTS = ("ceiling", "throughput", "long", "http", "scale", "timers", "celery", "studio", "warnings")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     if "scale" in parts and "postgresql" in databases:
         from . import scale
         attempt("at scale on PostgreSQL", lambda: scale.run(quick=args.quick))
+    if "warnings" in parts and "postgresql" in databases:
+        from . import warnings_scale
+        attempt("warning evaluation at scale on PostgreSQL", lambda: warnings_scale.run(quick=args.quick))
     if "celery" in parts:
         from . import memory
         attempt("Celery worker memory", lambda: memory.run(databases=databases, quick=args.quick))
