@@ -137,7 +137,7 @@ def test_diff_deploy_versions_and_export_over_the_api(client, api_headers, libra
 
     exported = client.get("/api/v1/processes/mediation/versions/2/export", headers=h)
     assert exported.status_code == 200 and exported.mimetype == "application/zip"
-    assert 'filename="mediation-v2.zip"' in exported.headers["Content-Disposition"]
+    assert exported.headers["Content-Disposition"] == "attachment; filename=mediation-v2.zip"
     names = zipfile.ZipFile(io.BytesIO(exported.data)).namelist()
     assert "forms/mediation/review.yaml" in names and "processes/mediation.bpmn" in names
     assert client.get("/api/v1/processes/mediation/versions/9/export", headers=h).status_code == 404

@@ -4,7 +4,9 @@ Only designers and administrators (engine/studio/access.py); everyone else gets 
 """
 from __future__ import annotations
 
-from flask import Response, request
+import io
+
+from flask import request, send_file
 
 from engine.studio import diff as studio_diff
 from engine.studio import drafts, versions
@@ -54,8 +56,9 @@ def list_versions(key: str):
 def export(key: str, version: int):
     """导出某一版本为 zip（processes/、forms/、tests/scenarios/），可直接用于 `pingan deploy` 与 `pingan test`。"""
     files = export_version(db.session(), key=key[:100], version=version, actor=actor())
-    return Response(zip_files(files), mimetype="application/zip", headers={
-        "Content-Disposition": f'attachment; filename="{key[:100]}-v{version}.zip"'})
+    # send_file writes a non-ASCII name as RFC 5987 filename*, which a raw header could not carry.
+    return send_file(io.BytesIO(zip_files(files)), mimetype="application/zip", as_attachment=True,
+                     download_name=f"{key[:100]}-v{version}.zip")
 
 
 @blp.route("/processes/<string:key>/versions/<int(max=2147483647):version>/diff", methods=["GET"])
