@@ -71,6 +71,9 @@ def to_python(text: str, *, literal_ok: bool = False) -> str:
         raise NotConvertible(f"表达式 '{raw}' 把文字和 ${{...}} 混在一起：请改写为一个 Python 表达式",
                              f"'{raw}' mixes text and ${{...}}; write one Python expression")
     if raw.startswith("="):
+        quantified = _QUANTIFIED.fullmatch(raw[1:].strip())
+        if quantified:
+            return _quantified(*quantified.groups(), original=raw)
         return _convert(raw[1:], feel=True, original=raw)
     if raw in ("true", "false"):
         return _WORDS[raw]
@@ -84,6 +87,19 @@ def to_python(text: str, *, literal_ok: bool = False) -> str:
     except NotConvertible:
         raise NotConvertible(f"'{raw}' 不是表达式：请写 Python 表达式，例如 amount > 100",
                              f"'{raw}' is not an expression; write a Python expression such as amount > 100") from None
+
+
+# FEEL's "some x in xs satisfies ..." and "every x in xs satisfies ...": Python's any() and all().
+_QUANTIFIED = re.compile(r"(some|every)\s+([A-Za-z_]\w*)\s+in\s+(.+?)\s+satisfies\s+(.+)", re.S)
+
+
+def _quantified(kind: str, item: str, collection: str, body: str, *, original: str) -> str:
+    code = (f"{'any' if kind == 'some' else 'all'}({_convert(body, feel=True, original=original)} for {snake(item)} "
+            f"in {_convert(collection, feel=True, original=original)})")
+    if check_source(code, "eval"):
+        raise NotConvertible(f"表达式 '{original}' 无法转换：请改写为 Python 表达式",
+                             f"'{original}' cannot be converted; rewrite it as a Python expression")
+    return code
 
 
 def _convert(body: str, *, feel: bool, original: str) -> str:

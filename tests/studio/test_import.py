@@ -323,6 +323,8 @@ def test_validation_names_the_element_a_parser_error_is_about_in_designer_terms(
     ("${applicant.age >= 18}", "applicant['age'] >= 18"),
     ("${creditScore < 600}", "credit_score < 600"),
     ('= status = "done"', 'status == "done"'),
+    ('= some risk in riskLevels satisfies risk = "red"', 'any(risk == "red" for risk in risk_levels)'),
+    ('= every r in rs satisfies r > 3', 'all(r > 3 for r in rs)'),
     ("true", "True"),
     ("amount > 3", "amount > 3"),
 ])
@@ -333,7 +335,7 @@ def test_simple_juel_and_feel_become_python(text, python):
 
 
 @pytest.mark.parametrize("text", ["${bean.check(x)}", "${a ? b : c}", "${execution.getVariable('x')}",
-                                  "Hello ${name}", "${empty list}", '= some r in rs satisfies r = "x"',
+                                  "Hello ${name}", "${empty list}", '= some r in rs satisfies f(r)',
                                   "Invoice approved?"])
 def test_other_expressions_are_refused_in_chinese_and_english(text):
     from engine.studio.imported_expressions import NotConvertible, to_python
