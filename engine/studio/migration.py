@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from sqlalchemy import exists, func, or_, select, update
+from sqlalchemy import exists, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 # A runner that has not written for this long is taken to be gone; another may take the job over.
 LEASE = timedelta(minutes=2)
 MAX_CASES = 10_000  # cases one request may name or one job may move
+_BATCH = 100
 
 
 @dataclass(frozen=True)
@@ -171,7 +172,7 @@ def _open_rows(session: Session, instance_id: int) -> list[HumanTask]:
         HumanTask.instance_id == instance_id, HumanTask.status == TaskStatus.OPEN).order_by(HumanTask.created_at)))
 
 
-def _plan(session: Session, loaded: runtime.Loaded, target: ProcessDefinition) -> Runner:
+def _plan(session: Session, loaded: runtime.Loaded, target: ProcessDefinition, open_rows: list[HumanTask]) -> Runner:
     """Return the case's workflow moved onto ``target`` and advanced; raise _Refused with the reason."""
     instance = loaded.instance
     spec, subs = runtime_spec(target)
@@ -179,7 +180,7 @@ def _plan(session: Session, loaded: runtime.Loaded, target: ProcessDefinition) -
     if obstacles:
         texts = [_obstacle_text(o, target.version) for o in obstacles]
         raise _Refused(_outcome(instance, False, "；".join(t[0] for t in texts), "; ".join(t[1] for t in texts)))
-    for row in _open_rows(session, instance.id):
+    for row in open_rows:
         if row.form_key not in target.forms:
             raise _Refused(_outcome(
                 instance, False, f"待办“{row.title}”使用的表单 forms/{row.form_key}.yaml 在 v{target.version} 中已删除",
@@ -202,14 +203,18 @@ def _ok_text(target: ProcessDefinition, runner: Runner, *, done: bool) -> tuple[
 
 
 def check_case(session: Session, *, instance: Instance, target: ProcessDefinition,
-               from_version: int | None = None) -> CaseOutcome:
-    """Tell whether one case can move to ``target`` and why not; changes nothing."""
+               from_version: int | None = None, open_rows: list[HumanTask] | None = None) -> CaseOutcome:
+    """Tell whether one case can move to ``target`` and why not; changes nothing.
+
+    ``open_rows`` are the case's open task rows when the caller has read them already.
+    """
     refused = _precheck(instance, target, from_version)
     if refused is not None:
         return refused
     try:
         loaded = runtime.Loaded(instance, instance.definition, _restore(session, instance))
-        moved = _plan(session, loaded, target)
+        rows = _open_rows(session, instance.id) if open_rows is None else open_rows
+        moved = _plan(session, loaded, target, rows)
     except _Refused as exc:
         return exc.outcome
     except Exception as exc:  # a workflow the diff cannot follow: say so for this case, check the others
@@ -242,13 +247,26 @@ def dry_run(session: Session, *, actor: Actor, process_key: str, to_version: int
     require_designer(actor)
     target = _target(session, process_key=process_key, to_version=to_version, from_version=from_version)
     chosen = _chosen_ids(session, target=target, from_version=from_version, instance_ids=instance_ids, step=step)
+    checked = chosen[:limit] if limit is not None else chosen
     out = []
-    for instance_id in chosen[:limit] if limit is not None else chosen:
-        instance = session.get(Instance, instance_id)
-        if instance is None:
-            out.append(_missing(instance_id))
-            continue
-        out.append(check_case(session, instance=instance, target=target, from_version=from_version))
+    for start in range(0, len(checked), _BATCH):
+        # Cases and their open tasks a batch at a time: two queries per hundred cases, not two per case.
+        batch = checked[start:start + _BATCH]
+        held = {key for key in session.identity_map.keys()}
+        instances = {i.id: i for i in session.scalars(select(Instance).where(Instance.id.in_(batch)))}
+        rows: dict[int, list[HumanTask]] = {i: [] for i in batch}
+        for row in session.scalars(select(HumanTask).where(HumanTask.instance_id.in_(batch),
+                                                           HumanTask.status == TaskStatus.OPEN)
+                                   .order_by(HumanTask.created_at)):
+            rows[row.instance_id].append(row)
+        for instance_id in batch:
+            instance = instances.get(instance_id)
+            out.append(_missing(instance_id) if instance is None else check_case(
+                session, instance=instance, target=target, from_version=from_version, open_rows=rows[instance_id]))
+        # A dry run of thousands of cases need not keep every state in memory; what the caller held stays.
+        for obj in [*instances.values(), *(r for batch_rows in rows.values() for r in batch_rows)]:
+            if inspect(obj).key not in held:
+                session.expunge(obj)
     return DryRun(out, len(chosen))
 
 
@@ -274,7 +292,7 @@ def migrate_case(session: Session, *, instance_id: int, target: ProcessDefinitio
         return refused
     source = instance.definition
     try:
-        moved = _plan(session, loaded, target)
+        moved = _plan(session, loaded, target, _open_rows(session, instance.id))
     except _Refused as exc:
         return exc.outcome
     try:
