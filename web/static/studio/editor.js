@@ -276,6 +276,8 @@ const params = new ParamsTab({ files, setFile, path: paramsPath });
 const tests = new TestTab({ files, api: API, processKey: draft.process_key, markPath, save: async () => { await syncEditors(); return saveAll(); },
                             draft: { get revision() { return state.revision; }, setRevision } });
 
+tests.onFilesChanged = () => forms.render();
+
 function setRevision(revision) {
   state.revision = revision;
   document.getElementById('draft-revision').textContent = revision;

@@ -34,10 +34,18 @@ export class FormsTab {
       .sort((a, b) => (a.startsWith(prefix) ? 0 : 1) - (b.startsWith(prefix) ? 0 : 1) || a.localeCompare(b));
   }
 
+  scenarioPaths() {
+    return Object.keys(this.files).filter((p) => p.startsWith('tests/scenarios/') && p.endsWith('.yaml')).sort();
+  }
+
   render() {
-    this.list.replaceChildren(...this.paths().map((p) => el('li', {},
-      el('button', { type: 'button', class: `linklike${p === this.current ? ' on' : ''}`, 'data-path': p, onclick: () => this.open(p) },
-         p.replace(`forms/${this.processKey}/`, '')))));
+    const button = (p, label) => el('li', {}, el('button', { type: 'button', class: `linklike${p === this.current ? ' on' : ''}`,
+                                                               'data-path': p, onclick: () => this.open(p) }, label));
+    const scenarios = this.scenarioPaths();
+    this.list.replaceChildren(
+      ...this.paths().map((p) => button(p, p.replace(`forms/${this.processKey}/`, ''))),
+      ...(scenarios.length ? [el('li', { class: 'muted small list-head' }, L('场景文件', 'Scenario files'))] : []),
+      ...scenarios.map((p) => button(p, p.replace(`tests/scenarios/${this.processKey}/`, ''))));
     if (!this.current && this.paths().length) this.open(this.paths()[0]);
   }
 
@@ -74,6 +82,10 @@ export class FormsTab {
 
   async renderPreview() {
     if (!this.current) return;
+    if (!this.current.startsWith('forms/')) {
+      this.preview.replaceChildren(el('p', { class: 'muted' }, L('场景文件没有预览；在“测试”中运行它。', 'Scenarios have no preview; run them under Tests.')));
+      return;
+    }
     const body = new FormData();
     body.append('yaml', this.text.value);
     body.append('path', this.current);

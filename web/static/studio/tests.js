@@ -193,6 +193,7 @@ export class TestTab {
     this.summary.textContent = L(`已保存场景 ${saved.path}`, `Saved ${saved.path}`);
     this.summary.className = 'ok-text';
     this.render();
+    if (this.onFilesChanged) this.onFilesChanged();
   }
 
   async endPlay() {
