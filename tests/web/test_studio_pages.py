@@ -144,3 +144,37 @@ def test_migrate_page_offers_versions_and_the_three_ways_to_choose_cases(designe
     text = text_of(response)
     assert "试运行" in text and "正式迁移" in text
     assert "该版本全部办理中的案件" in text and "停在某一步骤的案件" in text and "指定案件号" in text
+
+
+def test_an_uploaded_bpmn_file_becomes_a_draft_of_its_process(designer, csrf_token, session):
+    from io import BytesIO
+    from pathlib import Path
+
+    bpmn = (Path(__file__).resolve().parents[1] / "fixtures" / "repo" / "processes" / "review.bpmn").read_bytes()
+    response = designer.post("/studio/drafts", data={"source": "upload", "name": "上传的审批", "csrf_token": csrf_token(designer),
+                                                     "files": (BytesIO(bpmn), "review.bpmn")},
+                             content_type="multipart/form-data")
+    assert response.status_code == 302
+    draft = session.scalars(select(Draft).order_by(Draft.id.desc())).first()
+    assert draft.name == "上传的审批" and draft.process_key == "review" and draft.base_version is None
+    assert draft.files["processes/review.bpmn"].encode() == bpmn
+
+
+def test_version_diff_page_compares_two_deployed_versions(designer, csrf_token, session):
+    from engine.orgs import actor_for
+    from engine.studio.versions import deploy_draft
+
+    draft = session.get(Draft, _new_draft(designer, csrf_token))
+    files = dict(draft.files)
+    config = "processes/review.yaml"
+    files[config] = files[config].rstrip("\n") + "\ndescription: 审批加了说明\n"
+    draft.files = files
+    session.flush()
+    result = deploy_draft(session, draft_id=draft.id, note="加说明", actor=actor_for(session, username="designer"))
+    session.commit()
+    response = designer.get(f"/studio/processes/review/versions/{result.version}/diff")
+    assert response.status_code == 200
+    text = text_of(response)
+    assert f"v{result.version} ↔ 已部署 v{result.version - 1}" in text
+    assert "processes/review.yaml" in text and "审批加了说明" in text
+    assert "加说明" in text_of(designer.get("/studio/processes/review"))
