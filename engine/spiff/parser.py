@@ -110,9 +110,18 @@ def parse_bundle(bpmn_files: dict[str, bytes], dmn_files: dict[str, bytes]) -> d
     for name, content in sorted(dmn_files.items()):
         trees[name] = parse_xml(content, name)
         lines[name] = element_lines(trees[name])
+        root = trees[name].getroot()
+        if not (etree.QName(root).namespace or "").rstrip("/").lower().endswith("/model") \
+                or "dmn" not in (etree.QName(root).namespace or "").lower():
+            problems.append(Problem(
+                f"{name} 不是 DMN 决策表文件：根元素 <{etree.QName(root).localname}> 没有 DMN 命名空间"
+                f"（应为 xmlns=\"{NS['dmn']}\"）",
+                f"{name} is not a DMN file: its root element has no DMN namespace (expected {NS['dmn']})",
+                file=name, line=root.sourceline, element_id=root.get("id")))
+            continue
         try:
-            parser.add_dmn_xml(trees[name].getroot(), filename=name)
-        except (ValidationException, SpiffWorkflowException, ValueError, KeyError) as exc:
+            parser.add_dmn_xml(root, filename=name)
+        except (ValidationException, SpiffWorkflowException, ValueError, KeyError, etree.LxmlError) as exc:
             problems.append(_problem_from(exc, name, lines[name]))
     process_files: dict[str, str] = {}
     for name, content in sorted(bpmn_files.items()):
@@ -211,6 +220,16 @@ def _never_completed(spec, filename: str, lines: dict[str, int]) -> list[Problem
     return problems
 
 
+# Flow nodes a case reaches only through an incoming sequence flow (start and boundary events, and
+# event sub-processes, start on their own).
+_NEEDS_INCOMING = {
+    "task", "userTask", "scriptTask", "serviceTask", "sendTask", "receiveTask", "manualTask", "businessRuleTask",
+    "callActivity", "subProcess", "transaction", "adHocSubProcess", "exclusiveGateway", "inclusiveGateway",
+    "parallelGateway", "eventBasedGateway", "complexGateway", "intermediateCatchEvent", "intermediateThrowEvent",
+    "endEvent",
+}
+
+
 def _never_runs(specs: list, process: etree._Element, filename: str, lines: dict[str, int]) -> list[Problem]:
     """Refuse what SpiffWorkflow parses but a case could never get past: it would wait for good.
 
@@ -228,6 +247,17 @@ def _never_runs(specs: list, process: etree._Element, filename: str, lines: dict
             f"link event '{name}': Pingan does not run link events (a case would stop there); "
             "draw a sequence flow to the target instead",
             file=filename, line=event.sourceline, element_id=event.get("id")))
+    # An activity no flow leads to is never reached: the library does not even parse it.
+    for container in [process, *process.iter(f"{{{NS['bpmn']}}}subProcess", f"{{{NS['bpmn']}}}transaction")]:
+        targets = {flow.get("targetRef") for flow in container.iterfind("bpmn:sequenceFlow", NS)}
+        for node in container:
+            tag = etree.QName(node).localname if isinstance(node.tag, str) else ""
+            if tag in _NEEDS_INCOMING and node.get("id") not in targets and node.get("triggeredByEvent") != "true":
+                name = " ".join((node.get("name") or node.get("id") or "").split())
+                problems.append(Problem(
+                    f"'{name}' 没有连线连入，案件永远走不到它：从前面的活动或网关画一条连线过来，或删除它",
+                    f"'{name}' has no incoming sequence flow, so no case ever reaches it; draw a flow into it or delete it",
+                    file=filename, line=node.sourceline, element_id=node.get("id")))
     for spec in specs:
         for ts in spec.task_specs.values():
             if not getattr(ts, "bpmn_id", None):

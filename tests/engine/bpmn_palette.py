@@ -184,3 +184,7 @@ case("call_activity",
          '<bpmn:callActivity id="call" name="call">', '<bpmn:callActivity id="call" name="call" calledElement="call_activity_called">'),
      '<bpmn:process id="call_activity_called" name="被调用" isExecutable="true">'
      + chain(("startEvent","cs",""),("scriptTask","cx","<bpmn:script>called = True</bpmn:script>"),("endEvent","ce",""), prefix="cf") + '</bpmn:process>')
+case("unreachable_task",
+     chain(("startEvent","s",""),("userTask","u",""),("endEvent","e",""))
+     + '<bpmn:userTask id="orphan" name="无人连入"><bpmn:outgoing>o1</bpmn:outgoing></bpmn:userTask>'
+     + '<bpmn:endEvent id="oe"><bpmn:incoming>o1</bpmn:incoming></bpmn:endEvent>' + flow("o1", "orphan", "oe"))

@@ -55,6 +55,7 @@ REFUSED = {
     "signal_start": ("s", "信号开始事件"),
     "adhoc_subprocess": ("ah", "临时子流程"),
     "receive_task": ("rcv", "没有指定消息"),
+    "unreachable_task": ("orphan", "没有连线连入"),
 }
 
 
@@ -118,3 +119,13 @@ def test_runs(key, restore, session, actors, tmp_path, frozen):
     case = session.get(Instance, case_id)
     assert (case.status, case.end_event, case.error) == (InstanceStatus.COMPLETED, end, None), key
     assert {k: case.data.get(k) for k in data} == data
+
+
+def test_a_dmn_file_without_its_namespace_is_refused_by_name(tmp_path):
+    _write(tmp_path, "user_task")
+    (tmp_path / "processes" / "rules.dmn").write_text(
+        '<?xml version="1.0" encoding="UTF-8"?><definitions id="rules" name="规则"><decision id="d1"/></definitions>')
+    with pytest.raises(DefinitionInvalid) as info:
+        validate(collect_sources([tmp_path]))
+    [problem] = [p for p in info.value.details if p.file == "rules.dmn"]
+    assert "DMN 命名空间" in problem.message and problem.element_id == "rules"
