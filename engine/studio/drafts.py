@@ -19,6 +19,7 @@ from ..errors import Conflict, EngineError, NotFound
 from ..models import ProcessDefinition, User
 from ..orgs import Actor
 from .access import require_designer
+from .imports import convert_files
 from .models import Draft, DraftRevision
 from .workspace import check_files, check_path, check_text, process_keys, version_files
 
@@ -38,8 +39,12 @@ def create_draft(session: Session, *, actor: Actor, process_key: str | None = No
     """
     require_designer(actor)
     base_version = None
+    imported = None
     if files is not None:
-        files = check_files(files)
+        # Files from Camunda Modeler, bpmn.io and other tools: their settings become Pingan's, what
+        # cannot be converted is listed (validation shows it again in the editor); Pingan's own come back as they are.
+        imported = convert_files({path: check_text(path, text) for path, text in files.items()})
+        files = check_files(imported.files)
         keys = process_keys(files)
         if not keys:
             raise EngineError("上传的文件中没有 BPMN 流程（processes/<流程>.bpmn）",
@@ -64,6 +69,9 @@ def create_draft(session: Session, *, actor: Actor, process_key: str | None = No
     session.add(DraftRevision(draft_id=draft.id, revision=1, action="created", path=None, text=None,
                               saved_by=actor.username, saved_at=now))
     session.flush()
+    # What the import changed and refused, for the caller to show once (not stored).
+    draft.import_changes = list(imported.changes) if imported else []
+    draft.import_problems = list(imported.problems) if imported else []
     return draft
 
 

@@ -147,7 +147,8 @@ def files_from_uploads(uploads: list[tuple[str, bytes]]) -> dict[str, str]:
         files[_place(name)] = _decode(name, content)
     if not files:
         raise EngineError("上传中没有可用的流程文件", message_en="the upload holds no process files")
-    return check_files(files)
+    # Other tools' file names (C.1.0.bpmn) are fine here: the import names files by their process.
+    return files
 
 
 def _place(name: str) -> str:
@@ -155,7 +156,7 @@ def _place(name: str) -> str:
     if file_kind(name):
         return name
     base = name.rsplit("/", 1)[-1]
-    if base.lower().endswith((".bpmn", ".dmn")) and file_kind(f"processes/{base}"):
+    if base.lower().endswith((".bpmn", ".dmn")) and ".." not in base and base.strip("."):
         return f"processes/{base}"
     return check_path(name)
 

@@ -212,6 +212,6 @@ def test_an_uploaded_file_named_otherwise_keeps_its_process_id(session, actors):
     bpmn = drafts.skeleton("visit_log", "来访登记")["processes/visit_log.bpmn"]
     draft = drafts.create_draft(session, actor=actors("designer"),
                                 files=files_from_uploads([("diagram_1.bpmn", bpmn.encode())]))
-    assert draft.process_key == "visit_log" and list(draft.files) == ["processes/diagram_1.bpmn"]
+    assert draft.process_key == "visit_log" and list(draft.files) == ["processes/visit_log.bpmn"]  # named by its process
     result = deploy_draft(session, draft_id=draft.id, note="从建模器导入", actor=actors("designer"))
     assert (result.key, result.version) == ("visit_log", 1)

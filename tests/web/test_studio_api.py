@@ -91,6 +91,21 @@ def test_a_multipart_upload_starts_a_draft(client, api_headers):
     assert bad.status_code == 400 and "UTF-8" in bad.get_json()["message"]
 
 
+def test_a_camunda_modeler_file_uploaded_is_imported_into_the_draft(client, api_headers):
+    from tests.studio.test_import import LEAVE
+
+    response = client.post("/api/v1/drafts", data={"files": [(io.BytesIO(LEAVE.encode()), "Leave Request.bpmn")]},
+                           headers=api_headers("designer"), content_type="multipart/form-data")
+    assert response.status_code == 201, response.get_json()
+    body = response.get_json()
+    # Named by its process, its Camunda settings converted and each change said; the file is Pingan's now.
+    assert body["process"] == "leave_request" and "processes/leave_request.bpmn" in body["files"]
+    assert body["import_changes"] and any(path.startswith("forms/leave_request/") for path in body["files"])
+    text = client.get(f"/api/v1/drafts/{body['id']}/files/processes/leave_request.bpmn",
+                      headers=api_headers("designer")).get_json()["text"]
+    assert "camunda:formKey" not in text
+
+
 def test_validate_lists_problems_with_file_line_and_element(client, api_headers):
     h = api_headers("designer")
     draft = _new(client, h, process="checked")

@@ -101,7 +101,8 @@ def create_draft(body):
     else:
         draft = drafts.create_draft(s, actor=who, process_key=body.get("process"), version=body.get("version"),
                                     name=body.get("name"))
-    out = _draft(s, draft)
+    out = _draft(s, draft) | {"import_changes": draft.import_changes,
+                              "problems": [p.as_dict() | {"message_en": p.message_en} for p in draft.import_problems]}
     db.commit()
     return out
 

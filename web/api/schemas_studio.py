@@ -37,6 +37,10 @@ class DraftSchema(Strict):
     updated_by_name = fields.String(metadata={"description": "最后保存人姓名"})
     updated_at = fields.DateTime()
     files = fields.List(fields.String(), required=True, metadata={"description": "文件路径列表"})
+    import_changes = fields.List(fields.String(), metadata={
+        "description": "仅上传新建时：导入对其他工具（Camunda Modeler、bpmn.io）的模型所做的改动，每条一行"})
+    problems = fields.List(fields.Dict(), metadata={
+        "description": "仅上传新建时：导入无法转换的元素和校验问题（file、line、element_id、message、message_en）；草稿照样建立，可在编辑器里修改"})
 
 
 class DraftFileSchema(Strict):
