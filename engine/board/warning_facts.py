@@ -12,6 +12,7 @@ million cases cost what its last weeks cost.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -35,9 +36,15 @@ class Candidate:
     subject_kind: str           # party | location | township | case
     subject: str                # a name, an org code, a case id
     subject_name: str
-    org_id: int
+    org: int | Callable[[], int]   # the org id, or how to work it out (asked only of those that fire)
     facts: dict
     evidence: list[int] = field(default_factory=list)
+
+    @property
+    def org_id(self) -> int:
+        if callable(self.org):
+            self.org = self.org()
+        return self.org
 
 
 class Places:
@@ -90,28 +97,34 @@ def _repeat_dispute(session: Session, rule: LoadedRule, now: datetime, places: P
     cases = {r.id: r for r in _dispute_rows(session, since)}
     if not cases:
         return []
-    by_subject: dict[tuple[str, str], list[int]] = defaultdict(list)
+    by_subject: dict[tuple[str, str], set[int]] = defaultdict(set)
     for case_id, name in session.execute(
             select(CaseField.instance_id, CaseField.value).join(Instance, Instance.id == CaseField.instance_id)
             .where(CaseField.name == "party", Instance.process_key == DISPUTES, Instance.started_at >= since,
                    Instance.status != InstanceStatus.CANCELLED)):
-        if name and case_id in cases and case_id not in by_subject[("party", name)]:
-            by_subject[("party", name)].append(case_id)
+        if name and case_id in cases:
+            by_subject[("party", name)].add(case_id)
     for case in cases.values():
         if case.village and case.village in places.by_code:
-            by_subject[("location", case.village)].append(case.id)
+            by_subject[("location", case.village)].add(case.id)
+    widest = max(windows)
     out = []
     for (kind, subject), ids in by_subject.items():
         facts = {"subject_kind": SUBJECT_KINDS[kind], "subject": subject}
         for days in windows:
             start = now - timedelta(days=days)
-            facts[f"disputes_within_{days}_days"] = sum(1 for i in ids if cases[i].started_at >= start)
-        orgs = {_place_org(places, cases[i].org_id, cases[i].township, cases[i].village) for i in ids}
+            facts[f"disputes_within_{days}_days"] = len(ids) if days == widest else \
+                sum(1 for i in ids if cases[i].started_at >= start)
         name = places.by_code[subject].name if kind == "location" else subject
         if kind == "location":
             facts["subject"] = name
-        out.append(Candidate(kind, subject, name, places.common_org(orgs), facts, sorted(ids)))
+        out.append(Candidate(kind, subject, name, _common_place(places, cases, ids), facts, sorted(ids)))
     return out
+
+
+def _common_place(places: Places, cases: dict, ids: set[int]) -> Callable[[], int]:
+    return lambda: places.common_org({_place_org(places, cases[i].org_id, cases[i].township, cases[i].village)
+                                      for i in ids})
 
 
 def _surge(session: Session, rule: LoadedRule, now: datetime, places: Places) -> list[Candidate]:

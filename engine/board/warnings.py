@@ -125,8 +125,10 @@ def _open_key(rule_key: str, kind: str, subject: str) -> str:
 
 def _record(session: Session, rule: LoadedRule, fired: list[tuple[Candidate, dict]], *, now: datetime,
             places: Places, leaders: list[tuple[int, str]], report: EvaluationReport) -> None:
-    existing = {w.open_key: w for w in session.scalars(select(EarlyWarning).where(
-        EarlyWarning.rule_key == rule.key, EarlyWarning.open_key.is_not(None)))}
+    # Plain rows, not objects: at a sweep's steady state every fired candidate has its open warning.
+    existing = {key: (warning_id, set(evidence or []), level) for warning_id, key, evidence, level in session.execute(
+        select(EarlyWarning.id, EarlyWarning.open_key, EarlyWarning.evidence, EarlyWarning.level).where(
+            EarlyWarning.rule_key == rule.key, EarlyWarning.open_key.is_not(None)))}
     # The last closed warning per subject: raised again only if new cases came in since.
     closed: dict[tuple[str, str], set[int]] = {}
     for kind, subject, evidence in session.execute(
@@ -140,10 +142,11 @@ def _record(session: Session, rule: LoadedRule, fired: list[tuple[Candidate, dic
         level = LEVELS[outputs["level"]]
         message = fill(str(outputs.get("message") or rule.name), {**cand.facts, "subject": cand.subject_name})[:500]
         key = _open_key(rule.key, cand.subject_kind, cand.subject)
-        current = existing.get(key)
-        if current is not None:
-            grown = sorted(set(evidence) - set(current.evidence or []))
-            if grown or _rank(level) > _rank(current.level):
+        if key in existing:
+            warning_id, known, known_level = existing[key]
+            grown = sorted(set(evidence) - known)
+            if grown or _rank(level) > _rank(known_level):
+                current = session.get(EarlyWarning, warning_id)
                 current.evidence = sorted(set(current.evidence or []) | set(evidence))[-MAX_EVIDENCE:]
                 current.facts, current.message, current.updated_at = _json(cand.facts), message, now
                 if _rank(level) > _rank(current.level):
