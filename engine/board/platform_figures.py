@@ -22,6 +22,7 @@ from .indicators import Indicator, indicators
 
 MAX_PERIOD_DAYS = 3 * 366 + 1
 MAX_KEYS = 30
+_EARLIEST, _LATEST = date(1970, 1, 1), date(9998, 12, 30)
 
 
 def platform_figures(session: Session, org: str, start, end) -> list[dict]:
@@ -37,6 +38,8 @@ def platform_figures(session: Session, org: str, start, end) -> list[dict]:
         raise EngineError(f"平台指标：统计期间不能超过 {MAX_PERIOD_DAYS} 天",
                           message_en=f"platform_indicators: a period may span at most {MAX_PERIOD_DAYS} days")
     tz = context_of(session).calendar(session).tz
+    # No case lies outside these days, so counting within them is exact, and the arithmetic stays in range.
+    first, last = min(max(first, _EARLIEST), _LATEST), min(max(last, _EARLIEST), _LATEST)
     figures = indicators(session, actor=SYSTEM, org_path=path,
                          start=datetime.combine(first, time(), tz), end=datetime.combine(last + timedelta(days=1), time(), tz))
     keys = _business_keys(session, {i for f in figures.values() for i in f.case_ids})

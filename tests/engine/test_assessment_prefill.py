@@ -14,6 +14,7 @@ from sqlalchemy import select
 from engine import definitions, runtime
 from engine.board.indicators import KEYS, indicators
 from engine.context import context_of
+from engine.errors import EngineError
 from engine.models import Instance, InstanceStatus, Org
 from engine.orgs import SYSTEM, actor_for
 from engine.messages import send_message
@@ -167,13 +168,31 @@ def test_the_assessor_sees_claimed_and_platform_values_side_by_side(session, fro
     assert runtime.load(session, instance_id=case.id).instance.data["final"]["chengguan"]["A1"] == 5
 
 
-def test_a_round_whose_period_ends_before_it_starts_stops_with_a_clear_error(session, frozen, history):
+@pytest.mark.parametrize("entered, counted", [
+    (("2026-04-30", "2026-03-01"), PERIOD),                        # dates in the wrong order
+    (("1999-01-01", "2026-04-30"), ("2023-05-01", "2026-04-30")),  # more than three years: the last three
+])
+def test_any_period_the_form_accepts_is_counted_and_never_stops_the_case(session, frozen, history, entered, counted):
     frozen.set(datetime(2026, 5, 6, 1, 0, tzinfo=T0.tzinfo))
     case = runtime.start_instance(session, process_key="assessment", actor=actor_for(session, username="feng.kh"), data={
-        "period_name": "倒置的期间", "period_start": "2026-04-30", "period_end": "2026-03-01",
+        "period_name": "期间有误的考评", "period_start": entered[0], "period_end": entered[1],
         "townships": [{"township": "chengguan"}]})
-    assert case.status == InstanceStatus.ERROR
-    assert "截止日期 2026-03-01 早于起始日期 2026-04-30" in str(case.error)
+    assert case.status == InstanceStatus.RUNNING
+    data = task_data(session, self_task(session, case.id, "chengguan"))
+    assert (data["stat_start"], data["stat_end"]) == counted
+    figures = {r["key"]: r for r in data["platform_figures"]}
+    if counted == PERIOD:
+        assert figures["on_time_rate"]["numerator"] == platform(session, "chengguan")["on_time_rate"].numerator
+
+
+def test_the_helper_refuses_a_reversed_or_endless_period_with_a_clear_message(session, frozen, history):
+    from engine.board.platform_figures import platform_figures
+    with pytest.raises(EngineError, match="截止日期 2026-03-01 早于起始日期 2026-04-30"):
+        platform_figures(session, "chengguan", "2026-04-30", "2026-03-01")
+    with pytest.raises(EngineError, match="不能超过"):
+        platform_figures(session, "chengguan", "1999-01-01", "2026-04-30")
+    with pytest.raises(EngineError, match="组织编码 'atlantis' 不存在"):
+        platform_figures(session, "atlantis", "2026-03-01", "2026-04-30")
 
 
 def test_the_helper_outside_a_running_case_says_so():
