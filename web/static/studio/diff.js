@@ -34,6 +34,7 @@ async function show(container, xml, marks, focus) {
     .find((e) => e && !e.waypoints && e.type !== 'bpmn:Lane' && onMainPlane(e));
   if (first && canvas.zoom() < 0.6) centre(canvas, first);
   viewers.push(viewer);
+  return viewer;
 }
 
 // Clicking a changed element in the list centres it on both diagrams.
@@ -51,5 +52,12 @@ Promise.all([
        [...(e.removed || []), ...(e.changed || []), ...(e.added || [])]),
   show(document.getElementById('diagram-new'), data.new_bpmn, { 'diff-added': e.added, 'diff-changed': e.changed },
        [...(e.added || []), ...(e.changed || [])])
-]).then(() => { document.body.dataset.diffReady = '1'; })
+]).then(([before, after]) => {
+  // Nothing removed: show the old diagram at the same place as the new one, so the two read side by side.
+  if (before && after && !(e.removed || []).length) {
+    const vb = after.get('canvas').viewbox();
+    before.get('canvas').viewbox({ x: vb.x, y: vb.y, width: vb.width, height: vb.height });
+  }
+  document.body.dataset.diffReady = '1';
+})
   .catch((err) => { document.getElementById('diff-error').hidden = false; document.getElementById('diff-error').textContent = L(`流程图无法显示：${err.message}`, `The diagrams cannot be shown: ${err.message}`); });
