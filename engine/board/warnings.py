@@ -20,7 +20,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
@@ -136,7 +136,8 @@ def _record(session: Session, rule: LoadedRule, fired: list[tuple[Candidate, dic
             .where(EarlyWarning.rule_key == rule.key, EarlyWarning.open_key.is_(None))
             .order_by(EarlyWarning.id)):
         closed[(kind, subject)] = set(evidence or [])
-    new_rows = []
+    new_rows: list[dict] = []
+    notices: list[tuple[str, set[int], str]] = []
     for cand, outputs in fired:
         evidence = cand.evidence[-MAX_EVIDENCE:]
         level = LEVELS[outputs["level"]]
@@ -157,26 +158,33 @@ def _record(session: Session, rule: LoadedRule, fired: list[tuple[Candidate, dic
             continue
         if set(evidence) <= closed.get((cand.subject_kind, cand.subject), set()) and evidence:
             continue
-        new_rows.append((EarlyWarning(
+        org_id = cand.org_id
+        path = places.by_id[org_id].path if org_id in places.by_id else "/"
+        recipients = {user_id for user_id, grant in leaders if path.startswith(grant)}
+        new_rows.append(dict(
             rule_key=rule.key, rule_version=rule.version, rule_name=rule.name, subject_kind=cand.subject_kind,
-            subject=cand.subject[:300], subject_name=cand.subject_name[:300], open_key=key, level=level,
-            message=message, facts=_json(cand.facts), evidence=evidence, org_id=cand.org_id,
-            status=WarningStatus.OPEN, raised_at=now, updated_at=now), places.by_id.get(cand.org_id)))
+            subject=cand.subject[:300], subject_name=cand.subject_name[:300], open_key=key, level=level.value,
+            message=message, facts=_json(cand.facts), evidence=evidence, org_id=org_id,
+            status=WarningStatus.OPEN.value, raised_at=now, updated_at=now, notified=len(recipients)))
+        notices.append((key, recipients, f"【{outputs['level']}预警·{rule.name}】{message}"))
     if not new_rows:
         return
-    session.add_all([w for w, _ in new_rows])
     session.flush()
-    for warning, org in new_rows:
-        session.add(WarningEvent(warning_id=warning.id, kind=EventKind.RAISED, at=now, actor="system",
-                                 detail={"rule_version": rule.version, "facts": warning.facts,
-                                         "evidence": warning.evidence}))
-        path = org.path if org is not None else "/"
-        recipients = {user_id for user_id, grant in leaders if path.startswith(grant)}
-        level_name = next(k for k, v in LEVELS.items() if v == warning.level)
-        warning.notified = notify(session, user_ids=recipients, kind="warning",
-                                  text=f"【{level_name}预警·{rule.name}】{warning.message}")
-        report.notified += warning.notified
-        report.raised.append(warning.id)
+    # Plain executemany, no RETURNING: the first evaluation of a big county raises thousands at once.
+    session.execute(insert(EarlyWarning), new_rows)
+    keys = [row["open_key"] for row in new_rows]
+    ids: dict[str, int] = {}
+    for start in range(0, len(keys), 1000):
+        ids.update(session.execute(select(EarlyWarning.open_key, EarlyWarning.id).where(
+            EarlyWarning.open_key.in_(keys[start:start + 1000]))).all())
+    session.execute(insert(WarningEvent), [
+        {"warning_id": ids[row["open_key"]], "kind": EventKind.RAISED, "at": now, "actor": "system",
+         "detail": {"rule_version": rule.version, "facts": row["facts"], "evidence": row["evidence"]}}
+        for row in new_rows])
+    for key, recipients, text in notices:
+        if recipients:
+            report.notified += notify(session, user_ids=recipients, kind="warning", text=text)
+    report.raised.extend(ids[k] for k in keys)
 
 
 _LEVEL_RANK = {WarningLevel.YELLOW: 1, WarningLevel.ORANGE: 2, WarningLevel.RED: 3}
