@@ -9,7 +9,7 @@ in-process with its test client, so the figure is the server's time without netw
 """
 from __future__ import annotations
 
-from .common import CACHE, Result, Stopwatch, at_most, database_url, open_bench_services, percentile, result
+from .common import CACHE, RESULTS, Result, Stopwatch, at_most, database_url, open_bench_services, percentile, result
 
 ROUND_TRIP_GOAL = at_most(1000.0)  # ms, save + validate, p50
 
@@ -138,4 +138,26 @@ def run(*, kind: str, quick: bool) -> list[Result]:
           f"validate alone p50 {validate_p50:.0f} ms ({note})", flush=True)
     return [result("studio.validate_round_trip_p50", p50, "ms", kind, goal=ROUND_TRIP_GOAL, note=note),
             result("studio.validate_round_trip_p95", percentile(trips.samples, 95), "ms", kind, note=note),
-            result("studio.validate_p50", validate_p50, "ms", kind, note=note)]
+            result("studio.validate_p50", validate_p50, "ms", kind, note=note)] + browser_figures(kind)
+
+
+def browser_figures(kind: str) -> list[Result]:
+    """The modeler opening the same generated process in Chromium, as tests/browser/test_studio.py last measured it.
+
+    The browser test writes bench/results/studio-browser.json (import and draw, and the whole page until the
+    modeler is ready); the bench reports it beside the server figures instead of starting a browser itself.
+    """
+    import json
+
+    path = RESULTS / "studio-browser.json"
+    if not path.exists():
+        print("   modeler open: no browser figure yet (run tests/browser/test_studio.py)", flush=True)
+        return []
+    measured = json.loads(path.read_text(encoding="utf-8"))
+    imports = [s["import_ms"] for s in measured["samples"]]
+    pages = [s["page_ms"] for s in measured["samples"]]
+    note = f"{measured['elements']} BPMN elements, Chromium, measured by tests/browser/test_studio.py"
+    print(f"   modeler open p50 {percentile(imports, 50):.0f} ms (page ready {percentile(pages, 50):.0f} ms; {note})",
+          flush=True)
+    return [result("studio.modeler_open_p50", percentile(imports, 50), "ms", kind, goal=ROUND_TRIP_GOAL, note=note),
+            result("studio.modeler_page_ready_p50", percentile(pages, 50), "ms", kind, note=note)]
