@@ -144,6 +144,14 @@ def test_designer_changes_mediation_in_the_studio_and_moves_running_cases(
       const lane = window.studioModeler.get('elementRegistry').find(l => l.type === 'bpmn:Lane' && (l.businessObject.flowNodeRef || []).includes(e.businessObject));
       return e && [e.type, e.incoming.map(f => f.source.id), e.outgoing.map(f => f.target.id), lane && lane.businessObject.name]; }""")
     assert shape == ["bpmn:UserTask", ["gw_accept"], ["end_not_accepted"], "调度员"]
+    with live_services.session() as s:
+        from engine.studio.models import Draft
+
+        saved = s.get(Draft, draft_id).files["processes/mediation.bpmn"]
+    task = re.search(r'<bpmn:userTask id="review_refusal".*?</bpmn:userTask>', saved, re.S).group(0)
+    assert 'name="复核不予受理"' in task
+    assert '<spiffworkflow:property name="dueDate" value="workdays(1)" />' in task
+    assert '<spiffworkflow:property name="candidateOrg" value="county_org" />' in task
 
     # The lint says what is missing, in Chinese, and marks the element; clicking the problem selects it.
     missing = _problems(page).filter(has_text="forms/mediation/review_refusal.yaml")
