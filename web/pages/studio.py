@@ -59,7 +59,7 @@ def studio_draft_new():
     elif source == "version":
         version = f.get("version", "")
         draft = create_draft(s, actor=me, process_key=f.get("process") or None,
-                             version=int(version) if version.isdigit() else None, name=f.get("name") or None)
+                             version=_version(version), name=f.get("name") or None)
     else:
         draft = create_draft(s, actor=me, process_key=(f.get("key") or "").strip() or None, name=f.get("name") or None)
     db.commit()
@@ -107,7 +107,7 @@ def studio_process(key: str):
 def studio_draft_diff(draft_id: int):
     s, me = db.session(), actor()
     against = request.args.get("against", "")
-    found = diff_draft(s, draft_id=draft_id, against=int(against) if against.isdigit() else None, actor=me)
+    found = diff_draft(s, draft_id=draft_id, against=_version(against), actor=me)
     draft = get_draft(s, draft_id=draft_id, actor=me)
     return _diff_page(draft.process_key, found, old_files=version_files(s, key=draft.process_key, version=found["against"]),
                       new_files=dict(draft.files or {}), draft=draft, new_label=t(f"草稿：{draft.name}", f"Draft: {draft.name}"))
@@ -118,7 +118,7 @@ def studio_version_diff(key: str, version: int):
     s, me = db.session(), actor()
     versions = list_versions(s, key=key, actor=me)
     against = request.args.get("against", "")
-    older = int(against) if against.isdigit() else max((v.version for v in versions if v.version < version), default=version)
+    older = _version(against) or max((v.version for v in versions if v.version < version), default=version)
     found = diff_versions(s, key=key, version=version, against=older)
     return _diff_page(key, found, old_files=version_files(s, key=key, version=older),
                       new_files=version_files(s, key=key, version=version), draft=None, new_label=f"v{version}",
@@ -139,5 +139,9 @@ def studio_migrate(key: str):
     versions = list_versions(db.session(), key=key, actor=actor())
     to, source = request.args.get("to", ""), request.args.get("from", "")
     return render("studio/migrate.html", key=key, versions=versions,
-                  to_version=int(to) if to.isdigit() else versions[0].version,
-                  from_version=int(source) if source.isdigit() else None)
+                  to_version=_version(to) or versions[0].version, from_version=_version(source))
+
+
+def _version(text: str | None) -> int | None:
+    """A version number from a query or form value; anything else (or absurdly long) is no version."""
+    return int(text) if text and text.isdigit() and len(text) < 9 else None
