@@ -119,11 +119,17 @@ def _walk(container, out: dict) -> None:
             _walk(child, out)
 
 
+# Attributes whose BPMN default a modeler may write or leave out: both mean the same.
+_DEFAULTS = {"cancelActivity": "true", "isInterrupting": "true", "isExecutable": "true", "isSequential": "false",
+             "triggeredByEvent": "false", "isForCompensation": "false", "instantiate": "false",
+             "parallelMultiple": "false", "isImmediate": "true"}
+
+
 def _signature(element) -> dict:
     sig = {"类型": _local(element.tag), "名称": element.get("name")}
     for key, value in sorted(element.attrib.items()):
         name = _local(key)
-        if name not in ("id", "name"):
+        if name not in ("id", "name") and _DEFAULTS.get(name) != value:
             sig[_ATTRIBUTES.get(name, f"属性 {name}")] = value
     for child in element:
         if not isinstance(child.tag, str):

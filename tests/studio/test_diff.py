@@ -111,3 +111,12 @@ def test_a_new_process_diffs_as_all_added(session, actors):
     assert result["elements"]["added"] == ["brand_new", "end", "flow_1", "start"]
     assert {(f["path"], f["status"]) for f in result["files"]} == {
         ("processes/brand_new.bpmn", "added"), ("processes/brand_new.yaml", "added")}
+
+
+def test_an_attribute_written_out_at_its_bpmn_default_is_no_change():
+    from engine.studio.diff import diff_files
+
+    before = {"processes/p.bpmn": '<?xml version="1.0"?><bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d"><bpmn:process id="p" isExecutable="true"><bpmn:userTask id="u"/><bpmn:boundaryEvent id="b" attachedToRef="u" cancelActivity="true"><bpmn:timerEventDefinition/></bpmn:boundaryEvent></bpmn:process></bpmn:definitions>'}
+    after = {"processes/p.bpmn": before["processes/p.bpmn"].replace(' cancelActivity="true"', "")}
+    result = diff_files(before, after)
+    assert (result["elements"]["added"], result["elements"]["removed"], result["elements"]["changed"]) == ([], [], [])
