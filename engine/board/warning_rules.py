@@ -13,13 +13,12 @@ from __future__ import annotations
 
 import ast
 import hashlib
-import logging
 import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, inspect, select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -27,8 +26,6 @@ from ..errors import DefinitionInvalid, Problem
 from ..spiff.decisions import DecisionTable, parse_decision, unknown_names
 from ..spiff.sandbox import check_source
 from .models import WarningLevel, WarningRule
-
-log = logging.getLogger(__name__)
 
 RULES_FOLDER = "warnings"
 REQUIRED_OUTPUTS = ("fire", "level", "message")
@@ -194,12 +191,6 @@ def deploy_rules(session: Session, *, files: list[Path], actor: str | None = Non
         parsed.append((path, content, table))
     if problems:
         raise DefinitionInvalid("预警规则未通过校验", message_en="The warning rules failed validation", details=problems)
-    if parsed and not inspect(session.connection()).has_table(WarningRule.__tablename__):
-        # A schema older than the warning tables (their migration not yet run): the processes
-        # still deploy; the rules follow on the first deploy after `pingan init` has upgraded it.
-        log.warning("预警规则表不存在，请先升级数据库（pingan init）；本次未部署预警规则 "
-                    "(warning_rules table missing: upgrade the schema; warning rules not deployed)")
-        return []
     results = []
     for path, content, table in parsed:
         digest = hashlib.sha256(content).hexdigest()

@@ -237,7 +237,7 @@ def evaluate_if_due(services: Services, *, now: datetime | None = None) -> Evalu
     try:
         with services.session(read_only=True) as s:
             last = s.scalar(select(WarningSchedule.last_started_at).where(WarningSchedule.id == 1))
-    except DBAPIError as exc:  # a schema not yet upgraded to the warning tables, or a busy database: next sweep
+    except DBAPIError as exc:  # a busy or unreachable database: the next sweep asks again
         log.debug("warning schedule not readable: %s", exc)
         return None
     if last is not None and last > now - interval:
