@@ -336,11 +336,10 @@ def _rates(session: Session, *, actor: Actor, today: date, month_start: date, zo
 
 
 def _trends(session: Session, *, actor: Actor, today: date, month_start: date, zone: ZoneInfo) -> list[Trend]:
-    """Return new and closed cases this month to date against the same days of the month before."""
+    """Return new and closed cases this month to date against the same days of the month before (one query)."""
     previous_start, previous_end = _previous_span(today, month_start)
-    out = []
+    figures = []  # (key, 中文, English, condition, list filters), this month then the month before, per key
     for key, zh, en in (("started", "新增案件", "New cases"), ("closed", "办结案件", "Closed cases")):
-        pair = []
         for first, last in ((month_start, today), (previous_start, previous_end)):
             lower, upper = _start(first, zone), _start(last + timedelta(days=1), zone)
             if key == "started":
@@ -351,10 +350,12 @@ def _trends(session: Session, *, actor: Actor, today: date, month_start: date, z
                                  Instance.ended_at < upper)
                 params = {"status": InstanceStatus.COMPLETED.value, "closed_from": first.isoformat(),
                           "closed_to": last.isoformat()}
-            n = session.scalar(select(func.count()).select_from(Instance).where(_scope(actor), condition))
-            pair.append(Count(key, zh, en, int(n or 0), ListLink("search", params)))
-        out.append(Trend(key, zh, en, pair[0], pair[1]))
-    return out
+            figures.append((key, zh, en, condition, params))
+    conditions = [c for _, _, _, c, _ in figures]
+    values = session.execute(select(*_sums(conditions)).where(_scope(actor), or_(*conditions))).one()
+    counts = [Count(key, zh, en, int(n or 0), ListLink("search", params))
+              for (key, zh, en, _, params), n in zip(figures, values)]
+    return [Trend(c.key, c.label, c.label_en, c, previous) for c, previous in zip(counts[::2], counts[1::2])]
 
 
 __all__ = ["Board", "Count", "Rate", "Row", "Trend", "ListLink", "COUNTS", "MONTHS", "board"]
