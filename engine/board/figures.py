@@ -328,9 +328,11 @@ def _previous_span(today: date, month_start: date) -> tuple[date, date]:
 def _rates(session: Session, *, actor: Actor, today: date, month_start: date, zone: ZoneInfo) -> list[Rate]:
     """Return the board's indicators this month to date, each beside its value for the same days of the month before."""
     previous_start, previous_end = _previous_span(today, month_start)
-    now = indicators(session, actor=actor, start=_start(month_start, zone), end=_start(today + timedelta(days=1), zone))
+    # The board shows the figures, not the cases behind them: let the database count.
+    now = indicators(session, actor=actor, start=_start(month_start, zone), end=_start(today + timedelta(days=1), zone),
+                     with_case_ids=False)
     before = indicators(session, actor=actor, start=_start(previous_start, zone),
-                        end=_start(previous_end + timedelta(days=1), zone))
+                        end=_start(previous_end + timedelta(days=1), zone), with_case_ids=False)
     return [Rate(key, now[key].label, now[key].label_en, now[key].value, now[key].unit, now[key].numerator,
                  now[key].denominator, before[key].value) for key in RATES if key in now]
 
