@@ -194,6 +194,22 @@ def admin_engine():
     return create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT")
 
 
+def cached_schema_complete(schema: str, meta_table: str, condition: str, params: dict) -> bool:
+    """Tell whether a bench schema cached by an earlier run was loaded completely by this loader.
+
+    ``condition`` is a SQL expression over ``meta_table``'s one row (for example ``version = :v``).
+    """
+    admin = admin_engine()
+    try:
+        with admin.connect() as conn:
+            return bool(conn.execute(text(
+                "SELECT 1 FROM information_schema.tables WHERE table_schema = :s AND table_name = :t"),
+                {"s": schema, "t": meta_table}).scalar() and conn.execute(text(
+                    f'SELECT {condition} FROM "{schema}".{meta_table}'), params).scalar())
+    finally:
+        admin.dispose()
+
+
 def reset_database(kind: str) -> None:
     """Drop and recreate the bench database (file or schema), migrate it, load the demo county, deploy."""
     from engine.context import open_services

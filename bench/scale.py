@@ -16,7 +16,8 @@ import time
 from sqlalchemy import event, text
 
 from .common import (
-    CACHE, ONE_TASK, PG_URL, RESULTS, Driver, Result, Stopwatch, admin_engine, at_most, percentile, prepare_schema, result,
+    CACHE, ONE_TASK, PG_URL, RESULTS, Driver, Result, Stopwatch, admin_engine, at_most, cached_schema_complete,
+    percentile, prepare_schema, result,
 )
 
 SCHEMA = "pingan_bench_scale"
@@ -63,14 +64,8 @@ def ensure_loaded() -> float:
     """Return 0 when the cached schema is complete, else load it and return the seconds it took."""
     from engine.schema import upgrade
 
-    admin = admin_engine()
-    with admin.connect() as conn:
-        complete = conn.execute(text(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = :s AND table_name = 'bench_scale_meta'"),
-            {"s": SCHEMA}).scalar() and conn.execute(text(
-                f'SELECT version = :v AND instances = :n FROM "{SCHEMA}".bench_scale_meta'),
-                {"v": LOADER_VERSION, "n": FINISHED + OPEN}).scalar()
-    admin.dispose()
+    complete = cached_schema_complete(SCHEMA, "bench_scale_meta", "version = :v AND instances = :n",
+                                      {"v": LOADER_VERSION, "n": FINISHED + OPEN})
     if complete:
         svc = services()
         try:

@@ -17,7 +17,7 @@ import time
 
 from sqlalchemy import text
 
-from .common import CACHE, PG_URL, Result, admin_engine, at_most, prepare_schema, result
+from .common import CACHE, PG_URL, Result, admin_engine, at_most, cached_schema_complete, prepare_schema, result
 
 SCHEMA = "pingan_bench_warnings"
 LOADER_VERSION = 1
@@ -54,13 +54,7 @@ def ensure_loaded() -> float:
     from engine.db import Base
     from engine.schema import upgrade
 
-    admin = admin_engine()
-    with admin.connect() as conn:
-        complete = conn.execute(text(
-            "SELECT 1 FROM information_schema.tables WHERE table_schema = :s AND table_name = 'bench_warnings_meta'"),
-            {"s": SCHEMA}).scalar() and conn.execute(text(
-                f'SELECT version = :v FROM "{SCHEMA}".bench_warnings_meta'), {"v": LOADER_VERSION}).scalar()
-    admin.dispose()
+    complete = cached_schema_complete(SCHEMA, "bench_warnings_meta", "version = :v", {"v": LOADER_VERSION})
     if complete:
         svc = services()
         try:
