@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..context import context_of
-from ..errors import Conflict, EngineError, NotFound
+from ..errors import Conflict, EngineError, NotFound, Problem
 from ..models import ProcessDefinition, User
 from ..orgs import Actor
 from .access import require_designer
 from .imports import convert_files
 from .models import Draft, DraftRevision
+from .validation import validate_files
 from .workspace import check_files, check_path, check_text, process_keys, version_files
 
 __all__ = ["create_draft", "get_draft", "draft_files", "put_file", "remove_file", "draft_history", "draft_revision",
@@ -249,3 +250,8 @@ def skeleton(key: str, name: str) -> dict[str, str]:
 
 def _xml(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
+
+
+def validate_draft(session: Session, *, draft_id: int, actor: Actor) -> list[Problem]:
+    """Return the problems of a draft's current files (empty when it may be deployed)."""
+    return validate_files(draft_files(session, draft_id=draft_id, actor=actor))

@@ -15,6 +15,7 @@ from ..orgs import ROLES, role_for_lane
 from ..spiff.parser import NS, element_lines, parse_xml
 from .import_common import BPMN, ZEEBE
 from .import_bpmn import BpmnImport
+from .validation import validate_files
 from .workspace import LAYOUT_HELP, file_kind
 
 @dataclass
@@ -43,8 +44,6 @@ def import_files(files: dict[str, str], *, default_role: str | None = None,
 
 def convert_files(files: dict[str, str], *, default_role: str | None = None, manual_steps: bool = False) -> Imported:
     """Convert a set of files (path -> text) and validate the result; see import_files."""
-    from .validation import validate_files
-
     if default_role is not None and default_role not in ROLES:
         default_role = role_for_lane(default_role)
         if default_role is None:

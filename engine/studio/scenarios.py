@@ -51,9 +51,10 @@ from sqlalchemy.orm import Session
 
 from .. import clock, definitions
 from ..clock import FrozenClock
-from ..errors import DefinitionInvalid, NotFound
-from ..context import Services
+from ..context import Services, context_of
+from ..errors import DefinitionInvalid, NotFound, Problem
 from ..settings import Settings
+from .drafts import draft_files
 from .player import Player, StepFailed
 from .sandbox import DEFAULT_START, Sandbox, open_sandbox
 from .workspace import check_files, file_kind
@@ -141,8 +142,6 @@ def scenario_path(process: str, name: str) -> str:
 def parse_scenario(text: str, *, file: str) -> Scenario:
     """Read and check one scenario file; unknown keys are errors, never silently ignored."""
     def bad(zh: str, en: str, line: int | None = None) -> DefinitionInvalid:
-        from ..errors import Problem
-
         return DefinitionInvalid(f"场景文件 {file} 格式错误：{zh}", message_en=f"scenario {file}: {en}",
                                  details=[Problem(zh, en, file=file, line=line)])
 
@@ -392,9 +391,6 @@ DRAFT_TIME_BUDGET = 60.0
 def run_draft_scenarios(session: Session, *, draft_id: int, actor, only: Iterable[str] | None = None
                         ) -> list[ScenarioResult]:
     """Run a draft's scenarios on a sandbox, with the product's time zone, working hours and limits."""
-    from ..context import context_of
-    from .drafts import draft_files
-
     files = draft_files(session, draft_id=draft_id, actor=actor)
     return run_scenarios(files, only=list(only) if only else None, settings=context_of(session).settings,
                          time_budget=DRAFT_TIME_BUDGET)
@@ -412,8 +408,6 @@ class ScenarioEntry:
 
 def list_draft_scenarios(session: Session, *, draft_id: int, actor) -> list[ScenarioEntry]:
     """Return a draft's scenarios with their titles, and what is wrong with a file that cannot be read."""
-    from .drafts import draft_files
-
     out = []
     for path, text in sorted(draft_files(session, draft_id=draft_id, actor=actor).items()):
         if file_kind(path) != "scenario":

@@ -1,16 +1,15 @@
-"""Validate a draft with exactly the checks of ``pingan validate``: parse, lint, forms, parameters."""
+"""Validate a file set with exactly the checks of ``pingan validate``: parse, lint, forms, parameters.
+
+It knows nothing of drafts (drafts.validate_draft reads a draft and calls it), so the import,
+which validates what it converts, and the drafts, which import on upload, need no cycle."""
 from __future__ import annotations
 
 import logging
 import re
 from pathlib import Path
 
-from sqlalchemy.orm import Session
-
 from ..definitions import collect_sources, validate
 from ..errors import DefinitionInvalid, EngineError, Problem
-from ..orgs import Actor
-from .drafts import get_draft
 from .workspace import workspace
 
 _ID = re.compile(r'\bid="([^"]+)"')
@@ -33,12 +32,6 @@ def validate_files(files: dict[str, str]) -> list[Problem]:
         else:
             problems = []
         return [_locate(p, files, root) for p in problems]
-
-
-def validate_draft(session: Session, *, draft_id: int, actor: Actor) -> list[Problem]:
-    """Return the problems of a draft's current files (empty when it may be deployed)."""
-    draft = get_draft(session, draft_id=draft_id, actor=actor)
-    return validate_files(dict(draft.files or {}))
 
 
 def _locate(problem: Problem, files: dict[str, str], root: Path) -> Problem:

@@ -6,7 +6,8 @@ from click.testing import CliRunner
 
 from engine.errors import NotAllowed
 from engine.studio import drafts
-from engine.studio.validation import problem_row, validate_draft, validate_files
+from engine.studio.drafts import validate_draft
+from engine.studio.validation import problem_row, validate_files
 from engine.studio.workspace import workspace
 from web import cli
 

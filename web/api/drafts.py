@@ -12,7 +12,7 @@ from engine.studio import diff as studio_diff
 from engine.studio import drafts, versions
 from engine.studio.access import require_designer
 from engine.studio.export import export_version, zip_files
-from engine.studio.validation import problem_row, validate_draft
+from engine.studio.validation import problem_row
 from engine.studio.workspace import file_kind, files_from_uploads
 
 from .. import db
@@ -186,7 +186,7 @@ def revision(draft_id: int, revision: int):
 @errors(403)
 def validate(draft_id: int):
     """用与 `pingan validate` 相同的检查校验草稿：每个问题含文件、行号、元素标识、中英文说明。"""
-    problems = validate_draft(db.session(), draft_id=draft_id, actor=actor())
+    problems = drafts.validate_draft(db.session(), draft_id=draft_id, actor=actor())
     return {"problems": [problem_row(p) for p in problems]}
 
 
