@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import DateTime, create_engine, event
+from sqlalchemy import JSON, DateTime, create_engine, event
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -39,6 +40,12 @@ class UTCDateTime(TypeDecorator):
 
 class Base(DeclarativeBase):
     type_annotation_map = {datetime: UTCDateTime}
+
+
+# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere. Here beside ``Base`` so the
+# tables of the subpackages (engine/board, engine/studio, ...) need not import engine/models.py,
+# which imports them to register every table.
+JSONType = JSON().with_variant(JSONB(), "postgresql")
 
 
 def make_engine(settings: Settings) -> Engine:

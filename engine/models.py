@@ -6,7 +6,6 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
-    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -16,13 +15,10 @@ from sqlalchemy import (
     UniqueConstraint,
     event,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from .db import Base
-
-# JSONB on PostgreSQL (indexable, compact), plain JSON text elsewhere.
-JSONType = JSON().with_variant(JSONB(), "postgresql")
+from .db import Base, JSONType
+from .tally_triggers import create_triggers
 
 
 class InstanceStatus(StrEnum):
@@ -165,8 +161,6 @@ class InstanceTally(Base):
 
 
 def _create_tally_triggers(target, connection, **kw) -> None:
-    from .tallies import create_triggers
-
     create_triggers(connection)
 
 
@@ -454,7 +448,9 @@ class SecurityEvent(Base):
 
 
 # Tables of the capability subpackages (engine/board, engine/studio, ...) live in their own modules;
-# they are imported here, one per line, so Alembic and create_all see every table.
+# they are imported here, one per line, so Alembic and create_all see every table. They import
+# ``Base`` and ``JSONType`` from engine/db.py and never this module (that would be an import
+# cycle): a relationship to a table here names its class as a string.
 from .studio import models as _studio_models  # noqa: E402,F401
 from .signing import models as _signing_models  # noqa: E402,F401
 from .board import models as _board_models  # noqa: E402,F401
