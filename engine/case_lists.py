@@ -4,9 +4,10 @@ from __future__ import annotations
 from sqlalchemy import and_, exists, or_, select
 from sqlalchemy.orm import Session
 
-from .cases import field_catalogue, is_sensitive, sensitive_paths
+from .definitions import field_catalogue
 from .form_fields import FormField
-from .models import HumanTask, Org, ProcessDefinition, RoleAssignment, TaskStatus, User
+from .models import CaseField, HumanTask, Org, ProcessDefinition, RoleAssignment, TaskStatus, User
+from .personal_data import is_sensitive, sensitive_paths
 
 
 def person_choices(session: Session, *, role: str | None, org_path: str = "/") -> list[tuple[str, str]]:
@@ -79,8 +80,6 @@ def search_field_specs(definitions: list[ProcessDefinition]) -> dict[str, FormFi
 
 def projected_values(session: Session, *, instance_ids: list[int]) -> dict[int, dict[str, list[str]]]:
     """Return the searchable values of each case: {instance id: {field: [values]}}."""
-    from .models import CaseField
-
     out: dict[int, dict[str, list[str]]] = {i: {} for i in instance_ids}
     if instance_ids:
         for iid, name, value in session.execute(select(CaseField.instance_id, CaseField.name, CaseField.value)

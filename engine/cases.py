@@ -4,23 +4,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from sqlalchemy import exists, or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from . import audit, clock
+from .attachments import list_attachments
 from .audit import EntryKind
-from .definitions import form_for
+from .bpmn_layout import element_names, with_layout
+from .context import context_of
+from .definitions import field_catalogue
 from .errors import NotFound
 from .form_fields import FieldType, FormField
 from .models import (
-    AuditEntry, EventWait, HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskActor, TaskStatus, User,
+    AuditEntry, EventWait, HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskStatus, User,
 )
-from .orgs import ROLES, SYSTEM, Actor
+from .orgs import ROLES, Actor
+from .personal_data import is_sensitive, mask, may_see_personal_data
 from .signing import queue as signing_queue
 from .signing.models import pending as signers_pending
 from .queries import Light, light_of
-from .visibility import can_see
+from .visibility import can_see, may_act
 
 STATUS_LABELS = {
     InstanceStatus.RUNNING: "办理中", InstanceStatus.COMPLETED: "已办结",
@@ -38,81 +43,6 @@ ENTRY_LABELS = {
     EntryKind.SIGNERS_ADDED: "加签", EntryKind.SUBMITTED_FOR_SIGNING: "提交待会签", EntryKind.SIGNED: "会签",
     EntryKind.SIGNER_REMOVED: "减签",
 }
-_PERSONAL_HINTS = ("id_number", "id_card", "idcard", "phone", "mobile", "telephone")
-
-
-def mask(value: object) -> str:
-    """Mask personal data for lists: keep the first 3 and last 4 characters of a long value."""
-    text = "" if value is None else str(value)
-    if len(text) <= 4:
-        return "*" * len(text)
-    if len(text) <= 7:
-        return text[:1] + "*" * (len(text) - 2) + text[-1:]
-    return text[:3] + "*" * (len(text) - 7) + text[-4:]
-
-
-# A stored definition never changes, so what is derived from its forms is kept per process,
-# keyed like the spec cache: every case summary needs it, and deriving it reads the whole spec.
-_CATALOGUES: dict[tuple[int, str], dict[str, FormField]] = {}
-_SENSITIVE: dict[tuple[int, str], frozenset[str]] = {}
-
-
-def field_catalogue(definition: ProcessDefinition) -> dict[str, FormField]:
-    """Return every field any form of the definition declares, first declaration wins, form order kept."""
-    key = (definition.id, definition.content_hash)
-    found = _CATALOGUES.get(key) if definition.id is not None else None
-    if found is None:
-        found = {}
-        for form_key in sorted(definition.forms, key=lambda k: (not k.endswith("/start"), _task_order(definition, k))):
-            for f in form_for(definition, form_key).fields:
-                found.setdefault(f.name, f)
-        if definition.id is not None:
-            _CATALOGUES[key] = found
-    return dict(found)
-
-
-def _task_order(definition: ProcessDefinition, form_key: str) -> int:
-    tasks = list(((definition.spec or {}).get("meta") or {}).get("user_tasks", {}))
-    element = form_key.split("/", 1)[-1]
-    return tasks.index(element) if element in tasks else len(tasks)
-
-
-def is_sensitive(f: FormField | None, name: str = "") -> bool:
-    """Tell whether a field holds personal data: declared ``sensitive``, or named like an ID or phone number."""
-    if f is not None and f.sensitive:
-        return True
-    return any(h in name.lower() for h in _PERSONAL_HINTS)
-
-
-def sensitive_paths(definition: ProcessDefinition) -> frozenset[str]:
-    """Return data paths holding personal data, e.g. ``applicant_phone`` or ``parties[*].id_number``."""
-    key = (definition.id, definition.content_hash)
-    if definition.id is not None and key in _SENSITIVE:
-        return _SENSITIVE[key]
-    paths = set()
-    for f in field_catalogue(definition).values():
-        if is_sensitive(f, f.name):
-            paths.add(f.name)
-        for c in f.columns:
-            if is_sensitive(c, c.name):
-                paths.add(f"{f.name}[*].{c.name}")
-    if definition.id is not None:
-        _SENSITIVE[key] = frozenset(paths)
-    return frozenset(paths)
-
-
-def may_see_personal_data(session: Session, *, instance: Instance, actor: Actor) -> bool:
-    """Personal data is shown in full to admins, to holders of a role over the case's org, and to its actors."""
-    if actor is SYSTEM or actor.is_admin or instance.started_by_id == actor.id:
-        return True
-    org_path = instance.org.path if instance.org else "/"
-    if any(org_path.startswith(p) for _, p in actor.grants):
-        return True
-    return session.scalar(select(
-        or_(exists().where(TaskActor.instance_id == instance.id, TaskActor.user_id == actor.id),
-            exists().where(HumanTask.instance_id == instance.id, HumanTask.assignee_id == actor.id)))) or False
-
-
 @dataclass
 class DataItem:
     name: str
@@ -175,10 +105,6 @@ def display_value(session: Session, f: FormField | None, value: Any) -> Any:
 
 def _local_text(value: Any, session: Session) -> Any:
     """Show an ISO moment in the deployment's time zone, to the minute."""
-    from zoneinfo import ZoneInfo
-
-    from .context import context_of
-
     try:
         moment = datetime.fromisoformat(str(value))
     except ValueError:
@@ -250,8 +176,6 @@ def _detail(e: AuditEntry, names: dict[str, str], steps: dict[str, str]) -> str:
 
 
 def _step_names(definition: ProcessDefinition) -> dict[str, str]:
-    from .bpmn_layout import element_names
-
     meta = (definition.spec or {}).get("meta") or {}
     names = {k: v.get("name") or k for k, v in (meta.get("user_tasks") or {}).items()}
     for file, text in (definition.sources or {}).items():
@@ -334,8 +258,6 @@ def diagram_marks(session: Session, *, instance: Instance) -> DiagramMarks:
 
 def diagram_xml(definition: ProcessDefinition) -> str | None:
     """Return the BPMN XML of the process, with a generated layout when the file has no diagram."""
-    from .bpmn_layout import with_layout
-
     for name, text in sorted((definition.sources or {}).items()):
         if name.endswith(".bpmn") and f'id="{definition.key}"' in text:
             return with_layout(text, process_id=definition.key)
@@ -365,16 +287,7 @@ def case_view(session: Session, *, instance_id: int, actor: Actor) -> CaseView:
     return CaseView(instance, STATUS_LABELS.get(instance.status, instance.status), full,
                     case_data(session, instance=instance, full=full), timeline(session, instance=instance),
                     open_tasks(session, instance_id=instance.id), starter, diagram_marks(session, instance=instance),
-                    _attachments(session, instance.id))
-
-
-def _attachments(session: Session, instance_id: int) -> list:
-    try:
-        from . import attachments
-    except ImportError:  # the attachment store is another module's; the page works without it
-        return []
-    lister = getattr(attachments, "list_attachments", None)
-    return list(lister(session, instance_id=instance_id)) if lister else []
+                    list_attachments(session, instance_id=instance.id))
 
 
 def may_urge(instance: Instance, actor: Actor) -> bool:
@@ -406,8 +319,6 @@ class TaskPermissions:
 
 def task_permissions(session: Session, *, task: HumanTask, actor: Actor) -> TaskPermissions:
     """Work out what ``actor`` may do with ``task`` right now."""
-    from .runtime import may_act
-
     running = task.status == TaskStatus.OPEN and task.instance.status == InstanceStatus.RUNNING
     acts = running and may_act(task, actor)
     signing = running and signing_queue.current_signer(session, task) is not None
@@ -433,30 +344,5 @@ def task_permissions(session: Session, *, task: HumanTask, actor: Actor) -> Task
     )
 
 
-def sensitive_values(definition: ProcessDefinition, data: dict) -> set[str]:
-    """Return the personal-data values a case holds (ID and phone numbers...), as text."""
-    values = set()
-    for path in sensitive_paths(definition):
-        table, _, column = path.partition("[*].")
-        if column:
-            values |= {str(r[column]) for r in data.get(table) or [] if isinstance(r, dict) and r.get(column) not in (None, "")}
-        elif data.get(path) not in (None, ""):
-            values.add(str(data[path]))
-    return {v for v in values if len(v) >= 3}
-
-
-def mask_text(definition: ProcessDefinition, data: dict, text: str) -> str:
-    """Mask every personal-data value of the case where it appears in ``text`` (a title, a notice)."""
-    for value in sorted(sensitive_values(definition, data or {}), key=len, reverse=True):
-        text = text.replace(value, mask(value))
-    return text
-
-
-def masked_title(instance: Instance) -> str:
-    """Return the case title as lists show it: personal data masked."""
-    return mask_text(instance.definition, instance.data or {}, instance.title or "")
-
-
 __all__ = ["CaseView", "case_view", "case_data", "timeline", "open_tasks", "diagram_marks", "diagram_xml",
-           "returnable_steps", "mask", "mask_text", "masked_title", "sensitive_paths", "may_urge",
-           "may_see_personal_data", "task_permissions", "display_value", "STATUS_LABELS", "ENTRY_LABELS"]
+           "returnable_steps", "may_urge", "task_permissions", "display_value", "STATUS_LABELS", "ENTRY_LABELS"]

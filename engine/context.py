@@ -8,6 +8,7 @@ from typing import Iterator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from .calendar import get_calendar
 from .db import make_engine, make_session_factory
 from .scripting import build_script_engine, calendar_var
 from .settings import Settings
@@ -31,8 +32,6 @@ class EngineContext:
 
     def calendar(self, session: Session):
         """Return the working-day calendar (cached per process)."""
-        from .calendar import get_calendar
-
         return get_calendar(session, work_hours=self.settings.work_hours, tz=self.settings.timezone)
 
 

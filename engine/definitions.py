@@ -18,6 +18,7 @@ from . import clock
 from .board.warning_rules import deploy_rules, split_rule_paths
 from .declared_data import check_declared_names
 from .errors import DefinitionInvalid, EngineError, NotFound, Problem
+from .form_fields import FormField
 from .forms import form_from_dict, form_to_dict, parse_form
 from .lint import lint_process
 from .models import ProcessDefinition
@@ -339,3 +340,29 @@ def form_for(definition: ProcessDefinition, form_key: str):
             while len(_FORM_CACHE) > _FORM_CACHE_SIZE:
                 _FORM_CACHE.popitem(last=False)
     return form
+
+
+# Every case page, list and summary needs the catalogue, and deriving it reads every form: kept per
+# stored definition like the forms above.
+_CATALOGUES: dict[tuple[int, str], dict[str, FormField]] = {}
+
+
+def field_catalogue(definition: ProcessDefinition) -> dict[str, FormField]:
+    """Return every field any form of the definition declares, first declaration wins, form order kept."""
+    key = (definition.id, definition.content_hash)
+    found = _CATALOGUES.get(key) if definition.id is not None else None
+    if found is None:
+        found = {}
+        for form_key in sorted(definition.forms, key=lambda k: (not k.endswith("/start"), _task_order(definition, k))):
+            for f in form_for(definition, form_key).fields:
+                found.setdefault(f.name, f)
+        if definition.id is not None:
+            _CATALOGUES[key] = found
+    return dict(found)
+
+
+def _task_order(definition: ProcessDefinition, form_key: str) -> int:
+    tasks = list(((definition.spec or {}).get("meta") or {}).get("user_tasks", {}))
+    element = form_key.split("/", 1)[-1]
+    return tasks.index(element) if element in tasks else len(tasks)
+

@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session
 
 from . import clock
 from .models import HumanTask, Instance, Notification, Org, RoleAssignment, TaskStatus, User
+from .personal_data import mask_text
 
 
 class NotificationKind(StrEnum):
@@ -17,6 +18,7 @@ class NotificationKind(StrEnum):
     DEADLINE = "deadline"
     DELEGATED = "delegated"
     RETURNED = "returned"
+    WARNING = "warning"      # an early warning (预警) raised in the leader's scope
 
 
 def notify(session: Session, *, user_ids: list[int] | set[int], kind: str, text: str,
@@ -92,8 +94,6 @@ def mark_read(session: Session, *, user_id: int, ids: list[int] | None = None) -
 
 def shown_texts(session: Session, rows: list[Notification]) -> dict[int, str]:
     """Return each notification's text as a list shows it: personal data of its case masked."""
-    from .cases import mask_text  # cases builds on queries and visibility; notify() must stay light
-
     ids = {n.instance_id for n in rows if n.instance_id}
     instances = {i.id: i for i in session.scalars(select(Instance).where(Instance.id.in_(ids)))} if ids else {}
     texts = {}

@@ -25,6 +25,7 @@ from .signing import queue as signing_queue
 from .signing.models import Position, pending as signing_pending
 from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
 from .sync import sync_after_step
+from .visibility import may_act
 
 
 @dataclass
@@ -211,14 +212,6 @@ def _title(session: Session, definition: ProcessDefinition, data: dict, instance
         except Exception:  # a title is a convenience; a bad one must not block the case
             pass
     return instance.title if instance.title and instance.title != definition.name else f"{definition.name} {instance.business_key}"
-
-
-def may_act(task: HumanTask, actor: Actor) -> bool:
-    """Tell whether ``actor`` may work on ``task``: its assignee, or in its role pool."""
-    if task.assignee_id is not None:
-        return task.assignee_id == actor.id
-    org_path = task.candidate_org.path if task.candidate_org else "/"
-    return task.candidate_role is not None and actor.has_role(task.candidate_role, org_path)
 
 
 def open_task_for_update(session: Session, *, task_id: str, actor: Actor) -> tuple[HumanTask, Loaded]:

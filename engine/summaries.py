@@ -9,11 +9,12 @@ from sqlalchemy.orm import Session
 
 from . import audit, clock
 from .attachments import list_attachments, uploader_names
-from .cases import mask, may_see_personal_data, returnable_steps, sensitive_paths, task_permissions
+from .cases import returnable_steps, task_permissions
 from .errors import NotFound
 from .form_contract import task_contract
 from .models import HumanTask, Instance, Org, ProcessDefinition, TaskStatus, User
 from .orgs import Actor
+from .personal_data import mask, may_see_personal_data, sensitive_paths
 from .queries import light_of
 from .signing.models import signers_of
 from .task_data import task_form_data

@@ -1,4 +1,5 @@
-"""Who sees what: a case is visible within one's org subtree, to those who hold or held its tasks, and to CCs."""
+"""Who sees what: a case is visible within one's org subtree, to those who hold or held its tasks, and to CCs;
+and who may work on an open task."""
 from __future__ import annotations
 
 from sqlalchemy import exists, or_, select, union, union_all
@@ -119,3 +120,11 @@ def orgs_under(paths: list[str]):
     PostgreSQL can read it from ``ix_orgs_path``. Paths are made of ids and slashes only.
     """
     return select(Org.id).where(or_(*[Org.path.like(p + "%") for p in paths]))
+
+
+def may_act(task: HumanTask, actor: Actor) -> bool:
+    """Tell whether ``actor`` may work on ``task``: its assignee, or in its role pool."""
+    if task.assignee_id is not None:
+        return task.assignee_id == actor.id
+    org_path = task.candidate_org.path if task.candidate_org else "/"
+    return task.candidate_role is not None and actor.has_role(task.candidate_role, org_path)

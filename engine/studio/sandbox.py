@@ -29,7 +29,10 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..clock import FrozenClock
 from ..context import Services, open_services
+from ..db import Base
 from ..definitions import DeployResult, deploy
+from ..demo import load_demo_org
+from ..schema import upgrade
 from ..settings import Settings, load_settings
 from .workspace import check_files
 
@@ -174,10 +177,6 @@ def _template_database(settings: Settings | None) -> Path:
         database = folder / "template.db"
         services = _services(settings, folder, database)
         try:
-            from ..db import Base
-            from ..demo import load_demo_org
-            from ..schema import upgrade
-
             upgrade(services.engine)
             # Tables added before their migration is written exist here too.
             Base.metadata.create_all(services.engine)

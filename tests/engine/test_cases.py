@@ -5,7 +5,7 @@ from pathlib import Path
 
 from lxml import etree
 
-from engine import cases, runtime
+from engine import cases, personal_data, runtime
 from engine.bpmn_layout import element_names, with_layout
 from tests.conftest import REPO
 from tests.factories import only_task, start_review
@@ -14,9 +14,9 @@ DI = "{http://www.omg.org/spec/BPMN/20100524/DI}"
 
 
 def test_mask_keeps_ends_of_long_values():
-    assert cases.mask("13812345678") == "138****5678"
-    assert cases.mask("110101199003071234") == "110***********1234"
-    assert cases.mask("abc") == "***" and cases.mask(None) == ""
+    assert personal_data.mask("13812345678") == "138****5678"
+    assert personal_data.mask("110101199003071234") == "110***********1234"
+    assert personal_data.mask("abc") == "***" and personal_data.mask(None) == ""
 
 
 def test_layout_is_generated_only_when_missing():

@@ -14,6 +14,7 @@ from werkzeug.exceptions import HTTPException
 from engine import notifications, queries
 from engine.errors import EngineError
 from engine.orgs import Actor
+from engine.personal_data import masked_title
 
 from .. import db
 from ..errors import too_large_message
@@ -155,8 +156,6 @@ def attachment_rows(ids) -> list:
 @bp.app_template_filter("masked")
 def masked(instance) -> str:
     """A case title for lists: personal data masked (the case page shows it in full to those allowed)."""
-    from engine.cases import masked_title
-
     return masked_title(instance)
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from engine import cases, orgs
+from engine import cases, orgs, personal_data
 
 from .. import db
 
@@ -92,14 +92,14 @@ def document_context(session, view: cases.CaseView, *, draft: dict | None = None
     instance = view.instance
     data = dict(instance.data or {}) | {k: v for k, v in (draft or {}).items() if not k.startswith("_")}
     if not view.full_data:
-        paths = cases.sensitive_paths(instance.definition)
+        paths = personal_data.sensitive_paths(instance.definition)
         for path in paths:
             if "[*]." in path:
                 table, column = path.split("[*].")
-                data[table] = [{**r, column: cases.mask(r.get(column))} if isinstance(r, dict) and r.get(column) else r
+                data[table] = [{**r, column: personal_data.mask(r.get(column))} if isinstance(r, dict) and r.get(column) else r
                                for r in data.get(table) or []]
             elif data.get(path):
-                data[path] = cases.mask(data[path])
+                data[path] = personal_data.mask(data[path])
     zone = ZoneInfo(db.services().settings.timezone)
     today = datetime.now(zone)
     med = {k: pick(data, names) for k, names in MEDIATION_FIELDS.items()}

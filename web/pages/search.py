@@ -6,7 +6,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, request
 
-from engine import case_lists, cases, exports, queries
+from engine import case_lists, cases, exports, personal_data, queries
 from engine.definitions import latest_definitions
 from engine.models import InstanceStatus
 
@@ -59,7 +59,7 @@ def _run(limit: int, offset: int):
     specs = case_lists.search_field_specs(chosen or definitions)
     rows, total = queries.search_cases(s, actor=me, search=_criteria(fields, limit=limit, offset=offset))
     values = case_lists.projected_values(s, instance_ids=[r.id for r in rows])
-    shown = {r.id: {name: "、".join(cases.mask(v) if sensitive else str(cases.display_value(s, specs.get(name), v))
+    shown = {r.id: {name: "、".join(personal_data.mask(v) if sensitive else str(cases.display_value(s, specs.get(name), v))
                                    for v in values[r.id].get(name, []))
                     for name, _, sensitive in fields} for r in rows}
     starters = case_lists.user_names(s, user_ids={r.started_by_id for r in rows})

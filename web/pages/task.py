@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from markupsafe import Markup, escape
 
-from engine import case_lists, cases, drafts, runtime, tasks
+from engine import case_lists, cases, drafts, personal_data, runtime, tasks
 from engine.definitions import form_for
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
 from engine.form_fields import FieldType
@@ -45,7 +45,7 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
         # After a refused submission: what was typed, over everything the form showed before it.
         values = initial_values(form, data, None) | values
     org_path = row.candidate_org.path if row.candidate_org else instance.org.path
-    full = cases.may_see_personal_data(s, instance=instance, actor=me)
+    full = personal_data.may_see_personal_data(s, instance=instance, actor=me)
     shown = set(form.field_names())
     return render(
         "task/page.html", status, task=row, instance=instance, form=form, perms=perms, opinion=opinion,
