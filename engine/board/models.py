@@ -21,6 +21,7 @@ class WarningStatus(StrEnum):
     ACKNOWLEDGED = "acknowledged"  # seen; still open
     DISMISSED = "dismissed"        # closed with a reason
     SUPERVISED = "supervised"      # closed: a supervision item (督办) took it over
+    RESOLVED = "resolved"          # closed by the evaluation: the rule no longer fires for its subject
 
 
 class WarningLevel(StrEnum):

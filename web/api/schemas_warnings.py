@@ -14,7 +14,7 @@ STATUS_FILTERS = ["open", *[s.value for s in WarningStatus]]
 
 class WarningArgs(PageArgs):
     status = fields.String(validate=validate.OneOf(STATUS_FILTERS), metadata={
-        "description": "open 待处理（含已确认）、acknowledged 已确认、dismissed 已排除、supervised 已督办；不填为全部"})
+        "description": "open 待处理（含已确认）、acknowledged 已确认、dismissed 已排除、supervised 已督办、resolved 已解除（规则不再触发，自动关闭）；不填为全部"})
     level = fields.String(validate=validate.OneOf([lv.value for lv in WarningLevel]),
                           metadata={"description": "red 红色、orange 橙色、yellow 黄色"})
     rule = fields.String(validate=validate.OneOf(list(KINDS)), metadata={
@@ -44,12 +44,29 @@ class WarningSchema(Strict):
     evidence = fields.List(fields.Nested(EvidenceSchema), required=True, metadata={"description": "依据案件"})
     facts = fields.Dict(required=True, metadata={"description": "规则研判时的事实（如近30日纠纷件数）"})
     acknowledged_at = fields.DateTime(allow_none=True)
-    acknowledged_by = fields.String(allow_none=True)
+    acknowledged_by = fields.String(allow_none=True, metadata={"description": "确认人用户名"})
+    acknowledged_by_name = fields.String(allow_none=True, metadata={"description": "确认人姓名"})
     closed_at = fields.DateTime(allow_none=True)
-    closed_by = fields.String(allow_none=True)
+    closed_by = fields.String(allow_none=True, metadata={"description": "关闭人用户名；自动解除时为 system"})
+    closed_by_name = fields.String(allow_none=True, metadata={"description": "关闭人姓名；自动解除时为“系统”"})
     dismiss_reason = fields.String(allow_none=True)
     supervision_instance_id = fields.Integer(allow_none=True, metadata={"description": "由此预警立项的督办事项"})
     supervision_business_key = fields.String(allow_none=True)
+
+
+class HistoryEntrySchema(Strict):
+    at = fields.DateTime(required=True)
+    kind = fields.String(required=True, metadata={
+        "description": "raised 发出预警、evidence_changed 依据案件增加、acknowledged 确认、dismissed 排除、supervised 转为督办、resolved 自动解除"})
+    label = fields.String(required=True)
+    label_en = fields.String(required=True)
+    actor_name = fields.String(required=True, metadata={"description": "操作人姓名；系统操作为“系统”"})
+    detail = fields.Dict(required=True, metadata={"description": "排除理由、督办事项编号、新增依据案件等"})
+
+
+class WarningDetailSchema(Strict):
+    warning = fields.Nested(WarningSchema, required=True)
+    history = fields.List(fields.Nested(HistoryEntrySchema), required=True, metadata={"description": "处理经过，时间顺序"})
 
 
 class WarningListSchema(Strict):

@@ -1,12 +1,15 @@
 """Early warning (预警): the warnings in the caller's scope, acknowledge, dismiss with a reason, turn into a supervision item."""
 from __future__ import annotations
 
-from engine.board.warnings import acknowledge_warning, dismiss_warning, list_warnings, supervise_warning
+from engine.board.warnings import (
+    acknowledge_warning, dismiss_warning, get_warning, list_warnings, supervise_warning, warning_timeline,
+)
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
 from .schemas_warnings import (
-    DismissRequest, SuperviseRequest, SuperviseResultSchema, WarningArgs, WarningListSchema, WarningSchema, warning_dict,
+    DismissRequest, SuperviseRequest, SuperviseResultSchema, WarningArgs, WarningDetailSchema, WarningListSchema,
+    WarningSchema, warning_dict,
 )
 
 blp = ApiBlueprint("warnings", __name__, url_prefix="/warnings", description="预警 (early warning)")
@@ -21,6 +24,16 @@ def list_(args):
     found, total = list_warnings(db.session(), actor=actor(), status=args.get("status"), level=args.get("level"),
                                  rule=args.get("rule"), limit=args.get("limit", 50), offset=args.get("offset", 0))
     return {"items": [warning_dict(w) for w in found], "total": total}
+
+
+@blp.route("/<int:warning_id>", methods=["GET"])
+@blp.response(200, WarningDetailSchema)
+@errors(404)
+def detail(warning_id: int):
+    """一条预警及其处理经过（发出、依据增加、确认、排除、转督办、自动解除），操作人为姓名；范围外的预警为 404。"""
+    s, who = db.session(), actor()
+    return {"warning": warning_dict(get_warning(s, warning_id=warning_id, actor=who)),
+            "history": [e.__dict__ for e in warning_timeline(s, warning_id=warning_id, actor=who)]}
 
 
 @blp.route("/<int:warning_id>/acknowledge", methods=["POST"])

@@ -13,8 +13,8 @@ from engine import case_lists
 from engine.board.models import WarningLevel, WarningStatus
 from engine.board.warning_rules import KINDS, LEVEL_LABELS
 from engine.board.warnings import (
-    STATUS_LABELS, acknowledge_warning, dismiss_warning, list_warnings, may_see_warnings, may_supervise,
-    supervise_warning, supervision_draft,
+    STATUS_LABELS, acknowledge_warning, dismiss_warning, get_warning, list_warnings, may_see_warnings, may_supervise,
+    supervise_warning, supervision_draft, warning_timeline,
 )
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
 
@@ -25,7 +25,7 @@ from .common import actor, local_time, page_number, render, t
 
 PAGE = 20
 TABS = [("open", "待处理", "Open"), ("", "全部", "All"), ("dismissed", "已排除", "Dismissed"),
-        ("supervised", "已督办", "Supervised")]
+        ("supervised", "已督办", "Supervised"), ("resolved", "已解除", "Resolved")]
 
 
 @bp.app_template_global("sees_warnings")
@@ -50,21 +50,34 @@ def _args() -> dict:
     return {k: v for k, v in raw.items() if k not in bad and v != ""}
 
 
-def _page(*, status: int = 200, dialog: dict | None = None):
+def _page(*, status: int = 200, dialog: dict | None = None, one: int | None = None):
+    """The list (one page of it), or with ``one`` the detail page of that warning with its history."""
     s, me = db.session(), actor()
     args = _args() if dialog is None else dialog["args"]
     page = page_number()
-    views, total = list_warnings(s, actor=me, status=args.get("status"), level=args.get("level"),
-                                 rule=args.get("rule"), limit=PAGE, offset=(page - 1) * PAGE)
+    if one is None:
+        views, total = list_warnings(s, actor=me, status=args.get("status"), level=args.get("level"),
+                                     rule=args.get("rule"), limit=PAGE, offset=(page - 1) * PAGE)
+        template, history, action_args = "warnings/list.html", [], args
+    else:
+        views, total = [get_warning(s, warning_id=one, actor=me)], 1
+        template, history, action_args = "warnings/detail.html", warning_timeline(s, warning_id=one, actor=me), {"one": one}
     # The 督办 dialog starts from what supervise_warning would fill in.
     drafts = {v.id: supervision_draft(v) for v in views if v.status in (WarningStatus.OPEN, WarningStatus.ACKNOWLEDGED)}
-    return render("warnings/list.html", status, warnings=views, total=total, page=page,
-                  pages=max(1, -(-total // PAGE)), args=args, tabs=TABS, drafts=drafts,
+    return render(template, status, warnings=views, total=total, page=page,
+                  pages=max(1, -(-total // PAGE)), args=args, action_args=action_args, single=one is not None,
+                  history=history, tabs=TABS, drafts=drafts,
                   units=case_lists.org_choices(s, kind="unit"), level_label=level_label, status_label=status_label,
                   levels=[(lv.value, level_label(lv)) for lv in WarningLevel],
                   rules=[(k, kind.name) for k, kind in KINDS.items()], local_time=local_time,
                   supervises=may_supervise(s, actor=me),
                   dialog=dialog or {"id": None, "op": None, "message": None, "form": {}})
+
+
+def _one() -> int | None:
+    """The warning whose detail page an action came from (``?one=``), if any."""
+    raw = request.args.get("one", "")
+    return int(raw) if raw.isdigit() and len(raw) <= 9 else None
 
 
 @bp.get("/warnings")
@@ -74,7 +87,17 @@ def warnings_page():
     return _page()
 
 
+@bp.get("/warnings/<int(max=2147483647):warning_id>")
+def warning_page(warning_id: int):
+    """One warning with its evidence and history: where a warning notice leads."""
+    if not may_see_warnings(actor()):
+        raise NotAllowed("只有领导、督查员和管理员可以查看预警", message_en="only leaders, inspectors and administrators see warnings")
+    return _page(one=warning_id)
+
+
 def _back():
+    if _one() is not None:
+        return redirect(url_for("pages.warning_page", warning_id=_one()))
     return redirect(url_for("pages.warnings_page", **{k: v for k, v in request.args.items()
                                                       if k in ("status", "level", "rule", "page")}))
 
@@ -87,8 +110,8 @@ def _in_dialog(warning_id: int, op: str, operation):
         db.session().rollback()
         if isinstance(exc, NotFound):
             raise
-        return _page(status=exc.status, dialog={"id": warning_id, "op": op, "message": exc.message,
-                                                "form": request.form, "args": _args()})
+        return _page(status=exc.status, one=_one(), dialog={"id": warning_id, "op": op, "message": exc.message,
+                                                           "form": request.form, "args": _args()})
 
 
 @bp.post("/warnings/<int(max=2147483647):warning_id>/acknowledge")
