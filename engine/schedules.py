@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 import weakref
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import func, or_, select
@@ -35,6 +36,22 @@ RETRY_BASE = timedelta(seconds=5)
 RESYNC_EVERY = 60.0  # seconds; a deployment elsewhere is noticed sooner through its new id
 # Per database engine: (signature of the deployed definitions, when it was last synced).
 _synced: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass(frozen=True)
+class FiredTimer:
+    """One timer that fired (``ok``), or whose firing failed or left the instance in error.
+
+    A case's own timer (``engine/timers.py``) or a schedule's timer start event, which is
+    why it lives here, below the sweep that reports both.
+    """
+
+    instance_id: int
+    element_id: str
+    due_at: datetime
+    fired_at: datetime
+    ok: bool
+    error: str | None
 
 
 def sync_schedules(session: Session) -> int:
@@ -108,10 +125,8 @@ def sync_if_deployed(services: Services) -> None:
     _synced[key] = (signature, time.monotonic())
 
 
-def fire_schedule(session: Session, *, schedule_id: int, now: datetime):
+def fire_schedule(session: Session, *, schedule_id: int, now: datetime) -> FiredTimer | None:
     """Start one case for a due schedule and move the schedule on; None if it is not due (any more)."""
-    from .timers import FiredTimer
-
     row = session.scalars(select(TimerSchedule).where(TimerSchedule.id == schedule_id)
                           .with_for_update(skip_locked=True).execution_options(populate_existing=True)).first()
     if row is None or row.due_at is None or row.due_at > now:
@@ -173,7 +188,7 @@ def _due_ids(session: Session, now: datetime) -> list[int]:
         .order_by(TimerSchedule.due_at)))
 
 
-def fire_due_schedules(session: Session, *, now: datetime) -> list:
+def fire_due_schedules(session: Session, *, now: datetime) -> list[FiredTimer]:
     """Sync, then start the due schedules' cases in the caller's transaction (a SAVEPOINT each)."""
     sync_schedules(session)
     fired = []
@@ -190,7 +205,7 @@ def fire_due_schedules(session: Session, *, now: datetime) -> list:
     return fired
 
 
-def sweep_schedules(services: Services, *, now: datetime) -> list:
+def sweep_schedules(services: Services, *, now: datetime) -> list[FiredTimer]:
     """Start the due schedules' cases, one transaction each; carry on past failures."""
     fired = []
     try:

@@ -21,6 +21,7 @@ from .context import Services
 from .errors import EngineError
 from .models import EventWait, Instance, InstanceStatus
 from .orgs import SYSTEM
+from .schedules import FiredTimer
 from .spiff.timers import fire_due_timers
 from .sync import record_fired_timers, sync_waits
 from .tasks import urge_task
@@ -34,18 +35,6 @@ RETRY_CAP = timedelta(hours=1)
 LEASE = timedelta(minutes=2)
 # Firing can make more timers due at the same moment (a cycle far behind, a zero timer).
 _MAX_ROUNDS = 1000
-
-
-@dataclass(frozen=True)
-class FiredTimer:
-    """One timer that fired (``ok``), or whose firing failed or left the instance in error."""
-
-    instance_id: int
-    element_id: str
-    due_at: datetime
-    fired_at: datetime
-    ok: bool
-    error: str | None
 
 
 @dataclass
