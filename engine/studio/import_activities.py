@@ -1,6 +1,8 @@
 """The import's conversions of activities: tasks, their implementations, assignment, parameters, messages."""
 from __future__ import annotations
 
+import re
+
 from lxml import etree
 
 from ..orgs import ROLES, role_for_lane
@@ -42,11 +44,16 @@ class ActivityConversions:
                 return True
         return False
 
-    def _to_manual_step(self, el, was_zh: str, was_en: str) -> None:
-        """Make a step Pingan cannot run a user task: a person does it, enters what it produced, and confirms."""
+    def _to_manual_step(self, el, was_zh: str, was_en: str, *, fallback_output: str | None = None) -> None:
+        """Make a step Pingan cannot run a user task: a person does it, enters what it produced, and confirms.
+
+        ``fallback_output``: the variable the step produced when it maps no outputs (a decision's result variable).
+        """
         outputs = [o.get("target") for o in el.iterfind(f"bpmn:extensionElements/{{{ZEEBE}}}ioMapping/{{{ZEEBE}}}output", NS)]
         outputs += [o.get("name") for ns in CAMUNDA
                     for o in el.iterfind(f"bpmn:extensionElements/{{{ns}}}inputOutput/{{{ns}}}outputParameter", NS)]
+        if not any(outputs) and fallback_output:
+            outputs = [fallback_output]
         for name in filter(None, outputs):
             self.extra_fields.setdefault(el.get("id"), []).append(
                 {"name": snake(name), "label": name, "type": "text", "required": True})
@@ -55,7 +62,8 @@ class ActivityConversions:
         el.tag = f"{{{BPMN}}}userTask"
         for attr in list(el.attrib):
             q = etree.QName(attr)
-            if q.namespace in FOREIGN or attr in ("implementation", "operationRef", "messageRef", "scriptFormat"):
+            if q.namespace in FOREIGN or attr in ("implementation", "operationRef", "messageRef", "scriptFormat",
+                                                  "calledElement"):
                 del el.attrib[attr]
         for child in list(el):
             if isinstance(child.tag, str) and etree.QName(child).localname == "script":
@@ -103,6 +111,11 @@ class ActivityConversions:
         result_var = camunda_attr(el, "resultVariable")
         if zeebe is not None:
             decision, result_var = zeebe.get("decisionId"), zeebe.get("resultVariable")
+        if decision and self.manual_steps and not self._decision_supplied(decision):
+            self._to_manual_step(el, f"按决策表 '{decision}' 判断，它不在导入的文件里",
+                                 f"decides by the decision table '{decision}', which is not among the imported files",
+                                 fallback_output=result_var)
+            return
         if result_var:
             self.refuse(el, f"把决策结果放进变量 '{result_var}'；平安把决策表的输出列直接写进案件数据",
                         f"puts the decision result into '{result_var}'; Pingan writes the decision table's output "
@@ -118,6 +131,10 @@ class ActivityConversions:
                         f"decision reference converted to spiffworkflow:calledDecisionId = {decision}")
         elif el.find("bpmn:extensionElements/spiffworkflow:calledDecisionId", NS) is None:
             self._abstract_to_task(el, "业务规则任务没有指定决策表", "business rule task without a decision")
+
+    def _decision_supplied(self, decision: str) -> bool:
+        pattern = re.compile(r"<(?:\w+:)?decision\b[^>]*\bid=[\"']" + re.escape(decision) + r"[\"']")
+        return any(pattern.search(text) for path, text in self.given.items() if path.lower().endswith(".dmn"))
 
     def _on_scriptTask(self, el) -> None:
         fmt = (el.get("scriptFormat") or "python").strip().lower()
@@ -174,10 +191,20 @@ class ActivityConversions:
         if zeebe is not None and zeebe.get("processId") and not el.get("calledElement"):
             el.set("calledElement", zeebe.get("processId"))
         called = el.get("calledElement") or ""
+        if called and self.manual_steps and not called.startswith(("${", "#{", "=")) and not self._process_supplied(called):
+            name = " ".join((el.get("name") or "").split()) or called
+            self._to_manual_step(el, f"调用流程 '{called}'，它不在导入的文件里", f"calls the process '{called}', which is not "
+                                 "among the imported files")
+            el.set("name", f"在外部办理 {name} 后确认")
+            return
         if called.startswith(("${", "#{", "=")):
             self.refuse(el, f"被调用的流程由表达式 '{called}' 决定；平安在部署时就要知道调用哪个流程",
                         f"chooses the called process by the expression '{called}'; Pingan must know it when deploying",
                         hint="填写被调用流程的标识 (give the called process id)")
+
+    def _process_supplied(self, process_id: str) -> bool:
+        """Tell whether some imported file draws the process a call activity calls."""
+        return process_id in self.calls or process_id in {structure.usable_key(p) for p in self.calls}
 
     def _on_userTask(self, el) -> None:
         props: dict[str, str] = {}
@@ -311,7 +338,11 @@ class ActivityConversions:
         self._give_message(el, el.getparent())
 
     def _on_conditionalEventDefinition(self, el) -> None:
-        if el.find("bpmn:condition", NS) is None:
+        condition = el.find("bpmn:condition", NS)
+        if (condition is None or not "".join(condition.itertext()).strip()) and self._start_by_person(
+                el, "条件开始事件没有条件", "the conditional start event has no condition"):
+            return
+        if condition is None:
             self.refuse(el.getparent(), "条件事件没有条件，平安无法知道它何时触发", "the conditional event has no condition, "
                         "so Pingan cannot know when it fires", hint="填写条件（Python 表达式，如 amount > 100） (write the "
                         "condition as a Python expression, e.g. amount > 100)")

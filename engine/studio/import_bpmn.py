@@ -173,8 +173,8 @@ class BpmnImport(ActivityConversions, DataConversions):
                 el.attrib.pop(attr, None)
 
     def _on_condition(self, el) -> None:  # conditional events
-        if etree.QName(el.getparent()).localname != "conditionalEventDefinition":
-            return
+        if etree.QName(el.getparent()).localname != "conditionalEventDefinition" or el.getparent().getparent() is None:
+            return  # the definition was taken off its event: a start a person makes now
         if not "".join(el.itertext()).strip():
             self.refuse(el.getparent().getparent(), "条件事件的条件是空的，平安无法知道它何时触发",
                         "the conditional event's condition is empty, so Pingan cannot know when it fires",
@@ -201,7 +201,8 @@ class BpmnImport(ActivityConversions, DataConversions):
         text = "".join(el.itertext()).strip()
         event = el.getparent().getparent()
         if not text:
-            return  # the validator names the timer with no time
+            self._start_by_person(el.getparent(), "定时器没有时间", "its timer has no time")
+            return  # otherwise the validator names the timer with no time
         if ISO_TIME.fullmatch(text):
             set_text(el, repr(text))
             self.change(event, f"定时器 {text} 写成 Python 字符串 '{text}'", f"timer {text} written as the Python string '{text}'")
@@ -215,6 +216,55 @@ class BpmnImport(ActivityConversions, DataConversions):
         if converted is not None and converted != text:
             set_text(el, converted)
             self.change(event, f"定时器 {text} 改写为 Python：{converted}", f"timer {text} rewritten as Python: {converted}")
+
+    def _start_by_person(self, definition, why_zh: str, why_en: str) -> bool:
+        """With manual steps, let a person start the case where a process's start event cannot fire by itself.
+
+        Only a process's own start event, and only when it has no other start a person makes;
+        True when the event definition was taken off.
+        """
+        event = definition.getparent()
+        if not self.manual_steps or etree.QName(event).localname != "startEvent" or \
+                etree.QName(event.getparent()).localname != "process":
+            return False
+        others = [s for s in event.getparent().iterfind("bpmn:startEvent", NS) if s is not event and not any(
+            isinstance(c.tag, str) and etree.QName(c).localname.endswith("EventDefinition") for c in s)]
+        if others:
+            return False
+        event.remove(definition)
+        self.change(event, f"{why_zh}，它不会自己触发：改为普通开始事件，由办理人在平安里发起案件",
+                    f"{why_en}, so it never fires by itself; made a none start event: a person starts the case in Pingan")
+        return True
+
+    def _on_signalEventDefinition(self, el) -> None:
+        signal = next((s for s in self.root.iterfind("bpmn:signal", NS) if s.get("id") == el.get("signalRef")), None)
+        name = (signal.get("name") if signal is not None else None) or el.get("signalRef") or ""
+        self._start_by_person(el, f"由信号 '{name}' 启动（平安的信号不发起新案件）" if name else "由信号启动（平安的信号不发起新案件）",
+                              f"started by the signal '{name}' (a Pingan signal starts no new case)" if name else
+                              "started by a signal (a Pingan signal starts no new case)")
+
+    def _on_standardLoopCharacteristics(self, el) -> None:
+        """Let the person of a loop drawn without condition or maximum say after each round whether to go again.
+
+        SpiffWorkflow evaluates loopCondition after each round on the merged data and runs another
+        round while it holds, so a required yes/no field on the task's form is the condition.
+        """
+        owner = el.getparent()
+        if el.get("loopMaximum") or el.find("bpmn:loopCondition", NS) is not None \
+                or etree.QName(owner).localname != "userTask":
+            return
+        words = re.sub(r"[^a-z0-9]+", "_", (owner.get("name") or "").lower()).strip("_")
+        name = f"{words}_again" if words and words[0].isalpha() and len(words) <= 40 else "again"
+        taken = {f["name"] for fields in self.extra_fields.values() for f in fields}
+        base, n = name, 2
+        while name in taken:
+            name, n = f"{base}_{n}", n + 1
+        etree.SubElement(el, f"{{{BPMN}}}loopCondition").text = name
+        self.extra_fields.setdefault(owner.get("id"), []).append(
+            {"name": name, "label": "是否需要再次办理", "type": "boolean", "required": True})
+        self.change(owner, f"循环没有条件也没有最多次数：表单里加了“是否需要再次办理”（{name}），选“是”再办一次，选“否”结束循环",
+                    f"the loop had neither a condition nor a maximum; its form asks whether to do it again ({name}): "
+                    "yes runs another round, no ends the loop")
 
     def _on_multiInstanceLoopCharacteristics(self, el) -> None:
         owner = el.getparent()

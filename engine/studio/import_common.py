@@ -84,9 +84,21 @@ def condition_fields(code: str) -> dict[str, dict]:
                 found[name] = {"type": "number"}
             else:
                 found.setdefault(name, {"type": "text"})
+    # ``any(risk == 'red' for risk in risk_levels)``: the list is the field, its item only a loop variable.
+    skipped = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+    for comp in (n for n in ast.walk(tree) if isinstance(n, ast.comprehension)):
+        if not isinstance(comp.target, ast.Name) or not isinstance(comp.iter, ast.Name):
+            continue
+        skipped.add(comp.target.id)
+        item = found.pop(comp.target.id, None)
+        if item and item.get("options"):
+            spec = found.setdefault(comp.iter.id, {"type": "multiselect", "options": []})
+            spec["options"] = spec.get("options", []) + [o for o in item["options"] if o not in spec.get("options", [])]
+        else:
+            found.setdefault(comp.iter.id, {"type": "text"})
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load) and node.id not in compared \
-                and node.id not in ("True", "False", "None"):
+                and node.id not in skipped and node.id not in ("True", "False", "None"):
             found.setdefault(node.id, {"type": "boolean"})
     return found
 

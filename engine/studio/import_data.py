@@ -11,6 +11,7 @@ from lxml import etree
 from ..spiff.parser import NS
 from .import_common import (ALWAYS_THERE, BPMN, CAMUNDA, FORM_TYPES, SPIFF, ZEEBE, assigned, condition_fields,
                             form_yaml)
+from . import import_structure as structure
 from .import_structure import after_children
 from .imported_expressions import snake
 
@@ -45,9 +46,6 @@ class DataConversions:
             if len(conditions) == len(plain) and etree.QName(gateway).localname == "exclusiveGateway":
                 self._fields_for_conditions(container, gateway, incoming[0], conditions)
             return
-        before = self._person_before(container, incoming[0])
-        if before is None:
-            return
         by_id = {n.get("id"): n for n in container if isinstance(n.tag, str)}
         labels = []
         for flow in outgoing:
@@ -55,6 +53,11 @@ class DataConversions:
             label = " ".join((flow.get("name") or (target.get("name") if target is not None else "") or flow.get("id")).split())
             labels.append(label)
         if len(set(labels)) != len(labels):
+            return
+        before = self._person_before(container, incoming[0])
+        if before is None and self.manual_steps:
+            before = self._chooser_before(container, gateway, incoming[0])
+        if before is None:
             return
         name = self._choice_name(gateway)
         for flow, label in zip(outgoing, labels):
@@ -71,6 +74,17 @@ class DataConversions:
                     f"（{' / '.join(labels)}），各连线的条件是这个选择",
                     f"its outgoing flows had no conditions; added the choice field {name} ({' / '.join(labels)}) to "
                     f"the form of the user task {before.get('id')} before it, and each flow's condition is that choice")
+
+    def _chooser_before(self, container, gateway, incoming):
+        """Draw a user task before a gateway nobody decides (it follows a fork, an event, a call): its person chooses."""
+        gname = " ".join((gateway.get("name") or "").split())
+        task = structure.insert_user_task_before(self.root, container, gateway, incoming, f"{gateway.get('id')}_choose",
+                                                 f"选择：{gname}" if gname else "选择走哪条路")
+        self.change(gateway, f"网关前没有人做选择（前面是 {incoming.get('sourceRef')}）：加了用户任务 {task.get('id')}"
+                    f"“{task.get('name')}”，由办理人选择走哪条连线",
+                    f"nobody made the choice before the gateway (it follows {incoming.get('sourceRef')}); added the user "
+                    f"task {task.get('id')} where a person chooses the flow")
+        return task
 
     def _person_before(self, container, incoming, *, dry: bool = False):
         """Return the user task right before a gateway (a plain task becomes one with manual steps)."""
@@ -167,7 +181,7 @@ class DataConversions:
             return
         fields = self.extra_fields.setdefault(before.get("id"), [])
         for name, spec in sorted(missing.items()):
-            fields.append({"name": name, "label": name, **spec, "required": True})
+            fields.append({"name": name, "label": name, **spec, "required": spec.get("required", True)})
         self.change(gateway, f"条件读取的字段 {', '.join(sorted(missing))} 没有来源：加到前面用户任务 {before.get('id')} 的表单里",
                     f"the fields {', '.join(sorted(missing))} its conditions read had no source; added them to the form "
                     f"of the user task {before.get('id')} before it")

@@ -253,3 +253,38 @@ def empty_sub_process_to_task(sub, change: Change) -> bool:
     change(sub, "子流程里什么也没画，导入为直接通过的脚本任务",
            "nothing is drawn inside the sub-process; imported as a script task that passes straight through")
     return True
+
+
+def insert_user_task_before(root, container, node, incoming, task_id: str, name: str):
+    """Put a new user task on the flow ``incoming`` just before ``node``, drawn above it; return the task.
+
+    The task goes into the lane ``node`` is drawn in, so whoever acts there also makes this step.
+    """
+    task = etree.Element(f"{{{BPMN}}}userTask", id=task_id, name=name)
+    link_id = f"{task_id}_to_{node.get('id')}"
+    node.addprevious(task)
+    incoming.set("targetRef", task_id)
+    link = etree.Element(f"{{{BPMN}}}sequenceFlow", id=link_id, sourceRef=task_id, targetRef=node.get("id"))
+    incoming.addnext(link)
+    etree.SubElement(task, f"{{{BPMN}}}incoming").text = incoming.get("id")
+    etree.SubElement(task, f"{{{BPMN}}}outgoing").text = link_id
+    for ref in node.iterfind("bpmn:incoming", NS):
+        if (ref.text or "").strip() == incoming.get("id"):
+            ref.text = link_id
+    for ref in root.iter(f"{{{BPMN}}}flowNodeRef"):
+        if (ref.text or "").strip() == node.get("id"):
+            etree.SubElement(ref.getparent(), f"{{{BPMN}}}flowNodeRef").text = task_id
+            break
+    shape = _shape(root, node.get("id"))
+    box = _bounds(shape)
+    if box:
+        x, y, w, h = box
+        tx, ty = x + w / 2 - 50, y - 110
+        _add_shape(root, shape, task_id, tx, ty, 100, 80)
+        _add_edge(root, shape, link_id, [(x + w / 2, ty + 80), (x + w / 2, y)])
+        edge = _edge(root, incoming.get("id"))
+        last = edge.findall(f"{{{DI}}}waypoint")[-1] if edge is not None and edge.findall(f"{{{DI}}}waypoint") else None
+        if last is not None:
+            last.set("x", f"{tx:g}")
+            last.set("y", f"{ty + 40:g}")
+    return task

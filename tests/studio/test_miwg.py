@@ -96,7 +96,8 @@ def _answers(form, actor, visit: int) -> dict:
             continue
         kind = str(field.type)
         if field.options:
-            data[field.name] = field.options[-visit % len(field.options)].value
+            choice = field.options[-visit % len(field.options)].value
+            data[field.name] = [choice] if kind == "multiselect" else choice
         elif kind == "boolean":
             data[field.name] = visit % 2 == 1
         elif kind in ("number", "integer"):
