@@ -32,6 +32,7 @@ class BpmnImport(ActivityConversions, DataConversions):
         self.passed_through: set[str] = set()
         self.assignment_names: dict[str, dict[str, str]] = {}
         self.extra_fields: dict[str, list[dict]] = {}
+        self.drawn_collections: list[tuple] = []  # (multi-instance activity, field, data object ids) to give a source
         self.file = path  # renamed once the process key is known
         self.lines: dict[str, int] = {}
         self.touched = False  # whether anything in the document changed
@@ -85,6 +86,9 @@ class BpmnImport(ActivityConversions, DataConversions):
                     self.passed_through.add(sub.get("id"))
                 else:
                     structure.explicit_start_and_end(self.root, sub, self.change)
+            for owner, name, refs in self.drawn_collections:
+                self._list_source(owner, name, refs)
+            self.drawn_collections = []
             for container in [proc, *(s for s in subs if etree.QName(s).localname in ("subProcess", "transaction"))]:
                 structure.split_implicit_forks(self.root, container, self.change)
                 for gateway in list(container.iterfind("bpmn:exclusiveGateway", NS)):
@@ -280,6 +284,9 @@ class BpmnImport(ActivityConversions, DataConversions):
             el.attrib.pop(f"{{{ns}}}collection", None)
             el.attrib.pop(f"{{{ns}}}elementVariable", None)
         if not collection:
+            if self.manual_steps and el.find("bpmn:loopCardinality", NS) is None \
+                    and el.find("bpmn:loopDataInputRef", NS) is None:
+                self._collection_from_data_object(owner, el)
             return
         name = self._expression(owner, collection, "多实例集合", "collection")
         if name is None:

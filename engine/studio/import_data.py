@@ -75,6 +75,72 @@ class DataConversions:
                     f"its outgoing flows had no conditions; added the choice field {name} ({' / '.join(labels)}) to "
                     f"the form of the user task {before.get('id')} before it, and each flow's condition is that choice")
 
+    def _collection_from_data_object(self, owner, loop) -> None:
+        """Iterate the data object a multi-instance activity is drawn reading, when it names no collection itself."""
+        by_id = {e.get("id"): e for e in self.root.iter() if isinstance(e.tag, str) and e.get("id")}
+        for association in owner.iterfind("bpmn:dataInputAssociation", NS):
+            for source in association.iterfind("bpmn:sourceRef", NS):
+                ref = by_id.get((source.text or "").strip())
+                if ref is None or etree.QName(ref).localname not in ("dataObjectReference", "dataObject"):
+                    continue
+                data_object = by_id.get(ref.get("dataObjectRef")) if ref.get("dataObjectRef") else ref
+                label = " ".join((ref.get("name") or (data_object.get("name") if data_object is not None else "")
+                                  or "").split())
+                name = snake(label)
+                if not name.isidentifier():
+                    continue
+                ids = {ref.get("id")} | ({data_object.get("id")} if data_object is not None else set())
+                ids |= {r.get("id") for r in self.root.iter(f"{{{BPMN}}}dataObjectReference")
+                        if data_object is not None and r.get("dataObjectRef") == data_object.get("id")}
+                etree.SubElement(loop, f"{{{BPMN}}}loopDataInputRef").text = name
+                etree.SubElement(loop, f"{{{BPMN}}}inputDataItem", id=f"{owner.get('id')}_{name}_item", name=f"{name}_item")
+                self.drawn_collections.append((owner, (name, label), ids))
+                self.change(owner, f"多实例没有实例数也没有集合：遍历它读取的数据对象 '{label}'（字段 {name}，每项为 {name}_item）",
+                            f"the multi-instance had neither a cardinality nor a collection; it iterates the data object "
+                            f"'{label}' it reads (the field {name}, each item as {name}_item)")
+                return
+
+    def _list_source(self, owner, field: tuple[str, str], refs: set[str]) -> None:
+        """Ask a person for the list a multi-instance activity iterates: who writes the data object, or who comes before."""
+        name, label = field
+        container = owner.getparent()
+        if name in self._provided(container):
+            return
+        writers = [el for el in container if isinstance(el.tag, str) and any(
+            (t.text or "").strip() in refs for t in el.iterfind("bpmn:dataOutputAssociation/bpmn:targetRef", NS))]
+        person = next((w for w in writers if etree.QName(w).localname == "userTask"), None)
+        if person is None:
+            passed = next((w for w in writers if w.get("id") in self.passed_through), None)
+            person = self._make_person_step(passed, f"由办理人填写数据对象 '{label}'（后面的多实例活动逐项办理）",
+                                            f"a person fills in the data object '{label}' (the multi-instance activity "
+                                            "after it works through each item)") if passed is not None else None
+        if person is None:
+            person = self._nearest_person_upstream(container, owner)
+        if person is None:
+            self.refuse(owner, f"遍历数据对象 '{label}'，但前面没有人填写它，也没有脚本给出它",
+                        f"iterates the data object '{label}', but nobody before it fills it in and no script sets it",
+                        hint=f"在前面的用户任务表单里加列表字段 {name}，或填写实例数 (add a list field {name} to a form "
+                        "before it, or give a cardinality)")
+            return
+        self.extra_fields.setdefault(person.get("id"), []).append(
+            {"name": name, "label": label, "type": "table", "required": True, "min_rows": 1,
+             "columns": [{"name": "item", "label": f"{label}（每行一项）", "type": "text", "required": True}]})
+        self.change(owner, f"它遍历的 '{label}' 由用户任务 {person.get('id')} 的表单填写（表格字段 {name}，每行一项）",
+                    f"the '{label}' it iterates is filled in on the form of the user task {person.get('id')} "
+                    f"(the table field {name}, a row per item)")
+
+    def _make_person_step(self, el, why_zh: str, why_en: str):
+        """Make a step that passes straight through a user task (only with manual steps); return it, or None."""
+        if not self.manual_steps or el.get("id") not in self.passed_through:
+            return None
+        for child in list(el):
+            if isinstance(child.tag, str) and etree.QName(child).localname == "script":
+                el.remove(child)
+        self.passed_through.discard(el.get("id"))
+        self.change(el, f"改为用户任务：{why_zh}", f"made a user task: {why_en}")
+        el.tag = f"{{{BPMN}}}userTask"
+        return el
+
     def _chooser_before(self, container, gateway, incoming):
         """Draw a user task before a gateway nobody decides (it follows a fork, an event, a call): its person chooses."""
         gname = " ".join((gateway.get("name") or "").split())
@@ -102,14 +168,8 @@ class DataConversions:
         if before.get("id") in self.passed_through and self.manual_steps:
             if dry:
                 return before
-            for child in list(before):
-                if isinstance(child.tag, str) and etree.QName(child).localname == "script":
-                    before.remove(child)
-            self.passed_through.discard(before.get("id"))
-            self.change(before, "改为用户任务：由办理人在这里做出后面网关的选择",
-                        "made a user task: the person here makes the choice of the gateway after it")
-            before.tag = f"{{{BPMN}}}userTask"
-            return before
+            return self._make_person_step(before, "由办理人在这里做出后面网关的选择",
+                                          "the person here makes the choice of the gateway after it")
         return before if kind == "userTask" else None
 
     def _assignment_fields(self, container) -> None:

@@ -22,13 +22,16 @@ REFERENCE = sorted((MIWG / "reference").glob("*.bpmn"))
 pytestmark = pytest.mark.skipif(not REFERENCE, reason="the MIWG models are not on this machine")
 
 # (default role, manual steps) -> models accepted, at least
-FLOOR = {(None, False): 4, ("handler", False): 5, ("handler", True): 14}
+FLOOR = {(None, False): 4, ("handler", False): 5, ("handler", True): 19}
+# The only models still refused with a default role and manual steps: B.2.0 (conditional boundary and
+# catch events without conditions, multi-instance activities with nothing to count) and C.6.0 (compensation).
+REFUSED_WITH_MANUAL_STEPS = {"B.2.0", "C.6.0"}
 
 
 def test_the_camunda_modeler_exports_are_accepted_at_least_as_measured():
     exports = sorted((MIWG / "camunda-modeler").glob("*.bpmn"))
     assert len(exports) == 13
-    for (role, manual), floor in {("handler", False): 1, ("handler", True): 8}.items():
+    for (role, manual), floor in {("handler", False): 1, ("handler", True): 11}.items():
         accepted = [p.name for p in exports if not _imported(p, role, manual).problems]
         assert len(accepted) >= floor, (role, manual, accepted)
 
@@ -42,6 +45,8 @@ def test_the_import_accepts_at_least_the_measured_number_of_reference_models(rol
     assert len(REFERENCE) == 21
     accepted = [p.name for p in REFERENCE if not _imported(p, role, manual).problems]
     assert len(accepted) >= FLOOR[(role, manual)], accepted
+    if manual:
+        assert {p.stem for p in REFERENCE} - {Path(a).stem for a in accepted} <= REFUSED_WITH_MANUAL_STEPS, accepted
 
 
 @pytest.mark.parametrize("manual", [False, True])
@@ -91,13 +96,15 @@ def _run_to_the_end(session, key: str, actor) -> Instance:
 def _answers(form, actor, visit: int) -> dict:
     """Fill the required fields; a choice changes with each visit, so a loop ("Retry?") ends."""
     data = {}
-    for field in form.fields:
+    for field in form.fields if hasattr(form, "fields") else form.columns:  # a form, or a table's row
         if not field.required:
             continue
         kind = str(field.type)
         if field.options:
             choice = field.options[-visit % len(field.options)].value
             data[field.name] = [choice] if kind == "multiselect" else choice
+        elif kind == "table":  # a list the next steps work through: two rows
+            data[field.name] = [_answers(field, actor, visit) for _ in range(2)]
         elif kind == "boolean":
             data[field.name] = visit % 2 == 1
         elif kind in ("number", "integer"):
@@ -116,8 +123,9 @@ def _answers(form, actor, visit: int) -> dict:
 @pytest.mark.parametrize("path", REFERENCE, ids=lambda p: p.stem)
 def test_an_accepted_reference_model_deploys_and_a_case_runs_through_it(session, path):
     imported = _imported(path, "handler", True)
-    if imported.problems:
+    if path.stem in REFUSED_WITH_MANUAL_STEPS and imported.problems:
         pytest.skip(f"refused: {imported.problems[0]}")
+    assert imported.problems == []
     with workspace(imported.files) as root:
         results = definitions.deploy(session, paths=[root], actor="import-test")
     assert results
@@ -133,13 +141,17 @@ def test_an_accepted_reference_model_deploys_and_a_case_runs_through_it(session,
 
 
 def test_a_model_calling_another_file_runs_when_both_are_imported_together(session):
-    """C.9.2 calls requestDocument_en, drawn in C.9.1: refused alone, accepted and run together."""
+    """C.9.2 calls requestDocument_en, drawn in C.9.1: alone, a person confirms it was done elsewhere; together, it is called."""
     pair = {p.name: p.read_text(encoding="utf-8") for p in REFERENCE if p.stem in ("C.9.1", "C.9.2")}
-    alone = convert_files({"C.9.2.bpmn": pair["C.9.2.bpmn"]}, default_role="handler", manual_steps=True)
+    alone = convert_files({"C.9.2.bpmn": pair["C.9.2.bpmn"]}, default_role="handler", manual_steps=False)
     [problem] = [p for p in alone.problems if "requestDocument_en" in p.message]
     assert problem.element_id == "CallActivity_RequestDocument" and "一起" in problem.message
+    alone = convert_files({"C.9.2.bpmn": pair["C.9.2.bpmn"]}, default_role="handler", manual_steps=True)
+    assert alone.problems == []
+    assert 'name="在外部办理 Document Request 后确认"' in alone.files["processes/ManualCheck.bpmn"]
     imported = convert_files(pair, default_role="handler", manual_steps=True)
     assert imported.problems == []
+    assert 'calledElement="requestDocument_en"' in imported.files["processes/ManualCheck.bpmn"]
     with workspace(imported.files) as root:
         keys = {r.key for r in definitions.deploy(session, paths=[root], actor="import-test")}
     assert keys == {"ManualCheck", "requestDocument_en"}
