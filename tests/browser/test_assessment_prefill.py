@@ -103,6 +103,17 @@ def test_the_township_claims_against_the_platform_and_the_assessor_compares(new_
     assert "河西乡" in table and "平台无数据" in table
     assessor.locator("[data-field=figure_comparison]").scroll_into_view_if_needed()
     shoot(assessor, "assessment-compare-desktop")
+    assert "False" not in assessor.inner_text("[data-field=township_scores]")    # 一票否决 in words: 是/否
     phone = new_page("feng.kh", mobile=True)
     phone.goto(f"/tasks/{check_id}")
+    compare = phone.locator("[data-field=figure_comparison] table")
+    compare.scroll_into_view_if_needed()
+    # One card per row on a phone: the table is no wider than the screen, every cell labelled.
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+    box = compare.bounding_box()
+    assert box["width"] <= 390
+    labels = phone.eval_on_selector_all("[data-field=figure_comparison] tbody tr:first-child td",
+                                        "tds => tds.map(td => getComputedStyle(td, '::before').content)")
+    assert labels[:4] == ['"乡镇（街道）"', '"指标"', '"乡镇自报"', '"平台数据"']
+    assert "城关镇" in phone.inner_text("[data-field=figure_comparison] tbody tr:first-child")
     shoot(phone, "assessment-compare-phone")
