@@ -342,6 +342,20 @@ class ActivityConversions:
         if (condition is None or not "".join(condition.itertext()).strip()) and self._start_by_person(
                 el, "条件开始事件没有条件", "the conditional start event has no condition"):
             return
+        event = el.getparent()
+        if (condition is None or not "".join(condition.itertext()).strip()) and self.manual_steps \
+                and etree.QName(event).localname == "intermediateCatchEvent":
+            # Nothing says when it holds: the person who can see it confirms it has come true.
+            name = " ".join((event.get("name") or "").split())
+            event.remove(el)
+            event.tag = f"{{{BPMN}}}userTask"
+            event.attrib.pop("parallelMultiple", None)
+            event.set("name", f"确认条件已满足：{name}" if name else "确认条件已满足")
+            structure.task_sized(self.root, event)
+            self.change(event, "条件中间事件没有条件，平安无法知道它何时成立：导入为用户任务，由办理人确认条件已满足后继续",
+                        "the conditional catch event has no condition, so Pingan cannot know when it holds; imported as "
+                        "a user task where a person confirms the condition has come true")
+            return
         if condition is None:
             self.refuse(el.getparent(), "条件事件没有条件，平安无法知道它何时触发", "the conditional event has no condition, "
                         "so Pingan cannot know when it fires", hint="填写条件（Python 表达式，如 amount > 100） (write the "

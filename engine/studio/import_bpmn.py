@@ -180,10 +180,16 @@ class BpmnImport(ActivityConversions, DataConversions):
         if etree.QName(el.getparent()).localname != "conditionalEventDefinition" or el.getparent().getparent() is None:
             return  # the definition was taken off its event: a start a person makes now
         if not "".join(el.itertext()).strip():
-            self.refuse(el.getparent().getparent(), "条件事件的条件是空的，平安无法知道它何时触发",
-                        "the conditional event's condition is empty, so Pingan cannot know when it fires",
-                        hint="填写条件（Python 表达式，如 amount > 100） (write the condition as a Python expression, "
-                        "e.g. amount > 100)")
+            event = el.getparent().getparent()
+            hint = "填写条件（Python 表达式，如 amount > 100） (write the condition as a Python expression, e.g. amount > 100)"
+            if etree.QName(event).localname == "startEvent" and self.manual_steps:
+                hint = ("填写条件，或删除它：流程已有由人发起的开始事件 (write the condition, or delete it: the process "
+                        "already has a start event a person makes)")
+            elif etree.QName(event).localname == "boundaryEvent" and self.manual_steps:
+                hint = ("填写条件，或删除它，在任务表单里问办理人 (write the condition, or delete it and ask the person "
+                        "on the task's form)")
+            self.refuse(event, "条件事件的条件是空的，平安无法知道它何时触发",
+                        "the conditional event's condition is empty, so Pingan cannot know when it fires", hint=hint)
             return
         self._on_conditionExpression(el)
 

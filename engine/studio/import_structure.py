@@ -288,3 +288,13 @@ def insert_user_task_before(root, container, node, incoming, task_id: str, name:
             last.set("x", f"{tx:g}")
             last.set("y", f"{ty + 40:g}")
     return task
+
+
+def task_sized(root, node) -> None:
+    """Draw an event that became a task at a task's size, around the same centre."""
+    box = _bounds(_shape(root, node.get("id")))
+    if box:
+        x, y, w, h = box
+        bounds = _shape(root, node.get("id")).find(f"{{{DC}}}Bounds")
+        for key, value in (("x", x + w / 2 - 50), ("y", y + h / 2 - 40), ("width", 100), ("height", 80)):
+            bounds.set(key, f"{value:g}")

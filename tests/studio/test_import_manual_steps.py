@@ -302,3 +302,40 @@ def test_a_list_nobody_fills_in_is_refused_at_the_activity_that_iterates_it():
     [problem] = _import(nobody).problems
     assert problem.element_id == "publish" and "Selected platforms" in problem.message and "没有人填写" in problem.message
     assert "nobody" in problem.message_en
+
+
+# -- a conditional event with nothing written: a person confirms it has come true ----------------------------
+
+CONDITIONAL = _model("\n".join([
+    '<bpmn:startEvent id="start" />',
+    '<bpmn:intermediateCatchEvent id="wait" name="材料齐全">'
+    '<bpmn:conditionalEventDefinition><bpmn:condition /></bpmn:conditionalEventDefinition></bpmn:intermediateCatchEvent>',
+    '<bpmn:endEvent id="end" />',
+    _flow("f1", "start", "wait"), _flow("f2", "wait", "end"),
+]), di='<bpmndi:BPMNShape id="wait_di" bpmnElement="wait"><dc:Bounds x="282" y="82" width="36" height="36" /></bpmndi:BPMNShape>')
+
+
+def test_a_conditional_event_without_condition_becomes_a_person_s_confirmation(session):
+    [problem] = _import(CONDITIONAL, manual=False).problems
+    assert problem.element_id == "wait" and "条件" in problem.message
+    imported = _import(CONDITIONAL)
+    assert imported.problems == []
+    tree, wait = _element(imported.files, "processes/imported.bpmn", "wait")
+    assert etree.QName(wait).localname == "userTask" and wait.get("name") == "确认条件已满足：材料齐全"
+    [bounds] = tree.findall(f".//{{{BPMNDI}}}BPMNShape[@bpmnElement='wait']/{{{DC}}}Bounds")
+    assert [bounds.get(k) for k in ("x", "y", "width", "height")] == ["250", "60", "100", "80"]  # same centre
+    actor, inst = _deploy_and_start(session, imported.files)
+    _complete(session, inst, actor, "wait", {})
+    session.refresh(inst)
+    assert inst.status == InstanceStatus.COMPLETED
+
+    # On a boundary nobody could be asked without redrawing: refused, saying what to do.
+    boundary = _model("\n".join([
+        '<bpmn:startEvent id="start" />', '<bpmn:userTask id="work" name="办理" />',
+        '<bpmn:boundaryEvent id="changed" name="情况变化" attachedToRef="work">'
+        '<bpmn:conditionalEventDefinition><bpmn:condition /></bpmn:conditionalEventDefinition></bpmn:boundaryEvent>',
+        '<bpmn:endEvent id="end" /><bpmn:endEvent id="end_changed" />',
+        _flow("f1", "start", "work"), _flow("f2", "work", "end"), _flow("f3", "changed", "end_changed"),
+    ]))
+    [problem] = _import(boundary).problems
+    assert problem.element_id == "changed" and "表单" in problem.hint
