@@ -447,11 +447,6 @@ class SecurityEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
 
 
-# Tables of the capability subpackages (engine/board, engine/studio, ...) live in their own modules;
-# they are imported here, one per line, so Alembic and create_all see every table. They import
-# ``Base`` and ``JSONType`` from engine/db.py and never this module (that would be an import
-# cycle): a relationship to a table here names its class as a string.
-from .studio import models as _studio_models  # noqa: E402,F401
-from .signing import models as _signing_models  # noqa: E402,F401
-from .board import models as _board_models  # noqa: E402,F401
-from .studio import migration_models as _migration_models  # noqa: E402,F401
+# The tables of the capability subpackages (engine/board, engine/studio, ...) live in their own
+# modules, which import this one; engine/tables.py gathers every table for Alembic and create_all.
+# Registering them here instead would make each an import cycle (tests/engine/test_import_graph.py).

@@ -50,9 +50,9 @@ def services(tmp_path_factory):
     upgrade(svc.engine)
     # Tables a change adds before its migration is written still exist for the other tests;
     # tests/engine/test_schema.py is the one that insists the migration matches the models.
-    from engine.db import Base
+    from engine.tables import metadata
 
-    Base.metadata.create_all(svc.engine)
+    metadata.create_all(svc.engine)
     with svc.session() as s:
         from engine.definitions import deploy
         from engine.demo import load_demo_org

@@ -1,12 +1,10 @@
 """Alembic environment: runs against the engine Pingan hands over, never one built from an ini."""
 from alembic import context
 
-from engine import calendar as _calendar  # noqa: F401  (registers calendar_days)
-from engine import models as _models  # noqa: F401
-from engine.db import Base
+from engine.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def run_migrations_online() -> None:

@@ -3,15 +3,12 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING
 
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from ..db import Base
-
-if TYPE_CHECKING:
-    from ..models import User
+from ..models import User
 
 
 class Position(StrEnum):
@@ -45,8 +42,7 @@ class TaskSigner(Base):
     added_at: Mapped[datetime]
     done_at: Mapped[datetime | None]
 
-    # Named, not imported: engine/models.py imports this module to register the table.
-    user: Mapped[User] = relationship("User", foreign_keys=[user_id], lazy="joined")
+    user: Mapped[User] = relationship(foreign_keys=[user_id], lazy="joined")
 
 
 def signers_of(session: Session, task_id: str) -> list[TaskSigner]:

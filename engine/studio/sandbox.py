@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..clock import FrozenClock
 from ..context import Services, open_services
-from ..db import Base
 from ..definitions import DeployResult, deploy
 from ..demo import load_demo_org
 from ..schema import upgrade
 from ..settings import Settings, load_settings
+from ..tables import metadata
 from .workspace import check_files
 
 # Monday 2 March 2026, 09:00 Beijing time: the moment the shipped scenarios are written against.
@@ -179,7 +179,7 @@ def _template_database(settings: Settings | None) -> Path:
         try:
             upgrade(services.engine)
             # Tables added before their migration is written exist here too.
-            Base.metadata.create_all(services.engine)
+            metadata.create_all(services.engine)
             with services.session() as session:
                 load_demo_org(session)
         finally:

@@ -35,11 +35,11 @@ def _playwright():
 @pytest.fixture(scope="session")
 def live_services(tmp_path_factory):
     from engine.context import open_services
-    from engine.db import Base
     from engine.definitions import deploy
     from engine.demo import load_demo_org
     from engine.schema import upgrade
     from engine.settings import load_settings
+    from engine.tables import metadata
 
     url = os.environ.get("PINGAN_TEST_DATABASE_URL")
     instance_path = tmp_path_factory.mktemp("browser-instance")
@@ -55,7 +55,7 @@ def live_services(tmp_path_factory):
                              timer_mode="off", secret_key="browser-tests", audit_key="browser-tests-audit")
     svc = open_services(settings)
     upgrade(svc.engine)
-    Base.metadata.create_all(svc.engine)
+    metadata.create_all(svc.engine)
     with svc.session() as s:
         load_demo_org(s)
         deploy(s, paths=[ROOT / "tests" / "fixtures" / "repo"], actor="tests")

@@ -8,9 +8,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from engine.db import Base, make_engine
+from engine.db import make_engine
 from engine.schema import current_revision, upgrade
 from engine.settings import load_settings
+from engine.tables import metadata
 
 
 def test_migrations_build_the_models_schema(tmp_path):
@@ -28,7 +29,7 @@ def test_migrations_build_the_models_schema(tmp_path):
         upgrade(engine)
         assert current_revision(engine) is not None
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+            diff = compare_metadata(MigrationContext.configure(conn), metadata)
         assert diff == []
     finally:
         engine.dispose()

@@ -363,16 +363,16 @@ def test_the_embedded_loop_fires_when_woken(committed, frozen):
 
 def test_sweep_starts_scheduled_cases_one_transaction_each(tmp_path, frozen):
     # A database of its own: a committed timer start event would start cases in every other test.
-    from engine.db import Base
     from engine.demo import load_demo_org
     from engine.schema import upgrade
     from engine.settings import load_settings
+    from engine.tables import metadata
 
     svc = open_services(load_settings(env={}, database_url=f"sqlite:///{tmp_path / 'schedule.db'}",
                                       instance_path=tmp_path))
     try:
         upgrade(svc.engine)
-        Base.metadata.create_all(svc.engine)
+        metadata.create_all(svc.engine)
         with svc.session() as s:
             load_demo_org(s)
             deploy(s, paths=[SCHEDULE_REPO])
