@@ -54,6 +54,11 @@ class ActivityConversions:
                     for o in el.iterfind(f"bpmn:extensionElements/{{{ns}}}inputOutput/{{{ns}}}outputParameter", NS)]
         if not any(outputs) and fallback_output:
             outputs = [fallback_output]
+        for o in el.iterfind(f"bpmn:extensionElements/{{{ZEEBE}}}ioMapping/{{{ZEEBE}}}output", NS):
+            # `= if result != null then result.riskLevel else ["green"]`: "green" is one of the answers.
+            words = re.findall(r'"([^"\\]{1,60})"', o.get("source") or "")
+            if o.get("target") and words:
+                self.output_words[snake(o.get("target"))] = words
         for name in filter(None, outputs):
             self.extra_fields.setdefault(el.get("id"), []).append(
                 {"name": snake(name), "label": name, "type": "text", "required": True})

@@ -32,6 +32,7 @@ class BpmnImport(ActivityConversions, DataConversions):
         self.passed_through: set[str] = set()
         self.assignment_names: dict[str, dict[str, str]] = {}
         self.extra_fields: dict[str, list[dict]] = {}
+        self.output_words: dict[str, list[str]] = {}  # field -> the words a converted step's output mapping names
         self.drawn_collections: list[tuple] = []  # (multi-instance activity, field, data object ids) to give a source
         self.file = path  # renamed once the process key is known
         self.lines: dict[str, int] = {}

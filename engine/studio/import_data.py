@@ -233,6 +233,9 @@ class DataConversions:
         own = {f["name"]: f for f in self.extra_fields.get(source.get("id"), [])} if source is not None else {}
         for name in set(wanted) & set(own):
             own[name].update(wanted.pop(name))  # the condition says what kind of answer it is
+            if own[name].get("options") is not None:
+                own[name]["options"] += [{"value": w, "label": w} for w in self.output_words.get(name, [])
+                                         if {"value": w, "label": w} not in own[name]["options"]]
         missing = {n: f for n, f in wanted.items() if n not in provided}
         if not missing:
             return

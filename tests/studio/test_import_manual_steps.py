@@ -339,3 +339,29 @@ def test_a_conditional_event_without_condition_becomes_a_person_s_confirmation(s
     ]))
     [problem] = _import(boundary).problems
     assert problem.element_id == "changed" and "表单" in problem.hint
+
+
+ZEEBE_DECISION = _model("\n".join([
+    '<bpmn:startEvent id="start" />',
+    '<bpmn:businessRuleTask id="check" name="Check risks"><bpmn:extensionElements>'
+    '<zeebe:ioMapping><zeebe:output source="= if result != null then result.level else [&#34;none&#34;]" target="riskLevels" />'
+    '</zeebe:ioMapping><zeebe:calledDecision decisionId="risk_check" resultVariable="result" />'
+    '</bpmn:extensionElements></bpmn:businessRuleTask>',
+    '<bpmn:exclusiveGateway id="gw" name="Risk?" default="fine" />',
+    '<bpmn:userTask id="reject" name="Reject" /><bpmn:userTask id="accept" name="Accept" />',
+    '<bpmn:endEvent id="end_reject" /><bpmn:endEvent id="end_accept" />',
+    _flow("f1", "start", "check"), _flow("f2", "check", "gw"),
+    _flow("red", "gw", "reject", "red", '= some risk in riskLevels satisfies risk = "red"'),
+    _flow("fine", "gw", "accept", "fine"), _flow("f3", "reject", "end_reject"), _flow("f4", "accept", "end_accept"),
+])).replace('xmlns:camunda=', 'xmlns:zeebe="http://camunda.org/schema/zeebe/1.0" xmlns:camunda=')
+
+
+def test_a_list_the_decision_gave_is_a_multiple_choice_with_the_words_its_mapping_names(session):
+    imported = _import(ZEEBE_DECISION)
+    assert imported.problems == []
+    form = yaml.safe_load(imported.files["forms/imported/check.yaml"])
+    assert form["fields"] == [{"name": "risk_levels", "label": "riskLevels", "type": "multiselect", "required": True,
+                               "options": [{"value": "red", "label": "red"}, {"value": "none", "label": "none"}]}]
+    actor, inst = _deploy_and_start(session, imported.files)
+    _complete(session, inst, actor, "check", {"risk_levels": ["none"]})
+    assert _open(session, inst) == ["accept"]  # no red risk: the default flow
