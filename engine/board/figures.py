@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, union_all
+from sqlalchemy import and_, case, func, or_, select, union, union_all
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -22,6 +22,8 @@ from ..models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from ..orgs import Actor
 from ..queries import Deadline, deadline_condition, soon_until
 from ..visibility import orgs_under, scope_branches, sees_everything
+from . import aggregates
+from .aggregates import CLOSED, STARTED, Span
 from .indicators import indicators
 from .ledger import CARD_LABELS, Card, ItemStatus, LedgerFilter, ledger
 
@@ -108,19 +110,24 @@ class Board:
     rates: list[Rate] = field(default_factory=list)
 
 
-@dataclass
 class _Orgs:
-    by_id: dict[int, Org]
-    townships: list[Org]
-    units: list[Org]
+    """Every org as a light row (id, code, name, kind, path), and the township and unit each lies in."""
 
-    def township_of(self, org_id: int) -> Org | None:
-        org = self.by_id.get(org_id)
-        return next((t for t in self.townships if org is not None and org.path.startswith(t.path)), None)
+    def __init__(self, rows):
+        self.by_id = {o.id: o for o in rows}
+        self.townships = [o for o in rows if o.kind == "township"]
+        self.units = [o for o in rows if o.kind == "unit"]
+        self._township, self._unit = {}, {}
+        for o in rows:
+            ancestors = [self.by_id.get(int(i)) for i in o.path.strip("/").split("/") if i.isdigit()]
+            self._township[o.id] = next((a for a in ancestors if a is not None and a.kind == "township"), None)
+            self._unit[o.id] = next((a for a in ancestors if a is not None and a.kind == "unit"), None)
 
-    def unit_of(self, org_id: int | None) -> Org | None:
-        org = self.by_id.get(org_id) if org_id is not None else None
-        return next((u for u in self.units if org is not None and org.path.startswith(u.path)), None)
+    def township_of(self, org_id: int):
+        return self._township.get(org_id)
+
+    def unit_of(self, org_id: int | None):
+        return self._unit.get(org_id) if org_id is not None else None
 
 
 def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Board:
@@ -134,7 +141,15 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     orgs = _load_orgs(session)
 
     conditions = _count_conditions(session, now=now, month_start=_start(month_start, zone), tomorrow=tomorrow)
-    per_org = _counts_by_org(session, actor=actor, conditions=conditions)
+    months = [_months_back(month_start, MONTHS - 1 - i) for i in range(MONTHS)]
+    trend_figures = _trend_figures(today=today, month_start=month_start, zone=zone)
+    found = _tallied(session, actor=actor, orgs=orgs, now=now, zone=zone, today=today, months=months,
+                     trend_figures=trend_figures)
+    if found is None:
+        found = _direct(session, where=_scope(actor), conditions=conditions, months=months, zone=zone,
+                        tomorrow=tomorrow, trend_figures=trend_figures)
+    per_org, by_process, by_org, started, closed = (found.per_org, found.by_process, found.by_org, found.started,
+                                                    found.closed)
     links = _count_links(month_start, today)
     counts = [_count(key, sum(row[i] for row in per_org.values()), links[key]) for i, (key, _, _) in enumerate(COUNTS)]
 
@@ -149,9 +164,6 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
                      for t in shown]
     unit_rows = _unit_rows(session, actor=actor, orgs=orgs, conditions=conditions, links=links)
 
-    months = [_months_back(month_start, MONTHS - 1 - i) for i in range(MONTHS)]
-    by_process, by_org, started, closed = _window_series(session, actor=actor, months=months, zone=zone,
-                                                         tomorrow=tomorrow)
     names = {d.key: d.name for d in latest_definitions(session)}
     since = {"from": window_start.isoformat()}
     by_type = [Count(key, names.get(key, key), key, n, ListLink("search", {**since, "process": key}))
@@ -179,7 +191,7 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
                  by_township=township_rows, by_unit=unit_rows, by_type=by_type, township_started=township_started,
                  started_by_month=started_by_month, closed_by_month=closed_by_month,
                  cards=_cards(session, actor=actor, now=now),
-                 trends=_trends(session, actor=actor, today=today, month_start=month_start, zone=zone),
+                 trends=_trends(trend_figures, found.trends),
                  rates=_rates(session, actor=actor, today=today, month_start=month_start, zone=zone))
 
 
@@ -194,9 +206,7 @@ def _months_back(month_start: date, n: int) -> date:
 
 
 def _load_orgs(session: Session) -> _Orgs:
-    all_orgs = list(session.scalars(select(Org).order_by(Org.path)))
-    return _Orgs({o.id: o for o in all_orgs}, [o for o in all_orgs if o.kind == "township"],
-                  [o for o in all_orgs if o.kind == "unit"])
+    return _Orgs(session.execute(select(Org.id, Org.code, Org.name, Org.kind, Org.path).order_by(Org.path)).all())
 
 
 def _count_conditions(session: Session, *, now: datetime, month_start: datetime, tomorrow: datetime) -> list:
@@ -250,10 +260,106 @@ def _sums(conditions: list) -> list:
     return [func.sum(case((c, 1), else_=0)) for c in conditions]
 
 
-def _counts_by_org(session: Session, *, actor: Actor, conditions: list) -> dict[int, list[int]]:
-    """Return the COUNTS of the actor's cases by the case's org."""
+@dataclass
+class _Found:
+    """What the board counts of the cases in scope: COUNTS by case org, the window's series, the trends' values."""
+    per_org: dict[int, list[int]]
+    by_process: dict[str, int]
+    by_org: dict[int, int]
+    started: list[int]
+    closed: list[int]
+    trends: list[int]
+
+    def add(self, other: _Found) -> None:
+        for org_id, values in other.per_org.items():
+            self.per_org[org_id] = [a + b for a, b in zip(self.per_org.get(org_id, [0] * len(COUNTS)), values)]
+        for key, n in other.by_process.items():
+            self.by_process[key] = self.by_process.get(key, 0) + n
+        for org_id, n in other.by_org.items():
+            self.by_org[org_id] = self.by_org.get(org_id, 0) + n
+        self.started = [a + b for a, b in zip(self.started, other.started)]
+        self.closed = [a + b for a, b in zip(self.closed, other.closed)]
+        self.trends = [a + b for a, b in zip(self.trends, other.trends)]
+
+
+def _direct(session: Session, *, where, conditions: list, months: list[date], zone: ZoneInfo, tomorrow: datetime,
+            trend_figures: list) -> _Found:
+    """Count the cases ``where`` selects on ``instances`` itself."""
+    per_org = _counts_by_org(session, where=where, conditions=conditions)
+    by_process, by_org, started, closed = _window_series(session, where=where, months=months, zone=zone,
+                                                         tomorrow=tomorrow)
+    trend_conditions = [c for _, _, _, c, _, _ in trend_figures]
+    trends = session.execute(select(*_sums(trend_conditions)).where(where, or_(*trend_conditions))).one()
+    return _Found(per_org, by_process, by_org, started, closed, [int(n or 0) for n in trends])
+
+
+def _tallied(session: Session, *, actor: Actor, orgs: _Orgs, now: datetime, zone: ZoneInfo, today: date,
+             months: list[date], trend_figures: list) -> _Found | None:
+    """Count from the board's tallies (aggregates.py), or return None where they cannot answer exactly.
+
+    They answer when every period bound is a midnight of their days (UTC+8), and the viewer's
+    subtrees hold whole townships (their rows are per township). The cases the viewer sees
+    outside the subtrees (started by them, lent through a task or a CC: a few) are counted on
+    ``instances``, by id.
+    """
+    bounds = [_start(m, zone) for m in months] + [_start(today + timedelta(days=1), zone)]
+    bounds += [_start(first, zone) for *_, (first, _) in trend_figures]
+    bounds += [_start(last + timedelta(days=1), zone) for *_, (_, last) in trend_figures]
+    if not aggregates.on_buckets(bounds):
+        return None
+    paths = sorted({path for _, path in actor.grants})
+    extra: list[int] = []
+    org_filter = None
+    if not sees_everything(actor):
+        if not paths or any(p != t.path and p.startswith(t.path) for p in paths for t in orgs.townships):
+            return None
+        org_filter = orgs_under(paths)
+        extra = _outside_cases(session, actor=actor, paths=paths)
+    ends = [m - timedelta(days=1) for m in months[1:]] + [today]
+    spans = ([Span(STARTED, first, last) for first, last in zip(months, ends)]
+             + [Span(CLOSED, first, last) for first, last in zip(months, ends)]
+             + [Span(STARTED if key == "started" else CLOSED, first, last)
+                for key, *_, (first, last) in trend_figures])
+    n = len(months)
+    found = _Found({}, {}, {}, [0] * n, [0] * n, [0] * len(trend_figures))
+    for (org_id, process_key), values in aggregates.sums(session, spans=spans, org_filter=org_filter).items():
+        row = found.per_org.setdefault(org_id, [0] * len(COUNTS))
+        row[0] += values[-1]
+        row[3] += values[2 * n - 1]
+        new = sum(values[:n])
+        if new:
+            found.by_process[process_key] = found.by_process.get(process_key, 0) + new
+            found.by_org[org_id] = found.by_org.get(org_id, 0) + new
+        found.started = [a + b for a, b in zip(found.started, values[:n])]
+        found.closed = [a + b for a, b in zip(found.closed, values[n:2 * n])]
+        found.trends = [a + b for a, b in zip(found.trends, values[2 * n:2 * n + len(trend_figures)])]
+    horizon = soon_until(session, now)
+    for org_id, (soon, overdue) in aggregates.deadlines(session, now=now, horizon=horizon,
+                                                          org_filter=org_filter).items():
+        row = found.per_org.setdefault(org_id, [0] * len(COUNTS))
+        row[1] += soon
+        row[2] += overdue
+    found.per_org = {org_id: row for org_id, row in found.per_org.items() if any(row)}  # as the cases' own query
+    if extra:
+        conditions = _count_conditions(session, now=now, month_start=bounds[n - 1], tomorrow=bounds[n])
+        found.add(_direct(session, where=Instance.id.in_(extra), conditions=conditions, months=months, zone=zone,
+                          tomorrow=bounds[n], trend_figures=trend_figures))
+    return found
+
+
+def _outside_cases(session: Session, *, actor: Actor, paths: list[str]) -> list[int]:
+    """Return the ids of the cases the actor sees outside the subtrees at ``paths``: started by them, or linked."""
+    _, by_link = scope_branches(actor)
+    outside = Instance.org_id.not_in(orgs_under(paths))
+    return list(session.scalars(union(
+        select(Instance.id).where(Instance.started_by_id == actor.id, outside),
+        select(Instance.id).where(Instance.id.in_(union_all(*by_link)), outside))))
+
+
+def _counts_by_org(session: Session, *, where, conditions: list) -> dict[int, list[int]]:
+    """Return the COUNTS of the cases ``where`` selects by the case's org."""
     rows = session.execute(select(Instance.org_id, *_sums(conditions))
-                           .where(_scope(actor), or_(conditions[0], conditions[3]))
+                           .where(where, or_(conditions[0], conditions[3]))
                            .group_by(Instance.org_id))
     return {org_id: [int(v or 0) for v in values] for org_id, *values in rows}
 
@@ -284,14 +390,14 @@ def _unit_rows(session: Session, *, actor: Actor, orgs: _Orgs, conditions: list,
             for u in orgs.units if u.id in totals]
 
 
-def _window_series(session: Session, *, actor: Actor, months: list[date], zone: ZoneInfo, tomorrow: datetime):
+def _window_series(session: Session, *, where, months: list[date], zone: ZoneInfo, tomorrow: datetime):
     """Return the cases started in the window by process and by org, and those started and closed by month."""
     bounds = [_start(m, zone) for m in months] + [tomorrow]
     started = [and_(Instance.started_at >= bounds[i], Instance.started_at < bounds[i + 1]) for i in range(len(months))]
     closed = [and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= bounds[i],
                    Instance.ended_at < bounds[i + 1]) for i in range(len(months))]
     query = (select(Instance.process_key, Instance.org_id, *_sums(started), *_sums(closed))
-             .where(_scope(actor), or_(and_(Instance.started_at >= bounds[0], Instance.started_at < bounds[-1]),
+             .where(where, or_(and_(Instance.started_at >= bounds[0], Instance.started_at < bounds[-1]),
                                             and_(Instance.ended_at >= bounds[0], Instance.ended_at < bounds[-1])))
              .group_by(Instance.process_key, Instance.org_id))
     by_process: dict[str, int] = {}
@@ -337,10 +443,13 @@ def _rates(session: Session, *, actor: Actor, today: date, month_start: date, zo
                  now[key].denominator, before[key].value) for key in RATES if key in now]
 
 
-def _trends(session: Session, *, actor: Actor, today: date, month_start: date, zone: ZoneInfo) -> list[Trend]:
-    """Return new and closed cases this month to date against the same days of the month before (one query)."""
+def _trend_figures(*, today: date, month_start: date, zone: ZoneInfo) -> list:
+    """Return new and closed cases this month to date and the same days of the month before.
+
+    Each as (key, 中文, English, condition on ``Instance``, list filters, (first day, last day)).
+    """
     previous_start, previous_end = _previous_span(today, month_start)
-    figures = []  # (key, 中文, English, condition, list filters), this month then the month before, per key
+    figures = []
     for key, zh, en in (("started", "新增案件", "New cases"), ("closed", "办结案件", "Closed cases")):
         for first, last in ((month_start, today), (previous_start, previous_end)):
             lower, upper = _start(first, zone), _start(last + timedelta(days=1), zone)
@@ -352,11 +461,14 @@ def _trends(session: Session, *, actor: Actor, today: date, month_start: date, z
                                  Instance.ended_at < upper)
                 params = {"status": InstanceStatus.COMPLETED.value, "closed_from": first.isoformat(),
                           "closed_to": last.isoformat()}
-            figures.append((key, zh, en, condition, params))
-    conditions = [c for _, _, _, c, _ in figures]
-    values = session.execute(select(*_sums(conditions)).where(_scope(actor), or_(*conditions))).one()
+            figures.append((key, zh, en, condition, params, (first, last)))
+    return figures
+
+
+def _trends(figures: list, values: list[int]) -> list[Trend]:
+    """Pair each figure of this month with the month before's."""
     counts = [Count(key, zh, en, int(n or 0), ListLink("search", params))
-              for (key, zh, en, _, params), n in zip(figures, values)]
+              for (key, zh, en, _, params, _), n in zip(figures, values)]
     return [Trend(c.key, c.label, c.label_en, c, previous) for c, previous in zip(counts[::2], counts[1::2])]
 
 

@@ -1,0 +1,404 @@
+"""The board's case counts kept ahead of time, so a county leader's board sums rows, not a million cases.
+
+Triggers on ``instances`` append ``board_tally_deltas`` rows (+1/-1) whenever a case is inserted,
+deleted or changes org, process, status, start or end, like ``instance_tallies`` (engine/tallies.py):
+per case org and process, the cases started (``started``) and closed (``closed``: completed, by
+their end) in each month and each day, and the cases running now (``running``, period ``''``). The
+timer sweep folds the deltas into ``board_tallies`` (``compact``), one row per township (an org
+outside every township keeps its own rows), so a county's six months are a few thousand rows.
+
+Days and months are those of China Standard Time (UTC+8, ``OFFSET``), the deployments' zone; the
+board uses these rows only when its own period bounds fall on them (figures.py asks ``on_buckets``).
+
+The deadline figures depend on the moment asked, so they cannot be counted ahead: triggers on
+``human_tasks`` and ``instances`` keep ``board_open_cases``, one row per running case with an
+open step that has a deadline, holding the earliest such deadline; "overdue" and "due within 3
+working days" are then a range of one index.
+
+An org's place in the tree never changes once made (engine/orgs.py sets its path at creation):
+the township a row was folded into stays the township of its cases.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+
+from sqlalchemy import Index, Integer, String, UniqueConstraint, and_, case, delete, event, func, or_, select, \
+    union_all
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from ..db import Base
+from ..models import HumanTask, Org
+
+OFFSET = timedelta(hours=8)  # the tallies' days and months are UTC+8's
+STARTED, CLOSED, RUNNING = "started", "closed", "running"
+
+# The board's 按单位 rows read the tasks that wait or waited in a unit's pool: by org first.
+Index("ix_tasks_candidate_org", HumanTask.candidate_org_id, HumanTask.status)
+
+
+class BoardTallyDelta(Base):
+    """One change to a board count, as the triggers write it (per case org); folded by ``compact``."""
+
+    __tablename__ = "board_tally_deltas"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(Integer)
+    process_key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(10))  # 'YYYY-MM', 'YYYY-MM-DD' (UTC+8), or '' for running
+    delta: Mapped[int] = mapped_column(Integer)
+
+
+class BoardTally(Base):
+    """A board count per township (or org outside townships), process, kind and period: the folded deltas."""
+
+    __tablename__ = "board_tallies"
+    __table_args__ = (UniqueConstraint("kind", "period", "org_id", "process_key", name="uq_board_tallies_key"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    org_id: Mapped[int] = mapped_column(Integer)
+    process_key: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(10))
+    count: Mapped[int] = mapped_column(Integer)
+
+
+class BoardOpenCase(Base):
+    """A running case with an open step that has a deadline: its org and its earliest such deadline."""
+
+    __tablename__ = "board_open_cases"
+    __table_args__ = (Index("ix_board_open_cases_due", "due_at", "org_id"),)
+
+    instance_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    org_id: Mapped[int] = mapped_column(Integer)
+    due_at: Mapped[datetime]
+
+
+# -- triggers ----------------------------------------------------------------------------------
+# Written out in the migration (0006) too, so that revision keeps doing what it did when it shipped.
+
+def _facts(source: str, sign: int, month, day) -> str:
+    """SELECT the (org, process, kind, period, delta) facts of the case rows ``source`` (an aliased FROM item)."""
+    head = "SELECT r.org_id AS org_id, r.process_key AS process_key"
+    closed = "WHERE r.status = 'completed' AND r.ended_at IS NOT NULL"
+    return "\n UNION ALL ".join([
+        f"{head}, '{STARTED}' AS kind, {month('r.started_at')} AS period, {sign} AS delta FROM {source}",
+        f"{head}, '{STARTED}', {day('r.started_at')}, {sign} FROM {source}",
+        f"{head}, '{CLOSED}', {month('r.ended_at')}, {sign} FROM {source} {closed}",
+        f"{head}, '{CLOSED}', {day('r.ended_at')}, {sign} FROM {source} {closed}",
+        f"{head}, '{RUNNING}', '', {sign} FROM {source} WHERE r.status = 'running'"])
+
+
+def _insert_facts(facts: str) -> str:
+    return ("INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) "
+            f"SELECT org_id, process_key, kind, period, sum(delta) FROM ({facts}) f "
+            "GROUP BY org_id, process_key, kind, period HAVING sum(delta) <> 0")
+
+
+def _pg_month(column: str) -> str:
+    return f"to_char(({column} AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM')"
+
+
+def _pg_day(column: str) -> str:
+    return f"to_char(({column} AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD')"
+
+
+def _lite_month(column: str) -> str:
+    return f"strftime('%Y-%m', {column}, '+8 hours')"
+
+
+def _lite_day(column: str) -> str:
+    return f"strftime('%Y-%m-%d', {column}, '+8 hours')"
+
+
+_CASE_COLUMNS = ("org_id", "process_key", "status", "started_at", "ended_at")
+_CHANGED = " OR ".join(f"OLD.{c} IS DISTINCT FROM NEW.{c}" for c in _CASE_COLUMNS)
+
+
+def _row(prefix: str) -> str:
+    return "(SELECT " + ", ".join(f"{prefix}.{c} AS {c}" for c in _CASE_COLUMNS) + ") r"
+
+
+def _open_refresh(ids: str) -> list[str]:
+    """Rebuild the ``board_open_cases`` rows of the cases whose ids ``ids`` (an SQL list or subquery) gives."""
+    return [f"DELETE FROM board_open_cases WHERE instance_id IN ({ids})",
+            "INSERT INTO board_open_cases (instance_id, org_id, due_at) "
+            "SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id "
+            f"WHERE i.id IN ({ids}) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL "
+            "GROUP BY i.id, i.org_id"]
+
+
+POSTGRESQL = [
+    f"""
+    CREATE FUNCTION pingan_board_tally_rows() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            {_insert_facts(_facts('new_rows r', 1, _pg_month, _pg_day))};
+        ELSE
+            {_insert_facts(_facts('old_rows r', -1, _pg_month, _pg_day))};
+        END IF;
+        RETURN NULL;
+    END $$""",
+    f"""
+    CREATE FUNCTION pingan_board_tally_row() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        {_insert_facts(_facts(_row('OLD'), -1, _pg_month, _pg_day) + ' UNION ALL '
+                       + _facts(_row('NEW'), 1, _pg_month, _pg_day))};
+        RETURN NULL;
+    END $$""",
+    # Per statement for inserts and deletes: a bulk load adds one row per group, not per case.
+    """
+    CREATE TRIGGER instances_board_insert AFTER INSERT ON instances
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pingan_board_tally_rows()""",
+    """
+    CREATE TRIGGER instances_board_delete AFTER DELETE ON instances
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION pingan_board_tally_rows()""",
+    f"""
+    CREATE TRIGGER instances_board_update AFTER UPDATE OF {', '.join(_CASE_COLUMNS)} ON instances FOR EACH ROW
+    WHEN ({_CHANGED}) EXECUTE FUNCTION pingan_board_tally_row()""",
+    f"""
+    CREATE FUNCTION pingan_board_open_tasks() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF TG_OP = 'INSERT' THEN
+            {'; '.join(_open_refresh('SELECT instance_id FROM new_rows'))};
+        ELSIF TG_OP = 'DELETE' THEN
+            {'; '.join(_open_refresh('SELECT instance_id FROM old_rows'))};
+        ELSE
+            {'; '.join(_open_refresh('OLD.instance_id, NEW.instance_id'))};
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """
+    CREATE TRIGGER human_tasks_board_insert AFTER INSERT ON human_tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION pingan_board_open_tasks()""",
+    """
+    CREATE TRIGGER human_tasks_board_delete AFTER DELETE ON human_tasks
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION pingan_board_open_tasks()""",
+    """
+    CREATE TRIGGER human_tasks_board_update AFTER UPDATE OF instance_id, status, due_at ON human_tasks FOR EACH ROW
+    WHEN (OLD.instance_id IS DISTINCT FROM NEW.instance_id OR OLD.status IS DISTINCT FROM NEW.status
+          OR OLD.due_at IS DISTINCT FROM NEW.due_at)
+    EXECUTE FUNCTION pingan_board_open_tasks()""",
+    f"""
+    CREATE FUNCTION pingan_board_open_instances() RETURNS trigger LANGUAGE plpgsql
+    SET search_path FROM CURRENT AS $$
+    BEGIN
+        IF TG_OP = 'DELETE' THEN
+            DELETE FROM board_open_cases WHERE instance_id IN (SELECT id FROM old_rows);
+        ELSE
+            {'; '.join(_open_refresh('NEW.id'))};
+        END IF;
+        RETURN NULL;
+    END $$""",
+    """
+    CREATE TRIGGER instances_board_open_delete AFTER DELETE ON instances
+    REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION pingan_board_open_instances()""",
+    """
+    CREATE TRIGGER instances_board_open_update AFTER UPDATE OF status, org_id ON instances FOR EACH ROW
+    WHEN (OLD.status IS DISTINCT FROM NEW.status OR OLD.org_id IS DISTINCT FROM NEW.org_id)
+    EXECUTE FUNCTION pingan_board_open_instances()""",
+]
+
+_LITE_CHANGED = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in _CASE_COLUMNS)
+SQLITE = [
+    f"""
+    CREATE TRIGGER instances_board_insert AFTER INSERT ON instances BEGIN
+        {_insert_facts(_facts(_row('NEW'), 1, _lite_month, _lite_day))};
+    END""",
+    f"""
+    CREATE TRIGGER instances_board_delete AFTER DELETE ON instances BEGIN
+        {_insert_facts(_facts(_row('OLD'), -1, _lite_month, _lite_day))};
+        DELETE FROM board_open_cases WHERE instance_id = OLD.id;
+    END""",
+    f"""
+    CREATE TRIGGER instances_board_update AFTER UPDATE OF {', '.join(_CASE_COLUMNS)} ON instances
+    WHEN {_LITE_CHANGED} BEGIN
+        {_insert_facts(_facts(_row('OLD'), -1, _lite_month, _lite_day) + ' UNION ALL '
+                       + _facts(_row('NEW'), 1, _lite_month, _lite_day))};
+        {'; '.join(_open_refresh('NEW.id'))};
+    END""",
+    f"""
+    CREATE TRIGGER human_tasks_board_insert AFTER INSERT ON human_tasks BEGIN
+        {'; '.join(_open_refresh('NEW.instance_id'))};
+    END""",
+    f"""
+    CREATE TRIGGER human_tasks_board_delete AFTER DELETE ON human_tasks BEGIN
+        {'; '.join(_open_refresh('OLD.instance_id'))};
+    END""",
+    f"""
+    CREATE TRIGGER human_tasks_board_update AFTER UPDATE OF instance_id, status, due_at ON human_tasks
+    WHEN OLD.instance_id IS NOT NEW.instance_id OR OLD.status IS NOT NEW.status OR OLD.due_at IS NOT NEW.due_at BEGIN
+        {'; '.join(_open_refresh('OLD.instance_id, NEW.instance_id'))};
+    END""",
+]
+
+
+def create_triggers(connection: Connection) -> None:
+    """Create the triggers that keep the board's tables, unless they exist (a schema built by ``create_all``)."""
+    if connection.dialect.name == "postgresql":
+        exists = "SELECT 1 FROM pg_trigger WHERE tgname = 'instances_board_insert' " \
+                 "AND tgrelid = 'instances'::regclass"
+    else:
+        exists = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = 'instances_board_insert'"
+    if connection.exec_driver_sql(exists).first() is None:
+        for statement in POSTGRESQL if connection.dialect.name == "postgresql" else SQLITE:
+            connection.exec_driver_sql(statement)
+
+
+def _after_create(target, connection, **kw) -> None:
+    create_triggers(connection)
+
+
+# Migrations create them (0006); this covers a schema built by create_all alone.
+event.listen(Base.metadata, "after_create", _after_create)
+
+
+# -- folding ------------------------------------------------------------------------------------
+
+def buckets(session: Session) -> dict[int, int]:
+    """Return each org's tally org: its outermost township, or itself outside every township."""
+    orgs = session.execute(select(Org.id, Org.kind, Org.path)).all()
+    townships = sorted((path, org_id) for org_id, kind, path in orgs if kind == "township")
+    out = {}
+    for org_id, _, path in orgs:
+        out[org_id] = next((t for p, t in townships if path.startswith(p)), org_id)
+    return out
+
+
+def compact(session: Session) -> int:
+    """Fold the deltas into ``board_tallies`` by township; return how many deltas were folded.
+
+    The deltas summed are exactly those deleted (``DELETE ... RETURNING``); each is added to its
+    row with one upsert, so two folds at once, or a delta committed meanwhile, count once.
+    """
+    folded = session.execute(delete(BoardTallyDelta).returning(
+        BoardTallyDelta.org_id, BoardTallyDelta.process_key, BoardTallyDelta.kind, BoardTallyDelta.period,
+        BoardTallyDelta.delta)).all()
+    if not folded:
+        return 0
+    bucket = buckets(session)
+    sums: Counter[tuple[str, str, int, str]] = Counter()
+    for org_id, process_key, kind, period, delta in folded:
+        sums[(kind, period, bucket.get(org_id, org_id), process_key)] += delta
+    rows = [{"kind": k, "period": p, "org_id": o, "process_key": pk, "count": n}
+            for (k, p, o, pk), n in sorted(sums.items()) if n]
+    if rows:
+        dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+        stmt = dialect.insert(BoardTally)
+        stmt = stmt.on_conflict_do_update(index_elements=["kind", "period", "org_id", "process_key"],
+                                          set_={"count": BoardTally.count + stmt.excluded.count})
+        for i in range(0, len(rows), 1000):
+            session.execute(stmt, rows[i:i + 1000])
+    session.flush()
+    return len(folded)
+
+
+def delta_rows(session: Session) -> int:
+    """Return how many deltas wait to be folded."""
+    return session.scalar(select(func.count()).select_from(BoardTallyDelta))
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+def on_buckets(moments: list[datetime]) -> bool:
+    """Tell whether every moment (an aware local midnight) is a midnight of the tallies' days (UTC+8)."""
+    return all(m.utcoffset() == OFFSET for m in moments)
+
+
+@dataclass(frozen=True)
+class Span:
+    """Local days ``first`` to ``last`` (inclusive) of one kind: a figure read from the tallies."""
+    kind: str
+    first: date
+    last: date
+
+
+def _month_end(day: date) -> date:
+    following = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+    return following - timedelta(days=1)
+
+
+def _terms(span: Span) -> list[tuple[int, str, str]]:
+    """Return (sign, first, last) period ranges whose signed sum of rows is the span's count.
+
+    Whole months are one row ('YYYY-MM' to itself); a month cut short is its month row less the
+    days left out, or its days, whichever reads fewer rows (this month so far: the month less the
+    days after today, which are none). A day range never takes a month row: 'YYYY-MM' sorts
+    before 'YYYY-MM-01'.
+    """
+    terms, month = [], span.first.replace(day=1)
+    while month <= span.last:
+        end = _month_end(month)
+        a, b = max(span.first, month), min(span.last, end)
+        inside = (b - a).days + 1
+        if (end - month).days + 1 - inside < inside:
+            terms.append((1, month.strftime("%Y-%m"), month.strftime("%Y-%m")))
+            if a > month:
+                terms.append((-1, month.isoformat(), (a - timedelta(days=1)).isoformat()))
+            if b < end:
+                terms.append((-1, (b + timedelta(days=1)).isoformat(), end.isoformat()))
+        else:
+            terms.append((1, a.isoformat(), b.isoformat()))
+        month = end + timedelta(days=1)
+    return terms
+
+
+def _in(period, first: str, last: str):
+    return period == first if first == last else period.between(first, last)
+
+
+def _rows(spans_terms, org_filter):
+    """The folded rows and the deltas not yet folded that a figure reads, as (org_id, process_key, kind, period, n)."""
+    parts = []
+    for table, n in ((BoardTally, BoardTally.count), (BoardTallyDelta, BoardTallyDelta.delta)):
+        wanted = [table.kind == RUNNING]
+        for kind, terms in spans_terms:
+            wanted.append(and_(table.kind == kind, or_(*[_in(table.period, a, b) for _, a, b in terms])))
+        where = [or_(*wanted)]
+        if org_filter is not None:
+            where.append(table.org_id.in_(org_filter))
+        parts.append(select(table.org_id, table.process_key, table.kind, table.period, n.label("n")).where(*where))
+    return union_all(*parts).subquery()
+
+
+def sums(session: Session, *, spans: list[Span], org_filter=None) -> dict[tuple[int, str], list[int]]:
+    """Return, per (org, process), each span's count and, last, the cases running now.
+
+    ``org_filter`` selects the org ids whose rows count (None: every org); the orgs are tally
+    orgs (townships) for folded rows and case orgs for the deltas not yet folded.
+    """
+    spans_terms = [(span.kind, _terms(span)) for span in spans]
+    rows = _rows(spans_terms, org_filter)
+    columns = []
+    for kind, terms in spans_terms:
+        whens = [(and_(rows.c.kind == kind, _in(rows.c.period, a, b)), rows.c.n * sign) for sign, a, b in terms]
+        columns.append(func.sum(case(*whens, else_=0)))
+    columns.append(func.sum(case((rows.c.kind == RUNNING, rows.c.n), else_=0)))
+    out: dict[tuple[int, str], list[int]] = {}
+    for org_id, process_key, *values in session.execute(
+            select(rows.c.org_id, rows.c.process_key, *columns).group_by(rows.c.org_id, rows.c.process_key)):
+        out[(org_id, process_key)] = [int(v or 0) for v in values]
+    return out
+
+
+def deadlines(session: Session, *, now: datetime, horizon: datetime, org_filter=None) -> dict[int, tuple[int, int]]:
+    """Return per case org the running cases (due soon, overdue): an open step due by ``horizon``, or past ``now``."""
+    where = [BoardOpenCase.due_at <= horizon]
+    if org_filter is not None:
+        where.append(BoardOpenCase.org_id.in_(org_filter))
+    rows = session.execute(select(BoardOpenCase.org_id,
+                                  func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
+                                  func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
+                           .where(*where).group_by(BoardOpenCase.org_id))
+    return {org_id: (int(soon or 0), int(overdue or 0)) for org_id, soon, overdue in rows}
+
+
+__all__ = ["BoardTally", "BoardTallyDelta", "BoardOpenCase", "Span", "OFFSET", "STARTED", "CLOSED", "RUNNING",
+           "buckets", "compact", "create_triggers", "deadlines", "delta_rows", "on_buckets", "sums"]
