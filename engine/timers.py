@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from . import audit, clock, deadlines, runtime, schedules, tallies
 from .audit import EntryKind
-from .board import warnings
+from .board import aggregates as board_tallies, warnings
 from .context import Services
 from .errors import EngineError
 from .models import EventWait, Instance, InstanceStatus
@@ -206,6 +206,7 @@ def sweep(services: Services, *, limit: int = 500, now: datetime | None = None) 
         if due:
             with services.session() as s:
                 tallies.compact(s)
+                board_tallies.compact(s)  # the board's deltas grow with the same case changes
     except Exception:
         log.exception("folding the case tallies failed")
     try:
