@@ -34,16 +34,20 @@ class FormContract:
     form: Form
     context: Mapping
     evaluate: Callable[[str, dict], object]
-    _lookup: Callable[[FormField], list]
+    _lookup: Callable[[FormField], list[tuple]]   # (value, what people read) of a picker
     _org_paths: Callable[[], dict]
     _cache: dict = field(default_factory=dict)
 
-    def choices(self, f: FormField) -> list | None:
-        """Return the values a person, org or file field may take here."""
+    def options(self, f: FormField) -> list[tuple]:
+        """Return (value, label) of what a person, org or file field may take here."""
         key = (f.type, f.role, f.kind)
         if key not in self._cache:
             self._cache[key] = self._lookup(f)
         return self._cache[key]
+
+    def choices(self, f: FormField) -> list | None:
+        """Return the values a person, org or file field may take here."""
+        return [value for value, _ in self.options(f)]
 
     def within(self, f: FormField, outer: object) -> list:
         """Return the values of org field ``f`` that lie inside the org coded ``outer``."""
@@ -54,9 +58,25 @@ class FormContract:
         return [code for code in self.choices(f) or [] if prefix and paths.get(code, "").startswith(prefix)]
 
     def schema(self) -> dict:
-        """Return the JSON Schema published for this form here."""
-        return form_to_json_schema(self.form, context=self.context, choices=self.choices, evaluate=self.evaluate,
-                                   within=self.within)
+        """Return the JSON Schema published for this form here.
+
+        A person or org picker's allowed values come with what people read (``x-options``: a
+        user's name and org, an org's name), so a client shows names, never codes.
+        """
+        schema = form_to_json_schema(self.form, context=self.context, choices=self.choices, evaluate=self.evaluate,
+                                     within=self.within)
+        self._name_pickers(self.form.fields, schema.get("properties", {}))
+        return schema
+
+    def _name_pickers(self, fields, properties: dict) -> None:
+        for f in fields:
+            prop = properties.get(f.name)
+            if not isinstance(prop, dict):
+                continue
+            if f.type in (FieldType.PERSON, FieldType.ORG) and "enum" in prop and "x-options" not in prop:
+                prop["x-options"] = [{"value": value, "label": label} for value, label in self.options(f)]
+            elif f.type is FieldType.TABLE and isinstance(prop.get("items"), dict):
+                self._name_pickers(f.columns, prop["items"].get("properties", {}))
 
     def accept(self, data: object) -> dict:
         """Return ``data`` cleaned for storing, or raise FormInvalid naming every field at fault."""
@@ -68,12 +88,12 @@ def _contract(session: Session, form: Form, *, context: Mapping, org_path: str,
               attachment_ids: Callable[[], list]) -> FormContract:
     env = context_of(session).script_engine.environment
 
-    def lookup(f: FormField) -> list:
+    def lookup(f: FormField) -> list[tuple]:
         if f.type is FieldType.PERSON:
-            return [username for username, _ in person_choices(session, role=f.role, org_path=org_path)]
+            return person_choices(session, role=f.role, org_path=org_path)
         if f.type is FieldType.ORG:
-            return [code for code, _ in org_choices(session, kind=f.kind)]
-        return attachment_ids()
+            return org_choices(session, kind=f.kind)
+        return [(i, str(i)) for i in attachment_ids()]
 
     return FormContract(form, context, lambda expr, names: env.evaluate(expr, dict(names)), lookup,
                         lambda: org_paths(session))

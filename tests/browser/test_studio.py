@@ -214,7 +214,9 @@ def test_designer_changes_mediation_in_the_studio_and_moves_running_cases(
     start.locator("[data-field=description] textarea").fill("装修公司明确表示只接受诉讼。")
     start.locator("[data-field=people_count] input").fill("2")
     start.locator("[data-field=violence_risk] select").select_option("false")
-    start.locator("[data-field=township] select").select_option("chengguan")
+    township = start.locator("[data-field=township] select")
+    assert "城关镇" in township.inner_text() and "chengguan" not in township.inner_text()   # names, codes only as values
+    township.select_option("chengguan")
     for row, (name, role) in enumerate([("王五", "申请人"), ("平安县某装修公司", "被申请人")]):
         cells = start.locator("[data-field=parties] tbody tr").nth(row)
         cells.locator("[name=name]").fill(name)

@@ -2,11 +2,18 @@
 // for playing a draft: the designer fills each task's form; values come back typed for the API.
 import { L, el } from './common.js';
 
+// What people read for an allowed value: the option's label, a user's or an org's name (x-options).
+function labelOf(prop, value) {
+  const option = (prop['x-options'] || []).find((o) => o.value === value);
+  return option ? L(option.label, option.label_en || option.label) : String(value);
+}
+
 function input(name, prop, required) {
   const type = prop['x-type'] || prop.type;
   if (prop.enum) {
-    return el('select', { name, 'data-kind': 'string' }, el('option', { value: '' }, L('请选择', 'Choose')),
-              prop.enum.map((v) => el('option', { value: v }, String(v))));
+    const kind = prop.type === 'integer' ? 'integer' : 'string';
+    return el('select', { name, 'data-kind': kind }, el('option', { value: '' }, L('请选择', 'Choose')),
+              prop.enum.map((v) => el('option', { value: v }, labelOf(prop, v))));
   }
   if (type === 'boolean' || prop.type === 'boolean') {
     return el('select', { name, 'data-kind': 'boolean' }, el('option', { value: '' }, ''),
@@ -46,7 +53,7 @@ export function schemaForm(schema) {
     if (isTable) control = tableInput(name, prop);
     else if (isMulti) {
       control = el('div', { 'data-multi': name }, prop.items.enum.map((v) => el('label', { class: 'choice' },
-        el('input', { type: 'checkbox', value: v }), ` ${v}`)));
+        el('input', { type: 'checkbox', value: v }), ` ${labelOf(prop, v)}`)));
     } else control = input(name, prop, required.has(name));
     box.append(el('div', { class: 'field', 'data-field': name },
       el('label', { class: 'label' }, prop.title || name, required.has(name) ? el('span', { class: 'req' }, '*') : null),
