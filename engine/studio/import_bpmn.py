@@ -261,8 +261,9 @@ class BpmnImport(ActivityConversions, DataConversions):
         round while it holds, so a required yes/no field on the task's form is the condition.
         """
         owner = el.getparent()
+        # testBefore: the condition is read before the first round, when nobody has answered yet.
         if el.get("loopMaximum") or el.find("bpmn:loopCondition", NS) is not None \
-                or etree.QName(owner).localname != "userTask":
+                or etree.QName(owner).localname != "userTask" or el.get("testBefore") == "true":
             return
         words = re.sub(r"[^a-z0-9]+", "_", (owner.get("name") or "").lower()).strip("_")
         name = f"{words}_again" if words and words[0].isalpha() and len(words) <= 40 else "again"

@@ -84,6 +84,10 @@ class DataConversions:
                 if ref is None or etree.QName(ref).localname not in ("dataObjectReference", "dataObject"):
                     continue
                 data_object = by_id.get(ref.get("dataObjectRef")) if ref.get("dataObjectRef") else ref
+                target = by_id.get(association.findtext("bpmn:targetRef", namespaces=NS) or "")
+                if "true" not in (ref.get("isCollection"), data_object.get("isCollection") if data_object is not None
+                                  else None, target.get("isCollection") if target is not None else None):
+                    continue  # drawn as one thing, not a list to work through
                 label = " ".join((ref.get("name") or (data_object.get("name") if data_object is not None else "")
                                   or "").split())
                 name = snake(label)

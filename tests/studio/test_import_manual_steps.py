@@ -126,6 +126,9 @@ LOOP = _model("\n".join([
 def test_a_loop_without_condition_asks_its_person_whether_to_do_it_again(session):
     [problem] = _import(LOOP.replace("manualTask", "scriptTask")).problems  # no person: nobody to ask
     assert problem.element_id == "clarify" and "循环" in problem.message
+    # Tested before the first round, the answer would be read before anyone gave it.
+    [problem] = _import(LOOP.replace('testBefore="false"', 'testBefore="true"')).problems
+    assert problem.element_id == "clarify" and "循环" in problem.message
     imported = _import(LOOP)
     assert imported.problems == []
     _, task = _element(imported.files, "processes/imported.bpmn", "clarify")
@@ -292,6 +295,12 @@ def test_a_multi_instance_activity_iterates_the_data_object_it_reads_filled_in_b
     _complete(session, inst, actor, "publish", {})
     session.refresh(inst)
     assert inst.status == InstanceStatus.COMPLETED
+
+
+def test_a_data_object_drawn_as_one_thing_is_not_iterated():
+    single = LIST.replace('isCollection="true"', 'isCollection="false"')
+    [problem] = _import(single).problems
+    assert problem.element_id == "publish" and "多实例" in problem.message
 
 
 def test_a_list_nobody_fills_in_is_refused_at_the_activity_that_iterates_it():
