@@ -140,11 +140,21 @@ _SQLITE_TRIGGERS = [
 
 # Every case's facts, folded per township (the outermost township an org lies in, else the org) as
 # engine/board/aggregates.py's ``compact`` folds the deltas.
-_POSTGRESQL_SEED = """INSERT INTO board_tallies (org_id, process_key, kind, period, count) SELECT b.bucket, f.process_key, f.kind, f.period, sum(f.delta) FROM (SELECT r.org_id AS org_id, r.process_key AS process_key, 'started' AS kind, to_char((r.started_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM') AS period, 1 AS delta FROM instances r
- UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'started', to_char((r.started_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), 1 FROM instances r
- UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', to_char((r.ended_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), 1 FROM instances r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
- UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', to_char((r.ended_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), 1 FROM instances r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
- UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'running', '', 1 FROM instances r WHERE r.status = 'running') f JOIN (SELECT o.id AS org_id, COALESCE((SELECT t.id FROM orgs t WHERE t.kind = 'township' AND o.path LIKE t.path || '%' ORDER BY length(t.path) LIMIT 1), o.id) AS bucket FROM orgs o) b ON b.org_id = f.org_id GROUP BY b.bucket, f.process_key, f.kind, f.period HAVING sum(f.delta) <> 0"""
+# One pass over the cases (each yields its facts through LATERAL), the org → township map built once.
+_POSTGRESQL_SEED = """WITH buckets AS MATERIALIZED (
+    SELECT o.id AS org_id, COALESCE((SELECT t.id FROM orgs t WHERE t.kind = 'township' AND o.path LIKE t.path || '%'
+                                     ORDER BY length(t.path) LIMIT 1), o.id) AS bucket FROM orgs o)
+INSERT INTO board_tallies (org_id, process_key, kind, period, count)
+SELECT b.bucket, r.process_key, k.kind, k.period, count(*)
+FROM instances r
+CROSS JOIN LATERAL (VALUES ('started', to_char((r.started_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM')),
+                           ('started', to_char((r.started_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD')),
+                           ('closed', CASE WHEN r.status = 'completed' AND r.ended_at IS NOT NULL THEN to_char((r.ended_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM') END),
+                           ('closed', CASE WHEN r.status = 'completed' AND r.ended_at IS NOT NULL THEN to_char((r.ended_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD') END),
+                           ('running', CASE WHEN r.status = 'running' THEN '' END)) k(kind, period)
+JOIN buckets b ON b.org_id = r.org_id
+WHERE k.period IS NOT NULL
+GROUP BY b.bucket, r.process_key, k.kind, k.period"""
 _SQLITE_SEED = """INSERT INTO board_tallies (org_id, process_key, kind, period, count) SELECT b.bucket, f.process_key, f.kind, f.period, sum(f.delta) FROM (SELECT r.org_id AS org_id, r.process_key AS process_key, 'started' AS kind, strftime('%Y-%m', r.started_at, '+8 hours') AS period, 1 AS delta FROM instances r
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'started', strftime('%Y-%m-%d', r.started_at, '+8 hours'), 1 FROM instances r
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', strftime('%Y-%m', r.ended_at, '+8 hours'), 1 FROM instances r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
@@ -189,6 +199,8 @@ def upgrade() -> None:
     # commits, so the seeds below count exactly the rows the triggers will not.
     for statement in _POSTGRESQL_TRIGGERS if postgresql else _SQLITE_TRIGGERS:
         op.execute(statement)
+    if postgresql:
+        op.execute("SET LOCAL work_mem = '256MB'")  # the seed groups a million cases' facts in memory
     op.execute(_POSTGRESQL_SEED if postgresql else _SQLITE_SEED)
     op.execute(_OPEN_SEED)
 
