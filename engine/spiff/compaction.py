@@ -55,6 +55,8 @@ from __future__ import annotations
 from SpiffWorkflow.specs.Join import Join
 from SpiffWorkflow.util.task import TaskState
 
+from .internals import child_ids, notify_removed, set_child_ids, set_parent_id
+
 DEFAULT_KEEP_DEPTH = 50
 # Spiff recurses once per level in is_descendant_of/find_ancestor and iterates to depth 1000, and
 # the tree may reach 2 x keep_depth plus one round before the next compaction.
@@ -119,17 +121,18 @@ def _compact_tree(wf, top, keep_depth: int) -> int:
             removed_subprocess_tasks += len(top.delete_subprocess(task))
 
     anchor.data = chain[cut - 1].data
-    anchor._children[anchor._children.index(first_dropped.id)] = keep_top.id
-    keep_top._parent = anchor.id
-    anchor._children = [i for i in anchor._children if i not in {t.id for t in superseded}]
+    children = child_ids(anchor)
+    children[children.index(first_dropped.id)] = keep_top.id
+    set_parent_id(keep_top, anchor.id)
+    set_child_ids(anchor, [i for i in children if i not in {t.id for t in superseded}])
     for join in tokens.values():
         source = join.parent
-        source._parent = anchor.id
-        anchor._children.append(source.id)
+        set_parent_id(source, anchor.id)
+        child_ids(anchor).append(source.id)
     for task in doomed:
         del wf.tasks[task.id]
     for task in doomed:
-        wf._task_removed_notify(task)
+        notify_removed(wf, task)
     return len(doomed) + removed_subprocess_tasks
 
 
@@ -212,7 +215,7 @@ def _settle_cut(cut: int, chain: list, join_splits: list[tuple[int, int]]) -> in
             if j >= cut > split:
                 cut, changed = split, True
         # The dropped parent must have had only this child, or a sibling's history goes missing.
-        while cut >= 3 and len(chain[cut - 1]._children) != 1:
+        while cut >= 3 and len(child_ids(chain[cut - 1])) != 1:
             cut, changed = cut - 1, True
     return cut
 
@@ -228,7 +231,7 @@ def _stale_tokens(doomed: list, index_of: dict) -> dict:
         parent = task.parent
         if (isinstance(task.task_spec, Join) and task.id not in index_of
                 and parent.id not in index_of and parent.state == TaskState.COMPLETED
-                and parent._children == [task.id]):
+                and child_ids(parent) == [task.id]):
             key = (task.task_spec.name, parent.task_spec.name)
             if key not in newest or task.last_state_change >= newest[key].last_state_change:
                 newest[key] = task

@@ -25,6 +25,7 @@ from SpiffWorkflow.bpmn.util.diff import SpecDiff, WorkflowDiff, migrate_workflo
 from SpiffWorkflow.util.task import TaskState
 
 from .copying import copy_data
+from .internals import child_ids, remove_task, set_child_ids, set_parent_id
 from .workflow import _SERIALIZER, Runner
 
 __all__ = ["Obstacle", "migration_obstacles", "migrate_runner"]
@@ -160,14 +161,15 @@ def _drop_gone(wf, diff: WorkflowDiff, *, top) -> None:
             if task.id in top.subprocesses:
                 top.delete_subprocess(task)
             parent = task.parent
-            index = parent._children.index(task.id)
-            parent._children[index:index + 1] = task._children
+            siblings = child_ids(parent)
+            index = siblings.index(task.id)
+            siblings[index:index + 1] = child_ids(task)
             for child in task.children:
-                child._parent = parent.id
-            task._children = []
+                set_parent_id(child, parent.id)
+            set_child_ids(task, [])
             del wf.tasks[task.id]
             top.event_manager.tasks.pop(task.id, None)
             if wf.last_task is task:
                 wf.last_task = None
         elif task.has_state(TaskState.PREDICTED_MASK | TaskState.FUTURE):
-            wf._remove_task(task.id)
+            remove_task(wf, task.id)

@@ -22,6 +22,8 @@ from decimal import Decimal
 from types import ModuleType, SimpleNamespace
 from zoneinfo import ZoneInfo
 
+from .internals import register_restorer
+
 __all__ = ["UnstorableValue", "check", "encode", "jsonable", "register_restorers"]
 
 _JSON_SCALARS = (str, bool, int, type(None))  # bool before int does not matter: both pass as-is
@@ -200,4 +202,4 @@ def register_restorers(registry) -> None:
     }.items():
         # Restore only: converting stays with ``encode``, so the registry's handling of spec
         # and internal data (which SpiffWorkflow owns) is unchanged.
-        registry.convert_from_dict[name] = lambda dct, build=build, **kwargs: build(dct)
+        register_restorer(registry, name, build)

@@ -6,11 +6,6 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID
 
-from SpiffWorkflow.bpmn.serializer.default.workflow import (
-    BpmnSubWorkflowConverter,
-    BpmnWorkflowConverter,
-    TaskConverter,
-)
 from SpiffWorkflow.bpmn.serializer.workflow import VERSION as SERIALIZER_VERSION
 from SpiffWorkflow.bpmn.serializer.workflow import BpmnWorkflowSerializer
 from SpiffWorkflow.bpmn.specs.event_definitions.message import MessageEventDefinition
@@ -30,7 +25,7 @@ from SpiffWorkflow.task import Task
 from SpiffWorkflow.util.task import TaskState
 
 from . import timer_clock  # noqa: F401  (patches SpiffWorkflow's timers before any runs)
-from . import values
+from . import internals, values
 from .compaction import compact
 from .copying import copy_data
 from .loops import inject_loop_counts, loop_index, loops_user_task, remove_injected
@@ -42,46 +37,11 @@ __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "Waitin
 
 # A timer that is due again at once (a zero-length cycle) must not keep a step spinning.
 _MAX_ENGINE_PASSES = 100
-class _CachedSpecConverter(BpmnWorkflowConverter):
-    """Restore a workflow around spec objects parsed once, not once per load."""
-
-    def from_dict(self, dct):
-        spec, subprocess_specs = dct.pop("spec"), dct.pop("subprocess_specs", {})
-        if isinstance(spec, dict):
-            spec = self.registry.restore(spec)
-            subprocess_specs = self.mapping_from_dict(subprocess_specs)
-        workflow = self.target_class(spec, subprocess_specs, deserializing=True)
-        workflow.tasks = self.mapping_from_dict(dct["tasks"], UUID, workflow=workflow)
-        workflow.task_tree = workflow.tasks.get(UUID(dct["root"]))
-        self.set_default_attributes(workflow, dct)
-        self.subprocesses_from_dict(dct["subprocesses"], workflow)
-        workflow.bpmn_events = self.registry.restore(dct.pop("bpmn_events", []))
-        return workflow
-
-
-class _TaskDataConverter(TaskConverter):
-    """Store task data with every value a script can make (SpiffWorkflow leaves it raw)."""
-
-    def to_dict(self, task):
-        dct = super().to_dict(task)
-        dct["data"] = values.encode(dct["data"])
-        if dct["delta"]:
-            dct["delta"]["updates"] = values.encode(dct["delta"]["updates"])
-        return dct
-
-
-class _SubWorkflowDataConverter(BpmnSubWorkflowConverter):
-    def to_dict(self, workflow):
-        dct = super().to_dict(workflow)
-        dct["data"] = values.encode(workflow.data)
-        return dct
-
-
 def _make_serializer() -> BpmnWorkflowSerializer:
     config = dict(SPIFF_CONFIG)
-    config[BpmnWorkflow] = _CachedSpecConverter
-    config[Task] = _TaskDataConverter
-    config[BpmnSubWorkflow] = _SubWorkflowDataConverter
+    config[BpmnWorkflow] = internals.CachedSpecConverter
+    config[Task] = internals.task_data_converter(values.encode)
+    config[BpmnSubWorkflow] = internals.subworkflow_data_converter(values.encode)
     serializer = BpmnWorkflowSerializer(BpmnWorkflowSerializer.configure(config))
     values.register_restorers(serializer.registry)
     return serializer
@@ -244,7 +204,7 @@ class Runner:
             if task is not None and snapshot.get("task") is task:
                 task.data = snapshot["data"]
                 if task.state == TaskState.ERROR:
-                    task._set_state(TaskState.READY)
+                    internals.force_state(task, TaskState.READY)
             return _step_error(exc, task)
         return None
 
@@ -314,7 +274,7 @@ class Runner:
             # SpiffWorkflow computes correlations from the payload, so the matched keys go in it.
             body = copy.deepcopy({**(correlations or {}), **payload})
             task.task_spec.catch(task, BpmnEvent(event_def, payload=body, correlations={}))
-            task.task_spec._update(task)
+            internals.update_after_catch(task)
             if getattr(event_def, "message_var", None) is None:
                 # After _update: inheriting the parent's data would overwrite the payload's keys.
                 task.data.update(copy.deepcopy(body))
@@ -547,11 +507,11 @@ def _parents_first(tasks: dict, root: str) -> dict:
 
 
 def _timer_due(task) -> datetime | None:
-    value = task._get_internal_data("event_value")
+    value = internals.internal_value(task, "event_value")
     if value is None:
         # Not yet evaluated: ask the spec, which evaluates and stores it.
         task.task_spec.event_definition.has_fired(task) if hasattr(task.task_spec.event_definition, "has_fired") else None
-        value = task._get_internal_data("event_value")
+        value = internals.internal_value(task, "event_value")
     if isinstance(value, dict):  # cycles keep their next due time
         value = value.get("next")
     if not value:
