@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from engine import definitions, orgs, runtime
-from engine.models import Instance, InstanceStatus, ProcessDefinition
+from sqlalchemy import select
+
+from engine import definitions, messages, orgs, runtime
+from engine.models import EventWait, Instance, InstanceStatus, ProcessDefinition
 from engine.orgs import actor_for
 from engine.studio.imports import convert_files
 from engine.studio.workspace import workspace
@@ -73,15 +75,30 @@ def test_validating_a_reference_model_as_it_is_names_the_element_in_each_problem
                 assert "object at 0x" not in problem.message + problem.message_en, (path.name, str(problem))
 
 
+def _message_waits(session, inst: Instance) -> list[EventWait]:
+    return list(session.scalars(select(EventWait).where(EventWait.instance_id == inst.id, EventWait.kind == "message")
+                                .order_by(EventWait.id)))
+
+
 def _run_to_the_end(session, key: str, actor) -> Instance:
-    """Start a case and complete every open task with its required fields filled, until the case ends."""
+    """Start a case; complete every open task with its required fields filled and send every message it waits for.
+
+    What is left is a case that ended, or one waiting only on a timer.
+    """
     inst = runtime.start_instance(session, process_key=key, actor=actor)
     visits: dict[str, int] = {}
     for _ in range(60):
         session.refresh(inst)
         tasks = open_tasks(session, inst.id)
-        if inst.status != InstanceStatus.RUNNING or not tasks:
+        if inst.status != InstanceStatus.RUNNING:
             break
+        if not tasks:
+            waits = _message_waits(session, inst)
+            if not waits:
+                break
+            # Another pool (or system) would send it; here the test does.
+            messages.send_message(session, name=waits[0].name, correlation=waits[0].correlation, actor=actor)
+            continue
         task = tasks[0]
         acting = actor_for(session, username=task.assignee.username) if task.assignee_id else actor
         definition = definitions.with_cached_json(session.get(ProcessDefinition, inst.definition_id))
@@ -136,8 +153,9 @@ def test_an_accepted_reference_model_deploys_and_a_case_runs_through_it(session,
         inst = _run_to_the_end(session, result.key, actor)
         assert inst.status in (InstanceStatus.COMPLETED, InstanceStatus.RUNNING), (result.key, inst.status, inst.error)
         if inst.status == InstanceStatus.RUNNING:
-            # Still running only while it waits on a timer or a message, never on a task nobody can do.
+            # Still running only while it waits on a timer, never on a task nobody can do or a message.
             assert not open_tasks(session, inst.id), (result.key, [t.element_id for t in open_tasks(session, inst.id)])
+            assert not _message_waits(session, inst), (result.key, [w.name for w in _message_waits(session, inst)])
 
 
 def test_a_model_calling_another_file_runs_when_both_are_imported_together(session):
