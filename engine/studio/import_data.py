@@ -9,9 +9,9 @@ import yaml
 from lxml import etree
 
 from ..spiff.parser import NS
+from . import import_structure as structure
 from .import_common import (ALWAYS_THERE, BPMN, CAMUNDA, FORM_TYPES, SPIFF, ZEEBE, assigned, condition_fields,
                             form_yaml)
-from . import import_structure as structure
 from .import_structure import after_children
 from .imported_expressions import snake
 
