@@ -1,9 +1,12 @@
-"""The Celery app: Redis or RabbitMQ as broker, beat sweeping timers every second.
+"""The Celery app: Redis or RabbitMQ as broker; beat sends timers' work when they fall due.
 
 Start it with ``celery -A worker.app worker`` and ``celery -A worker.app beat`` (or ``pingan
-worker`` / ``pingan beat``). Settings come from the same ``PINGAN_*`` variables as the web app,
-read when Celery first configures the app, not at import. The database, not the broker, holds
-every timer: a flushed broker or a restarted beat loses nothing, a sweep just runs a second later.
+worker`` / ``pingan beat``). Beat runs the sweeper (worker/sweeper.py): it sleeps until the next
+timer is due and then sends ``pingan.fire_timers``; a full sweep (timers, deadline notices,
+housekeeping) still goes out every ``SWEEP_EVERY`` seconds as the safety net. Settings come from
+the same ``PINGAN_*`` variables as the web app, read when Celery first configures the app, not at
+import. The database, not the broker, holds every timer: a flushed broker or a restarted beat
+loses nothing, a sweep just runs a second later.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from celery import Celery
 
 from engine.settings import Settings, load_settings
 
-SWEEP_EVERY = 1.0  # seconds between beat's sweep tasks
+SWEEP_EVERY = 1.0  # seconds between beat's full sweeps: deadline notices, retries, lost fire tasks
 # A sweep waiting in the queue longer than this is dropped: a newer one will do its work.
 SWEEP_EXPIRES = 10.0
 DEFAULT_QUEUE = "pingan"
@@ -37,6 +40,8 @@ def celery_config(settings: Settings, *, queue: str | None = None) -> dict:
         "task_acks_late": True,
         "task_reject_on_worker_lost": True,
         "imports": ("worker.tasks",),
+        # The sweeper: beat's scheduler, woken by the next due timer as well as by its entries.
+        "beat_scheduler": "worker.sweeper:TimerScheduler",
         "beat_schedule": {
             "sweep-timers": {"task": "pingan.sweep_timers", "schedule": SWEEP_EVERY,
                              "options": {"expires": SWEEP_EXPIRES}},

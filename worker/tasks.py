@@ -9,6 +9,7 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 from sqlalchemy.exc import OperationalError
 
+from engine import timers
 from engine.audit import check_audit_key
 from engine.context import Services, open_services
 from engine.settings import load_settings
@@ -50,20 +51,23 @@ def _close_pool(**_kwargs) -> None:
 @shared_task(name="pingan.sweep_timers", bind=True, ignore_result=True)
 def sweep_timers(self, now: str | None = None) -> dict:
     """Fire due timers, start scheduled cases and send deadline notices."""
-    from engine.timers import sweep
-
     moment = datetime.fromisoformat(now) if now else None
-    return sweep(services_for(self.app), now=moment).summary()
+    return timers.sweep(services_for(self.app), now=moment).summary()
+
+
+@shared_task(name="pingan.fire_timers", bind=True, ignore_result=True)
+def fire_timers(self, now: str | None = None) -> dict:
+    """Start due scheduled cases and fire due timers in SKIP LOCKED batches (sent by the sweeper)."""
+    moment = datetime.fromisoformat(now) if now else None
+    return timers.fire_timers(services_for(self.app), now=moment).summary()
 
 
 @shared_task(name="pingan.run_instance_steps", bind=True, ignore_result=True,
              autoretry_for=(OperationalError,), retry_backoff=True, max_retries=5)
 def run_instance_steps(self, instance_id: int) -> None:
     """Run one case's automatic steps (queued by a request that should not wait for them)."""
-    from engine.timers import run_instance_steps as run
-
     with services_for(self.app).session() as s:
-        run(s, instance_id=instance_id)
+        timers.run_instance_steps(s, instance_id=instance_id)
 
 
 @shared_task(name="pingan.evaluate_warnings", bind=True, ignore_result=True)
