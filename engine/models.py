@@ -274,6 +274,9 @@ class Notification(Base):
     text: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
     read_at: Mapped[datetime | None]
+    # The early warning (预警) a warning notice is about, so the notice opens it. No foreign key:
+    # the warnings table belongs to engine.board, which builds on this module.
+    warning_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class PendingMessage(Base):

@@ -22,11 +22,11 @@ class NotificationKind(StrEnum):
 
 
 def notify(session: Session, *, user_ids: list[int] | set[int], kind: str, text: str,
-           instance_id: int | None = None, task_id: str | None = None) -> int:
+           instance_id: int | None = None, task_id: str | None = None, warning_id: int | None = None) -> int:
     """Queue one notification per user; return how many were written."""
     now = clock.now()
     rows = [Notification(user_id=u, kind=str(kind), text=text[:500], instance_id=instance_id, task_id=task_id,
-                         created_at=now)
+                         warning_id=warning_id, created_at=now)
             for u in sorted(set(user_ids)) if u]
     session.add_all(rows)
     return len(rows)

@@ -192,7 +192,7 @@ def _record(session: Session, rule: LoadedRule, fired: list[tuple[Candidate, dic
         for row in new_rows])
     for key, recipients, text in notices:
         if recipients:
-            report.notified += notify(session, user_ids=recipients, kind=NotificationKind.WARNING, text=text)
+            report.notified += notify(session, user_ids=recipients, kind=NotificationKind.WARNING, text=text, warning_id=ids[key])
     report.raised.extend(ids[k] for k in keys)
 
 

@@ -200,7 +200,7 @@ def test_the_leaders_notice_opens_the_warning_with_its_history_in_names(client, 
     login(client, "lin.ld")
     html = client.get("/notifications").get_data(as_text=True)
     assert "预警" in html and ">warning<" not in html               # the kind in words, not its code
-    pass  # LINK-PENDING assert f'name="go" value="/warnings/{warning_id}"' in html
+    assert f'name="go" value="/warnings/{warning_id}"' in html
     page = client.get(f"/warnings/{warning_id}").get_data(as_text=True)
     assert "当事人刘长贵近30日涉及3起矛盾纠纷" in page and "处理经过" in page and "发出预警" in page
     assert "系统" in page and "2026-03-02 09:00" in page
@@ -225,3 +225,6 @@ def test_a_warning_outside_the_scope_is_404_on_its_page_and_in_the_api(client, l
     body = client.get(f"/api/v1/warnings/{warning_id}", headers=api_headers("he.ld")).get_json()
     assert body["warning"]["id"] == warning_id and [e["kind"] for e in body["history"]] == ["raised"]
     assert body["history"][0]["actor_name"] == "系统"
+    notices = client.get("/api/v1/notifications", headers=api_headers("he.ld")).get_json()["items"]
+    linked = [n["warning_id"] for n in notices if n["kind"] == "warning"]
+    assert warning_id in linked and None not in linked      # each warning notice names its warning

@@ -20,7 +20,7 @@ def list_notifications(args):
     rows = notifications.list_notifications(s, user_id=who.id, limit=args["limit"])
     texts = notifications.shown_texts(s, rows)
     return {"items": [{"id": n.id, "kind": n.kind, "text": texts[n.id], "instance_id": n.instance_id, "task_id": n.task_id,
-                       "created_at": n.created_at, "read_at": n.read_at} for n in rows],
+                       "warning_id": n.warning_id, "created_at": n.created_at, "read_at": n.read_at} for n in rows],
             "unread": notifications.unread_count(s, user_id=who.id)}
 
 

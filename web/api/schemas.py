@@ -292,6 +292,7 @@ class NotificationSchema(Strict):
     text = fields.String()
     instance_id = fields.Integer(allow_none=True)
     task_id = fields.String(allow_none=True)
+    warning_id = fields.Integer(allow_none=True, metadata={"description": "预警通知所指的预警（GET /warnings/{id}）"})
     created_at = fields.DateTime()
     read_at = fields.DateTime(allow_none=True)
 
