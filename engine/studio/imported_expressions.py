@@ -174,3 +174,122 @@ def _join(tokens: list[str]) -> str:
     for ugly, fine in (("( ", "("), (" )", ")"), (" [", "["), ("[ ", "["), (" ]", "]"), (" ,", ",")):
         text = text.replace(ugly, fine)
     return text
+
+
+# -- FEEL in decision tables ----------------------------------------------------------------------
+
+_FEEL_STRING = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
+_FEEL_CALL = re.compile(r"([A-Za-z_][\w ]*?)\s*\(")
+_INTERVAL = re.compile(r"([\[\]\(])\s*([^\[\]\(\),]+?)\s*\.\.\s*([^\[\]\(\),]+?)\s*([\[\]\)])")
+_COMPARISON = re.compile(r"(<=|>=|!=|<|>|=)\s*(.+)", re.S)
+# Spelled in a cell for the input value; SpiffWorkflow's DMN engine reads '?' as it.
+INPUT_VALUE = "dmninputexpr"
+
+
+def feel_expression(text: str) -> str:
+    """Return the Python for a FEEL expression in a decision table (an input column, an output cell).
+
+    Raise NotConvertible for what has no Python spelling Pingan would not have to guess at: FEEL
+    functions (``date("…")``, ``string length(x)``), contexts, ``if … then … else``, temporal literals.
+    """
+    raw = (text or "").strip()
+    if not raw:
+        raise NotConvertible("表达式为空", "the expression is empty")
+    masked = _FEEL_STRING.sub('""', raw)
+    for match in _FEEL_CALL.finditer(masked):
+        name = " ".join(match.group(1).split())
+        if name.split()[-1] not in ("and", "or", "not", "in"):
+            raise NotConvertible(f"FEEL 函数 {name}() 在平安的决策表里没有对应的写法：请改写为字段、比较和常量，"
+                                 "或在前面的脚本任务里算好",
+                                 f"the FEEL function {name}() has no equivalent in Pingan's decision tables; use "
+                                 "fields, comparisons and constants, or compute it in a script task before")
+    if raw in ("true", "false", "null"):
+        return {"true": "True", "false": "False", "null": "None"}[raw]
+    return _convert(raw, feel=True, original=raw)
+
+
+def feel_unary_tests(text: str, *, input_variable: str = "cellInput") -> str:
+    """Return the Python cell for a FEEL input entry (unary tests), as Pingan's decision tables write it.
+
+    ``"a","b"`` → ``? in ("a", "b")``, ``>= 10`` stays, ``[1..5]`` → ``1 <= ? <= 5``, ``not("x")`` →
+    ``? != "x"``, ``-`` (any value) stays. ``input_variable``: the name Camunda gives the input value
+    inside a cell (``camunda:inputVariable``, ``cellInput`` when not set).
+    """
+    raw = (text or "").strip()
+    if raw in ("", "-"):
+        return "-"
+    negate = re.fullmatch(r"not\s*\((.*)\)", raw, re.S)
+    body = negate.group(1).strip() if negate else raw
+    tests = [_unary_test(part, input_variable, raw) for part in _split_tests(body, raw)]
+    if len(tests) == 1:
+        kind, code = tests[0]
+        if not negate:
+            # ``>= 10`` as Pingan's own tables write it: the engine puts the input value in front.
+            compare = kind == "compare" and not code.startswith(f"{INPUT_VALUE} is ")
+            return code[len(INPUT_VALUE) + 1:] if compare else code.replace(INPUT_VALUE, "?")
+        cell = f"? != {code}" if kind == "equal" else f"not ({code})"
+    elif all(kind == "equal" for kind, _ in tests):
+        values = ", ".join(code for _, code in tests)
+        cell = f"? {'not in' if negate else 'in'} ({values})"
+    else:
+        either = " or ".join(f"({code})" if kind == "interval" or " or " in code or " and " in code
+                             else (f"? == {code}" if kind == "equal" else code) for kind, code in tests)
+        cell = f"not ({either})" if negate else either
+    return cell.replace(INPUT_VALUE, "?")
+
+
+def _split_tests(body: str, original: str) -> list[str]:
+    """Split FEEL unary tests at the commas between them (not inside strings, calls or intervals)."""
+    strings: list[str] = []
+    masked = _FEEL_STRING.sub(lambda m: strings.append(m.group()) or f"\x00{len(strings) - 1}\x00", body)
+    intervals: list[str] = []
+    masked = _INTERVAL.sub(lambda m: intervals.append(m.group()) or f"\x01{len(intervals) - 1}\x01", masked)
+    parts, depth, current = [], 0, ""
+    for char in masked:
+        if char in "([":
+            depth += 1
+        elif char in ")]":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+
+    def restore(part: str) -> str:
+        part = re.sub(r"\x01(\d+)\x01", lambda m: intervals[int(m.group(1))], part)
+        return re.sub(r"\x00(\d+)\x00", lambda m: strings[int(m.group(1))], part).strip()
+
+    found = [restore(p) for p in parts]
+    if any(not p for p in found):
+        raise NotConvertible(f"输入条件 '{original}' 有空的一项", f"the input entry '{original}' has an empty test")
+    return found
+
+
+def _unary_test(test: str, input_variable: str, original: str) -> tuple[str, str]:
+    """Return (kind, code) for one FEEL unary test: equal (a value), compare, interval or a condition on ?."""
+    interval = _INTERVAL.fullmatch(test)
+    if interval:
+        opening, low, high, closing = interval.groups()
+        lower = "<=" if opening == "[" else "<"
+        upper = "<=" if closing == "]" else "<"
+        return "interval", f"{feel_expression(low)} {lower} {INPUT_VALUE} {upper} {feel_expression(high)}"
+    if test == "null":
+        return "compare", f"{INPUT_VALUE} is None"
+    comparison = _COMPARISON.fullmatch(test)
+    if comparison:
+        op = "==" if comparison.group(1) == "=" else comparison.group(1)
+        return "compare", f"{INPUT_VALUE} {op} {feel_expression(comparison.group(2))}"
+    unquoted = _FEEL_STRING.sub('""', test)
+    mentions_input = "?" in unquoted or re.search(rf"\b{re.escape(input_variable)}\b", unquoted)
+    if mentions_input:
+        named = re.sub(rf"\b{re.escape(input_variable)}\b", INPUT_VALUE, test) if input_variable else test
+        named = re.sub(r"""\?(?=(?:[^'"]|'[^']*'|"[^"]*")*$)""", INPUT_VALUE, named)
+        return "condition", feel_expression(named)
+    value = feel_expression(test)
+    if re.search(r"==|!=|<|>|\band\b|\bor\b|\bnot\b", _FEEL_STRING.sub('""', value)):
+        raise NotConvertible(f"输入条件 '{original}' 中的 '{test}' 是一个条件，却没有用到这一列的输入值（? 或 {input_variable}）",
+                             f"'{test}' in the input entry '{original}' is a condition that does not read the column's "
+                             f"input value (? or {input_variable})")
+    return "equal", value

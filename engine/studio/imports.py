@@ -15,6 +15,7 @@ from ..orgs import ROLES, role_for_lane
 from ..spiff.parser import NS, element_lines, parse_xml
 from .import_common import BPMN, ZEEBE
 from .import_bpmn import BpmnImport
+from .import_dmn import DmnImport
 from .validation import validate_files
 from .workspace import LAYOUT_HELP, file_kind
 
@@ -53,13 +54,15 @@ def convert_files(files: dict[str, str], *, default_role: str | None = None, man
     out = Imported(files={})
     calls = _call_graph(files)
     for path, text in sorted(files.items()):
+        if path.lower().endswith(".dmn"):
+            DmnImport(path, text, out).run()
+    # The BPMN import sees the converted tables: their decision ids and output names as Pingan spells them.
+    given = {p: t for p, t in files.items() if not p.lower().endswith(".dmn")} | dict(out.files)
+    for path, text in sorted(files.items()):
         if path.lower().endswith(".bpmn"):
-            job = BpmnImport(path, text, out, files, default_role, manual_steps)
+            job = BpmnImport(path, text, out, given, default_role, manual_steps)
             job.calls = calls
             job.run()
-        elif path.lower().endswith(".dmn"):
-            stem = re.sub(r"[^\w\-]", "_", PurePosixPath(path).stem)[:100] or "decision"
-            out.files.setdefault(f"processes/{stem}.dmn", text)
     for path, text in sorted(files.items()):
         if path.lower().endswith((".yaml", ".yml")):
             pure = PurePosixPath(path)
@@ -83,7 +86,7 @@ def _lines_in_result(out: Imported) -> None:
     """Point each refusal at its element's line in the converted file (the one the designer opens)."""
     lines: dict[str, dict[str, int]] = {}
     for problem in out.problems:
-        if not problem.element_id or problem.file not in out.files or not problem.file.endswith(".bpmn"):
+        if not problem.element_id or problem.file not in out.files or not problem.file.endswith((".bpmn", ".dmn")):
             continue
         if problem.file not in lines:
             try:
