@@ -2,9 +2,12 @@
 
 Every figure is a count of the cases (or supervision items) a list would show, and carries that
 list's filters (``ListLink``): the board asks the same conditions as 案件查询 (``queries``'s
-``scope_clause`` as ``_scope``, ``deadline_condition``, ``unit_condition``) and 督办台账 (``ledger``), so the
-number on the board is the number of rows behind its link. Periods are local calendar days and
-months on the deployment's time zone, the same days the lists' date filters take.
+``scope_clause`` resolved once as ``scope.viewer_scope``, ``deadline_condition``, ``unit_condition``) and
+督办台账 (``ledger``), so the number on the board is the number of rows behind its link. Periods are
+local calendar days and months on the deployment's time zone, the same days the lists' date filters take.
+
+The counts, series and trends are read from the tallies the triggers keep (``aggregates``) where
+they answer exactly, else counted on the cases themselves (``_direct``): both give the same numbers.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, union, union_all
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -21,10 +24,11 @@ from ..definitions import latest_definitions
 from ..models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from ..orgs import Actor
 from ..queries import Deadline, deadline_condition, soon_until
-from ..visibility import orgs_under, scope_branches, sees_everything
+from ..visibility import orgs_under
 from . import aggregates
 from .aggregates import CLOSED, STARTED, Span
 from .indicators import indicators
+from .scope import ViewerScope, viewer_scope
 from .ledger import CARD_LABELS, Card, ItemStatus, LedgerFilter, ledger
 
 MONTHS = 6  # the charts' window: this month and the five before it
@@ -117,17 +121,25 @@ class _Orgs:
         self.by_id = {o.id: o for o in rows}
         self.townships = [o for o in rows if o.kind == "township"]
         self.units = [o for o in rows if o.kind == "unit"]
-        self._township, self._unit = {}, {}
-        for o in rows:
-            ancestors = [self.by_id.get(int(i)) for i in o.path.strip("/").split("/") if i.isdigit()]
-            self._township[o.id] = next((a for a in ancestors if a is not None and a.kind == "township"), None)
-            self._unit[o.id] = next((a for a in ancestors if a is not None and a.kind == "unit"), None)
+        self._kind = {str(o.id): o for o in [*self.townships, *self.units]}
+        self._memo: dict[int, tuple] = {}
+
+    def _of(self, org_id: int | None) -> tuple:
+        """The org's outermost township and unit (itself included), each None when there is none."""
+        found = self._memo.get(org_id)
+        if found is None:
+            org = self.by_id.get(org_id) if org_id is not None else None
+            ancestors = [self._kind[i] for i in org.path.split("/") if i in self._kind] if org is not None else []
+            found = (next((a for a in ancestors if a.kind == "township"), None),
+                     next((a for a in ancestors if a.kind == "unit"), None))
+            self._memo[org_id] = found
+        return found
 
     def township_of(self, org_id: int):
-        return self._township.get(org_id)
+        return self._of(org_id)[0]
 
     def unit_of(self, org_id: int | None):
-        return self._unit.get(org_id) if org_id is not None else None
+        return self._of(org_id)[1]
 
 
 def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Board:
@@ -143,10 +155,11 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     conditions = _count_conditions(session, now=now, month_start=_start(month_start, zone), tomorrow=tomorrow)
     months = [_months_back(month_start, MONTHS - 1 - i) for i in range(MONTHS)]
     trend_figures = _trend_figures(today=today, month_start=month_start, zone=zone)
-    found = _tallied(session, actor=actor, orgs=orgs, now=now, zone=zone, today=today, months=months,
+    scope = viewer_scope(session, actor=actor)
+    found = _tallied(session, scope=scope, orgs=orgs, now=now, zone=zone, today=today, months=months,
                      trend_figures=trend_figures)
     if found is None:
-        found = _direct(session, where=_scope(actor), conditions=conditions, months=months, zone=zone,
+        found = _direct(session, where=_where(scope), conditions=conditions, months=months, zone=zone,
                         tomorrow=tomorrow, trend_figures=trend_figures)
     per_org, by_process, by_org, started, closed = (found.per_org, found.by_process, found.by_org, found.started,
                                                     found.closed)
@@ -162,7 +175,7 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     township_rows = [Row(t.code, t.name, [_count(key, by_township.get(t.id, [0] * len(COUNTS))[i],
                                                  _with(links[key], org=t.code)) for i, (key, _, _) in enumerate(COUNTS)])
                      for t in shown]
-    unit_rows = _unit_rows(session, actor=actor, orgs=orgs, conditions=conditions, links=links)
+    unit_rows = _unit_rows(session, scope=scope, orgs=orgs, conditions=conditions, links=links)
 
     names = {d.key: d.name for d in latest_definitions(session)}
     since = {"from": window_start.isoformat()}
@@ -190,9 +203,9 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     return Board(now=now, today=today, month_start=month_start, window_start=window_start, counts=counts,
                  by_township=township_rows, by_unit=unit_rows, by_type=by_type, township_started=township_started,
                  started_by_month=started_by_month, closed_by_month=closed_by_month,
-                 cards=_cards(session, actor=actor, now=now),
+                 cards=_cards(session, actor=actor, scope=scope, now=now),
                  trends=_trends(trend_figures, found.trends),
-                 rates=_rates(session, actor=actor, today=today, month_start=month_start, zone=zone))
+                 rates=_rates(session, actor=actor, scope=scope, today=today, month_start=month_start, zone=zone))
 
 
 def _start(day: date, zone: ZoneInfo) -> datetime:
@@ -206,7 +219,9 @@ def _months_back(month_start: date, n: int) -> date:
 
 
 def _load_orgs(session: Session) -> _Orgs:
-    return _Orgs(session.execute(select(Org.id, Org.code, Org.name, Org.kind, Org.path).order_by(Org.path)).all())
+    # Core rows, not ORM ones: a county-wide deployment has thousands of orgs.
+    return _Orgs(session.connection().execute(
+        select(Org.id, Org.code, Org.name, Org.kind, Org.path).order_by(Org.path)).all())
 
 
 def _count_conditions(session: Session, *, now: datetime, month_start: datetime, tomorrow: datetime) -> list:
@@ -238,22 +253,10 @@ def _count(key: str, value: int, link: ListLink) -> Count:
     return Count(key, zh, en, int(value), link)
 
 
-def _scope(actor: Actor):
-    """The rule of ``scope_clause`` as one condition on ``Instance``, for counting many cases at once.
-
-    ``scope_clause`` tests each case against the ids of every visible case; a leader over a county
-    sees hundreds of thousands, so here the cases of the viewer's subtrees and those they started
-    are tested on the case's own columns, and only the cases reached through a task, a task actor
-    or a CC (a few, however large the subtree) through ids (``scope_branches``'s link branches).
-    """
-    if sees_everything(actor):
-        return Instance.id.is_not(None)
-    _, by_link = scope_branches(actor)
-    paths = sorted({path for _, path in actor.grants})
-    own = [Instance.started_by_id == actor.id, Instance.id.in_(union_all(*by_link))]
-    if paths:
-        own.append(Instance.org_id.in_(orgs_under(paths)))
-    return or_(*own)
+def _where(scope: ViewerScope):
+    """The scope as one condition on ``Instance`` (``true()`` for every case)."""
+    condition = scope.condition()
+    return true() if condition is None else condition
 
 
 def _sums(conditions: list) -> list:
@@ -293,7 +296,7 @@ def _direct(session: Session, *, where, conditions: list, months: list[date], zo
     return _Found(per_org, by_process, by_org, started, closed, [int(n or 0) for n in trends])
 
 
-def _tallied(session: Session, *, actor: Actor, orgs: _Orgs, now: datetime, zone: ZoneInfo, today: date,
+def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime, zone: ZoneInfo, today: date,
              months: list[date], trend_figures: list) -> _Found | None:
     """Count from the board's tallies (aggregates.py), or return None where they cannot answer exactly.
 
@@ -307,14 +310,12 @@ def _tallied(session: Session, *, actor: Actor, orgs: _Orgs, now: datetime, zone
     bounds += [_start(last + timedelta(days=1), zone) for *_, (_, last) in trend_figures]
     if not aggregates.on_buckets(bounds):
         return None
-    paths = sorted({path for _, path in actor.grants})
-    extra: list[int] = []
     org_filter = None
-    if not sees_everything(actor):
+    if not scope.everything:
+        paths = scope.paths
         if not paths or any(p != t.path and p.startswith(t.path) for p in paths for t in orgs.townships):
             return None
-        org_filter = orgs_under(paths)
-        extra = _outside_cases(session, actor=actor, paths=paths)
+        org_filter = orgs_under(list(paths))
     ends = [m - timedelta(days=1) for m in months[1:]] + [today]
     spans = ([Span(STARTED, first, last) for first, last in zip(months, ends)]
              + [Span(CLOSED, first, last) for first, last in zip(months, ends)]
@@ -340,20 +341,11 @@ def _tallied(session: Session, *, actor: Actor, orgs: _Orgs, now: datetime, zone
         row[1] += soon
         row[2] += overdue
     found.per_org = {org_id: row for org_id, row in found.per_org.items() if any(row)}  # as the cases' own query
-    if extra:
+    if scope.outside:
         conditions = _count_conditions(session, now=now, month_start=bounds[n - 1], tomorrow=bounds[n])
-        found.add(_direct(session, where=Instance.id.in_(extra), conditions=conditions, months=months, zone=zone,
+        found.add(_direct(session, where=Instance.id.in_(scope.outside), conditions=conditions, months=months, zone=zone,
                           tomorrow=bounds[n], trend_figures=trend_figures))
     return found
-
-
-def _outside_cases(session: Session, *, actor: Actor, paths: list[str]) -> list[int]:
-    """Return the ids of the cases the actor sees outside the subtrees at ``paths``: started by them, or linked."""
-    _, by_link = scope_branches(actor)
-    outside = Instance.org_id.not_in(orgs_under(paths))
-    return list(session.scalars(union(
-        select(Instance.id).where(Instance.started_by_id == actor.id, outside),
-        select(Instance.id).where(Instance.id.in_(union_all(*by_link)), outside))))
 
 
 def _counts_by_org(session: Session, *, where, conditions: list) -> dict[int, list[int]]:
@@ -364,7 +356,7 @@ def _counts_by_org(session: Session, *, where, conditions: list) -> dict[int, li
     return {org_id: [int(v or 0) for v in values] for org_id, *values in rows}
 
 
-def _unit_rows(session: Session, *, actor: Actor, orgs: _Orgs, conditions: list,
+def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, conditions: list,
                links: dict[str, ListLink]) -> list[Row]:
     """Return the COUNTS by member unit: the cases a step of which waits or waited in the unit's pool."""
     if not orgs.units:
@@ -376,7 +368,7 @@ def _unit_rows(session: Session, *, actor: Actor, orgs: _Orgs, conditions: list,
                 .distinct().subquery())
     rows = session.execute(select(involved.c.candidate_org_id, Instance.id, *[case((c, 1), else_=0) for c in conditions])
                            .join(Instance, Instance.id == involved.c.instance_id)
-                           .where(_scope(actor), or_(conditions[0], conditions[3])))
+                           .where(_where(scope), or_(conditions[0], conditions[3])))
     seen: set[tuple[int, int]] = set()
     totals: dict[int, list[int]] = {}
     for org_id, instance_id, *flags in rows:
@@ -414,9 +406,10 @@ def _window_series(session: Session, *, where, months: list[date], zone: ZoneInf
     return by_process, by_org, started_n, closed_n
 
 
-def _cards(session: Session, *, actor: Actor, now: datetime) -> list[Count]:
+def _cards(session: Session, *, actor: Actor, scope: ViewerScope, now: datetime) -> list[Count]:
     """Return the supervision items in progress by card, each linked to the ledger filtered to it."""
-    items, _ = ledger(session, actor=actor, flt=LedgerFilter(status=ItemStatus.IN_PROGRESS, limit=10**9), now=now)
+    items, _ = ledger(session, actor=actor, flt=LedgerFilter(status=ItemStatus.IN_PROGRESS, limit=10**9), now=now,
+                      scope=scope)
     out = []
     for card in Card:
         zh, en = CARD_LABELS[card]
@@ -431,14 +424,14 @@ def _previous_span(today: date, month_start: date) -> tuple[date, date]:
     return first, min(first + (today - month_start), month_start - timedelta(days=1))
 
 
-def _rates(session: Session, *, actor: Actor, today: date, month_start: date, zone: ZoneInfo) -> list[Rate]:
+def _rates(session: Session, *, actor: Actor, scope: ViewerScope, today: date, month_start: date, zone: ZoneInfo) -> list[Rate]:
     """Return the board's indicators this month to date, each beside its value for the same days of the month before."""
     previous_start, previous_end = _previous_span(today, month_start)
     # The board shows the figures, not the cases behind them: let the database count.
     now = indicators(session, actor=actor, start=_start(month_start, zone), end=_start(today + timedelta(days=1), zone),
-                     with_case_ids=False)
+                     with_case_ids=False, scope=scope, keys=RATES)
     before = indicators(session, actor=actor, start=_start(previous_start, zone),
-                        end=_start(previous_end + timedelta(days=1), zone), with_case_ids=False)
+                        end=_start(previous_end + timedelta(days=1), zone), with_case_ids=False, scope=scope, keys=RATES)
     return [Rate(key, now[key].label, now[key].label_en, now[key].value, now[key].unit, now[key].numerator,
                  now[key].denominator, before[key].value) for key in RATES if key in now]
 

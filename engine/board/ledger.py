@@ -27,7 +27,8 @@ from ..errors import NotFound
 from ..form_contract import parameters
 from ..models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus, User
 from ..orgs import Actor
-from ..visibility import case_scope_check, orgs_under
+from ..visibility import orgs_under
+from .scope import ViewerScope, viewer_scope
 
 PROCESS = "supervision"
 
@@ -131,9 +132,12 @@ class LedgerItem:
 
 
 def ledger(session: Session, *, actor: Actor, flt: LedgerFilter = LedgerFilter(),
-           now: datetime | None = None) -> tuple[list[LedgerItem], int]:
-    """Return one page of the supervision items the actor may see, filtered and sorted, and the total."""
-    items = _all_items(session, actor=actor, flt=flt, now=now or clock.now())
+           now: datetime | None = None, scope: ViewerScope | None = None) -> tuple[list[LedgerItem], int]:
+    """Return one page of the supervision items the actor may see, filtered and sorted, and the total.
+
+    ``scope`` is the actor's scope resolved beforehand (``scope.viewer_scope``; the board has it).
+    """
+    items = _all_items(session, actor=actor, flt=flt, now=now or clock.now(), scope=scope)
     if flt.card:
         items = [i for i in items if i.card == flt.card]
     if flt.status:
@@ -179,10 +183,11 @@ def _sort_value(item: LedgerItem, key: str):
 
 
 def _all_items(session: Session, *, actor: Actor, flt: LedgerFilter, now: datetime,
-               instance_id: int | None = None) -> list[LedgerItem]:
-    # Supervision items number in the thousands, a leader's scope in the millions: test each item
-    # against the scope (``case_scope_check``) rather than build every id the viewer may see.
-    query = (select(Instance).where(Instance.process_key == PROCESS, case_scope_check(actor))
+               instance_id: int | None = None, scope: ViewerScope | None = None) -> list[LedgerItem]:
+    # A leader's scope holds millions of cases: resolved once (scope.py) it is a condition on the
+    # item's org and a few ids, not the set of every id the viewer may see.
+    scope = scope or viewer_scope(session, actor=actor)
+    query = (select(Instance).where(Instance.process_key == PROCESS, *scope.where())
              .options(defer(Instance.state)))
     if instance_id is not None:
         query = query.where(Instance.id == instance_id)

@@ -12,13 +12,11 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import delete, func, select, text, update
 
-from engine import tallies, timers
 from engine.board import aggregates, figures
 from engine.board.aggregates import BoardOpenCase, BoardTally, BoardTallyDelta
 from engine.board.figures import board
 from engine.models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from engine.orgs import actor_for
-from tests.factories import start_review
 from tests.board.test_figures import NOW, VIEWERS, _every_figure, seeded  # noqa: F401  (the shared history)
 from tests.scenario_player import ROOT
 
@@ -149,19 +147,3 @@ def test_the_migration_seeds_what_the_triggers_keep(seeded):  # noqa: F811
     finally:
         nested.rollback()
 
-
-def test_the_sweep_folds_the_board_deltas_with_the_case_tallies(committed, monkeypatch):
-    with committed.session() as s:
-        start_review(s, actor_for(s, username="li.sl"), amount=100)
-        case_id = s.scalar(select(func.max(Instance.id)))
-        township = s.scalar(select(Org.id).where(Org.code == "chengguan"))
-        assert aggregates.delta_rows(s) > 0
-    monkeypatch.setattr(tallies, "COMPACT_ABOVE", 0)
-    timers.sweep(committed)
-    with committed.session() as s:
-        assert aggregates.delta_rows(s) == 0
-        started = s.scalar(select(Instance.started_at).where(Instance.id == case_id))
-        day = (started + aggregates.OFFSET).date().isoformat()
-        assert s.scalar(select(BoardTally.count).where(BoardTally.kind == "started", BoardTally.period == day,
-                                                       BoardTally.org_id == township,
-                                                       BoardTally.process_key == "review")) >= 1

@@ -140,7 +140,8 @@ _SQLITE_TRIGGERS = [
 
 # Every case's facts, folded per township (the outermost township an org lies in, else the org) as
 # engine/board/aggregates.py's ``compact`` folds the deltas.
-# One pass over the cases (each yields its facts through LATERAL), the org → township map built once.
+# One pass over the cases (each yields its facts through LATERAL), the org → township map built once;
+# stored in the order the board reads them (a period's rows together).
 _POSTGRESQL_SEED = """WITH buckets AS MATERIALIZED (
     SELECT o.id AS org_id, COALESCE((SELECT t.id FROM orgs t WHERE t.kind = 'township' AND o.path LIKE t.path || '%'
                                      ORDER BY length(t.path) LIMIT 1), o.id) AS bucket FROM orgs o)
@@ -154,7 +155,8 @@ CROSS JOIN LATERAL (VALUES ('started', to_char((r.started_at AT TIME ZONE 'UTC')
                            ('running', CASE WHEN r.status = 'running' THEN '' END)) k(kind, period)
 JOIN buckets b ON b.org_id = r.org_id
 WHERE k.period IS NOT NULL
-GROUP BY b.bucket, r.process_key, k.kind, k.period"""
+GROUP BY b.bucket, r.process_key, k.kind, k.period
+ORDER BY k.kind, k.period, b.bucket"""
 _SQLITE_SEED = """INSERT INTO board_tallies (org_id, process_key, kind, period, count) SELECT b.bucket, f.process_key, f.kind, f.period, sum(f.delta) FROM (SELECT r.org_id AS org_id, r.process_key AS process_key, 'started' AS kind, strftime('%Y-%m', r.started_at, '+8 hours') AS period, 1 AS delta FROM instances r
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'started', strftime('%Y-%m-%d', r.started_at, '+8 hours'), 1 FROM instances r
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', strftime('%Y-%m', r.ended_at, '+8 hours'), 1 FROM instances r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
