@@ -15,6 +15,7 @@ from .import_activities import ActivityConversions
 from .import_common import (BPMN, CAMUNDA, FOREIGN, ISO_TIME, KIND_ZH, NO_EFFECT, NO_EFFECT_ELEMENTS, NS_XSI, SPIFF,
                             ZEEBE, camunda_attr, prefix, set_text, with_spiff_namespace)
 from .import_data import DataConversions
+from .import_lanes import draw_new_lanes
 from .imported_expressions import NotConvertible, to_python
 
 if TYPE_CHECKING:
@@ -388,6 +389,7 @@ class BpmnImport(ActivityConversions, DataConversions):
             lane.set("name", f"{old}（{ROLES[role]}）" if old else ROLES[role])
             self.change(lane, f"泳道改名为 '{lane.get('name')}'，由{ROLES[role]}办理",
                         f"lane renamed '{lane.get('name')}', so the role {role} acts")
+        added = []
         for role, tasks in sorted(wanted.items()):
             lane_set = proc.find("bpmn:laneSet", NS)
             if lane_set is None:
@@ -398,9 +400,15 @@ class BpmnImport(ActivityConversions, DataConversions):
             lane = etree.SubElement(lane_set, f"{{{BPMN}}}lane", id=f"{proc.get('id')}_lane_{role}", name=ROLES[role])
             for task in tasks:
                 etree.SubElement(lane, f"{{{BPMN}}}flowNodeRef").text = task.get("id")
-            self.change(lane, f"新增泳道 {ROLES[role]}，放入 " + "、".join(t.get("id") for t in tasks) +
-                        "（泳道没有图形，请在建模器里画出）", f"added the lane {role} holding " +
-                        ", ".join(t.get("id") for t in tasks) + " (not drawn yet: draw it in the modeler)")
+            added.append((lane, role, tasks))
+        if not added:
+            return
+        drawn = draw_new_lanes(self.root, proc, [lane for lane, _, _ in added])
+        for lane, role, tasks in added:
+            held = "、".join(t.get("id") for t in tasks)
+            self.change(lane, f"新增泳道 {ROLES[role]}，放入 {held}（" + (drawn[0] if drawn else "文件没有这个流程的图，案件页自动排版")
+                        + "）", f"added the lane {role} holding {', '.join(t.get('id') for t in tasks)} (" +
+                        (drawn[1] if drawn else "the file has no diagram of this process; the case page lays it out") + ")")
 
     def _strip_foreign(self) -> None:
         """Remove the Camunda and Zeebe settings that were converted or have no effect."""
