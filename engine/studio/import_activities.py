@@ -121,6 +121,9 @@ class ActivityConversions:
                                  f"decides by the decision table '{decision}', which is not among the imported files",
                                  fallback_output=result_var)
             return
+        mapping = "zeebe" if zeebe is not None else (camunda_attr(el, "mapDecisionResult") or "resultList")
+        if result_var and self._result_variable(el, decision, result_var, mapping):
+            result_var = None
         if result_var:
             self.refuse(el, f"把决策结果放进变量 '{result_var}'；平安把决策表的输出列直接写进案件数据",
                         f"puts the decision result into '{result_var}'; Pingan writes the decision table's output "
@@ -130,12 +133,40 @@ class ActivityConversions:
         for ns in CAMUNDA:
             el.attrib.pop(f"{{{ns}}}decisionRef", None)
             el.attrib.pop(f"{{{ns}}}resultVariable", None)
+            el.attrib.pop(f"{{{ns}}}mapDecisionResult", None)  # how the result variable is filled: converted or refused
         if decision:
             self._extension(el, "calledDecisionId").text = decision
             self.change(el, f"决策引用改为 spiffworkflow:calledDecisionId = {decision}",
                         f"decision reference converted to spiffworkflow:calledDecisionId = {decision}")
         elif el.find("bpmn:extensionElements/spiffworkflow:calledDecisionId", NS) is None:
             self._abstract_to_task(el, "业务规则任务没有指定决策表", "business rule task without a decision")
+
+    def _result_variable(self, el, decision: str | None, result_var: str, mapping: str) -> bool:
+        """Set a decision's result variable as Camunda would, from the output columns of the imported table.
+
+        Camunda's ``singleEntry`` (and Camunda 8's result of a one-output table) is the value of the
+        one output; ``singleResult`` (Camunda 8: several outputs) a map of the outputs by their names
+        in the tool. Both are ``None`` when no rule matches. A list of results is not converted.
+        """
+        policy, outputs = self.out.decisions.get(decision or "", ("", []))
+        if not outputs or policy == "COLLECT" or any(not python for _, python in outputs):
+            return False
+        if mapping in ("singleEntry", "zeebe") and len(outputs) == 1:
+            value = outputs[0][1]
+        elif mapping == "singleResult" or mapping == "zeebe":
+            value = "{" + ", ".join(f"{original!r}: {python}" for original, python in outputs) + "}"
+        else:
+            return False
+        name = snake(result_var)
+        unset = "\n".join(f"{python} = None" for _, python in outputs)
+        for tag, line in (("preScript", unset), ("postScript", f"{name} = {value}")):
+            existing = el.find(f"bpmn:extensionElements/spiffworkflow:{tag}", NS)
+            node = existing if existing is not None else self._extension(el, tag)
+            node.text = "\n".join(filter(None, [(node.text or "").strip(), line]))
+        self.change(el, f"决策结果变量 {result_var}（{mapping}）改写为 postScript：{name} = {value}（没有规则命中时为 None）",
+                    f"the decision result variable {result_var} ({mapping}) rewritten as the postScript "
+                    f"{name} = {value} (None when no rule matches)")
+        return True
 
     def _decision_supplied(self, decision: str) -> bool:
         pattern = re.compile(r"<(?:\w+:)?decision\b[^>]*\bid=[\"']" + re.escape(decision) + r"[\"']")

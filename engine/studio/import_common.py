@@ -23,7 +23,7 @@ NO_EFFECT = {"async", "asyncBefore", "asyncAfter", "exclusive", "jobPriority", "
               "candidateStarterUsers", "diagramRelationId", "modelerTemplate", "modelerTemplateVersion",
               "modelerTemplateIcon", "errorCodeVariable", "errorMessageVariable", "calledElementBinding",
               "calledElementVersion", "calledElementVersionTag", "calledElementTenantId", "decisionRefBinding",
-              "decisionRefVersion", "decisionRefVersionTag", "decisionRefTenantId", "mapDecisionResult",
+              "decisionRefVersion", "decisionRefVersionTag", "decisionRefTenantId",
               "variableName", "variableEvents", "initiator", "formHandlerClass", "caseRef", "caseBinding"}
 NO_EFFECT_ELEMENTS = {"failedJobRetryTimeCycle", "properties", "in", "out", "potentialStarter", "calledElement",
                        "versionTag", "header", "taskHeaders", "subscription", "executionListener"}

@@ -264,8 +264,12 @@ class DmnImport:
         for column in inputs:
             variables.append(self.input_variables.get(column.get("id")) or "cellInput")
             self._input_column(column)
+        columns = []
         for column in table.iterfind("dmn:output", NS):
+            original = column.get("name") or ""
             self._output_column(column)
+            columns.append((original, column.get("name") or ""))
+        self.out.decisions[decision.get("id")] = ((table.get("hitPolicy") or "UNIQUE").upper(), columns)
         converted = 0
         outputs = table.findall("dmn:output", NS)
         for rule in table.iterfind("dmn:rule", NS):

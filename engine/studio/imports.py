@@ -26,6 +26,8 @@ class Imported:
     files: dict[str, str]
     problems: list[Problem] = field(default_factory=list)
     changes: list[str] = field(default_factory=list)
+    # Each converted decision: its hit policy and its outputs as (name in the tool, name in Pingan).
+    decisions: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
 
 def import_files(files: dict[str, str], *, default_role: str | None = None,

@@ -221,3 +221,37 @@ def test_pingan_s_own_tables_and_warning_rules_go_through_unchanged():
         text = path.read_text(encoding="utf-8")
         result = convert_files({path.name: text})
         assert result.files == {f"processes/{path.name}": text} and result.changes == [], path.name
+
+
+def _with_result_variable(mapping: str) -> dict[str, str]:
+    pair = _pair()
+    pair["dinner.bpmn"] = pair["dinner.bpmn"].replace(
+        'camunda:decisionRef="dish"', f'camunda:decisionRef="dish" camunda:resultVariable="dish" {mapping}').replace(
+        '${desiredDish == "Spareribs" || desiredDish == "Dry Aged Gourmet Steak"}',
+        '${dish.desiredDish == "Spareribs" || dish.desiredDish == "Dry Aged Gourmet Steak"}')
+    return pair
+
+
+def test_a_single_result_variable_is_set_from_the_converted_table_s_outputs(session):
+    imported = convert_files(_with_result_variable('camunda:mapDecisionResult="singleResult"'))
+    assert imported.problems == []
+    task = etree.fromstring(imported.files["processes/dinner.bpmn"].encode()).find(".//*[@id='decide']")
+    assert task.findtext(".//spiffworkflow:postScript", namespaces=NS) == \
+        "dish = {'desiredDish': desired_dish, 'budgetPerGuest': budget_per_guest}"
+    assert any("决策结果变量 dish（singleResult）" in c for c in imported.changes)
+    with workspace(imported.files) as root:
+        definitions.deploy(session, paths=[root], actor="designer")
+    handler = actor_for(session, username="zhou.ga")
+    inst = runtime.start_instance(session, process_key="dinner", actor=handler)
+    [plan] = open_tasks(session, inst.id)
+    runtime.complete_task(session, task_id=plan.id, data={"season": "Fall", "guest_count": 4}, actor=handler)
+    session.refresh(inst)
+    assert inst.data["dish"] == {"desiredDish": "Spareribs", "budgetPerGuest": 25}
+    assert [t.element_id for t in open_tasks(session, inst.id)] == ["grill"]
+
+
+@pytest.mark.parametrize("mapping", ["", 'camunda:mapDecisionResult="resultList"', 'camunda:mapDecisionResult="singleEntry"'])
+def test_a_result_variable_pingan_cannot_fill_the_same_way_is_still_refused(mapping):
+    """A list of results, or one entry of a table with two outputs: the conditions would read something else."""
+    problems = convert_files(_with_result_variable(mapping)).problems
+    assert problems[0].element_id == "decide" and "决策结果" in problems[0].message
