@@ -70,13 +70,25 @@ def ensure_loaded() -> float:
         svc = services()
         try:
             upgrade(svc.engine)  # a new migration (say, an index) applies to the cached rows too
+            vacuum(svc, BOARD_TABLES)  # what autovacuum does to the tables a migration seeded
         finally:
             svc.dispose()
         return 0.0
     return load()
 
 
+BOARD_TABLES = ("board_tallies", "board_tally_deltas", "board_open_cases")
+
+
+def vacuum(svc, tables) -> None:
+    with svc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in tables:
+            conn.execute(text(f"VACUUM ANALYZE {table}"))
+
+
 def load() -> float:
+    from engine.board.aggregates import compact
+
     t0 = time.monotonic()
     admin = admin_engine()
     with admin.connect() as conn:
@@ -90,9 +102,11 @@ def load() -> float:
         with svc.engine.begin() as conn:
             _load_orgs_and_users(conn)
             _load_cases(conn, finished_state, running_state)
+        with svc.session() as s:
+            compact(s)  # the board's deltas, folded as the timer sweep would
         with svc.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             for table in ("instances", "human_tasks", "case_fields", "task_actors", "orgs", "users",
-                          "role_assignments"):
+                          "role_assignments", *BOARD_TABLES):
                 conn.execute(text(f"VACUUM ANALYZE {table}"))
             seconds = time.monotonic() - t0
             conn.execute(text("CREATE TABLE bench_scale_meta (version int, instances bigint, open_tasks bigint, "

@@ -35,6 +35,7 @@ from ..models import HumanTask, Org
 
 OFFSET = timedelta(hours=8)  # the tallies' days and months are UTC+8's
 STARTED, CLOSED, RUNNING = "started", "closed", "running"
+DUE_MONTH, DUE_DAY = "due_month", "due_day"  # the open cases' earliest deadlines, by month and by day
 
 # The board's 按单位 rows read the tasks that wait or waited in a unit's pool: by org first.
 Index("ix_tasks_candidate_org", HumanTask.candidate_org_id, HumanTask.status)
@@ -123,13 +124,34 @@ def _row(prefix: str) -> str:
     return "(SELECT " + ", ".join(f"{prefix}.{c} AS {c}" for c in _CASE_COLUMNS) + ") r"
 
 
-def _open_refresh(ids: str) -> list[str]:
+def _open_due(ids: str, sign: int, month, day) -> str:
+    """Count the ``board_open_cases`` rows of ``ids`` in (or out of) the deadline tallies, by month and by day."""
+    rows = f"FROM board_open_cases WHERE instance_id IN ({ids})"
+    return ("INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) "
+            f"SELECT org_id, '', '{DUE_MONTH}', {month('due_at')}, {sign} {rows} "
+            f"UNION ALL SELECT org_id, '', '{DUE_DAY}', {day('due_at')}, {sign} {rows}")
+
+
+def _open_drop(ids: str, month, day) -> list[str]:
+    return [_open_due(ids, -1, month, day), f"DELETE FROM board_open_cases WHERE instance_id IN ({ids})"]
+
+
+def _open_refresh(ids: str, month, day) -> list[str]:
     """Rebuild the ``board_open_cases`` rows of the cases whose ids ``ids`` (an SQL list or subquery) gives."""
-    return [f"DELETE FROM board_open_cases WHERE instance_id IN ({ids})",
+    return [*_open_drop(ids, month, day),
             "INSERT INTO board_open_cases (instance_id, org_id, due_at) "
             "SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id "
             f"WHERE i.id IN ({ids}) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL "
-            "GROUP BY i.id, i.org_id"]
+            "GROUP BY i.id, i.org_id",
+            _open_due(ids, 1, month, day)]
+
+
+def _pg_refresh(ids: str) -> str:
+    return "; ".join(_open_refresh(ids, _pg_month, _pg_day))
+
+
+def _lite_refresh(ids: str) -> str:
+    return "; ".join(_open_refresh(ids, _lite_month, _lite_day))
 
 
 POSTGRESQL = [
@@ -167,11 +189,11 @@ POSTGRESQL = [
     SET search_path FROM CURRENT AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            {'; '.join(_open_refresh('SELECT instance_id FROM new_rows'))};
+            {_pg_refresh('SELECT instance_id FROM new_rows')};
         ELSIF TG_OP = 'DELETE' THEN
-            {'; '.join(_open_refresh('SELECT instance_id FROM old_rows'))};
+            {_pg_refresh('SELECT instance_id FROM old_rows')};
         ELSE
-            {'; '.join(_open_refresh('OLD.instance_id, NEW.instance_id'))};
+            {_pg_refresh('OLD.instance_id, NEW.instance_id')};
         END IF;
         RETURN NULL;
     END $$""",
@@ -191,9 +213,9 @@ POSTGRESQL = [
     SET search_path FROM CURRENT AS $$
     BEGIN
         IF TG_OP = 'DELETE' THEN
-            DELETE FROM board_open_cases WHERE instance_id IN (SELECT id FROM old_rows);
+            {'; '.join(_open_drop('SELECT id FROM old_rows', _pg_month, _pg_day))};
         ELSE
-            {'; '.join(_open_refresh('NEW.id'))};
+            {_pg_refresh('NEW.id')};
         END IF;
         RETURN NULL;
     END $$""",
@@ -215,27 +237,27 @@ SQLITE = [
     f"""
     CREATE TRIGGER instances_board_delete AFTER DELETE ON instances BEGIN
         {_insert_facts(_facts(_row('OLD'), -1, _lite_month, _lite_day))};
-        DELETE FROM board_open_cases WHERE instance_id = OLD.id;
+        {'; '.join(_open_drop('OLD.id', _lite_month, _lite_day))};
     END""",
     f"""
     CREATE TRIGGER instances_board_update AFTER UPDATE OF {', '.join(_CASE_COLUMNS)} ON instances
     WHEN {_LITE_CHANGED} BEGIN
         {_insert_facts(_facts(_row('OLD'), -1, _lite_month, _lite_day) + ' UNION ALL '
                        + _facts(_row('NEW'), 1, _lite_month, _lite_day))};
-        {'; '.join(_open_refresh('NEW.id'))};
+        {_lite_refresh('NEW.id')};
     END""",
     f"""
     CREATE TRIGGER human_tasks_board_insert AFTER INSERT ON human_tasks BEGIN
-        {'; '.join(_open_refresh('NEW.instance_id'))};
+        {_lite_refresh('NEW.instance_id')};
     END""",
     f"""
     CREATE TRIGGER human_tasks_board_delete AFTER DELETE ON human_tasks BEGIN
-        {'; '.join(_open_refresh('OLD.instance_id'))};
+        {_lite_refresh('OLD.instance_id')};
     END""",
     f"""
     CREATE TRIGGER human_tasks_board_update AFTER UPDATE OF instance_id, status, due_at ON human_tasks
     WHEN OLD.instance_id IS NOT NEW.instance_id OR OLD.status IS NOT NEW.status OR OLD.due_at IS NOT NEW.due_at BEGIN
-        {'; '.join(_open_refresh('OLD.instance_id, NEW.instance_id'))};
+        {_lite_refresh('OLD.instance_id, NEW.instance_id')};
     END""",
 ]
 
@@ -354,14 +376,11 @@ def _in(period, first: str, last: str):
     return period == first if first == last else period.between(first, last)
 
 
-def _rows(spans_terms, org_filter):
-    """The folded rows and the deltas not yet folded that a figure reads, as (org_id, process_key, kind, period, n)."""
+def _rows(wanted, org_filter):
+    """The folded rows and the deltas not yet folded that ``wanted(table)`` picks, as (org_id, process_key, kind, period, n)."""
     parts = []
     for table, n in ((BoardTally, BoardTally.count), (BoardTallyDelta, BoardTallyDelta.delta)):
-        wanted = [table.kind == RUNNING]
-        for kind, terms in spans_terms:
-            wanted.append(and_(table.kind == kind, or_(*[_in(table.period, a, b) for _, a, b in terms])))
-        where = [or_(*wanted)]
+        where = [wanted(table)]
         if org_filter is not None:
             where.append(table.org_id.in_(org_filter))
         parts.append(select(table.org_id, table.process_key, table.kind, table.period, n.label("n")).where(*where))
@@ -375,30 +394,66 @@ def sums(session: Session, *, spans: list[Span], org_filter=None) -> dict[tuple[
     orgs (townships) for folded rows and case orgs for the deltas not yet folded.
     """
     spans_terms = [(span.kind, _terms(span)) for span in spans]
-    rows = _rows(spans_terms, org_filter)
+
+    def wanted(table):
+        return or_(table.kind == RUNNING, *[and_(table.kind == kind, or_(*[_in(table.period, a, b) for _, a, b in terms]))
+                                            for kind, terms in spans_terms])
+
+    rows = _rows(wanted, org_filter)
     columns = []
     for kind, terms in spans_terms:
         whens = [(and_(rows.c.kind == kind, _in(rows.c.period, a, b)), rows.c.n * sign) for sign, a, b in terms]
         columns.append(func.sum(case(*whens, else_=0)))
     columns.append(func.sum(case((rows.c.kind == RUNNING, rows.c.n), else_=0)))
     out: dict[tuple[int, str], list[int]] = {}
-    for org_id, process_key, *values in session.execute(
+    for org_id, process_key, *values in session.connection().execute(  # Core rows: hundreds of them
             select(rows.c.org_id, rows.c.process_key, *columns).group_by(rows.c.org_id, rows.c.process_key)):
         out[(org_id, process_key)] = [int(v or 0) for v in values]
     return out
 
 
-def deadlines(session: Session, *, now: datetime, horizon: datetime, org_filter=None) -> dict[int, tuple[int, int]]:
-    """Return per case org the running cases (due soon, overdue): an open step due by ``horizon``, or past ``now``."""
-    where = [BoardOpenCase.due_at <= horizon]
+def deadlines(session: Session, *, now: datetime, horizon: datetime, today: date, today_start: datetime,
+              org_filter=None) -> dict[int, tuple[int, int]]:
+    """Return per org the running cases (due soon, overdue): their earliest open deadline by ``horizon``, or past ``now``.
+
+    Deadlines before today are summed from the deadline tallies (per township); from today's start
+    (``today_start``, a UTC+8 midnight) on, ``board_open_cases`` is read itself: a few days of them.
+    """
+    month = today.replace(day=1)
+    before = [(1, DUE_MONTH, None, month.strftime("%Y-%m"))]  # every month before this one
+    if today > month:  # and this month's days before today: its days, or the month less the days after
+        end = _month_end(month)
+        if (end - today).days + 1 < (today - month).days:
+            before += [(1, DUE_MONTH, month.strftime("%Y-%m"), month.strftime("%Y-%m")),
+                       (-1, DUE_DAY, today.isoformat(), end.isoformat())]
+        else:
+            before.append((1, DUE_DAY, month.isoformat(), (today - timedelta(days=1)).isoformat()))
+
+    def term(period, first, last):
+        return period < last if first is None else _in(period, first, last)
+
+    def wanted(table):
+        return or_(*[and_(table.kind == kind, term(table.period, a, b)) for _, kind, a, b in before])
+
+    rows = _rows(wanted, org_filter)
+    late = func.sum(case(*[(and_(rows.c.kind == kind, term(rows.c.period, a, b)), rows.c.n * sign)
+                           for sign, kind, a, b in before], else_=0))
+    out: dict[int, list[int]] = {}
+    for org_id, n in session.connection().execute(select(rows.c.org_id, late).group_by(rows.c.org_id)):
+        out[org_id] = [0, int(n or 0)]
+    where = [BoardOpenCase.due_at >= today_start, BoardOpenCase.due_at <= horizon]
     if org_filter is not None:
         where.append(BoardOpenCase.org_id.in_(org_filter))
-    rows = session.execute(select(BoardOpenCase.org_id,
-                                  func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
-                                  func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
-                           .where(*where).group_by(BoardOpenCase.org_id))
-    return {org_id: (int(soon or 0), int(overdue or 0)) for org_id, soon, overdue in rows}
+    for org_id, soon, overdue in session.connection().execute(
+            select(BoardOpenCase.org_id, func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
+                   func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
+            .where(*where).group_by(BoardOpenCase.org_id)):
+        counts = out.setdefault(org_id, [0, 0])
+        counts[0] += int(soon or 0)
+        counts[1] += int(overdue or 0)
+    return {org_id: (soon, overdue) for org_id, (soon, overdue) in out.items() if soon or overdue}
 
 
 __all__ = ["BoardTally", "BoardTallyDelta", "BoardOpenCase", "Span", "OFFSET", "STARTED", "CLOSED", "RUNNING",
+           "DUE_MONTH", "DUE_DAY",
            "buckets", "compact", "create_triggers", "deadlines", "delta_rows", "on_buckets", "sums"]

@@ -248,8 +248,11 @@ def _with(link: ListLink, **params: str) -> ListLink:
     return ListLink(link.page, {**link.params, **params})
 
 
+_LABELS = {key: (zh, en) for key, zh, en in COUNTS}
+
+
 def _count(key: str, value: int, link: ListLink) -> Count:
-    _, zh, en = next(c for c in COUNTS if c[0] == key)
+    zh, en = _LABELS[key]
     return Count(key, zh, en, int(value), link)
 
 
@@ -305,7 +308,7 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
     outside the subtrees (started by them, lent through a task or a CC: a few) are counted on
     ``instances``, by id.
     """
-    bounds = [_start(m, zone) for m in months] + [_start(today + timedelta(days=1), zone)]
+    bounds = [_start(m, zone) for m in months] + [_start(today + timedelta(days=1), zone), _start(today, zone)]
     bounds += [_start(first, zone) for *_, (first, _) in trend_figures]
     bounds += [_start(last + timedelta(days=1), zone) for *_, (_, last) in trend_figures]
     if not aggregates.on_buckets(bounds):
@@ -335,7 +338,8 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
         found.closed = [a + b for a, b in zip(found.closed, values[n:2 * n])]
         found.trends = [a + b for a, b in zip(found.trends, values[2 * n:2 * n + len(trend_figures)])]
     horizon = soon_until(session, now)
-    for org_id, (soon, overdue) in aggregates.deadlines(session, now=now, horizon=horizon,
+    for org_id, (soon, overdue) in aggregates.deadlines(session, now=now, horizon=horizon, today=today,
+                                                          today_start=_start(today, zone),
                                                           org_filter=org_filter).items():
         row = found.per_org.setdefault(org_id, [0] * len(COUNTS))
         row[1] += soon

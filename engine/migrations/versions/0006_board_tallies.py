@@ -6,7 +6,8 @@ Create Date: 2026-12-06
 
 Triggers on ``instances`` append deltas to ``board_tally_deltas`` (folded by the timer sweep into
 ``board_tallies``); triggers on ``human_tasks`` and ``instances`` keep ``board_open_cases``, the
-earliest open deadline of each running case (engine/board/aggregates.py). Both are seeded from the
+earliest open deadline of each running case, and count those deadlines by month and day in the
+same deltas (engine/board/aggregates.py). Both are seeded from the
 rows already there, folded per township as the sweep folds them. The index on human_tasks by
 candidate org serves the board's rows by member unit.
 
@@ -64,11 +65,11 @@ _POSTGRESQL_TRIGGERS = [
     SET search_path FROM CURRENT AS $$
     BEGIN
         IF TG_OP = 'INSERT' THEN
-            DELETE FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM new_rows); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (SELECT instance_id FROM new_rows) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+            INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), -1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM new_rows) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), -1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM new_rows); DELETE FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM new_rows); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (SELECT instance_id FROM new_rows) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), 1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM new_rows) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), 1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM new_rows);
         ELSIF TG_OP = 'DELETE' THEN
-            DELETE FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM old_rows); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (SELECT instance_id FROM old_rows) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+            INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), -1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM old_rows) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), -1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM old_rows); DELETE FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM old_rows); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (SELECT instance_id FROM old_rows) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), 1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM old_rows) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), 1 FROM board_open_cases WHERE instance_id IN (SELECT instance_id FROM old_rows);
         ELSE
-            DELETE FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (OLD.instance_id, NEW.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+            INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), -1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), -1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id); DELETE FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (OLD.instance_id, NEW.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), 1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), 1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id);
         END IF;
         RETURN NULL;
     END $$""",
@@ -84,9 +85,9 @@ _POSTGRESQL_TRIGGERS = [
     SET search_path FROM CURRENT AS $$
     BEGIN
         IF TG_OP = 'DELETE' THEN
-            DELETE FROM board_open_cases WHERE instance_id IN (SELECT id FROM old_rows);
+            INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), -1 FROM board_open_cases WHERE instance_id IN (SELECT id FROM old_rows) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), -1 FROM board_open_cases WHERE instance_id IN (SELECT id FROM old_rows); DELETE FROM board_open_cases WHERE instance_id IN (SELECT id FROM old_rows);
         ELSE
-            DELETE FROM board_open_cases WHERE instance_id IN (NEW.id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (NEW.id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+            INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), -1 FROM board_open_cases WHERE instance_id IN (NEW.id) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), -1 FROM board_open_cases WHERE instance_id IN (NEW.id); DELETE FROM board_open_cases WHERE instance_id IN (NEW.id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (NEW.id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM'), 1 FROM board_open_cases WHERE instance_id IN (NEW.id) UNION ALL SELECT org_id, '', 'due_day', to_char((due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'), 1 FROM board_open_cases WHERE instance_id IN (NEW.id);
         END IF;
         RETURN NULL;
     END $$""",
@@ -111,7 +112,7 @@ _SQLITE_TRIGGERS = [
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', strftime('%Y-%m', r.ended_at, '+8 hours'), -1 FROM (SELECT OLD.org_id AS org_id, OLD.process_key AS process_key, OLD.status AS status, OLD.started_at AS started_at, OLD.ended_at AS ended_at) r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', strftime('%Y-%m-%d', r.ended_at, '+8 hours'), -1 FROM (SELECT OLD.org_id AS org_id, OLD.process_key AS process_key, OLD.status AS status, OLD.started_at AS started_at, OLD.ended_at AS ended_at) r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'running', '', -1 FROM (SELECT OLD.org_id AS org_id, OLD.process_key AS process_key, OLD.status AS status, OLD.started_at AS started_at, OLD.ended_at AS ended_at) r WHERE r.status = 'running') f GROUP BY org_id, process_key, kind, period HAVING sum(delta) <> 0;
-        DELETE FROM board_open_cases WHERE instance_id = OLD.id;
+        INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (OLD.id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (OLD.id); DELETE FROM board_open_cases WHERE instance_id IN (OLD.id);
     END""",
     """    CREATE TRIGGER instances_board_update AFTER UPDATE OF org_id, process_key, status, started_at, ended_at ON instances
     WHEN OLD.org_id IS NOT NEW.org_id OR OLD.process_key IS NOT NEW.process_key OR OLD.status IS NOT NEW.status OR OLD.started_at IS NOT NEW.started_at OR OLD.ended_at IS NOT NEW.ended_at BEGIN
@@ -124,17 +125,17 @@ _SQLITE_TRIGGERS = [
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', strftime('%Y-%m', r.ended_at, '+8 hours'), 1 FROM (SELECT NEW.org_id AS org_id, NEW.process_key AS process_key, NEW.status AS status, NEW.started_at AS started_at, NEW.ended_at AS ended_at) r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'closed', strftime('%Y-%m-%d', r.ended_at, '+8 hours'), 1 FROM (SELECT NEW.org_id AS org_id, NEW.process_key AS process_key, NEW.status AS status, NEW.started_at AS started_at, NEW.ended_at AS ended_at) r WHERE r.status = 'completed' AND r.ended_at IS NOT NULL
  UNION ALL SELECT r.org_id AS org_id, r.process_key AS process_key, 'running', '', 1 FROM (SELECT NEW.org_id AS org_id, NEW.process_key AS process_key, NEW.status AS status, NEW.started_at AS started_at, NEW.ended_at AS ended_at) r WHERE r.status = 'running') f GROUP BY org_id, process_key, kind, period HAVING sum(delta) <> 0;
-        DELETE FROM board_open_cases WHERE instance_id IN (NEW.id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (NEW.id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+        INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (NEW.id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (NEW.id); DELETE FROM board_open_cases WHERE instance_id IN (NEW.id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (NEW.id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (NEW.id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (NEW.id);
     END""",
     """    CREATE TRIGGER human_tasks_board_insert AFTER INSERT ON human_tasks BEGIN
-        DELETE FROM board_open_cases WHERE instance_id IN (NEW.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (NEW.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+        INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (NEW.instance_id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (NEW.instance_id); DELETE FROM board_open_cases WHERE instance_id IN (NEW.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (NEW.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (NEW.instance_id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (NEW.instance_id);
     END""",
     """    CREATE TRIGGER human_tasks_board_delete AFTER DELETE ON human_tasks BEGIN
-        DELETE FROM board_open_cases WHERE instance_id IN (OLD.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (OLD.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+        INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id); DELETE FROM board_open_cases WHERE instance_id IN (OLD.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (OLD.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id);
     END""",
     """    CREATE TRIGGER human_tasks_board_update AFTER UPDATE OF instance_id, status, due_at ON human_tasks
     WHEN OLD.instance_id IS NOT NEW.instance_id OR OLD.status IS NOT NEW.status OR OLD.due_at IS NOT NEW.due_at BEGIN
-        DELETE FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (OLD.instance_id, NEW.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id;
+        INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), -1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id); DELETE FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id); INSERT INTO board_open_cases (instance_id, org_id, due_at) SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id WHERE i.id IN (OLD.instance_id, NEW.instance_id) AND i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id; INSERT INTO board_tally_deltas (org_id, process_key, kind, period, delta) SELECT org_id, '', 'due_month', strftime('%Y-%m', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id) UNION ALL SELECT org_id, '', 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours'), 1 FROM board_open_cases WHERE instance_id IN (OLD.instance_id, NEW.instance_id);
     END""",
 ]
 
@@ -165,6 +166,26 @@ _SQLITE_SEED = """INSERT INTO board_tallies (org_id, process_key, kind, period, 
 _OPEN_SEED = ("INSERT INTO board_open_cases (instance_id, org_id, due_at) "
               "SELECT i.id, i.org_id, min(t.due_at) FROM instances i JOIN human_tasks t ON t.instance_id = i.id "
               "WHERE i.status = 'running' AND t.status = 'open' AND t.due_at IS NOT NULL GROUP BY i.id, i.org_id")
+
+# The open cases' earliest deadlines, by month and by day, folded the same way.
+_POSTGRESQL_DUE_SEED = """WITH buckets AS MATERIALIZED (
+    SELECT o.id AS org_id, COALESCE((SELECT t.id FROM orgs t WHERE t.kind = 'township' AND o.path LIKE t.path || '%'
+                                     ORDER BY length(t.path) LIMIT 1), o.id) AS bucket FROM orgs o)
+INSERT INTO board_tallies (org_id, process_key, kind, period, count)
+SELECT b.bucket, '', k.kind, k.period, count(*)
+FROM board_open_cases c
+CROSS JOIN LATERAL (VALUES ('due_month', to_char((c.due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM')), ('due_day', to_char((c.due_at AT TIME ZONE 'UTC') + interval '8 hours', 'YYYY-MM-DD'))) k(kind, period)
+JOIN buckets b ON b.org_id = c.org_id
+GROUP BY b.bucket, k.kind, k.period
+ORDER BY k.kind, k.period, b.bucket"""
+_SQLITE_DUE_SEED = """INSERT INTO board_tallies (org_id, process_key, kind, period, count)
+SELECT b.bucket, '', f.kind, f.period, count(*)
+FROM (SELECT org_id, 'due_month' AS kind, strftime('%Y-%m', due_at, '+8 hours') AS period FROM board_open_cases
+      UNION ALL SELECT org_id, 'due_day', strftime('%Y-%m-%d', due_at, '+8 hours') FROM board_open_cases) f
+JOIN (SELECT o.id AS org_id, COALESCE((SELECT t.id FROM orgs t WHERE t.kind = 'township' AND o.path LIKE t.path || '%'
+                                       ORDER BY length(t.path) LIMIT 1), o.id) AS bucket FROM orgs o) b
+  ON b.org_id = f.org_id
+GROUP BY b.bucket, f.kind, f.period"""
 
 
 def upgrade() -> None:
@@ -205,6 +226,7 @@ def upgrade() -> None:
         op.execute("SET LOCAL work_mem = '256MB'")  # the seed groups a million cases' facts in memory
     op.execute(_POSTGRESQL_SEED if postgresql else _SQLITE_SEED)
     op.execute(_OPEN_SEED)
+    op.execute(_POSTGRESQL_DUE_SEED if postgresql else _SQLITE_DUE_SEED)
 
 
 def downgrade() -> None:
