@@ -34,7 +34,7 @@ def test_beat_runs_the_sweeper_and_the_worker_knows_the_fire_task(services):
 
 def test_the_sweeper_sleeps_until_the_timer_then_sends_its_work_once(committed, frozen, celery_app):
     sent: list[int] = []
-    dispatcher = sweeper.TimerDispatcher(celery_app, send=lambda tasks, now: sent.append(tasks))
+    dispatcher = sweeper.TimerDispatcher(celery_app, send=lambda tasks, now: sent.append(tasks), recheck=3600)
     assert dispatcher.tick() == sweeper.POLL  # nothing waits: look again after POLL
     with committed.session() as s:
         case = start_date_case(s, fire_at=T0 + timedelta(seconds=0.05))
@@ -62,6 +62,23 @@ def test_a_burst_is_sent_as_one_task_per_claim_up_to_the_fanout(committed, froze
     assert sent == [2]  # five due, two a claim: three tasks' worth, capped at the fanout of two
     report = timers.fire_timers(committed)
     assert sorted(f.instance_id for f in report.fired) == ids and report.more is False
+
+
+def test_due_timers_nobody_claims_are_sent_again_when_their_number_does_not_fall(committed, frozen, celery_app):
+    sent: list[int] = []
+    dispatcher = sweeper.TimerDispatcher(celery_app, send=lambda tasks, now: sent.append(tasks), recheck=0)
+    with committed.session() as s:
+        case = start_date_case(s, fire_at=T0 + timedelta(minutes=1))
+    frozen.advance(timedelta(minutes=1))
+    dispatcher.tick()
+    assert sent == [1]
+    dispatcher.tick()  # the task was lost: still one due and unclaimed
+    assert sent == [1, 1]
+    timers.fire_timers(committed)
+    dispatcher.tick()
+    assert sent == [1, 1]  # fired: nothing to send
+    with committed.session() as s:
+        assert s.get(Instance, case).status == InstanceStatus.COMPLETED
 
 
 def test_a_timer_already_claimed_or_retrying_is_left_to_the_periodic_sweep(committed, frozen, celery_app):
