@@ -16,7 +16,7 @@ from lxml import etree
 
 from ..errors import DefinitionInvalid, Problem
 from ..spiff.parser import NS, parse_xml
-from .imported_expressions import NotConvertible, feel_expression, feel_unary_tests, snake, to_python
+from .imported_expressions import INPUT_VALUE, NotConvertible, feel_expression, feel_unary_tests, snake, to_python
 
 if TYPE_CHECKING:
     from .imports import Imported
@@ -346,6 +346,9 @@ class DmnImport:
         if language == "python":
             return raw.strip()
         if language == "juel":
-            return to_python(raw if raw.strip().startswith(("${", "#{")) else "${" + raw + "}")
+            # Camunda 7's JUEL input entries test ``cellInput``: the column's value, '?' in Pingan's cells.
+            code = to_python(re.sub(r"\bcellInput\b", INPUT_VALUE,
+                                    raw if raw.strip().startswith(("${", "#{")) else "${" + raw + "}"))
+            return code.replace(INPUT_VALUE, "?")
         raise NotConvertible(f"表达式语言 {language} 平安不运行（只转换 FEEL 和简单的 JUEL）",
                              f"the expression language {language} does not run in Pingan (FEEL and simple JUEL are converted)")

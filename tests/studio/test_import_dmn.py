@@ -255,3 +255,57 @@ def test_a_result_variable_pingan_cannot_fill_the_same_way_is_still_refused(mapp
     """A list of results, or one entry of a table with two outputs: the conditions would read something else."""
     problems = convert_files(_with_result_variable(mapping)).problems
     assert problems[0].element_id == "decide" and "决策结果" in problems[0].message
+
+
+def test_juel_cells_of_older_camunda_tables_become_python_and_other_languages_are_refused():
+    juel = _table(_rule("r1", "${cellInput &gt; 100 &amp;&amp; cellInput &lt; maxAmount}", '"high"').replace(
+        'inputEntry id="r1_i"', 'inputEntry id="r1_i" expressionLanguage="juel"'), ns=DMN11)
+    result = convert_files({"decide.dmn": juel})
+    assert result.problems == []
+    assert _cells(result.files["processes/decide.dmn"]) == ["? > 100 and ? < max_amount", '"high"']
+    groovy = juel.replace('expressionLanguage="juel"', 'expressionLanguage="groovy"')
+    [problem] = convert_files({"decide.dmn": groovy}).problems
+    assert problem.element_id == "r1" and "groovy" in problem.message
+
+
+ZEEBE_TASK = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" xmlns:zeebe="http://camunda.org/schema/zeebe/1.0"
+    xmlns:camunda="http://camunda.org/schema/1.0/bpmn" id="defs" targetNamespace="http://bpmn.io/schema/bpmn">
+  <bpmn:process id="grade" isExecutable="true">
+    <bpmn:startEvent id="start" />
+    <bpmn:userTask id="enter" name="Enter" camunda:candidateGroups="handler">
+      <bpmn:extensionElements><camunda:formData><camunda:formField id="amount" label="Amount" type="long" />
+      </camunda:formData></bpmn:extensionElements>
+    </bpmn:userTask>
+    <bpmn:businessRuleTask id="decide" name="Grade">
+      <bpmn:extensionElements><zeebe:calledDecision decisionId="d" resultVariable="grade" /></bpmn:extensionElements>
+    </bpmn:businessRuleTask>
+    <bpmn:exclusiveGateway id="gw" default="low" />
+    <bpmn:userTask id="escalate" name="Escalate" camunda:candidateGroups="handler" />
+    <bpmn:endEvent id="end" />
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="enter" />
+    <bpmn:sequenceFlow id="f2" sourceRef="enter" targetRef="decide" />
+    <bpmn:sequenceFlow id="f3" sourceRef="decide" targetRef="gw" />
+    <bpmn:sequenceFlow id="high" sourceRef="gw" targetRef="escalate"><bpmn:conditionExpression>= grade = "high"</bpmn:conditionExpression></bpmn:sequenceFlow>
+    <bpmn:sequenceFlow id="low" sourceRef="gw" targetRef="end" />
+    <bpmn:sequenceFlow id="f4" sourceRef="escalate" targetRef="end" />
+  </bpmn:process>
+</bpmn:definitions>
+"""
+
+
+def test_camunda_8_s_result_variable_of_a_one_output_table_is_its_value(session):
+    imported = convert_files({"grade.bpmn": ZEEBE_TASK, "grade_rules.dmn": _table(RULES, hit_policy="FIRST")})
+    assert imported.problems == []
+    task = etree.fromstring(imported.files["processes/grade.bpmn"].encode()).find(".//*[@id='decide']")
+    assert (task.findtext(".//spiffworkflow:preScript", namespaces=NS),
+            task.findtext(".//spiffworkflow:postScript", namespaces=NS)) == ("level = None", "grade = level")
+    with workspace(imported.files) as root:
+        definitions.deploy(session, paths=[root], actor="designer")
+    handler = actor_for(session, username="zhou.ga")
+    inst = runtime.start_instance(session, process_key="grade", actor=handler)
+    [enter] = open_tasks(session, inst.id)
+    runtime.complete_task(session, task_id=enter.id, data={"amount": 500}, actor=handler)
+    assert [t.element_id for t in open_tasks(session, inst.id)] == ["escalate"]
+    session.refresh(inst)
+    assert (inst.data["level"], inst.data["grade"]) == ("high", "high")
