@@ -18,7 +18,10 @@ from engine.orgs import actor_for
 from engine.spiff.decisions import parse_decision
 from engine.spiff.parser import NS
 from engine.studio.imported_expressions import NotConvertible, feel_expression, feel_unary_tests
+from engine.studio import drafts
 from engine.studio.imports import convert_files
+from engine.studio.validation import validate_files
+from engine.studio.workspace import files_from_uploads
 from engine.studio.workspace import workspace
 from tests.factories import open_tasks
 
@@ -309,3 +312,12 @@ def test_camunda_8_s_result_variable_of_a_one_output_table_is_its_value(session)
     assert [t.element_id for t in open_tasks(session, inst.id)] == ["escalate"]
     session.refresh(inst)
     assert (inst.data["level"], inst.data["grade"]) == ("high", "high")
+
+
+def test_the_studio_s_upload_converts_the_pair_into_a_draft_that_validates(session, actors):
+    uploads = [(name, text.encode("utf-8")) for name, text in _pair().items()]
+    draft = drafts.create_draft(session, actor=actors("designer"), files=files_from_uploads(uploads))
+    assert draft.process_key == "dinner" and draft.import_problems == []
+    assert '? in ("Winter", "Fall")' in draft.files["processes/dish.dmn"]
+    assert any("desired_dish" in c for c in draft.import_changes)
+    assert validate_files(draft.files) == []
