@@ -118,6 +118,9 @@ def _convert(body: str, *, feel: bool, original: str) -> str:
         if kind == "space":
             continue
         if kind == "name":
+            if value in ("True", "False", "None"):
+                out.append(value)  # already Python (a cell Pingan wrote): no variable of that name
+                continue
             if value in _WORDS:
                 if _WORDS[value] is None:
                     raise refuse

@@ -321,3 +321,17 @@ def test_the_studio_s_upload_converts_the_pair_into_a_draft_that_validates(sessi
     assert '? in ("Winter", "Fall")' in draft.files["processes/dish.dmn"]
     assert any("desired_dish" in c for c in draft.import_changes)
     assert validate_files(draft.files) == []
+
+
+SHIPPED = sorted([*(Path(__file__).resolve().parents[2] / "processes").glob("*.dmn"),
+                  *(Path(__file__).resolve().parents[2] / "processes" / "warnings").glob("*.dmn")])
+
+
+@pytest.mark.parametrize("path", SHIPPED, ids=[p.name for p in SHIPPED])
+def test_python_cells_in_a_table_marked_as_another_tool_s_stay_what_they_are(path):
+    """A Pingan table re-saved by dmn-js (or carrying Camunda's namespace) is converted, and its Python survives."""
+    text = path.read_text(encoding="utf-8")
+    marked = text.replace("<definitions ", '<definitions xmlns:camunda="http://camunda.org/schema/1.0/dmn" ', 1)
+    result = convert_files({path.name: marked})
+    assert result.problems == [] and "camunda" not in result.files[f"processes/{path.name}"].split("namespace=")[0]
+    assert _cells(result.files[f"processes/{path.name}"]) == _cells(text)
