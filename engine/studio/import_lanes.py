@@ -47,8 +47,10 @@ def draw_new_lanes(root, proc, lanes: list) -> tuple[str, str] | None:
     after = drawn_lanes[-1] if drawn_lanes else pool
     if drawn_lanes:
         # The pool's drawn lanes stay as they are: the new ones go below, the pool grows by their height.
-        lx, _, lw, _ = _bounds(drawn_lanes[0])
-        height = min(_bounds(s)[3] for s in drawn_lanes) or LANE_HEIGHT
+        boxes = [_bounds(s) for s in drawn_lanes]
+        lx = min(b[0] for b in boxes)  # nested lanes start further right: the new one spans them all
+        lw = max(b[0] + b[2] for b in boxes) - lx
+        height = min(b[3] for b in boxes) or LANE_HEIGHT
         for lane in lanes:
             shape = _new_shape(lane.get("id"), lx, py + ph, lw, height)
             after.addnext(shape)
