@@ -155,6 +155,9 @@ def _lite_refresh(ids: str) -> str:
 
 
 POSTGRESQL = [
+    # A board sums a few thousand rows: starting parallel workers for it costs more than the sum.
+    "ALTER TABLE board_tallies SET (parallel_workers = 0)",
+    "ALTER TABLE board_open_cases SET (parallel_workers = 0)",
     f"""
     CREATE FUNCTION pingan_board_tally_rows() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
@@ -387,8 +390,8 @@ def _rows(wanted, org_filter):
     return union_all(*parts).subquery()
 
 
-def sums(session: Session, *, spans: list[Span], org_filter=None) -> dict[tuple[int, str], list[int]]:
-    """Return, per (org, process), each span's count and, last, the cases running now.
+def sums(session: Session, *, spans: list[Span], org_filter=None) -> dict[tuple[str, str], list[int]]:
+    """Return, per (org path, process), each span's count and, last, the cases running now.
 
     ``org_filter`` selects the org ids whose rows count (None: every org); the orgs are tally
     orgs (townships) for folded rows and case orgs for the deltas not yet folded.
@@ -405,16 +408,17 @@ def sums(session: Session, *, spans: list[Span], org_filter=None) -> dict[tuple[
         whens = [(and_(rows.c.kind == kind, _in(rows.c.period, a, b)), rows.c.n * sign) for sign, a, b in terms]
         columns.append(func.sum(case(*whens, else_=0)))
     columns.append(func.sum(case((rows.c.kind == RUNNING, rows.c.n), else_=0)))
-    out: dict[tuple[int, str], list[int]] = {}
-    for org_id, process_key, *values in session.connection().execute(  # Core rows: hundreds of them
-            select(rows.c.org_id, rows.c.process_key, *columns).group_by(rows.c.org_id, rows.c.process_key)):
-        out[(org_id, process_key)] = [int(v or 0) for v in values]
+    out: dict[tuple[str, str], list[int]] = {}
+    for path, process_key, *values in session.connection().execute(  # Core rows: hundreds of them
+            select(Org.path, rows.c.process_key, *columns).join(Org, Org.id == rows.c.org_id)
+            .group_by(Org.path, rows.c.process_key)).all():
+        out[(path, process_key)] = [int(v or 0) for v in values]
     return out
 
 
 def deadlines(session: Session, *, now: datetime, horizon: datetime, today: date, today_start: datetime,
-              org_filter=None) -> dict[int, tuple[int, int]]:
-    """Return per org the running cases (due soon, overdue): their earliest open deadline by ``horizon``, or past ``now``.
+              org_filter=None) -> dict[str, tuple[int, int]]:
+    """Return per org path the running cases (due soon, overdue): their earliest open deadline by ``horizon``, or past ``now``.
 
     Deadlines before today are summed from the deadline tallies (per township); from today's start
     (``today_start``, a UTC+8 midnight) on, ``board_open_cases`` is read itself: a few days of them.
@@ -438,20 +442,21 @@ def deadlines(session: Session, *, now: datetime, horizon: datetime, today: date
     rows = _rows(wanted, org_filter)
     late = func.sum(case(*[(and_(rows.c.kind == kind, term(rows.c.period, a, b)), rows.c.n * sign)
                            for sign, kind, a, b in before], else_=0))
-    out: dict[int, list[int]] = {}
-    for org_id, n in session.connection().execute(select(rows.c.org_id, late).group_by(rows.c.org_id)):
-        out[org_id] = [0, int(n or 0)]
+    out: dict[str, list[int]] = {}
+    for path, n in session.connection().execute(
+            select(Org.path, late).join(Org, Org.id == rows.c.org_id).group_by(Org.path)).all():
+        out[path] = [0, int(n or 0)]
     where = [BoardOpenCase.due_at >= today_start, BoardOpenCase.due_at <= horizon]
     if org_filter is not None:
         where.append(BoardOpenCase.org_id.in_(org_filter))
-    for org_id, soon, overdue in session.connection().execute(
-            select(BoardOpenCase.org_id, func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
+    for path, soon, overdue in session.connection().execute(
+            select(Org.path, func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
                    func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
-            .where(*where).group_by(BoardOpenCase.org_id)):
-        counts = out.setdefault(org_id, [0, 0])
+            .join(Org, Org.id == BoardOpenCase.org_id).where(*where).group_by(Org.path)).all():
+        counts = out.setdefault(path, [0, 0])
         counts[0] += int(soon or 0)
         counts[1] += int(overdue or 0)
-    return {org_id: (soon, overdue) for org_id, (soon, overdue) in out.items() if soon or overdue}
+    return {path: (soon, overdue) for path, (soon, overdue) in out.items() if soon or overdue}
 
 
 __all__ = ["BoardTally", "BoardTallyDelta", "BoardOpenCase", "Span", "OFFSET", "STARTED", "CLOSED", "RUNNING",

@@ -115,31 +115,38 @@ class Board:
 
 
 class _Orgs:
-    """Every org as a light row (id, code, name, kind, path), and the township and unit each lies in."""
+    """The townships and member units as light rows, and which of them an org lies in (read from its path).
+
+    The counts come keyed by the org's path, so a county of thousands of villages never has to be
+    loaded to tell which township each lies in.
+    """
 
     def __init__(self, rows):
-        self.by_id = {o.id: o for o in rows}
         self.townships = [o for o in rows if o.kind == "township"]
         self.units = [o for o in rows if o.kind == "unit"]
-        self._kind = {str(o.id): o for o in [*self.townships, *self.units]}
-        self._memo: dict[int, tuple] = {}
+        self._by_id = {str(o.id): o for o in rows}
+        self._memo: dict[str, tuple] = {}
 
-    def _of(self, org_id: int | None) -> tuple:
-        """The org's outermost township and unit (itself included), each None when there is none."""
-        found = self._memo.get(org_id)
+    def _of(self, path: str | None) -> tuple:
+        """The outermost township and unit on ``path`` (the org itself included), each None when there is none."""
+        found = self._memo.get(path)
         if found is None:
-            org = self.by_id.get(org_id) if org_id is not None else None
-            ancestors = [self._kind[i] for i in org.path.split("/") if i in self._kind] if org is not None else []
-            found = (next((a for a in ancestors if a.kind == "township"), None),
-                     next((a for a in ancestors if a.kind == "unit"), None))
-            self._memo[org_id] = found
+            township = unit = None
+            for i in (path or "").split("/"):
+                a = self._by_id.get(i)
+                if a is not None:
+                    if township is None and a.kind == "township":
+                        township = a
+                    elif unit is None and a.kind == "unit":
+                        unit = a
+            found = self._memo[path] = (township, unit)
         return found
 
-    def township_of(self, org_id: int):
-        return self._of(org_id)[0]
+    def township_of(self, path: str | None):
+        return self._of(path)[0]
 
-    def unit_of(self, org_id: int | None):
-        return self._of(org_id)[1]
+    def unit_of(self, path: str | None):
+        return self._of(path)[1]
 
 
 def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Board:
@@ -167,11 +174,12 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     counts = [_count(key, sum(row[i] for row in per_org.values()), links[key]) for i, (key, _, _) in enumerate(COUNTS)]
 
     by_township: dict[int, list[int]] = {}
-    for org_id, values in per_org.items():
-        township = orgs.township_of(org_id)
+    for path, values in per_org.items():
+        township = orgs.township_of(path)
         if township is not None:
             by_township[township.id] = [a + b for a, b in zip(by_township.get(township.id, [0] * len(COUNTS)), values)]
-    shown = [t for t in orgs.townships if t.id in by_township or any(t.path.startswith(p) for _, p in actor.grants)]
+    granted = tuple(p for _, p in actor.grants)
+    shown = [t for t in orgs.townships if t.id in by_township or t.path.startswith(granted)]
     township_rows = [Row(t.code, t.name, [_count(key, by_township.get(t.id, [0] * len(COUNTS))[i],
                                                  _with(links[key], org=t.code)) for i, (key, _, _) in enumerate(COUNTS)])
                      for t in shown]
@@ -182,8 +190,8 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     by_type = [Count(key, names.get(key, key), key, n, ListLink("search", {**since, "process": key}))
                for key, n in sorted(by_process.items(), key=lambda kv: (-kv[1], kv[0]))]
     started_in: dict[int, int] = {}
-    for org_id, n in by_org.items():
-        township = orgs.township_of(org_id)
+    for path, n in by_org.items():
+        township = orgs.township_of(path)
         if township is not None:
             started_in[township.id] = started_in.get(township.id, 0) + n
     township_started = [Count(t.code, t.name, t.code, started_in.get(t.id, 0), ListLink("search", {**since, "org": t.code}))
@@ -219,9 +227,8 @@ def _months_back(month_start: date, n: int) -> date:
 
 
 def _load_orgs(session: Session) -> _Orgs:
-    # Core rows, not ORM ones: a county-wide deployment has thousands of orgs.
-    return _Orgs(session.connection().execute(
-        select(Org.id, Org.code, Org.name, Org.kind, Org.path).order_by(Org.path)).all())
+    return _Orgs(session.connection().execute(select(Org.id, Org.code, Org.name, Org.kind, Org.path)
+                                              .where(Org.kind.in_(("township", "unit"))).order_by(Org.path)).all())
 
 
 def _count_conditions(session: Session, *, now: datetime, month_start: datetime, tomorrow: datetime) -> list:
@@ -268,10 +275,10 @@ def _sums(conditions: list) -> list:
 
 @dataclass
 class _Found:
-    """What the board counts of the cases in scope: COUNTS by case org, the window's series, the trends' values."""
-    per_org: dict[int, list[int]]
+    """What the board counts of the cases in scope: COUNTS by org path, the window's series, the trends' values."""
+    per_org: dict[str, list[int]]
     by_process: dict[str, int]
-    by_org: dict[int, int]
+    by_org: dict[str, int]
     started: list[int]
     closed: list[int]
     trends: list[int]
@@ -352,12 +359,12 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
     return found
 
 
-def _counts_by_org(session: Session, *, where, conditions: list) -> dict[int, list[int]]:
-    """Return the COUNTS of the cases ``where`` selects by the case's org."""
-    rows = session.execute(select(Instance.org_id, *_sums(conditions))
+def _counts_by_org(session: Session, *, where, conditions: list) -> dict[str, list[int]]:
+    """Return the COUNTS of the cases ``where`` selects by the path of the case's org."""
+    rows = session.execute(select(Org.path, *_sums(conditions)).join(Org, Org.id == Instance.org_id)
                            .where(where, or_(conditions[0], conditions[3]))
-                           .group_by(Instance.org_id))
-    return {org_id: [int(v or 0) for v in values] for org_id, *values in rows}
+                           .group_by(Org.path))
+    return {path: [int(v or 0) for v in values] for path, *values in rows}
 
 
 def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, conditions: list,
@@ -370,13 +377,15 @@ def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, conditions:
                        HumanTask.candidate_org_id.in_(select(Org.id).where(
                            or_(*[Org.path.like(u.path + "%") for u in orgs.units]))))
                 .distinct().subquery())
-    rows = session.execute(select(involved.c.candidate_org_id, Instance.id, *[case((c, 1), else_=0) for c in conditions])
+    rows = session.execute(select(Org.path, Instance.id, *[case((c, 1), else_=0) for c in conditions])
+                           .select_from(involved)
+                           .join(Org, Org.id == involved.c.candidate_org_id)
                            .join(Instance, Instance.id == involved.c.instance_id)
                            .where(_where(scope), or_(conditions[0], conditions[3])))
     seen: set[tuple[int, int]] = set()
     totals: dict[int, list[int]] = {}
-    for org_id, instance_id, *flags in rows:
-        unit = orgs.unit_of(org_id)
+    for path, instance_id, *flags in rows:
+        unit = orgs.unit_of(path)
         if unit is None or (unit.id, instance_id) in seen:
             continue
         seen.add((unit.id, instance_id))
@@ -392,14 +401,15 @@ def _window_series(session: Session, *, where, months: list[date], zone: ZoneInf
     started = [and_(Instance.started_at >= bounds[i], Instance.started_at < bounds[i + 1]) for i in range(len(months))]
     closed = [and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= bounds[i],
                    Instance.ended_at < bounds[i + 1]) for i in range(len(months))]
-    query = (select(Instance.process_key, Instance.org_id, *_sums(started), *_sums(closed))
+    query = (select(Instance.process_key, Org.path, *_sums(started), *_sums(closed))
+             .join(Org, Org.id == Instance.org_id)
              .where(where, or_(and_(Instance.started_at >= bounds[0], Instance.started_at < bounds[-1]),
                                             and_(Instance.ended_at >= bounds[0], Instance.ended_at < bounds[-1])))
-             .group_by(Instance.process_key, Instance.org_id))
+             .group_by(Instance.process_key, Org.path))
     by_process: dict[str, int] = {}
-    by_org: dict[int, int] = {}
+    by_org: dict[str, int] = {}
     started_n, closed_n = [0] * len(months), [0] * len(months)
-    for process_key, org_id, *values in session.execute(query):
+    for process_key, org_id, *values in session.execute(query):  # org_id: the org's path
         values = [int(v or 0) for v in values]
         new = sum(values[:len(months)])
         if new:

@@ -23,6 +23,9 @@ branch_labels = None
 depends_on = None
 
 _POSTGRESQL_TRIGGERS = [
+    # A board sums a few thousand rows: starting parallel workers for it costs more than the sum.
+    "ALTER TABLE board_tallies SET (parallel_workers = 0)",
+    "ALTER TABLE board_open_cases SET (parallel_workers = 0)",
     """    CREATE FUNCTION pingan_board_tally_rows() RETURNS trigger LANGUAGE plpgsql
     SET search_path FROM CURRENT AS $$
     BEGIN
