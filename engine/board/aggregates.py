@@ -390,30 +390,44 @@ def _rows(wanted, org_filter):
     return union_all(*parts).subquery()
 
 
-def sums(session: Session, *, spans: list[Span], org_filter=None) -> dict[tuple[str, str], list[int]]:
-    """Return, per (org path, process), each span's count and, last, the cases running now.
+def sums(session: Session, *, spans: list[Span], org_spans: list[Span], org_filter=None):
+    """Return each span's count per process, and each of ``org_spans``' counts and the cases running now per org path.
 
     ``org_filter`` selects the org ids whose rows count (None: every org); the orgs are tally
-    orgs (townships) for folded rows and case orgs for the deltas not yet folded.
+    orgs (townships) for folded rows and case orgs for the deltas not yet folded. Two queries: the
+    totals grouped by period (a few dozen rows, the spans added up here), and the few figures the
+    board shows per township grouped by org.
     """
     spans_terms = [(span.kind, _terms(span)) for span in spans]
+    org_terms = [(span.kind, _terms(span)) for span in org_spans]
 
-    def wanted(table):
-        return or_(table.kind == RUNNING, *[and_(table.kind == kind, or_(*[_in(table.period, a, b) for _, a, b in terms]))
-                                            for kind, terms in spans_terms])
+    def picks(terms_of):
+        def wanted(table):
+            return or_(*[and_(table.kind == kind, or_(*[_in(table.period, a, b) for _, a, b in terms]))
+                         for kind, terms in terms_of])
+        return wanted
 
-    rows = _rows(wanted, org_filter)
-    columns = []
-    for kind, terms in spans_terms:
-        whens = [(and_(rows.c.kind == kind, _in(rows.c.period, a, b)), rows.c.n * sign) for sign, a, b in terms]
-        columns.append(func.sum(case(*whens, else_=0)))
+    conn = session.connection()  # Core rows
+    by_process: dict[str, list[int]] = {}
+    rows = _rows(picks(spans_terms), org_filter)
+    for kind, period, process_key, n in conn.execute(
+            select(rows.c.kind, rows.c.period, rows.c.process_key, func.sum(rows.c.n))
+            .group_by(rows.c.kind, rows.c.period, rows.c.process_key)).all():
+        values = by_process.setdefault(process_key, [0] * len(spans))
+        for i, (span_kind, terms) in enumerate(spans_terms):
+            if span_kind == kind:
+                values[i] += sum(sign * int(n) for sign, a, b in terms if a <= period <= b)
+
+    def wanted_by_org(table):
+        return or_(table.kind == RUNNING, picks(org_terms)(table))
+
+    rows = _rows(wanted_by_org, org_filter)
+    columns = [func.sum(case(*[(and_(rows.c.kind == kind, _in(rows.c.period, a, b)), rows.c.n * sign)
+                               for sign, a, b in terms], else_=0)) for kind, terms in org_terms]
     columns.append(func.sum(case((rows.c.kind == RUNNING, rows.c.n), else_=0)))
-    out: dict[tuple[str, str], list[int]] = {}
-    for path, process_key, *values in session.connection().execute(  # Core rows: hundreds of them
-            select(Org.path, rows.c.process_key, *columns).join(Org, Org.id == rows.c.org_id)
-            .group_by(Org.path, rows.c.process_key)).all():
-        out[(path, process_key)] = [int(v or 0) for v in values]
-    return out
+    by_org = {path: [int(v or 0) for v in values] for path, *values in conn.execute(
+        select(Org.path, *columns).join(Org, Org.id == rows.c.org_id).group_by(Org.path)).all()}
+    return by_process, by_org
 
 
 def deadlines(session: Session, *, now: datetime, horizon: datetime, today: date, today_start: datetime,

@@ -331,19 +331,21 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
              + [Span(CLOSED, first, last) for first, last in zip(months, ends)]
              + [Span(STARTED if key == "started" else CLOSED, first, last)
                 for key, *_, (first, last) in trend_figures])
+    # Per org: closed this month, started in the window (and, added by ``sums``, running now).
+    org_spans = [Span(CLOSED, months[-1], today), Span(STARTED, months[0], today)]
+    by_process, by_org = aggregates.sums(session, spans=spans, org_spans=org_spans, org_filter=org_filter)
     n = len(months)
     found = _Found({}, {}, {}, [0] * n, [0] * n, [0] * len(trend_figures))
-    for (org_id, process_key), values in aggregates.sums(session, spans=spans, org_filter=org_filter).items():
-        row = found.per_org.setdefault(org_id, [0] * len(COUNTS))
-        row[0] += values[-1]
-        row[3] += values[2 * n - 1]
-        new = sum(values[:n])
-        if new:
-            found.by_process[process_key] = found.by_process.get(process_key, 0) + new
-            found.by_org[org_id] = found.by_org.get(org_id, 0) + new
+    for process_key, values in by_process.items():
+        if sum(values[:n]):
+            found.by_process[process_key] = sum(values[:n])
         found.started = [a + b for a, b in zip(found.started, values[:n])]
         found.closed = [a + b for a, b in zip(found.closed, values[n:2 * n])]
-        found.trends = [a + b for a, b in zip(found.trends, values[2 * n:2 * n + len(trend_figures)])]
+        found.trends = [a + b for a, b in zip(found.trends, values[2 * n:])]
+    for path, (closed_now, started, running) in by_org.items():
+        found.per_org[path] = [running, 0, 0, closed_now]
+        if started:
+            found.by_org[path] = started
     horizon = soon_until(session, now)
     for org_id, (soon, overdue) in aggregates.deadlines(session, now=now, horizon=horizon, today=today,
                                                           today_start=_start(today, zone),
