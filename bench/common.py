@@ -20,6 +20,9 @@ PG_URL = os.environ.get("PINGAN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:
 PG_SCHEMA = "pingan_bench"             # recreated by every run
 SQLITE_PATH = CACHE / "bench.db"       # recreated by every run
 DATABASES = ("sqlite", "postgresql")
+# The web app refuses the public defaults outside development mode.
+BENCH_SECRET_KEY = "bench-only-secret"
+BENCH_AUDIT_KEY = "bench-only-audit-key"
 
 DURABILITY = {
     "sqlite": "SQLite WAL, synchronous=NORMAL, BEGIN IMMEDIATE (as shipped in engine/db.py)",

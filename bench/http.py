@@ -17,8 +17,10 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from . import statements
 from .common import (
-    CACHE, DURABILITY, ROOT, Plan, Result, at_least, at_most, database_url, percentile, result,
+    BENCH_AUDIT_KEY, BENCH_SECRET_KEY, CACHE, DURABILITY, ROOT, Plan, Result, at_least, at_most, database_url,
+    percentile, result,
 )
 
 WORKERS = 4
@@ -75,7 +77,7 @@ class Server:
         url, schema = database_url(self.kind)
         env = dict(os.environ, PINGAN_DATABASE_URL=url, PINGAN_DATABASE_SCHEMA=schema or "",
                    PINGAN_INSTANCE_PATH=str(CACHE / "instance"), PINGAN_TIMER_MODE="off",
-                   PINGAN_SECRET_KEY="bench-only-secret")
+                   PINGAN_SECRET_KEY=BENCH_SECRET_KEY, PINGAN_AUDIT_KEY=BENCH_AUDIT_KEY)
         self.log = open(CACHE / f"gunicorn-{self.kind}.log", "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "--workers", str(self.workers), "--bind", f"127.0.0.1:{self.port}",
@@ -150,7 +152,7 @@ def run(*, kind: str, plan: Plan, quick: bool) -> list[Result]:
         raise ValueError("the HTTP benchmark plays a one-task case started and completed by one user")
     sequential = 30 if quick else 100
     per_client = 15 if quick else 40
-    out: list[Result] = []
+    out: list[Result] = statements.http_results(kind, plan)
     label = f"{kind}.http"
     with Server(kind) as server:
         client = login(server.port, plan.starter)

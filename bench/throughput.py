@@ -9,6 +9,7 @@ import multiprocessing
 import time
 from queue import Empty
 
+from . import statements
 from .common import (
     DURABILITY, ONE_TASK, Driver, Plan, Result, Stopwatch, at_least, open_bench_services, percentile, result,
 )
@@ -19,10 +20,11 @@ PG_COMPLETIONS_GOAL = at_least(500)   # task completions per second
 
 
 def run(*, kind: str, plans: list[Plan], ceilings: dict[str, float], quick: bool) -> list[Result]:
-    """Measure single-connection throughput of every plan, then concurrency on PostgreSQL."""
+    """Count a start's and a completion's statements; measure one connection per plan, then concurrency on PostgreSQL."""
     out = []
     svc = open_bench_services(kind)
     try:
+        out += statements.engine_results(svc, kind, ONE_TASK)
         for plan in plans:
             out += _single(svc, kind, plan, ceilings[plan.label], quick=quick)
     finally:
