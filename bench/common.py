@@ -17,7 +17,8 @@ RESULTS = BENCH / "results"
 FIXTURES = BENCH / "fixtures"          # bench_one, bench_loop: processes only the bench deploys
 TEST_REPO = ROOT / "tests" / "fixtures" / "repo"  # review, fragile, await_msg
 PG_URL = os.environ.get("PINGAN_BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
-PG_SCHEMA = "pingan_bench"             # recreated by every run
+# Recreated by every run; another name keeps two engineers' runs apart on one server.
+PG_SCHEMA = os.environ.get("PINGAN_BENCH_PG_SCHEMA", "pingan_bench")
 SQLITE_PATH = CACHE / "bench.db"       # recreated by every run
 DATABASES = ("sqlite", "postgresql")
 # The web app refuses the public defaults outside development mode.
