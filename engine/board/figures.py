@@ -11,6 +11,7 @@ they answer exactly, else counted on the cases themselves (``_direct``): both gi
 """
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -114,6 +115,10 @@ class Board:
     rates: list[Rate] = field(default_factory=list)
 
 
+_MEMOS: dict[tuple, dict[str, tuple]] = {}
+_MEMOS_LOCK = threading.Lock()
+
+
 class _Orgs:
     """The townships and member units as light rows, and which of them an org lies in (read from its path).
 
@@ -125,7 +130,15 @@ class _Orgs:
         self.townships = [o for o in rows if o.kind == "township"]
         self.units = [o for o in rows if o.kind == "unit"]
         self._by_id = {str(o.id): o for o in rows}
-        self._memo: dict[str, tuple] = {}
+        # Which township and unit a path lies in depends on these rows alone: boards that read the
+        # same rows share the answers (a county has thousands of villages).
+        key = tuple(rows)
+        with _MEMOS_LOCK:
+            if key not in _MEMOS:
+                if len(_MEMOS) >= 4:
+                    _MEMOS.pop(next(iter(_MEMOS)))
+                _MEMOS[key] = {}
+            self._memo: dict[str, tuple] = _MEMOS[key]
 
     def _of(self, path: str | None) -> tuple:
         """The outermost township and unit on ``path`` (the org itself included), each None when there is none."""
