@@ -24,8 +24,8 @@ from collections import Counter
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Index, Integer, String, UniqueConstraint, and_, case, delete, event, func, or_, select, \
-    union_all
+from sqlalchemy import Index, Integer, String, UniqueConstraint, and_, case, delete, event, func, literal, or_, \
+    select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
@@ -430,13 +430,23 @@ def sums(session: Session, *, spans: list[Span], org_spans: list[Span], org_filt
     return by_process, by_org
 
 
-def deadlines(session: Session, *, now: datetime, horizon: datetime, today: date, today_start: datetime,
-              org_filter=None) -> dict[str, tuple[int, int]]:
+def deadline_bounds(*, horizon: datetime, today: date, zone) -> list[datetime]:
+    """Return the local midnights ``deadline_counts`` reads between: today's, tomorrow's and the horizon day's."""
+    days = (today, today + timedelta(days=1), horizon.astimezone(zone).date())
+    return [datetime.combine(d, datetime.min.time(), tzinfo=zone) for d in days]
+
+
+def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today: date, bounds: list[datetime],
+                    org_filter=None) -> dict[str, tuple[int, int]]:
     """Return per org path the running cases (due soon, overdue): their earliest open deadline by ``horizon``, or past ``now``.
 
-    Deadlines before today are summed from the deadline tallies (per township); from today's start
-    (``today_start``, a UTC+8 midnight) on, ``board_open_cases`` is read itself: a few days of them.
+    Whole days are summed from the deadline tallies (per township): overdue before today, due
+    soon from tomorrow to the day before the horizon's. Only today's and the horizon day's
+    deadlines are read from ``board_open_cases`` itself. ``bounds`` are the local midnights
+    (UTC+8 midnights) of today, tomorrow and the horizon's day (``deadline_bounds``).
     """
+    today_start, tomorrow_start, last_start = bounds
+    last = last_start.date()
     month = today.replace(day=1)
     before = [(1, DUE_MONTH, None, month.strftime("%Y-%m"))]  # every month before this one
     if today > month:  # and this month's days before today: its days, or the month less the days after
@@ -446,24 +456,35 @@ def deadlines(session: Session, *, now: datetime, horizon: datetime, today: date
                        (-1, DUE_DAY, today.isoformat(), end.isoformat())]
         else:
             before.append((1, DUE_DAY, month.isoformat(), (today - timedelta(days=1)).isoformat()))
+    between = []  # the whole days after today and before the horizon's day
+    if last - today > timedelta(days=1):
+        between.append((1, DUE_DAY, (today + timedelta(days=1)).isoformat(), (last - timedelta(days=1)).isoformat()))
 
     def term(period, first, last):
         return period < last if first is None else _in(period, first, last)
 
     def wanted(table):
-        return or_(*[and_(table.kind == kind, term(table.period, a, b)) for _, kind, a, b in before])
+        return or_(*[and_(table.kind == kind, term(table.period, a, b)) for _, kind, a, b in before + between])
+
+    def summed(rows, terms):
+        if not terms:
+            return literal(0)
+        return func.sum(case(*[(and_(rows.c.kind == kind, term(rows.c.period, a, b)), rows.c.n * sign)
+                               for sign, kind, a, b in terms], else_=0))
 
     rows = _rows(wanted, org_filter)
-    late = func.sum(case(*[(and_(rows.c.kind == kind, term(rows.c.period, a, b)), rows.c.n * sign)
-                           for sign, kind, a, b in before], else_=0))
+    conn = session.connection()  # Core rows
     out: dict[str, list[int]] = {}
-    for path, n in session.connection().execute(
-            select(Org.path, late).join(Org, Org.id == rows.c.org_id).group_by(Org.path)).all():
-        out[path] = [0, int(n or 0)]
-    where = [BoardOpenCase.due_at >= today_start, BoardOpenCase.due_at <= horizon]
+    for path, soon, late in conn.execute(select(Org.path, summed(rows, between), summed(rows, before))
+                                         .join(Org, Org.id == rows.c.org_id).group_by(Org.path)).all():
+        out[path] = [int(soon or 0), int(late or 0)]
+    days = [and_(BoardOpenCase.due_at >= today_start, BoardOpenCase.due_at < tomorrow_start)]
+    if last > today:
+        days.append(BoardOpenCase.due_at >= last_start)
+    where = [or_(*days), BoardOpenCase.due_at <= horizon]
     if org_filter is not None:
         where.append(BoardOpenCase.org_id.in_(org_filter))
-    for path, soon, overdue in session.connection().execute(
+    for path, soon, overdue in conn.execute(
             select(Org.path, func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
                    func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
             .join(Org, Org.id == BoardOpenCase.org_id).where(*where).group_by(Org.path)).all():
@@ -475,4 +496,4 @@ def deadlines(session: Session, *, now: datetime, horizon: datetime, today: date
 
 __all__ = ["BoardTally", "BoardTallyDelta", "BoardOpenCase", "Span", "OFFSET", "STARTED", "CLOSED", "RUNNING",
            "DUE_MONTH", "DUE_DAY",
-           "buckets", "compact", "create_triggers", "deadlines", "delta_rows", "on_buckets", "sums"]
+           "buckets", "compact", "create_triggers", "deadline_bounds", "deadline_counts", "delta_rows", "on_buckets", "sums"]

@@ -328,7 +328,9 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
     outside the subtrees (started by them, lent through a task or a CC: a few) are counted on
     ``instances``, by id.
     """
-    bounds = [_start(m, zone) for m in months] + [_start(today + timedelta(days=1), zone), _start(today, zone)]
+    horizon = soon_until(session, now)
+    due_bounds = aggregates.deadline_bounds(horizon=horizon, today=today, zone=zone)
+    bounds = [_start(m, zone) for m in months] + [_start(today + timedelta(days=1), zone), *due_bounds]
     bounds += [_start(first, zone) for *_, (first, _) in trend_figures]
     bounds += [_start(last + timedelta(days=1), zone) for *_, (_, last) in trend_figures]
     if not aggregates.on_buckets(bounds):
@@ -359,10 +361,8 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
         found.per_org[path] = [running, 0, 0, closed_now]
         if started:
             found.by_org[path] = started
-    horizon = soon_until(session, now)
-    for org_id, (soon, overdue) in aggregates.deadlines(session, now=now, horizon=horizon, today=today,
-                                                          today_start=_start(today, zone),
-                                                          org_filter=org_filter).items():
+    for org_id, (soon, overdue) in aggregates.deadline_counts(session, now=now, horizon=horizon, today=today,
+                                                                bounds=due_bounds, org_filter=org_filter).items():
         row = found.per_org.setdefault(org_id, [0] * len(COUNTS))
         row[1] += soon
         row[2] += overdue
