@@ -25,7 +25,7 @@ from .signing import queue as signing_queue
 from .signing.models import Position, pending as signing_pending
 from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
 from .sync import sync_after_step
-from .visibility import may_act
+from .visibility import can_see, may_act
 
 
 @dataclass
@@ -214,12 +214,18 @@ def _title(session: Session, definition: ProcessDefinition, data: dict, instance
     return instance.title if instance.title and instance.title != definition.name else f"{definition.name} {instance.business_key}"
 
 
-def open_task_for_update(session: Session, *, task_id: str, actor: Actor) -> tuple[HumanTask, Loaded]:
-    """Lock the task's instance, then check the task is still open and the actor may act."""
+def open_task_for_update(session: Session, *, task_id: str, actor: Actor,
+                         hide_unseen: bool = False) -> tuple[HumanTask, Loaded]:
+    """Lock the task's instance, then check the task is still open and the actor may act.
+
+    With ``hide_unseen``, a task of a case the actor may not see is NotFound before anything
+    else is said about it (as ``summaries.visible_task`` answers), checked on the rows read
+    under the lock: a request need not read the task and its case once more beforehand.
+    """
     instance = session.scalars(_LOCK_TASK_CASE, {"task_id": task_id}).first()
     # Read under the lock: a completion that got the lock first is seen here.
     row = session.scalars(_TASK, {"task_id": task_id}).first() if instance is not None else None
-    if row is None:
+    if row is None or (hide_unseen and not can_see(session, instance=instance, actor=actor)):
         raise NotFound(f"任务 {task_id} 不存在", message_en=f"task {task_id} not found")
     if row.status != TaskStatus.OPEN:
         raise TaskNotOpen("该任务已办理或已撤销，不能重复提交",
@@ -239,6 +245,22 @@ _STATUS_ZH = {"running": "办理中", "completed": "已办结", "cancelled": "�
 def complete_task(session: Session, *, task_id: str, data: dict, actor: Actor, opinion: str | None = None) -> Instance:
     """Validate the form data, complete the task and advance the case."""
     row, loaded = open_task_for_update(session, task_id=task_id, actor=actor)
+    return _complete(session, row=row, loaded=loaded, data=data, actor=actor, opinion=opinion)
+
+
+def complete_visible_task(session: Session, *, task_id: str, data: dict, actor: Actor,
+                          opinion: str | None = None) -> tuple[HumanTask, Instance]:
+    """Complete a task as ``complete_task`` does, NotFound for a case the actor may not see; return the task and case.
+
+    For a request: the task and its case are read once, under the lock, for the visibility
+    check, the open-task checks and the completion, and the task row comes back for the answer.
+    """
+    row, loaded = open_task_for_update(session, task_id=task_id, actor=actor, hide_unseen=True)
+    return row, _complete(session, row=row, loaded=loaded, data=data, actor=actor, opinion=opinion)
+
+
+def _complete(session: Session, *, row: HumanTask, loaded: Loaded, data: dict, actor: Actor,
+              opinion: str | None) -> Instance:
     if row.owner_id is not None and row.assignee_id == actor.id and row.owner_id != actor.id:
         if signing_queue.current_signer(session, row) is not None:
             raise NotAllowed("您是加签人，请签署意见（同意或不同意），表单由任务办理人提交",
