@@ -21,8 +21,7 @@ from sqlalchemy.orm import Session
 
 from .. import clock
 from ..context import context_of
-from ..definitions import latest_definitions
-from ..models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
+from ..models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskStatus
 from ..orgs import Actor
 from ..queries import Deadline, deadline_condition, soon_until
 from ..visibility import orgs_under
@@ -198,7 +197,9 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
                      for t in shown]
     unit_rows = _unit_rows(session, scope=scope, orgs=orgs, conditions=conditions, links=links)
 
-    names = {d.key: d.name for d in latest_definitions(session)}
+    # Each process's name as its latest version has it (later versions overwrite earlier ones).
+    names = dict(session.connection().execute(select(ProcessDefinition.key, ProcessDefinition.name)
+                                              .order_by(ProcessDefinition.key, ProcessDefinition.version)).all())
     since = {"from": window_start.isoformat()}
     by_type = [Count(key, names.get(key, key), key, n, ListLink("search", {**since, "process": key}))
                for key, n in sorted(by_process.items(), key=lambda kv: (-kv[1], kv[0]))]
