@@ -132,7 +132,7 @@ def timeline(session: Session, *, instance: Instance) -> list[TimelineEntry]:
     """Return the case history, oldest first, each entry labelled in Chinese with the step and opinion."""
     entries = audit.history(session, instance_id=instance.id)
     names = _user_names(session, {e.actor for e in entries} | {u for e in entries for u in _targets(e)})
-    steps = _step_names(instance.definition)
+    steps = step_names(instance.definition)
     out = []
     for e in entries:
         step = (e.payload or {}).get("title") or steps.get(e.element_id or "") or e.element_id
@@ -175,7 +175,8 @@ def _detail(e: AuditEntry, names: dict[str, str], steps: dict[str, str]) -> str:
     return ""
 
 
-def _step_names(definition: ProcessDefinition) -> dict[str, str]:
+def step_names(definition: ProcessDefinition) -> dict[str, str]:
+    """Return id → name of the process's steps and events (what people read for an element id)."""
     meta = (definition.spec or {}).get("meta") or {}
     names = {k: v.get("name") or k for k, v in (meta.get("user_tasks") or {}).items()}
     for file, text in (definition.sources or {}).items():
@@ -247,7 +248,7 @@ def diagram_marks(session: Session, *, instance: Instance) -> DiagramMarks:
     current = list(dict.fromkeys(session.scalars(select(HumanTask.element_id).where(
         HumanTask.instance_id == instance.id, HumanTask.status == TaskStatus.OPEN))))
     waits = session.scalars(select(EventWait).where(EventWait.instance_id == instance.id)).all()
-    names = _step_names(instance.definition)
+    names = step_names(instance.definition)
     timers = [{"element_id": w.element_id, "name": names.get(w.element_id) or w.element_id,
                "due_at": w.due_at.isoformat() if w.due_at else None} for w in waits if w.kind == "timer"]
     messages = [w.element_id for w in waits if w.kind == "message"]

@@ -15,11 +15,12 @@ from sqlalchemy.orm import Session
 
 from .. import errors, runtime
 from ..audit import EntryKind
+from ..cases import step_names
 from ..clock import FrozenClock
 from ..context import context_of
 from ..messages import send_message
 from ..models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
-from ..orgs import SYSTEM, Actor, actor_for
+from ..orgs import ROLES, SYSTEM, Actor, actor_for
 from ..spiff.parser import NS, parse_xml
 from ..tasks import return_task
 from ..timers import fire_due
@@ -49,6 +50,14 @@ class Player:
         self.instance_id = instance_id
         self._path: dict[str, None] = dict.fromkeys(path or [])
         self._flows: dict[str, None] = dict.fromkeys(flows or [])
+        self._names: dict[str, str] | None = None
+
+    @property
+    def names(self) -> dict[str, str]:
+        """id → name of the case's steps and events, for messages a designer reads."""
+        if self._names is None:
+            self._names = step_names(self.instance.definition) if self.instance_id is not None else {}
+        return self._names
 
     # -- playing -------------------------------------------------------------------------------
     def start(self, start: dict, *, process: str) -> Instance:
@@ -131,8 +140,9 @@ class Player:
             return mine[0]
         if any_pool and matching:
             return matching[0]
-        pools = ", ".join(f"{t.element_id}（{t.candidate_role or '-'}@{t.candidate_org.code if t.candidate_org else '-'}"
-                          f"{'，' + t.assignee.username if t.assignee_id else ''}）" for t in rows) or "无"
+        pools = "、".join(f"{_named([t.element_id], self.names)}：{ROLES.get(t.candidate_role, t.candidate_role or '-')}@"
+                          f"{t.candidate_org.name if t.candidate_org else '-'}"
+                          f"{'，' + t.assignee.username if t.assignee_id else ''}" for t in rows) or "无"
         instance = self.instance
         where = f"（{org}）" if org else ""
         raise StepFailed(
@@ -217,7 +227,7 @@ class Player:
             tasks = [t.element_id for t in self.open_tasks()]
             raise StepFailed(
                 f"案件状态为 {instance.status}（{_STATUS_ZH.get(instance.status, '')}），预期 {expect['status']}"
-                f"（{_STATUS_ZH.get(expect['status'], '')}）；当前待办：{_ids(tasks)}"
+                f"（{_STATUS_ZH.get(expect['status'], '')}）；当前待办：{_named(tasks, self.names)}"
                 + (f"；错误：{(instance.error or {}).get('message')}" if instance.error else ""),
                 f"status is {instance.status}, expected {expect['status']}; open tasks {tasks}")
         if "end" in expect and instance.end_event != expect["end"]:
@@ -227,25 +237,25 @@ class Player:
             got = sorted(t.element_id for t in self.open_tasks())
             want = sorted(expect["tasks"] or [])
             if got != want:
-                raise StepFailed(f"当前待办为 {_ids(got)}，预期为 {_ids(want)}",
+                raise StepFailed(f"当前待办为 {_named(got, self.names)}，预期为 {_named(want, self.names)}",
                                  f"open tasks are {got}, expected {want}")
         if "reached" in expect:
             reached = self.reached_end_events()
             missing = [e for e in expect["reached"] if e not in reached]
             if missing:
-                raise StepFailed(f"未到达结束事件 {_ids(missing)}；已到达 {_ids(reached)}",
+                raise StepFailed(f"未到达结束事件 {_named(missing, self.names)}；已到达 {_named(reached, self.names)}",
                                  f"end events {missing} were not reached; reached {reached}")
         if "fired" in expect:
             fired = [e.element_id for e in self.history(EntryKind.TIMER)]
             missing = [e for e in expect["fired"] if e not in fired]
             if missing:
-                raise StepFailed(f"定时器 {_ids(missing)} 没有触发；已触发 {_ids(fired)}",
+                raise StepFailed(f"定时器 {_named(missing, self.names)} 没有触发；已触发 {_named(fired, self.names)}",
                                  f"timers {missing} did not fire; fired {fired}")
         if "urged" in expect:
             urged = [e.element_id for e in self.history(EntryKind.URGED)]
             missing = [e for e in expect["urged"] if e not in urged]
             if missing:
-                raise StepFailed(f"任务 {_ids(missing)} 没有被催办；已催办 {_ids(urged)}",
+                raise StepFailed(f"任务 {_named(missing, self.names)} 没有被催办；已催办 {_named(urged, self.names)}",
                                  f"tasks {missing} were not urged; urged {urged}")
         if "due" in expect:
             tasks = {t.element_id: t for t in self.open_tasks()}
@@ -261,6 +271,11 @@ class Player:
 
 def _ids(ids) -> str:
     return "、".join(str(i) for i in ids) or "无"
+
+
+def _named(ids, names: dict[str, str]) -> str:
+    """Elements as a designer reads them: the name with the id the scenario file uses (受理审查（accept））."""
+    return "、".join(f"{names[i]}（{i}）" if names.get(i) and names[i] != i else str(i) for i in ids) or "无"
 
 
 _FLOWS: dict[tuple, dict] = {}

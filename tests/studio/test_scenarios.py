@@ -95,7 +95,8 @@ def test_a_timer_that_has_not_fallen_due_does_not_fire():
     [result] = run_scenarios(files_with(early=changed(EXTENDED, too_early)))
     assert not result.passed
     assert result.failing_step.index == 4
-    assert "当前待办为 session，预期为 limit_reached" in result.message
+    # Names with the ids the scenario file uses, so the designer finds both on the diagram and in the file.
+    assert "当前待办为 调解并制作笔录（session），预期为 期限届满：征询延期（limit_reached）" in result.message
 
 
 def test_the_real_database_is_left_alone(services):
