@@ -402,9 +402,9 @@ def sums(session: Session, *, spans: list[Span], org_spans: list[Span], org_filt
     org_terms = [(span.kind, _terms(span)) for span in org_spans]
 
     def picks(terms_of):
+        ranges = sorted({(kind, a, b) for kind, terms in terms_of for _, a, b in terms})  # spans share ranges
         def wanted(table):
-            return or_(*[and_(table.kind == kind, or_(*[_in(table.period, a, b) for _, a, b in terms]))
-                         for kind, terms in terms_of])
+            return or_(*[and_(table.kind == kind, _in(table.period, a, b)) for kind, a, b in ranges])
         return wanted
 
     conn = session.connection()  # Core rows
