@@ -6,7 +6,8 @@ completed and open human tasks, task actors. They live in their own schema, reus
 loader version and Alembic revision match, so only the first run pays for the load.
 Not loaded: audit entries, notifications and event waits, which none of the measured queries read.
 A cached schema is brought to the newest migration before measuring, so new indexes and tables
-(the case tallies, seeded by their migration) apply to the cached rows without a reload.
+(the case tallies, the board's tallies, seeded by their migrations) apply to the cached rows without
+a reload; the board's tables are then vacuumed, as autovacuum would after such a seed.
 """
 from __future__ import annotations
 
