@@ -259,6 +259,12 @@ class TaskOutcomeSchema(Strict):
     open_tasks = fields.List(fields.Nested(TaskSchema), required=True)
 
 
+class OutcomeArgs(Strict):
+    view = fields.String(load_default="full", validate=validate.OneOf(["full", "brief"]), metadata={
+        "description": "full：任务、案件摘要和待办任务的全部字段；brief：只回各项的必填字段（标识、步骤、标题、状态），"
+                       "不查用户名和组织编码、不打码标题，办理完接着办下一步的客户端用它更省"})
+
+
 class CcResultSchema(Strict):
     copied = fields.List(fields.String(), required=True, metadata={"description": "本次新抄送的人（已抄送过的不重复）"})
 

@@ -9,7 +9,7 @@ from engine.summaries import case_summaries, open_tasks, task_detail, task_summa
 from .. import db
 from .common import ApiBlueprint, actor, errors
 from .schemas import (
-    AddSignersRequest, SignRequest,
+    AddSignersRequest, OutcomeArgs, SignRequest,
     CcItemSchema, CcRequest, CcResultSchema, CompleteRequest, DraftRequest, OpinionRequest, ResolveRequest,
     ReturnRequest, TaskDetailSchema, TaskListArgs, TaskListSchema, TaskOutcomeSchema, TaskSchema, TransferRequest,
     UrgeResultSchema,
@@ -67,10 +67,8 @@ def get_task(task_id: str):
 
 def _outcome(s, task_id: str, instance: Instance) -> dict:
     task = s.get(HumanTask, task_id)
-    # A completed case has no open task: the step that ended its workflow closed every task row.
-    still_open = [] if instance.status == InstanceStatus.COMPLETED else open_tasks(s, instance_id=instance.id)
     return {"task": task_summaries(s, [task])[0], "instance": case_summaries(s, [instance])[0],
-            "open_tasks": task_summaries(s, still_open)}
+            "open_tasks": task_summaries(s, _still_open(s, instance))}
 
 
 def _operate(task_id: str, operation) -> dict:
@@ -88,18 +86,37 @@ def _operate(task_id: str, operation) -> dict:
 
 @blp.route("/<string:task_id>/complete", methods=["POST"])
 @blp.arguments(CompleteRequest)
+@blp.arguments(OutcomeArgs, location="query", as_kwargs=True)
 @blp.response(200, TaskOutcomeSchema)
 @errors(403, 409)
-def complete(body, task_id: str):
-    """办理（提交表单）：`{"data": {...}, "opinion": "..."}`。表单在服务器端校验，错误逐字段返回 (422)；已办理的任务再次提交返回 409。"""
+def complete(body, task_id: str, view: str = "full"):
+    """办理（提交表单）：`{"data": {...}, "opinion": "..."}`。表单在服务器端校验，错误逐字段返回 (422)；已办理的任务再次提交返回 409。
+
+    `?view=brief` 只回各项的必填字段（`task`、`instance` 的标识和状态，`open_tasks` 的标识、步骤和标题）。
+    """
     who, s, task_id = actor(), db.session(), task_id[:36]
     # No visible_task first: the engine answers 404 for a case the user may not see from the
     # task and case it reads under the lock, so they are read once.
     task, instance = runtime.complete_visible_task(s, task_id=task_id, data=body["data"], actor=who,
                                                    opinion=body.get("opinion"))
-    result = _outcome(s, task.id, instance)
+    result = _brief_outcome(s, task, instance) if view == "brief" else _outcome(s, task.id, instance)
     db.commit()
     return result
+
+
+def _still_open(s, instance: Instance) -> list[HumanTask]:
+    # A completed case has no open task: the step that ended its workflow closed every task row.
+    return [] if instance.status == InstanceStatus.COMPLETED else open_tasks(s, instance_id=instance.id)
+
+
+def _brief_outcome(s, task: HumanTask, instance: Instance) -> dict:
+    """The outcome's required fields only: no names, org codes or masked titles to look up."""
+    def brief(t: HumanTask) -> dict:
+        return {"id": t.id, "instance_id": t.instance_id, "element_id": t.element_id, "title": t.title,
+                "status": str(t.status)}
+    return {"task": brief(task), "instance": {"id": instance.id, "process": instance.process_key,
+                                              "status": str(instance.status)},
+            "open_tasks": [brief(t) for t in _still_open(s, instance)]}
 
 
 @blp.route("/<string:task_id>/claim", methods=["POST"])
