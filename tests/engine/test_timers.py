@@ -346,6 +346,30 @@ def test_sweep_carries_on_past_a_broken_case_and_reports_it(committed, frozen):
         assert s.get(Instance, fine).status == InstanceStatus.COMPLETED
 
 
+def test_a_firing_that_raises_undoes_its_batch_and_the_others_fire_one_by_one(committed, frozen, monkeypatch):
+    with committed.session() as s:
+        li = actor_for(s, username="li.sl")
+        fine = [start_date_case(s, li, fire_at=T0 + timedelta(minutes=1)).id for _ in range(3)]
+        broken = start_date_case(s, li, fire_at=T0 + timedelta(minutes=1), divisor=7).id
+    original = timers.fire_due_timers
+
+    def flaky(runner, at):
+        if runner.data().get("divisor") == 7:
+            raise RuntimeError("state cannot be read")
+        return original(runner, at)
+
+    monkeypatch.setattr(timers, "fire_due_timers", flaky)
+    frozen.advance(timedelta(minutes=1))
+    report = timers.sweep(committed)
+    assert {f.instance_id: f.ok for f in report.fired} == {**{i: True for i in fine}, broken: False}
+    assert report.failed_instances == [broken]
+    assert count_fired(committed, fine + [broken]) == Counter({i: 1 for i in fine})
+    with committed.session() as s:
+        row = s.scalar(select(EventWait).where(EventWait.instance_id == broken))
+        assert (row.attempts, row.last_error) == (1, "state cannot be read")
+        assert Counter(s.scalars(select(Instance.status).where(Instance.id.in_(fine)))) == {InstanceStatus.COMPLETED: 3}
+
+
 def test_the_embedded_loop_fires_when_woken(committed, frozen):
     with committed.session() as s:
         inst = start_date_case(s, actor_for(s, username="li.sl"), fire_at=T0 + timedelta(hours=1))
