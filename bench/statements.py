@@ -54,7 +54,7 @@ def engine_counts(svc, plan: Plan) -> dict[str, Statements]:
 
 
 def http_counts(kind: str, plan: Plan) -> dict[str, Statements]:
-    """Count one POST /instances and one POST /tasks/{id}/complete on the app gunicorn serves."""
+    """Count one POST /instances and one POST /tasks/{id}/complete (full, then ?view=brief) on the app gunicorn serves."""
     from engine.auth import issue_token
     from engine.context import open_services
     from web.app import create_app
@@ -74,8 +74,8 @@ def http_counts(kind: str, plan: Plan) -> dict[str, Statements]:
                 raise RuntimeError(f"start answered {response.status_code}: {response.get_data(as_text=True)[:300]}")
             return response.get_json()["open_tasks"][0]["id"]
 
-        def complete(task_id: str) -> None:
-            response = client.post(f"/api/v1/tasks/{task_id}/complete", json={"data": plan.steps[0].data},
+        def complete(task_id: str, query: str = "") -> None:
+            response = client.post(f"/api/v1/tasks/{task_id}/complete{query}", json={"data": plan.steps[0].data},
                                    headers=headers)
             if response.status_code != 200:
                 raise RuntimeError(f"complete answered {response.status_code}: {response.get_data(as_text=True)[:300]}")
@@ -86,7 +86,10 @@ def http_counts(kind: str, plan: Plan) -> dict[str, Statements]:
             task_id = start()
         with Statements(svc.engine) as completed:
             complete(task_id)
-        return {"http_start": started, "http_complete": completed}
+        task_id = start()
+        with Statements(svc.engine) as brief:
+            complete(task_id, "?view=brief")
+        return {"http_start": started, "http_complete": completed, "http_complete_brief": brief}
     finally:
         svc.dispose()
 
