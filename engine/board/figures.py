@@ -26,7 +26,7 @@ from ..orgs import Actor
 from ..queries import Deadline, deadline_condition, soon_until
 from ..visibility import orgs_under
 from . import aggregates
-from .aggregates import CLOSED, STARTED, Span
+from .aggregates import CLOSED, STARTED, BoardOpenCase, Span
 from .indicators import indicators
 from .scope import ViewerScope, viewer_scope
 from .ledger import CARD_LABELS, Card, ItemStatus, LedgerFilter, ledger
@@ -171,13 +171,13 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     tomorrow = _start(today + timedelta(days=1), zone)
     orgs = _load_orgs(session)
 
-    conditions = _count_conditions(session, now=now, month_start=_start(month_start, zone), tomorrow=tomorrow)
     months = [_months_back(month_start, MONTHS - 1 - i) for i in range(MONTHS)]
     trend_figures = _trend_figures(today=today, month_start=month_start, zone=zone)
     scope = viewer_scope(session, actor=actor)
     found = _tallied(session, scope=scope, orgs=orgs, now=now, zone=zone, today=today, months=months,
                      trend_figures=trend_figures)
     if found is None:
+        conditions = _count_conditions(session, now=now, month_start=_start(month_start, zone), tomorrow=tomorrow)
         found = _direct(session, where=_where(scope), conditions=conditions, months=months, zone=zone,
                         tomorrow=tomorrow, trend_figures=trend_figures)
     per_org, by_process, by_org, started, closed = (found.per_org, found.by_process, found.by_org, found.started,
@@ -189,13 +189,16 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     for path, values in per_org.items():
         township = orgs.township_of(path)
         if township is not None:
-            by_township[township.id] = [a + b for a, b in zip(by_township.get(township.id, [0] * len(COUNTS)), values)]
+            row = by_township.setdefault(township.id, [0] * len(COUNTS))
+            for i, n in enumerate(values):
+                row[i] += n
     granted = tuple(p for _, p in actor.grants)
     shown = [t for t in orgs.townships if t.id in by_township or t.path.startswith(granted)]
     township_rows = [Row(t.code, t.name, [_count(key, by_township.get(t.id, [0] * len(COUNTS))[i],
                                                  _with(links[key], org=t.code)) for i, (key, _, _) in enumerate(COUNTS)])
                      for t in shown]
-    unit_rows = _unit_rows(session, scope=scope, orgs=orgs, conditions=conditions, links=links)
+    unit_rows = _unit_rows(session, scope=scope, orgs=orgs, now=now, horizon=soon_until(session, now),
+                           month_start=_start(month_start, zone), tomorrow=tomorrow, links=links)
 
     # Each process's name as its latest version has it (later versions overwrite earlier ones).
     names = dict(session.connection().execute(select(ProcessDefinition.key, ProcessDefinition.name)
@@ -383,9 +386,13 @@ def _counts_by_org(session: Session, *, where, conditions: list) -> dict[str, li
     return {path: [int(v or 0) for v in values] for path, *values in rows}
 
 
-def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, conditions: list,
-               links: dict[str, ListLink]) -> list[Row]:
-    """Return the COUNTS by member unit: the cases a step of which waits or waited in the unit's pool."""
+def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime, horizon: datetime,
+               month_start: datetime, tomorrow: datetime, links: dict[str, ListLink]) -> list[Row]:
+    """Return the COUNTS by member unit: the cases a step of which waits or waited in the unit's pool.
+
+    A case's deadline figures come from its earliest open deadline (``board_open_cases``), the
+    same rule as ``deadline_condition``: overdue when it is past, due soon when by ``horizon``.
+    """
     if not orgs.units:
         return []
     involved = (select(HumanTask.instance_id, HumanTask.candidate_org_id)
@@ -393,18 +400,26 @@ def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, conditions:
                        HumanTask.candidate_org_id.in_(select(Org.id).where(
                            or_(*[Org.path.like(u.path + "%") for u in orgs.units]))))
                 .distinct().subquery())
-    rows = session.execute(select(Org.path, Instance.id, *[case((c, 1), else_=0) for c in conditions])
-                           .select_from(involved)
-                           .join(Org, Org.id == involved.c.candidate_org_id)
-                           .join(Instance, Instance.id == involved.c.instance_id)
-                           .where(_where(scope), or_(conditions[0], conditions[3])))
+    running = Instance.status == InstanceStatus.RUNNING
+    closed = and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= month_start,
+                  Instance.ended_at < tomorrow)
+    rows = session.connection().execute(
+        select(Org.path, Instance.id, running, closed, BoardOpenCase.due_at)
+        .select_from(involved)
+        .join(Org, Org.id == involved.c.candidate_org_id)
+        .join(Instance, Instance.id == involved.c.instance_id)
+        .outerjoin(BoardOpenCase, BoardOpenCase.instance_id == Instance.id)
+        .where(_where(scope), or_(running, closed))).all()
     seen: set[tuple[int, int]] = set()
     totals: dict[int, list[int]] = {}
-    for path, instance_id, *flags in rows:
+    for path, instance_id, is_running, is_closed, due in rows:
         unit = orgs.unit_of(path)
         if unit is None or (unit.id, instance_id) in seen:
             continue
         seen.add((unit.id, instance_id))
+        due = due if is_running else None
+        flags = (bool(is_running), due is not None and now < due <= horizon, due is not None and due <= now,
+                 bool(is_closed))
         totals[unit.id] = [a + int(b) for a, b in zip(totals.get(unit.id, [0] * len(COUNTS)), flags)]
     return [Row(u.code, u.name, [_count(key, totals[u.id][i], _with(links[key], unit=u.code))
                                  for i, (key, _, _) in enumerate(COUNTS)])
