@@ -1,0 +1,164 @@
+"""The per-process cache of live workflows: bounded, one version only, kept only after a real commit."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.orm import Session
+
+from engine.spiff.cache import WorkflowCache, keep_after_commit, take
+
+
+class Workflow:
+    """Stands for a live workflow: the cache never looks inside one."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+
+def test_a_workflow_comes_back_only_at_its_version_and_fingerprint():
+    cache = WorkflowCache(4)
+    kept = Workflow("v3")
+    cache.put(7, version=3, workflow=kept, fingerprint=("def-1", "root-a"))
+    assert cache.take(7, version=4, fingerprint=("def-1", "root-a")) is None
+    # A mismatch drops it: the row moved on, the workflow can never match again.
+    assert 7 not in cache
+    cache.put(7, version=3, workflow=kept, fingerprint=("def-1", "root-a"))
+    assert cache.take(7, version=3, fingerprint=("def-1", "root-b")) is None
+    cache.put(7, version=3, workflow=kept, fingerprint=("def-1", "root-a"))
+    assert cache.take(7, version=3, fingerprint=("def-1", "root-a")) is kept
+    assert (cache.hits, cache.misses) == (1, 2)
+
+
+def test_taking_removes_it_so_no_two_requests_share_one():
+    cache = WorkflowCache(4)
+    cache.put(1, version=1, workflow=Workflow("a"))
+    assert cache.take(1, version=1) is not None
+    assert cache.take(1, version=1) is None
+
+
+def test_least_recently_kept_goes_first_beyond_the_size():
+    cache = WorkflowCache(2)
+    for instance_id in (1, 2, 3):
+        cache.put(instance_id, version=1, workflow=Workflow(str(instance_id)))
+    assert len(cache) == 2 and 1 not in cache and 2 in cache and 3 in cache
+    cache.put(2, version=2, workflow=Workflow("2 again"))  # kept again: now the most recent
+    cache.put(4, version=1, workflow=Workflow("4"))
+    assert 3 not in cache and 2 in cache and 4 in cache
+    assert cache.take(2, version=2).name == "2 again"
+
+
+def test_size_zero_keeps_nothing_and_negative_is_refused():
+    cache = WorkflowCache(0)
+    cache.put(1, version=1, workflow=Workflow("a"))
+    assert len(cache) == 0 and cache.take(1, version=1) is None
+    with pytest.raises(ValueError):
+        WorkflowCache(-1)
+
+
+def test_threads_never_get_the_same_workflow_and_the_bound_holds():
+    cache = WorkflowCache(8)
+    taken: list[Workflow] = []
+    lock = threading.Lock()
+    errors: list[BaseException] = []
+
+    def work(offset: int) -> None:
+        try:
+            for n in range(2000):
+                instance_id = (n + offset) % 20
+                cache.put(instance_id, version=n, workflow=Workflow(f"{offset}-{n}"))
+                got = cache.take((n * 7 + offset) % 20, version=n)
+                if got is not None:
+                    with lock:
+                        taken.append(got)
+                assert len(cache) <= 8
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert len(taken) == len({id(w) for w in taken})  # each kept workflow taken at most once
+    assert len(cache) <= 8
+
+
+def test_a_committed_transaction_keeps_the_workflow(services):
+    cache = WorkflowCache(4)
+    workflow = Workflow("saved")
+    with services.session() as s:
+        s.execute(text("SELECT 1"))
+        keep_after_commit(s, instance_id=11, version=5, workflow=workflow, fingerprint=("f",), cache=cache)
+        assert 11 not in cache  # not before the commit
+    assert take(11, version=5, fingerprint=("f",), cache=cache) is workflow
+
+
+def test_a_failed_completion_evicts_and_keeps_nothing(services):
+    """A workflow a failing transaction took and changed is gone; the new one it saved is not kept."""
+    cache = WorkflowCache(4)
+    cache.put(12, version=5, workflow=Workflow("as committed"), fingerprint=("f",))
+    with pytest.raises(RuntimeError):
+        with services.session() as s:
+            used = take(12, version=5, fingerprint=("f",), cache=cache)
+            assert used is not None
+            used.name = "changed by the step that fails"
+            keep_after_commit(s, instance_id=12, version=6, workflow=used, fingerprint=("f",), cache=cache)
+            raise RuntimeError("the completion failed after saving")
+    assert 12 not in cache
+    assert take(12, version=5, fingerprint=("f",), cache=cache) is None
+    assert take(12, version=6, fingerprint=("f",), cache=cache) is None
+
+
+def test_a_savepoint_rolled_back_inside_the_transaction_keeps_nothing(services):
+    cache = WorkflowCache(4)
+    with services.session() as s:
+        s.execute(text("SELECT 1"))
+        keep_after_commit(s, instance_id=13, version=2, workflow=Workflow("x"), cache=cache)
+        nested = s.begin_nested()
+        nested.rollback()
+    assert 13 not in cache
+
+
+def test_a_session_closed_without_commit_keeps_nothing_later(services):
+    cache = WorkflowCache(4)
+    s = services.session_factory()
+    try:
+        s.execute(text("SELECT 1"))
+        keep_after_commit(s, instance_id=14, version=2, workflow=Workflow("abandoned"), cache=cache)
+        s.close()
+        s.execute(text("SELECT 1"))  # the same session, a new transaction
+        s.commit()
+    finally:
+        s.close()
+    assert 14 not in cache
+
+
+def test_releasing_a_savepoint_is_not_a_commit(session):
+    """Inside an outer transaction (tests, the studio's sandbox) a session's commit may still be rolled back."""
+    cache = WorkflowCache(4)
+    session.execute(text("SELECT 1"))
+    keep_after_commit(session, instance_id=15, version=2, workflow=Workflow("x"), cache=cache)
+    session.commit()
+    assert 15 not in cache
+
+
+def test_the_last_save_of_a_case_in_a_transaction_wins(services):
+    cache = WorkflowCache(4)
+    first, second = Workflow("first"), Workflow("second")
+    with services.session() as s:
+        s.execute(text("SELECT 1"))
+        keep_after_commit(s, instance_id=16, version=2, workflow=first, cache=cache)
+        keep_after_commit(s, instance_id=16, version=3, workflow=second, cache=cache)
+    assert take(16, version=3, cache=cache) is second
+
+
+def test_plain_session_without_pingan_info_works(services):
+    cache = WorkflowCache(4)
+    with Session(services.engine) as s:
+        s.execute(text("SELECT 1"))
+        keep_after_commit(s, instance_id=17, version=1, workflow=Workflow("x"), cache=cache)
+        s.commit()
+    assert take(17, version=1, cache=cache) is not None
