@@ -16,6 +16,7 @@ from sqlalchemy import event
 from . import clock
 from .context import Services
 from .models import EventWait
+from .studio.migration import run_in_thread, take_up_stalled_jobs
 from .timers import next_due, sweep
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,11 @@ class TimerLoop(threading.Thread):
         except Exception as exc:  # the loop must outlive a broken database connection
             log.exception("timer sweep failed")
             self.last_error, delay = str(exc), ERROR_PAUSE
+        try:  # a case migration whose thread died with the last process goes on by itself
+            factory = self.services.session_factory
+            take_up_stalled_jobs(factory, run=lambda job_id: run_in_thread(factory, job_id))
+        except Exception:
+            log.exception("taking up stalled migration jobs failed")
         with self._done:
             self.sweeps += 1
             self._done.notify_all()

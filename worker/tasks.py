@@ -13,6 +13,7 @@ from engine import timers
 from engine.audit import check_audit_key
 from engine.context import Services, open_services
 from engine.settings import load_settings
+from engine.studio.migration import take_up_stalled_jobs
 
 _services: dict[tuple, Services] = {}
 _lock = threading.Lock()
@@ -52,7 +53,12 @@ def _close_pool(**_kwargs) -> None:
 def sweep_timers(self, now: str | None = None) -> dict:
     """Fire due timers, start scheduled cases and send deadline notices."""
     moment = datetime.fromisoformat(now) if now else None
-    return timers.sweep(services_for(self.app), now=moment).summary()
+    services = services_for(self.app)
+    summary = timers.sweep(services, now=moment).summary()
+    # A case migration whose worker was lost is queued again (once per lease, whichever sweep sees it).
+    summary["migrations_taken_up"] = take_up_stalled_jobs(
+        services.session_factory, run=lambda job_id: run_migration_job.delay(job_id), now=moment)
+    return summary
 
 
 @shared_task(name="pingan.fire_timers", bind=True, ignore_result=True)

@@ -10,12 +10,13 @@ waits, timers and searchable fields are then synced as after any step.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import timedelta
 
-from sqlalchemy import exists, func, inspect, or_, select, update
+from sqlalchemy import and_, exists, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -377,6 +378,49 @@ def resume_job(session: Session, *, job_id: int, actor: Actor) -> JobView:
         raise Conflict(f"迁移任务 {job_id} 正在进行或已完成，无需继续",
                        message_en=f"migration job {job_id} is running or done")
     return view
+
+
+def take_up_stalled_jobs(session_factory: sessionmaker, *, run: Callable[[int], None], now=None) -> list[int]:
+    """Hand every job nobody is working on back to ``run``; return their ids.
+
+    A job is taken up when its runner died (RUNNING, no heartbeat for a lease) or its hand-off was
+    lost (PENDING for a lease: a thread that never started, a queued task that vanished). The
+    timer sweep calls this, so a restart or a lost worker does not leave cases half moved until
+    someone presses 继续. Marking it PENDING with a fresh heartbeat first means each job is handed
+    out once per lease, however many sweeps run; the runner's own claim keeps two runners apart.
+    A FAILED job is not retried on its own: it stopped on an error a designer should read.
+    """
+    now = now or clock.now()
+    stale = now - LEASE
+    unattended = or_(
+        and_(MigrationJob.status == JobStatus.RUNNING.value, MigrationJob.heartbeat_at < stale),
+        and_(MigrationJob.status == JobStatus.PENDING.value,
+             func.coalesce(MigrationJob.heartbeat_at, MigrationJob.created_at) < stale))
+    # Looked for with a plain read first: every sweep asks, and on SQLite a write would take the lock.
+    with _transaction(session_factory) as s:
+        if s.scalar(select(MigrationJob.id).where(unattended).limit(1)) is None:
+            return []
+    with _transaction(session_factory) as s:
+        ids = list(s.scalars(
+            update(MigrationJob).where(unattended).values(status=JobStatus.PENDING.value, heartbeat_at=now)
+            .returning(MigrationJob.id).execution_options(synchronize_session=False)))
+    for job_id in sorted(ids):
+        log.warning("migration job %s had no runner for %s; taking it up again", job_id, LEASE)
+        run(job_id)
+    return sorted(ids)
+
+
+def run_in_thread(session_factory: sessionmaker, job_id: int) -> threading.Thread:
+    """Run a job on a daemon thread (the embedded deployment's background worker); return the thread."""
+    def run() -> None:
+        try:
+            run_migration_job(session_factory, job_id)
+        except Exception:  # a thread has no caller to tell; the job row says failed or stays resumable
+            log.exception("migration job %s failed", job_id)
+
+    thread = threading.Thread(target=run, name=f"pingan-migration-{job_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 @contextmanager

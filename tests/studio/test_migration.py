@@ -328,3 +328,42 @@ def test_a_job_nobody_took_shows_as_stalled(session, actors, frozen, versions):
     assert resume_job(session, job_id=job.id, actor=actors("designer")).job.id == job.id
     with pytest.raises(NotAllowed):
         resume_job(session, job_id=job.id, actor=actors("li.sl"))
+
+
+def test_the_sweep_takes_up_a_job_whose_runner_died_once_per_lease(session, actors, frozen, versions, factory):
+    from datetime import timedelta
+
+    from engine.studio.migration import LEASE, take_up_stalled_jobs
+
+    v1, next_version = versions
+    case = start_at(session, actors, "accept", version=v1)
+    v2 = next_version(add_review_step)
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2, instance_ids=[case.id])
+    job.status, job.heartbeat_at = JobStatus.RUNNING, frozen.now()   # a runner took it, then its process died
+    session.flush()
+    handed: list[int] = []
+    assert take_up_stalled_jobs(factory, run=handed.append) == [] and handed == []   # its lease is still fresh
+    frozen.advance(LEASE + timedelta(seconds=1))
+    assert take_up_stalled_jobs(factory, run=handed.append) == [job.id] and handed == [job.id]
+    # The next sweeps within the lease leave it to the runner just handed it.
+    assert take_up_stalled_jobs(factory, run=handed.append) == [] and handed == [job.id]
+    assert run_migration_job(factory, handed[0]) == JobStatus.DONE
+    assert version_of(session, case.id) == v2
+    frozen.advance(LEASE * 3)
+    assert take_up_stalled_jobs(factory, run=handed.append) == []                    # done: nothing to take up
+
+
+def test_a_failed_job_is_left_for_the_designer(session, actors, frozen, versions, factory):
+    from datetime import timedelta
+
+    from engine.studio.migration import LEASE, take_up_stalled_jobs
+
+    v1, next_version = versions
+    case = start_at(session, actors, "accept", version=v1)
+    v2 = next_version(add_review_step)
+    job = start_migration(session, actor=actors("designer"), process_key="mediation", to_version=v2, instance_ids=[case.id])
+    job.status, job.heartbeat_at, job.error = JobStatus.FAILED, frozen.now(), "connection lost"
+    session.flush()
+    frozen.advance(LEASE * 2)
+    assert take_up_stalled_jobs(factory, run=lambda job_id: None) == []
+    assert version_of(session, case.id) == v1

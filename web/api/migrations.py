@@ -7,12 +7,12 @@ under tests. All three call ``engine.studio.migration.run_migration_job``.
 """
 from __future__ import annotations
 
-import logging
-import threading
 
 from flask import current_app, jsonify
 
-from engine.studio.migration import dry_run, get_job, list_jobs, resume_job, run_migration_job, start_migration
+from engine.studio.migration import (
+    dry_run, get_job, list_jobs, resume_job, run_in_thread, run_migration_job, start_migration,
+)
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
@@ -21,7 +21,6 @@ from .schemas_migrations import (
     MigrationRequest,
 )
 
-log = logging.getLogger(__name__)
 
 # Checking a case takes some 10–40 ms: a dry run answers within seconds, the job checks every case again anyway.
 DRY_RUN_LIMIT = 500
@@ -107,15 +106,7 @@ def dispatch(job_id: int) -> None:
     elif mode == "celery":
         _celery(app).send_task("pingan.run_migration_job", args=[job_id])
     else:
-        threading.Thread(target=_run_in_thread, args=(services.session_factory, job_id),
-                         name=f"pingan-migration-{job_id}", daemon=True).start()
-
-
-def _run_in_thread(session_factory, job_id: int) -> None:
-    try:
-        run_migration_job(session_factory, job_id)
-    except Exception:  # a thread has no caller to tell; the job row says failed or stays resumable
-        log.exception("migration job %s failed", job_id)
+        run_in_thread(services.session_factory, job_id)
 
 
 def _celery(app):
