@@ -420,7 +420,7 @@ def worker(ctx: click.Context) -> None:
 @main.command(context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
 @click.pass_context
 def beat(ctx: click.Context) -> None:
-    """启动 Celery beat，每秒发出一次定时器扫描（等同 celery -A worker.app beat）。"""
+    """启动 Celery beat：到期的定时器一到就分批交给工作进程，另每秒一次兜底扫描（等同 celery -A worker.app beat）。"""
     from worker.app import app
 
     app.start(argv=["beat", "--loglevel=INFO", *ctx.args])
