@@ -121,5 +121,17 @@ def test_the_inspector_turns_a_warning_into_a_supervision_item(new_page, live_se
         found = re.search(r"东街社区近30日发生(\d+)起矛盾纠纷", said)
         assert found and int(found.group(1)) >= 3, said
         shoot(phone, "warnings-phone", full_page=False)
+
+        # The leader's notice opens the warning itself: its cases and what was done, by whom, in names.
+        phone.goto("/notifications")
+        notice = phone.locator("li.kind-warning", has_text="刘长贵")
+        assert notice.locator(".kind").inner_text() == "预警"
+        notice.locator("button:has-text('查看')").click()
+        phone.wait_for_url(re.compile(rf"/warnings/{hot.id}$"))
+        history = phone.inner_text(".warning-history")
+        assert "发出预警" in history and "系统" in history and "转为督办" in history
+        assert "zheng.dc" not in history and "郑" in history          # the inspector, by name
+        assert phone.evaluate("document.documentElement.scrollWidth") <= 390
+        shoot(phone, "warning-detail-phone")
     finally:
         _clean_up(live_services, cases + started, warning_ids)
