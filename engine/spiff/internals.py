@@ -107,6 +107,9 @@ def task_data_converter(encode: Callable[[Any], Any]) -> type[TaskConverter]:
             dct["data"] = encode(dct["data"])
             if dct["delta"]:
                 dct["delta"]["updates"] = encode(dct["delta"]["updates"])
+                # Listed in the parent's key order, which a restore from PostgreSQL (JSONB) does not
+                # keep: sorted, the same workflow always dumps the same state.
+                dct["delta"]["deletions"] = sorted(dct["delta"]["deletions"])
             return dct
 
     return TaskDataConverter

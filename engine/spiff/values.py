@@ -12,6 +12,12 @@ with non-text keys; none of these is JSON. Two forms are kept:
 
 A value of any other type (a compiled pattern, an iterator) cannot be stored; ``check``
 names it so the script that made it fails with a message, instead of every save failing later.
+
+A workflow kept in memory between requests (engine/spiff/cache.py) must be the workflow a restore
+would give, so data is put in its restored form where it comes out of a script (``check``, via
+``normalise``): subclasses become their base type (an ``OrderedDict`` a dict, a named tuple a
+tuple), functions a script defined are dropped, and every list, dict and set is a new one, shared
+with no other task's data (a restore shares none either).
 """
 from __future__ import annotations
 
@@ -24,7 +30,7 @@ from zoneinfo import ZoneInfo
 
 from .internals import register_restorer
 
-__all__ = ["UnstorableValue", "check", "encode", "jsonable", "register_restorers"]
+__all__ = ["UnstorableValue", "check", "detach", "encode", "jsonable", "normalise", "register_restorers"]
 
 _JSON_SCALARS = (str, bool, int, type(None))  # bool before int does not matter: both pass as-is
 _TAG = "typename"
@@ -78,8 +84,7 @@ def encode(value, path: str = "data"):
     if isinstance(value, Decimal):
         return {_TAG: "pingan.decimal", "value": str(value)}
     if isinstance(value, datetime):  # before date: a datetime is a date
-        zone = value.tzinfo.key if isinstance(value.tzinfo, ZoneInfo) else None
-        return {_TAG: "pingan.datetime", "value": value.isoformat(), **({"zone": zone} if zone else {})}
+        return {_TAG: "pingan.datetime", "value": value.isoformat(), **_zone_of(value.tzinfo)}
     if isinstance(value, date):
         return {_TAG: "pingan.date", "value": value.isoformat()}
     if isinstance(value, time):
@@ -113,9 +118,70 @@ def encode(value, path: str = "data"):
     raise UnstorableValue(path, value)
 
 
+def _zone_of(tzinfo) -> dict:
+    if isinstance(tzinfo, ZoneInfo):
+        return {"zone": tzinfo.key}
+    if isinstance(tzinfo, timezone) and tzinfo is not timezone.utc:
+        # A name given to a fixed offset (timezone(timedelta(hours=8), "CST")) is not in the ISO text.
+        offset = tzinfo.utcoffset(None)
+        if tzinfo != timezone(offset) or tzinfo.tzname(None) != timezone(offset).tzname(None):
+            return {"offset_name": tzinfo.tzname(None)}
+    return {}
+
+
 def check(data: dict) -> None:
-    """Raise UnstorableValue if ``data`` holds a value that cannot be stored."""
-    encode(data)
+    """Raise UnstorableValue if ``data`` holds a value that cannot be stored; else put it in its restored form.
+
+    Called on a task's data after each script (engine/spiff/steps.py), so what a script leaves is
+    at once what a restore of the saved state would give (see ``normalise``).
+    """
+    detach(data)
+
+
+def detach(data: dict) -> None:
+    """Replace ``data``'s values in place by their restored form (``normalise``), sharing nothing."""
+    fresh = normalise(data)
+    data.clear()
+    data.update(fresh)
+
+
+def normalise(value, path: str = "data"):
+    """Return ``value`` as restoring its stored form (``encode``) gives it back, in new containers.
+
+    The same as ``restore(encode(value))`` without the JSON in between: a dict, list or set
+    subclass becomes a plain one, a tuple subclass a tuple, ``str``, ``int`` and ``float``
+    subclasses their base, functions and modules in dicts are dropped. Raises UnstorableValue
+    where ``encode`` would.
+    """
+    kind = type(value)
+    if kind in _JSON_SCALARS or kind is float:
+        return value
+    if kind is dict or isinstance(value, dict):
+        return {normalise(k, f"{path} 的键"): normalise(v, f"{path}[{k!r}]")
+                for k, v in value.items() if not _skipped(v)}
+    if kind is list or isinstance(value, list):
+        return [normalise(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int):
+        return int(value)
+    if isinstance(value, float):
+        return float(value)
+    if isinstance(value, str):
+        return str(value)
+    if isinstance(value, tuple):
+        return tuple(normalise(v, f"{path}[{i}]") for i, v in enumerate(value))
+    if isinstance(value, (set, frozenset)):
+        items = (normalise(v, f"{path} 的元素") for v in value)
+        return frozenset(items) if isinstance(value, frozenset) else set(items)
+    if isinstance(value, bytearray):
+        return bytearray(value)
+    if isinstance(value, bytes):
+        return bytes(value)
+    if type(value) in _IMMUTABLE_STORED:
+        return value
+    # Anything else goes the whole way (a subclass of datetime or Decimal comes back as its base).
+    return _restore_tagged(encode(value, path))
 
 
 def _ordered(items) -> list:
@@ -171,35 +237,66 @@ def _key(key) -> str:
 
 def _restore_datetime(dct) -> datetime:
     moment = datetime.fromisoformat(dct["value"])
-    return moment.astimezone(ZoneInfo(dct["zone"])) if dct.get("zone") else moment
+    if dct.get("zone"):
+        return moment.astimezone(ZoneInfo(dct["zone"]))
+    if dct.get("offset_name"):
+        return moment.replace(tzinfo=timezone(moment.utcoffset(), dct["offset_name"]))
+    return moment
+
+
+# Stored and restored as they are: immutable, and exactly these types (not subclasses).
+_IMMUTABLE_STORED = frozenset({Decimal, datetime, date, time, timedelta, timezone, complex, range, slice, ZoneInfo})
+_RESTORERS: dict = {}
+
+
+def _restore_tagged(value):
+    """Restore what ``encode`` made, without the serializer's registry (for ``normalise``)."""
+    if isinstance(value, list):
+        return [_restore_tagged(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    build = _RESTORERS.get(value.get(_TAG))
+    if build is not None:
+        return build(value, _restore_tagged)
+    return {k: _restore_tagged(v) for k, v in value.items()}
+
+
+def _builders() -> dict:
+    """Each tag's builder, given the tagged dict and the function restoring the values inside it."""
+
+    def items(d, restore):
+        return [restore(v) for v in d["items"]]
+
+    return {
+        "pingan.dict": lambda d, restore: {restore(k): restore(v) for k, v in d["items"]},
+        "pingan.float": lambda d, restore: float(d["value"]),
+        "pingan.decimal": lambda d, restore: Decimal(d["value"]),
+        "pingan.datetime": lambda d, restore: _restore_datetime(d),
+        "pingan.date": lambda d, restore: date.fromisoformat(d["value"]),
+        "pingan.time": lambda d, restore: time.fromisoformat(d["value"]),
+        "pingan.timedelta": lambda d, restore: timedelta(days=d["days"], seconds=d["seconds"],
+                                                         microseconds=d["microseconds"]),
+        "pingan.timezone": lambda d, restore: (timezone.utc if not d["seconds"]
+                                               else timezone(timedelta(seconds=d["seconds"]), d["name"])),
+        "pingan.tuple": lambda d, restore: tuple(items(d, restore)),
+        "pingan.set": lambda d, restore: set(items(d, restore)),
+        "pingan.frozenset": lambda d, restore: frozenset(items(d, restore)),
+        "pingan.bytes": lambda d, restore: base64.b64decode(d["value"]),
+        "pingan.bytearray": lambda d, restore: bytearray(base64.b64decode(d["value"])),
+        "pingan.complex": lambda d, restore: complex(restore(d["real"]), restore(d["imag"])),
+        "pingan.range": lambda d, restore: range(d["start"], d["stop"], d["step"]),
+        "pingan.slice": lambda d, restore: slice(restore(d["start"]), restore(d["stop"]), restore(d["step"])),
+        "pingan.zoneinfo": lambda d, restore: ZoneInfo(d["key"]),
+    }
+
+
+_RESTORERS.update(_builders())
 
 
 def register_restorers(registry) -> None:
     """Teach the serializer's registry to restore the tagged values ``encode`` writes."""
     restore = registry.restore
-
-    def items(dct):
-        return [restore(v) for v in dct["items"]]
-
-    for name, build in {
-        "pingan.dict": lambda d: {restore(k): restore(v) for k, v in d["items"]},
-        "pingan.float": lambda d: float(d["value"]),
-        "pingan.decimal": lambda d: Decimal(d["value"]),
-        "pingan.datetime": _restore_datetime,
-        "pingan.date": lambda d: date.fromisoformat(d["value"]),
-        "pingan.time": lambda d: time.fromisoformat(d["value"]),
-        "pingan.timedelta": lambda d: timedelta(days=d["days"], seconds=d["seconds"], microseconds=d["microseconds"]),
-        "pingan.timezone": lambda d: timezone.utc if not d["seconds"] else timezone(timedelta(seconds=d["seconds"]), d["name"]),
-        "pingan.tuple": lambda d: tuple(items(d)),
-        "pingan.set": lambda d: set(items(d)),
-        "pingan.frozenset": lambda d: frozenset(items(d)),
-        "pingan.bytes": lambda d: base64.b64decode(d["value"]),
-        "pingan.bytearray": lambda d: bytearray(base64.b64decode(d["value"])),
-        "pingan.complex": lambda d: complex(restore(d["real"]), restore(d["imag"])),
-        "pingan.range": lambda d: range(d["start"], d["stop"], d["step"]),
-        "pingan.slice": lambda d: slice(restore(d["start"]), restore(d["stop"]), restore(d["step"])),
-        "pingan.zoneinfo": lambda d: ZoneInfo(d["key"]),
-    }.items():
+    for name, build in _RESTORERS.items():
         # Restore only: converting stays with ``encode``, so the registry's handling of spec
         # and internal data (which SpiffWorkflow owns) is unchanged.
-        register_restorer(registry, name, build)
+        register_restorer(registry, name, lambda d, build=build: build(d, restore))

@@ -102,14 +102,29 @@ class StepError:
         return out
 
 
+class _DetachedScripts(CheckedScripts):
+    """Run each script on data of its own task only, as it would run after a restore.
+
+    SpiffWorkflow gives a task a shallow copy of its parent's data, so a list inside it is the
+    parent's list; a restore rebuilds some of those and shares others. A script changing such a
+    value in place (``items.append``) would then change another task's data in a workflow kept in
+    memory and not in a restored one. Detached first, it changes its own task's data only; what it
+    leaves is put in its restored form by ``values.check`` (CheckedScripts).
+    """
+
+    def execute(self, task, script, external_context=None):
+        values.detach(task.data)
+        return super().execute(task, script, external_context)
+
+
 class Runner:
     """One loaded workflow: advance it, read its tasks and events, dump its state."""
 
     def __init__(self, workflow: BpmnWorkflow):
         self.wf = workflow
         engine = workflow.script_engine
-        if not isinstance(engine, CheckedScripts):
-            workflow.script_engine = CheckedScripts(engine)
+        if not isinstance(engine, _DetachedScripts):
+            workflow.script_engine = _DetachedScripts(engine.engine if isinstance(engine, CheckedScripts) else engine)
         # Per Runner, and a Runner lives for one request: every step entry point shares it.
         self.step_budget = getattr(engine, "step_budget", None) or DEFAULT_STEP_BUDGET
         self.steps_left = self.step_budget
@@ -138,9 +153,16 @@ class Runner:
         wf.script_engine = script_engine
         return cls(wf)
 
+    @classmethod
+    def resume(cls, workflow: BpmnWorkflow, script_engine) -> Runner:
+        """Go on with a workflow kept in memory since it was saved (engine/spiff/cache.py)."""
+        workflow.script_engine = script_engine
+        return cls(workflow)
+
     def dump(self) -> dict:
         """Serialize the workflow without its spec (the spec is stored once per definition)."""
         compact(self.wf)
+        _restored_order(self.wf)
         # Never the registry's encoder mode: it is one flag for the whole process, so a thread
         # dumping while another finished would see it switched off under it. Task data goes
         # through values.encode (in the converters above) instead, which the mode was for.
@@ -493,14 +515,59 @@ def _message_definition(event_def, name: str) -> MessageEventDefinition | None:
     return None
 
 
-def _parents_first(tasks: dict, root: str) -> dict:
-    """Order serialized tasks depth-first from the root, so every parent precedes its children."""
+def _restored_order(wf: BpmnWorkflow) -> None:
+    """Put the workflow's tasks, subprocesses and waiting events in the order a restore gives them.
+
+    Which waiting event catches a message first, and which task a walk over ``tasks`` meets first,
+    follow these dicts' order. A workflow kept in memory (engine/spiff/cache.py) must act as the
+    one restored from the state it saved, so the live one takes the restored order at every dump.
+    The dicts are reordered in place: the library may hold them.
+    """
+    _reorder(wf.tasks, _parents_first(wf.tasks, wf.task_tree.id, internals.child_ids))
+    subprocesses: dict = {}
+
+    def walk(workflow) -> None:  # as the serializer restores them: under their task, depth first
+        for task_id in workflow.tasks:
+            sub = wf.subprocesses.get(task_id)
+            if sub is not None and task_id not in subprocesses:
+                _reorder(sub.tasks, _parents_first(sub.tasks, sub.task_tree.id, internals.child_ids))
+                subprocesses[task_id] = sub
+                walk(sub)
+
+    walk(wf)
+    _reorder(wf.subprocesses, subprocesses)
+    waiting = wf.event_manager.tasks
+    if len(waiting) > 1:
+        position = {task_id: i for i, task_id in enumerate(
+            t for workflow in (wf, *subprocesses.values()) for t in workflow.tasks)}
+        _reorder(waiting, dict(sorted(waiting.items(), key=lambda item: position.get(item[0], len(position)))))
+
+
+def _reorder(target: dict, ordered: dict) -> None:
+    """Give ``target`` the order of ``ordered`` (same keys first; any others stay, after them)."""
+    if list(target) == list(ordered)[:len(target)]:
+        return
+    rest = {k: v for k, v in target.items() if k not in ordered}
+    target.clear()
+    target.update(ordered)
+    target.update(rest)
+
+
+def _serialized_children(task: dict) -> list:
+    return task.get("children", [])
+
+
+def _parents_first(tasks: dict, root, children=_serialized_children) -> dict:
+    """Order tasks (serialized, or live with ``children=internals.child_ids``) depth-first from the root.
+
+    Every parent then precedes its children; restoring a task's data needs its parent's.
+    """
     ordered, stack = {}, [root]
     while stack:
         task_id = stack.pop()
         if task_id in tasks and task_id not in ordered:
             ordered[task_id] = tasks[task_id]
-            stack.extend(reversed(tasks[task_id].get("children", [])))
+            stack.extend(reversed(children(tasks[task_id])))
     for task_id, task in tasks.items():  # unreachable from the root: keep, as before
         ordered.setdefault(task_id, task)
     return ordered
