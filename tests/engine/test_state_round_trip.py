@@ -17,10 +17,12 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import clock
 from engine.clock import FrozenClock
 from engine.context import context_of
+from engine.scripting import build_script_engine
 from engine.spiff import values
 from engine.spiff.workflow import _SERIALIZER, Runner
 from engine.studio.scenarios import _start_moment
@@ -190,3 +192,43 @@ def test_normalising_refuses_what_cannot_be_stored():
     with pytest.raises(values.UnstorableValue) as caught:
         values.normalise({"ok": 1, "bad": [iter([])]})
     assert "data['bad'][0]" in caught.value.path
+
+
+_SHARED_LIST = """<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL" id="d" targetNamespace="t">
+  <bpmn:process id="shared" isExecutable="true">
+    <bpmn:startEvent id="start"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:scriptTask id="make" scriptFormat="python"><bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing>
+      <bpmn:script>people = [{"name": "甲"}]</bpmn:script></bpmn:scriptTask>
+    <bpmn:userTask id="look"><bpmn:incoming>f2</bpmn:incoming><bpmn:outgoing>f3</bpmn:outgoing></bpmn:userTask>
+    <bpmn:scriptTask id="rename" scriptFormat="python"><bpmn:incoming>f3</bpmn:incoming><bpmn:outgoing>f4</bpmn:outgoing>
+      <bpmn:script>people[0]["name"] = "乙"</bpmn:script></bpmn:scriptTask>
+    <bpmn:userTask id="wait"><bpmn:incoming>f4</bpmn:incoming><bpmn:outgoing>f5</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="end"><bpmn:incoming>f5</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="start" targetRef="make"/>
+    <bpmn:sequenceFlow id="f2" sourceRef="make" targetRef="look"/>
+    <bpmn:sequenceFlow id="f3" sourceRef="look" targetRef="rename"/>
+    <bpmn:sequenceFlow id="f4" sourceRef="rename" targetRef="wait"/>
+    <bpmn:sequenceFlow id="f5" sourceRef="wait" targetRef="end"/>
+  </bpmn:process>
+</bpmn:definitions>"""
+
+
+@pytest.mark.parametrize("restored_between", [False, True], ids=["live", "restored"])
+def test_a_script_changing_a_list_in_place_changes_its_own_task_only(restored_between):
+    """SpiffWorkflow hands a task its parent's lists; kept in memory or restored, the change stays put."""
+    parser = SpiffBpmnParser()
+    parser.add_bpmn_str(_SHARED_LIST.encode(), "shared.bpmn")
+    spec, subs = parser.get_spec("shared"), parser.get_subprocess_specs("shared")
+    engine = build_script_engine()
+    runner = Runner.start(spec, subs, engine, {})
+    assert runner.run_engine_steps() is None
+    if restored_between:
+        runner = Runner.restore(runner.dump(), spec, subs, engine)
+    [look] = runner.ready_user_tasks()
+    assert runner.complete_user_task(look.id, {}) is None
+    by_name = {t.task_spec.name: t for t in runner._all_tasks()}
+    assert by_name["make"].data["people"] == [{"name": "甲"}]
+    assert by_name["look"].data["people"] == [{"name": "甲"}]
+    assert by_name["rename"].data["people"] == [{"name": "乙"}]
+    assert runner.ready_user_tasks()[0].data["people"] == [{"name": "乙"}]
