@@ -23,6 +23,7 @@ from .board.platform_figures import platform_figures
 from .scripting import use_calendar, use_platform_reader
 from .signing import queue as signing_queue
 from .signing.models import Position, pending as signing_pending
+from .spiff import cache as workflow_cache
 from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
 from .sync import sync_after_step
 from .visibility import can_see, may_act
@@ -69,9 +70,20 @@ def load(session: Session, *, instance_id: int) -> Loaded:
 
 def _restore(session: Session, instance: Instance) -> Loaded:
     with_cached_json(instance.definition)
+    engine = context_of(session).script_engine
+    # The workflow this process saved at the row's current version, if it still holds it: the
+    # same workflow a restore would build (engine/spiff/cache.py), without building it.
+    kept = workflow_cache.take(instance.id, version=instance.lock_version, fingerprint=_fingerprint(instance))
+    if kept is not None:
+        return Loaded(instance, instance.definition, Runner.resume(kept, engine))
     spec, subs = runtime_spec(instance.definition)
-    runner = Runner.restore(instance.state, spec, subs, context_of(session).script_engine)
+    runner = Runner.restore(instance.state, spec, subs, engine)
     return Loaded(instance, instance.definition, runner)
+
+
+def _fingerprint(instance: Instance) -> tuple:
+    # An id used again (SQLite, after a rollback or a deletion) never brings back another case's tasks.
+    return instance.definition_id, (instance.state or {}).get("root")
 
 
 def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | None) -> Instance:
@@ -108,6 +120,10 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
         if obj is instance or (isinstance(obj, HumanTask) and obj.instance_id == instance.id):
             write_changes(session, obj)
     session.flush()
+    if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
+        # Kept once the caller's transaction commits, as the row's state at its new version.
+        workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
+                                         workflow=runner.wf, fingerprint=_fingerprint(instance))
     return instance
 
 
