@@ -277,8 +277,11 @@ def create_triggers(connection: Connection) -> None:
             connection.exec_driver_sql(statement)
 
 
-def _after_create(target, connection, **kw) -> None:
-    create_triggers(connection)
+def _after_create(target, connection, tables=None, **kw) -> None:
+    # Only when this create_all made the board's tables: create_all(tables=[...]) of some other
+    # table must not need instances and human_tasks to exist.
+    if tables is None or any(t.name == "board_tally_deltas" for t in tables):
+        create_triggers(connection)
 
 
 # Migrations create them (0006); this covers a schema built by create_all alone.
