@@ -7,13 +7,14 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from ..errors import DefinitionInvalid, Problem
+from ..errors import Problem
 from ..orgs import ROLES, role_for_lane
-from ..spiff.parser import NS, element_lines, parse_xml
+from ..spiff.parser import NS, element_lines
 from . import import_structure as structure
 from .import_activities import ActivityConversions
 from .import_common import (BPMN, CAMUNDA, FOREIGN, ISO_TIME, KIND_ZH, NO_EFFECT, NO_EFFECT_ELEMENTS, NS_XSI, SPIFF,
-                            ZEEBE, camunda_attr, prefix, set_text, with_spiff_namespace)
+                            ZEEBE, camunda_attr, parse_or_report, prefix, set_text,
+                            with_spiff_namespace)
 from .import_data import DataConversions
 from .import_lanes import draw_new_lanes
 from .imported_expressions import NotConvertible, to_python
@@ -64,12 +65,8 @@ class BpmnImport(ActivityConversions, DataConversions):
     # -- the conversion ----------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            tree = parse_xml(self.text.encode("utf-8"), PurePosixPath(self.path).name)
-        except DefinitionInvalid as exc:
-            # Not XML Pingan reads: reported with its line, and left out of the result.
-            self.out.problems.extend(Problem(p.message, p.message_en, file=self.path, line=p.line,
-                                             element_id=p.element_id) for p in exc.details)
+        tree = parse_or_report(self.text, self.path, self.out.problems)
+        if tree is None:
             return
         self.tree, self.root = tree, with_spiff_namespace(tree)
         self.lines = element_lines(tree)

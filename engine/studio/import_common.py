@@ -4,12 +4,14 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from pathlib import PurePosixPath
 
 import yaml
 from lxml import etree
 
+from ..errors import DefinitionInvalid, Problem
 from ..scripting import HELPER_NAMES
-from ..spiff.parser import NS
+from ..spiff.parser import NS, parse_xml
 
 BPMN = NS["bpmn"]
 SPIFF = NS["spiffworkflow"]
@@ -101,6 +103,19 @@ def condition_fields(code: str) -> dict[str, dict]:
                 and node.id not in skipped and node.id not in ("True", "False", "None"):
             found.setdefault(node.id, {"type": "boolean"})
     return found
+
+
+def parse_or_report(text: str, path: str, problems: list):
+    """Return the file's XML tree, or None with its problems (each with its line) added to ``problems``.
+
+    A file that is not XML Pingan reads is reported and left out of the import's result.
+    """
+    try:
+        return parse_xml(text.encode("utf-8"), PurePosixPath(path).name)
+    except DefinitionInvalid as exc:
+        problems.extend(Problem(p.message, p.message_en, file=path, line=p.line, element_id=p.element_id)
+                        for p in exc.details)
+        return None
 
 
 def with_spiff_namespace(tree):

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING
 
 from lxml import etree
 
-from ..errors import DefinitionInvalid, Problem
-from ..spiff.parser import NS, parse_xml
+from ..errors import Problem
+from ..spiff.parser import NS
+from .import_common import parse_or_report
 from .imported_expressions import INPUT_VALUE, NotConvertible, feel_expression, feel_unary_tests, snake, to_python
 
 if TYPE_CHECKING:
@@ -103,11 +104,8 @@ class DmnImport:
     # -- the conversion ----------------------------------------------------------------------
 
     def run(self) -> None:
-        try:
-            tree = parse_xml(self.text.encode("utf-8"), PurePosixPath(self.path).name)
-        except DefinitionInvalid as exc:
-            self.out.problems.extend(Problem(p.message, p.message_en, file=self.path, line=p.line,
-                                             element_id=p.element_id) for p in exc.details)
+        tree = parse_or_report(self.text, self.path, self.out.problems)
+        if tree is None:
             return
         root = tree.getroot()
         if not is_dmn(root):
