@@ -282,7 +282,6 @@ def _sweep_until_done(settings, at_iso: str) -> int:
 
 def _burst(settings, kind: str, n: int, *, processes: int) -> list:
     from engine.context import open_services
-    from engine.models import AuditEntry
     from engine.timers import CLAIM
 
     svc = open_services(settings)
@@ -302,11 +301,7 @@ def _burst(settings, kind: str, n: int, *, processes: int) -> list:
             for proc in procs:
                 proc.wait()
         seconds = time.perf_counter() - started
-        with svc.session() as s:
-            once = s.scalar(select(func.count(func.distinct(AuditEntry.instance_id))).where(
-                AuditEntry.kind == "timer_fired", AuditEntry.instance_id.in_(ids)))
-            total = s.scalar(select(func.count()).select_from(AuditEntry).where(
-                AuditEntry.kind == "timer_fired", AuditEntry.instance_id.in_(ids)))
+        once, total = _fired_counts(svc, ids)
     finally:
         svc.dispose()
     note = (f"{n} timers due at one moment, {processes} process(es) running fire_timers, {CLAIM} per claim; "
@@ -350,11 +345,7 @@ def _celery_burst(settings, kind: str, n: int) -> list:
             time.sleep(0.1)
         seconds = (datetime.now(timezone.utc) - due).total_seconds()
         time.sleep(1)  # a second firing of any of them would show now
-        with svc.session() as s:
-            once = s.scalar(select(func.count(func.distinct(AuditEntry.instance_id))).where(
-                AuditEntry.kind == "timer_fired", AuditEntry.instance_id.in_(ids)))
-            total = s.scalar(select(func.count()).select_from(AuditEntry).where(
-                AuditEntry.kind == "timer_fired", AuditEntry.instance_id.in_(ids)))
+        once, total = _fired_counts(svc, ids)
     finally:
         for proc in (beat, worker):
             if proc is not None:
@@ -365,3 +356,15 @@ def _celery_burst(settings, kind: str, n: int) -> list:
     return [result(f"{label}.seconds", seconds, "s", kind, note=note,
                    goal=BURST_GOAL if n == 10_000 and kind == "postgresql" else None),
             result(f"{label}.timers_per_s", n / seconds, "timers/s", kind)]
+
+
+def _fired_counts(svc, ids) -> tuple[int, int]:
+    """Return how many of the cases ``ids`` fired a timer, and how many firings there were in all."""
+    from engine.models import AuditEntry
+
+    with svc.session() as s:
+        once = s.scalar(select(func.count(func.distinct(AuditEntry.instance_id))).where(
+            AuditEntry.kind == "timer_fired", AuditEntry.instance_id.in_(ids)))
+        total = s.scalar(select(func.count()).select_from(AuditEntry).where(
+            AuditEntry.kind == "timer_fired", AuditEntry.instance_id.in_(ids)))
+    return once, total
