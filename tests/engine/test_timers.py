@@ -176,10 +176,8 @@ def test_a_failing_script_after_a_timer_stops_only_its_own_case(session, actors,
         InstanceStatus.COMPLETED, 20, ["wait_until"])
 
 
-def test_a_firing_that_raises_is_retried_with_backoff_then_put_in_error(session, actors, frozen, monkeypatch):
-    li = actors("li.sl")
-    broken = start_date_case(session, li, fire_at=T0 + timedelta(hours=1), divisor=7)
-    other = start_date_case(session, li, fire_at=T0 + timedelta(hours=1))
+def _break_divisor_seven(monkeypatch) -> None:
+    """Make firing a timer raise for the cases started with divisor 7 (their state "cannot be read")."""
     original = timers.fire_due_timers
 
     def flaky(runner, at):
@@ -188,6 +186,13 @@ def test_a_firing_that_raises_is_retried_with_backoff_then_put_in_error(session,
         return original(runner, at)
 
     monkeypatch.setattr(timers, "fire_due_timers", flaky)
+
+
+def test_a_firing_that_raises_is_retried_with_backoff_then_put_in_error(session, actors, frozen, monkeypatch):
+    li = actors("li.sl")
+    broken = start_date_case(session, li, fire_at=T0 + timedelta(hours=1), divisor=7)
+    other = start_date_case(session, li, fire_at=T0 + timedelta(hours=1))
+    _break_divisor_seven(monkeypatch)
     frozen.advance(timedelta(hours=1))
     result = {f.instance_id: f for f in timers.fire_due(session)}
     assert (result[other.id].ok, result[broken.id].ok, result[broken.id].error) == (True, False, "state cannot be read")
@@ -351,14 +356,7 @@ def test_a_firing_that_raises_undoes_its_batch_and_the_others_fire_one_by_one(co
         li = actor_for(s, username="li.sl")
         fine = [start_date_case(s, li, fire_at=T0 + timedelta(minutes=1)).id for _ in range(3)]
         broken = start_date_case(s, li, fire_at=T0 + timedelta(minutes=1), divisor=7).id
-    original = timers.fire_due_timers
-
-    def flaky(runner, at):
-        if runner.data().get("divisor") == 7:
-            raise RuntimeError("state cannot be read")
-        return original(runner, at)
-
-    monkeypatch.setattr(timers, "fire_due_timers", flaky)
+    _break_divisor_seven(monkeypatch)
     frozen.advance(timedelta(minutes=1))
     report = timers.sweep(committed)
     assert {f.instance_id: f.ok for f in report.fired} == {**{i: True for i in fine}, broken: False}
