@@ -29,6 +29,7 @@ from . import internals, values
 from .compaction import compact
 from .copying import copy_data
 from .loops import inject_loop_counts, loop_index, loops_user_task, remove_injected
+from .ordering import parents_first, restored_order
 from .steps import COMPACT_EVERY, DEFAULT_STEP_BUDGET, MAX_NESTING, Breather, CheckedScripts, StepBudgetSpent
 
 __all__ = ["SERIALIZER_VERSION", "Runner", "ReadyUserTask", "StepError", "WaitingEvent",
@@ -146,9 +147,9 @@ class Runner:
         dct["spec"], dct["subprocess_specs"] = spec, subprocess_specs
         # A task's data is stored as a delta against its parent and rebuilt only if the parent
         # was restored first; PostgreSQL's JSONB does not keep key order, so put it back.
-        dct["tasks"] = _parents_first(dct["tasks"], dct["root"])
+        dct["tasks"] = parents_first(dct["tasks"], dct["root"])
         for sub in dct.get("subprocesses", {}).values():
-            sub["tasks"] = _parents_first(sub["tasks"], sub["root"])
+            sub["tasks"] = parents_first(sub["tasks"], sub["root"])
         wf = _SERIALIZER.from_dict(dct)
         wf.script_engine = script_engine
         return cls(wf)
@@ -162,7 +163,7 @@ class Runner:
     def dump(self) -> dict:
         """Serialize the workflow without its spec (the spec is stored once per definition)."""
         compact(self.wf)
-        _restored_order(self.wf)
+        restored_order(self.wf)
         # Never the registry's encoder mode: it is one flag for the whole process, so a thread
         # dumping while another finished would see it switched off under it. Task data goes
         # through values.encode (in the converters above) instead, which the mode was for.
@@ -513,64 +514,6 @@ def _message_definition(event_def, name: str) -> MessageEventDefinition | None:
         return next((d for d in event_def.event_definitions
                      if isinstance(d, MessageEventDefinition) and d.name == name), None)
     return None
-
-
-def _restored_order(wf: BpmnWorkflow) -> None:
-    """Put the workflow's tasks, subprocesses and waiting events in the order a restore gives them.
-
-    Which waiting event catches a message first, and which task a walk over ``tasks`` meets first,
-    follow these dicts' order. A workflow kept in memory (engine/spiff/cache.py) must act as the
-    one restored from the state it saved, so the live one takes the restored order at every dump.
-    The dicts are reordered in place: the library may hold them.
-    """
-    _reorder(wf.tasks, _parents_first(wf.tasks, wf.task_tree.id, internals.child_ids))
-    subprocesses: dict = {}
-
-    def walk(workflow) -> None:  # as the serializer restores them: under their task, depth first
-        for task_id in workflow.tasks:
-            sub = wf.subprocesses.get(task_id)
-            if sub is not None and task_id not in subprocesses:
-                _reorder(sub.tasks, _parents_first(sub.tasks, sub.task_tree.id, internals.child_ids))
-                subprocesses[task_id] = sub
-                walk(sub)
-
-    walk(wf)
-    _reorder(wf.subprocesses, subprocesses)
-    waiting = wf.event_manager.tasks
-    if len(waiting) > 1:
-        position = {task_id: i for i, task_id in enumerate(
-            t for workflow in (wf, *subprocesses.values()) for t in workflow.tasks)}
-        _reorder(waiting, dict(sorted(waiting.items(), key=lambda item: position.get(item[0], len(position)))))
-
-
-def _reorder(target: dict, ordered: dict) -> None:
-    """Give ``target`` the order of ``ordered`` (same keys first; any others stay, after them)."""
-    if list(target) == list(ordered)[:len(target)]:
-        return
-    rest = {k: v for k, v in target.items() if k not in ordered}
-    target.clear()
-    target.update(ordered)
-    target.update(rest)
-
-
-def _serialized_children(task: dict) -> list:
-    return task.get("children", [])
-
-
-def _parents_first(tasks: dict, root, children=_serialized_children) -> dict:
-    """Order tasks (serialized, or live with ``children=internals.child_ids``) depth-first from the root.
-
-    Every parent then precedes its children; restoring a task's data needs its parent's.
-    """
-    ordered, stack = {}, [root]
-    while stack:
-        task_id = stack.pop()
-        if task_id in tasks and task_id not in ordered:
-            ordered[task_id] = tasks[task_id]
-            stack.extend(reversed(children(tasks[task_id])))
-    for task_id, task in tasks.items():  # unreachable from the root: keep, as before
-        ordered.setdefault(task_id, task)
-    return ordered
 
 
 def _timer_due(task) -> datetime | None:
