@@ -4,7 +4,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from engine import runtime
 from engine.models import AuditEntry, HumanTask, TaskStatus
@@ -42,3 +42,27 @@ def copy_repo(tmp_path: Path) -> Path:
     target = tmp_path / "repo"
     shutil.copytree(REPO, target)
     return target
+
+
+class Statements:
+    """Collect the SQL statements a session sends while the block runs (savepoints and pings left out).
+
+    Each statement is kept on one line, whitespace folded, so a test can look for a fragment.
+    """
+
+    def __init__(self, session):
+        self.engine, self.sql = session.get_bind().engine, []
+
+    def __enter__(self):
+        event.listen(self.engine, "before_cursor_execute", self._note)
+        return self
+
+    def __exit__(self, *exc):
+        event.remove(self.engine, "before_cursor_execute", self._note)
+
+    def _note(self, conn, cursor, statement, *args):
+        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "SELECT 1")):
+            self.sql.append(" ".join(statement.split()))
+
+    def count(self, fragment: str) -> int:
+        return sum(fragment in s for s in self.sql)

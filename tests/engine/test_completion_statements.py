@@ -2,12 +2,11 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import event
 
 from engine import runtime
 from engine.errors import NotFound
 from engine.models import HumanTask, TaskStatus
-from tests.factories import only_task
+from tests.factories import Statements, only_task
 
 # Measured on 2026-12-06 for review/register (amount 100, which ends the case), the test's
 # savepoints left out: 13 on SQLite and 13 on PostgreSQL. Lock the case with its definition, the
@@ -17,25 +16,6 @@ from tests.factories import only_task
 MAX_STATEMENTS = {"sqlite": 13, "postgresql": 13}
 
 
-class Statements:
-    """Collect the SQL statements sent while the block runs, savepoints left out."""
-
-    def __init__(self, session):
-        self.engine, self.sql = session.get_bind().engine, []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._note)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._note)
-
-    def _note(self, conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE")):
-            self.sql.append(" ".join(statement.split()))
-
-    def count(self, fragment: str) -> int:
-        return sum(fragment in s for s in self.sql)
 
 
 def _ready_task(session, actor) -> str:

@@ -7,7 +7,7 @@ from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import event, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.orm.exc import StaleDataError
 
 from engine import audit, runtime
@@ -16,25 +16,9 @@ from engine.models import AuditEntry, CaseField, HumanTask, Instance, InstanceSt
 from engine.rows import write_changes
 from engine.spiff.copying import copy_data
 from engine.spiff.workflow import Runner
-from tests.factories import only_task
+from tests.factories import Statements, only_task
 
 
-class Statements:
-    """Count the SQL statements a session sends."""
-
-    def __init__(self, session):
-        self.engine, self.sql = session.get_bind().engine, []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._note)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._note)
-
-    def _note(self, conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE", "SELECT 1")):
-            self.sql.append(statement)
 
 
 def test_start_and_complete_send_few_statements(session, actors):

@@ -1,9 +1,11 @@
 """A completion over the API reads its task and case once, hides unseen cases, and answers briefly on request."""
 from __future__ import annotations
 
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from engine.models import AuditEntry, HumanTask
+
+from tests.factories import Statements
 
 from .helpers import open_task_id, start_case
 
@@ -11,22 +13,6 @@ BIG = {"subject": "修缮围墙", "amount": 20000}
 SMALL = {"subject": "修缮围墙", "amount": 100}
 
 
-class Statements:
-    """Collect the SQL statements sent while the block runs, savepoints left out."""
-
-    def __init__(self, session):
-        self.engine, self.sql = session.get_bind().engine, []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._note)
-        return self
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._note)
-
-    def _note(self, conn, cursor, statement, *args):
-        if not statement.lstrip().upper().startswith(("SAVEPOINT", "RELEASE")):
-            self.sql.append(" ".join(statement.split()))
 
 
 def _complete(client, headers, task_id, data, query=""):
