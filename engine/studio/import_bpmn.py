@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
@@ -13,14 +12,11 @@ from ..spiff.parser import NS, element_lines
 from . import import_structure as structure
 from .import_activities import ActivityConversions
 from .import_common import (BPMN, CAMUNDA, FOREIGN, ISO_TIME, KIND_ZH, NO_EFFECT, NO_EFFECT_ELEMENTS, NS_XSI, SPIFF,
-                            ZEEBE, camunda_attr, parse_or_report, prefix, set_text,
+                            Imported, ZEEBE, camunda_attr, parse_or_report, prefix, set_text,
                             with_spiff_namespace)
 from .import_data import DataConversions
 from .import_lanes import draw_new_lanes
 from .imported_expressions import NotConvertible, to_python
-
-if TYPE_CHECKING:
-    from .imports import Imported
 
 
 class BpmnImport(ActivityConversions, DataConversions):

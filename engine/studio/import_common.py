@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 import yaml
@@ -103,6 +104,17 @@ def condition_fields(code: str) -> dict[str, dict]:
                 and node.id not in skipped and node.id not in ("True", "False", "None"):
             found.setdefault(node.id, {"type": "boolean"})
     return found
+
+
+@dataclass
+class Imported:
+    """The converted files, every refusal, and a line per change the import made."""
+
+    files: dict[str, str]
+    problems: list[Problem] = field(default_factory=list)
+    changes: list[str] = field(default_factory=list)
+    # Each converted decision: its hit policy and its outputs as (name in the tool, name in Pingan).
+    decisions: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
 
 
 def parse_or_report(text: str, path: str, problems: list):

@@ -183,7 +183,6 @@ class DataConversions:
         task's form gets a person field ``approver``. Without a user task before it, the task is refused.
         """
         kinds = {"assignee": ("person", "办理人"), "dueDate": ("datetime", "办理期限"), "warnAt": ("datetime", "提醒时间")}
-        flows = list(container.iterfind("bpmn:sequenceFlow", NS))
         for task in container.iterfind("bpmn:userTask", NS):
             for prop, code in self.assignment_names.get(task.get("id"), {}).items():
                 try:

@@ -10,17 +10,13 @@ from __future__ import annotations
 
 import re
 from pathlib import PurePosixPath
-from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from ..errors import Problem
 from ..spiff.parser import NS
-from .import_common import parse_or_report
+from .import_common import Imported, parse_or_report
 from .imported_expressions import INPUT_VALUE, NotConvertible, feel_expression, feel_unary_tests, snake, to_python
-
-if TYPE_CHECKING:
-    from .imports import Imported
 
 DMN13 = NS["dmn"]
 OLD_DMN = ("http://www.omg.org/spec/DMN/20151101/dmn.xsd", "http://www.omg.org/spec/DMN/20180521/MODEL/",

@@ -7,28 +7,16 @@ and what to draw instead.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
 from ..errors import DefinitionInvalid, Problem
 from ..orgs import ROLES, role_for_lane
 from ..spiff.parser import NS, element_lines, parse_xml
-from .import_common import BPMN, ZEEBE
+from .import_common import BPMN, ZEEBE, Imported
 from .import_bpmn import BpmnImport
 from .import_dmn import DmnImport
 from .validation import validate_files
 from .workspace import LAYOUT_HELP, file_kind
-
-@dataclass
-class Imported:
-    """The converted files, every refusal, and a line per change the import made."""
-
-    files: dict[str, str]
-    problems: list[Problem] = field(default_factory=list)
-    changes: list[str] = field(default_factory=list)
-    # Each converted decision: its hit policy and its outputs as (name in the tool, name in Pingan).
-    decisions: dict[str, tuple[str, list[tuple[str, str]]]] = field(default_factory=dict)
-
 
 def import_files(files: dict[str, str], *, default_role: str | None = None,
                  manual_steps: bool = False) -> tuple[dict[str, str], list[Problem]]:
