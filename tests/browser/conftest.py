@@ -13,7 +13,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, delete, select, text
 
 ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -137,3 +137,18 @@ def shoot(page, name: str, *, full_page: bool = True) -> Path:
     page.wait_for_timeout(150)
     page.screenshot(path=str(path), full_page=full_page)
     return path
+
+
+def delete_cases_after(session, before: int) -> None:
+    """Delete the cases with ids above ``before`` and every row that points at them: the browser
+    tests share one database, and a test that seeds cases leaves it as it found it."""
+    from engine.models import Instance
+    from engine.tables import metadata
+
+    ids = select(Instance.id).where(Instance.id > before)
+    for table in reversed(metadata.sorted_tables):
+        for column in table.c:
+            if table.name != "instances" and (column.name == "instance_id" or any(
+                    fk.column.table.name == "instances" for fk in column.foreign_keys)):
+                session.execute(delete(table).where(column.in_(ids)))
+    session.execute(delete(Instance).where(Instance.id > before))

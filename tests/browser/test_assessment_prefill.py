@@ -8,17 +8,16 @@ import re
 from datetime import datetime, time, timedelta, timezone
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
 from engine import clock, runtime
 from engine.clock import FrozenClock
-from engine.db import Base
 from engine.models import HumanTask, Instance, TaskStatus
 from engine.orgs import actor_for
 from tests.engine.test_assessment_prefill import _play
 from tests.scenario_player import SCENARIOS, load_scenario
 
-from .conftest import shoot
+from .conftest import delete_cases_after, shoot
 
 
 @pytest.fixture
@@ -48,13 +47,7 @@ def round_(live_services):
         case_id = case.id
     yield case_id
     with live_services.session() as s:  # leave the shared database as it was
-        ids = select(Instance.id).where(Instance.id > before)
-        for table in reversed(Base.metadata.sorted_tables):
-            for column in table.c:
-                if table.name != "instances" and (column.name == "instance_id" or any(
-                        fk.column.table.name == "instances" for fk in column.foreign_keys)):
-                    s.execute(delete(table).where(column.in_(ids)))
-        s.execute(delete(Instance).where(Instance.id > before))
+        delete_cases_after(s, before)
 
 
 def _open(services, case_id, element, org=None):

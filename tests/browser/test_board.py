@@ -8,13 +8,12 @@ from __future__ import annotations
 import re
 
 import pytest
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 
-from engine.db import Base
 from engine.models import Instance
 from engine.seed import seed_history
 
-from .conftest import shoot
+from .conftest import delete_cases_after, shoot
 
 CHARTS = ["chart-months", "chart-types", "chart-townships", "chart-cards"]
 # A canvas counts as drawn when enough of its pixels are not blank.
@@ -42,13 +41,7 @@ def history(live_services):
         s.commit()
     yield
     with live_services.session() as s:  # leave the shared database as it was
-        ids = select(Instance.id).where(Instance.id > before)
-        for table in reversed(Base.metadata.sorted_tables):
-            for column in table.c:
-                if table.name != "instances" and (column.name == "instance_id" or any(
-                        fk.column.table.name == "instances" for fk in column.foreign_keys)):
-                    s.execute(delete(table).where(column.in_(ids)))
-        s.execute(delete(Instance).where(Instance.id > before))
+        delete_cases_after(s, before)
         s.commit()
 
 
