@@ -16,7 +16,7 @@ from .common import (
     reset_database, result,
 )
 
-PARTS = ("ceiling", "throughput", "long", "http", "scale", "timers", "celery", "studio", "warnings")
+PARTS = ("ceiling", "throughput", "long", "case_size", "http", "scale", "timers", "celery", "studio", "warnings")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -71,6 +71,10 @@ def main(argv: list[str] | None = None) -> int:
         if "long" in parts:
             from . import long_cases
             attempt(f"long cases on {kind}", lambda: long_cases.run(kind=kind, quick=args.quick))
+        if "case_size" in parts:
+            from . import case_size
+            attempt(f"case size (N parallel tasks in one case) on {kind}",
+                    lambda: case_size.run(kind=kind, quick=args.quick))
         if "http" in parts:
             from . import http
             attempt(f"HTTP API with gunicorn on {kind}", lambda: http.run(kind=kind, plan=ONE_TASK, quick=args.quick))
