@@ -20,18 +20,20 @@ the township a row was folded into stays the township of its cases.
 """
 from __future__ import annotations
 
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from sqlalchemy import Index, Integer, String, UniqueConstraint, and_, case, delete, event, func, literal, or_, \
-    select, union_all
+from sqlalchemy import Index, Integer, String, UniqueConstraint, and_, bindparam, case, delete, event, func, literal, \
+    or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..db import Base
 from ..models import HumanTask, Org
+from ..visibility import orgs_under
 
 OFFSET = timedelta(hours=8)  # the tallies' days and months are UTC+8's
 STARTED, CLOSED, RUNNING = "started", "closed", "running"
@@ -353,20 +355,24 @@ def _month_end(day: date) -> date:
     return following - timedelta(days=1)
 
 
-def _terms(span: Span) -> list[tuple[int, str, str]]:
+def _terms(span: Span, today: date | None = None) -> list[tuple[int, str, str]]:
     """Return (sign, first, last) period ranges whose signed sum of rows is the span's count.
 
     Whole months are one row ('YYYY-MM' to itself); a month cut short is its month row less the
-    days left out, or its days, whichever reads fewer rows (this month so far: the month less the
-    days after today, which are none). A day range never takes a month row: 'YYYY-MM' sorts
-    before 'YYYY-MM-01'.
+    days left out, or its days, whichever reads fewer rows. Days after ``today`` hold no rows yet
+    (nothing has started or closed in the future), so this month so far is its month row less
+    the days after today: one row, not a row per day. A day range never takes a month row:
+    'YYYY-MM' sorts before 'YYYY-MM-01'.
     """
     terms, month = [], span.first.replace(day=1)
     while month <= span.last:
         end = _month_end(month)
         a, b = max(span.first, month), min(span.last, end)
         inside = (b - a).days + 1
-        if (end - month).days + 1 - inside < inside:
+        left_out = (end - month).days + 1 - inside
+        if today is not None and end > max(b, today):
+            left_out -= (end - max(b, today)).days  # future days: nothing to read
+        if left_out < inside:
             terms.append((1, month.strftime("%Y-%m"), month.strftime("%Y-%m")))
             if a > month:
                 terms.append((-1, month.isoformat(), (a - timedelta(days=1)).isoformat()))
@@ -382,55 +388,90 @@ def _in(period, first: str, last: str):
     return period == first if first == last else period.between(first, last)
 
 
-def _rows(wanted, org_filter):
+def _rows(wanted, org_paths):
     """The folded rows and the deltas not yet folded that ``wanted(table)`` picks, as (org_id, process_key, kind, period, n)."""
     parts = []
     for table, n in ((BoardTally, BoardTally.count), (BoardTallyDelta, BoardTallyDelta.delta)):
         where = [wanted(table)]
-        if org_filter is not None:
-            where.append(table.org_id.in_(org_filter))
+        if org_paths is not None:
+            where.append(table.org_id.in_(orgs_under(list(org_paths))))
         parts.append(select(table.org_id, table.process_key, table.kind, table.period, n.label("n")).where(*where))
     return union_all(*parts).subquery()
 
 
-def sums(session: Session, *, spans: list[Span], org_spans: list[Span], org_filter=None):
-    """Return each span's count per process, and each of ``org_spans``' counts and the cases running now per org path.
+class _Built:
+    """Statements built once per set of inputs and executed again and again (a board asks the same all day).
 
-    ``org_filter`` selects the org ids whose rows count (None: every org); the orgs are tally
+    Building a statement of a few dozen terms costs more Python than running it; the built ones
+    hold no values that change within a day (moments are bound at execution).
+    """
+
+    def __init__(self, size: int = 32):
+        self.size, self.kept, self.lock = size, OrderedDict(), threading.Lock()
+
+    def get(self, key, build):
+        with self.lock:
+            found = self.kept.get(key)
+            if found is not None:
+                self.kept.move_to_end(key)
+                return found
+        found = build()
+        with self.lock:
+            self.kept[key] = found
+            while len(self.kept) > self.size:
+                self.kept.popitem(last=False)
+        return found
+
+
+_BUILT = _Built()
+
+
+def sums(session: Session, *, spans: list[Span], org_spans: list[Span], today: date | None = None,
+         org_paths: tuple[str, ...] | None = None):
+    """Return each span's count per process, and each of ``org_spans``' counts and the cases running now per org id.
+
+    ``org_paths`` are the subtrees whose orgs' rows count (None: every org); the orgs are tally
     orgs (townships) for folded rows and case orgs for the deltas not yet folded. Two queries: the
     totals grouped by period (a few dozen rows, the spans added up here), and the few figures the
     board shows per township grouped by org.
     """
-    spans_terms = [(span.kind, _terms(span)) for span in spans]
-    org_terms = [(span.kind, _terms(span)) for span in org_spans]
+    spans_terms = [(span.kind, _terms(span, today)) for span in spans]
+    org_terms = [(span.kind, _terms(span, today)) for span in org_spans]
+    by_period, by_org = _BUILT.get(("sums", _frozen(spans_terms), _frozen(org_terms), org_paths),
+                                   lambda: _sums_statements(spans_terms, org_terms, org_paths))
+    conn = session.connection()  # Core rows
+    by_process: dict[str, list[int]] = {}
+    for kind, period, process_key, n in conn.execute(by_period).all():
+        values = by_process.setdefault(process_key, [0] * len(spans))
+        for i, (span_kind, terms) in enumerate(spans_terms):
+            if span_kind == kind:
+                values[i] += sum(sign * int(n) for sign, a, b in terms if a <= period <= b)
+    return by_process, {org_id: [int(v or 0) for v in values] for org_id, *values in conn.execute(by_org).all()}
 
+
+def _frozen(kind_terms) -> tuple:
+    return tuple((kind, tuple(terms)) for kind, terms in kind_terms)
+
+
+def _sums_statements(spans_terms, org_terms, org_paths):
     def picks(terms_of):
         ranges = sorted({(kind, a, b) for kind, terms in terms_of for _, a, b in terms})  # spans share ranges
         def wanted(table):
             return or_(*[and_(table.kind == kind, _in(table.period, a, b)) for kind, a, b in ranges])
         return wanted
 
-    conn = session.connection()  # Core rows
-    by_process: dict[str, list[int]] = {}
-    rows = _rows(picks(spans_terms), org_filter)
-    for kind, period, process_key, n in conn.execute(
-            select(rows.c.kind, rows.c.period, rows.c.process_key, func.sum(rows.c.n))
-            .group_by(rows.c.kind, rows.c.period, rows.c.process_key)).all():
-        values = by_process.setdefault(process_key, [0] * len(spans))
-        for i, (span_kind, terms) in enumerate(spans_terms):
-            if span_kind == kind:
-                values[i] += sum(sign * int(n) for sign, a, b in terms if a <= period <= b)
+    rows = _rows(picks(spans_terms), org_paths)
+    by_period = (select(rows.c.kind, rows.c.period, rows.c.process_key, func.sum(rows.c.n))
+                 .group_by(rows.c.kind, rows.c.period, rows.c.process_key))
 
     def wanted_by_org(table):
         return or_(table.kind == RUNNING, picks(org_terms)(table))
 
-    rows = _rows(wanted_by_org, org_filter)
+    rows = _rows(wanted_by_org, org_paths)
     columns = [func.sum(case(*[(and_(rows.c.kind == kind, _in(rows.c.period, a, b)), rows.c.n * sign)
                                for sign, a, b in terms], else_=0)) for kind, terms in org_terms]
     columns.append(func.sum(case((rows.c.kind == RUNNING, rows.c.n), else_=0)))
-    by_org = {path: [int(v or 0) for v in values] for path, *values in conn.execute(
-        select(Org.path, *columns).join(Org, Org.id == rows.c.org_id).group_by(Org.path)).all()}
-    return by_process, by_org
+    return by_period, select(rows.c.org_id, *columns).group_by(rows.c.org_id)
 
 
 def deadline_bounds(*, horizon: datetime, today: date, zone) -> list[datetime]:
@@ -440,16 +481,28 @@ def deadline_bounds(*, horizon: datetime, today: date, zone) -> list[datetime]:
 
 
 def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today: date, bounds: list[datetime],
-                    org_filter=None) -> dict[str, tuple[int, int]]:
-    """Return per org path the running cases (due soon, overdue): their earliest open deadline by ``horizon``, or past ``now``.
+                    org_paths: tuple[str, ...] | None = None) -> tuple[dict[int, list[int]], dict[str, list[int]]]:
+    """Return the running cases [due soon, overdue] (earliest open deadline by ``horizon``, or past ``now``) per org.
 
-    Whole days are summed from the deadline tallies (per township): overdue before today, due
-    soon from tomorrow to the day before the horizon's. Only today's and the horizon day's
-    deadlines are read from ``board_open_cases`` itself. ``bounds`` are the local midnights
-    (UTC+8 midnights) of today, tomorrow and the horizon's day (``deadline_bounds``).
+    Whole days are summed from the deadline tallies (per township), returned by org id: overdue
+    before today, due soon from tomorrow to the day before the horizon's. Only today's and the
+    horizon day's deadlines are read from ``board_open_cases`` itself, returned by the case org's
+    path. ``bounds`` are the local midnights (UTC+8 midnights) of today, tomorrow and the
+    horizon's day (``deadline_bounds``).
     """
+    last = bounds[2].date()
+    tallied, open_cases = _BUILT.get(("deadlines", today, last, org_paths),
+                                     lambda: _deadline_statements(today, last, org_paths))
+    conn = session.connection()  # Core rows
+    by_id = {org_id: [int(soon or 0), int(late or 0)] for org_id, soon, late in conn.execute(tallied).all()}
     today_start, tomorrow_start, last_start = bounds
-    last = last_start.date()
+    by_path = {path: [int(soon or 0), int(overdue or 0)] for path, soon, overdue in conn.execute(
+        open_cases, {"now": now, "horizon": horizon, "today_start": today_start, "tomorrow_start": tomorrow_start,
+                     "last_start": last_start}).all()}
+    return by_id, by_path
+
+
+def _deadline_statements(today: date, last: date, org_paths):
     month = today.replace(day=1)
     before = [(1, DUE_MONTH, None, month.strftime("%Y-%m"))]  # every month before this one
     if today > month:  # and this month's days before today: its days, or the month less the days after
@@ -475,26 +528,20 @@ def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today
         return func.sum(case(*[(and_(rows.c.kind == kind, term(rows.c.period, a, b)), rows.c.n * sign)
                                for sign, kind, a, b in terms], else_=0))
 
-    rows = _rows(wanted, org_filter)
-    conn = session.connection()  # Core rows
-    out: dict[str, list[int]] = {}
-    for path, soon, late in conn.execute(select(Org.path, summed(rows, between), summed(rows, before))
-                                         .join(Org, Org.id == rows.c.org_id).group_by(Org.path)).all():
-        out[path] = [int(soon or 0), int(late or 0)]
-    days = [and_(BoardOpenCase.due_at >= today_start, BoardOpenCase.due_at < tomorrow_start)]
+    rows = _rows(wanted, org_paths)
+    tallied = select(rows.c.org_id, summed(rows, between), summed(rows, before)).group_by(rows.c.org_id)
+    now, horizon = bindparam("now", type_=BoardOpenCase.due_at.type), bindparam("horizon", type_=BoardOpenCase.due_at.type)
+    days = [and_(BoardOpenCase.due_at >= bindparam("today_start", type_=BoardOpenCase.due_at.type),
+                 BoardOpenCase.due_at < bindparam("tomorrow_start", type_=BoardOpenCase.due_at.type))]
     if last > today:
-        days.append(BoardOpenCase.due_at >= last_start)
+        days.append(BoardOpenCase.due_at >= bindparam("last_start", type_=BoardOpenCase.due_at.type))
     where = [or_(*days), BoardOpenCase.due_at <= horizon]
-    if org_filter is not None:
-        where.append(BoardOpenCase.org_id.in_(org_filter))
-    for path, soon, overdue in conn.execute(
-            select(Org.path, func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
-                   func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
-            .join(Org, Org.id == BoardOpenCase.org_id).where(*where).group_by(Org.path)).all():
-        counts = out.setdefault(path, [0, 0])
-        counts[0] += int(soon or 0)
-        counts[1] += int(overdue or 0)
-    return {path: (soon, overdue) for path, (soon, overdue) in out.items() if soon or overdue}
+    if org_paths is not None:
+        where.append(BoardOpenCase.org_id.in_(orgs_under(list(org_paths))))
+    open_cases = (select(Org.path, func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
+                         func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
+                  .join(Org, Org.id == BoardOpenCase.org_id).where(*where).group_by(Org.path))
+    return tallied, open_cases
 
 
 __all__ = ["BoardTally", "BoardTallyDelta", "BoardOpenCase", "Span", "OFFSET", "STARTED", "CLOSED", "RUNNING",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
+from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import and_, case, func, or_, select, true
@@ -24,10 +25,9 @@ from ..context import context_of
 from ..models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskStatus
 from ..orgs import Actor
 from ..queries import Deadline, deadline_condition, soon_until
-from ..visibility import orgs_under
 from . import aggregates
 from .aggregates import CLOSED, STARTED, BoardOpenCase, Span
-from .indicators import indicators
+from .indicators import indicators_for
 from .scope import ViewerScope, viewer_scope
 from .ledger import CARD_LABELS, Card, ItemStatus, LedgerFilter, ledger
 
@@ -42,15 +42,15 @@ COUNTS = [  # key, 中文, English
 ]
 
 
-@dataclass(frozen=True)
-class ListLink:
+# Named tuples, not dataclasses: a county leader's board holds a count and a link for each of
+# four figures of hundreds of townships, built on every request.
+class ListLink(NamedTuple):
     """The list behind a figure: ``page`` is ``search`` (案件查询) or ``ledger`` (督办台账), ``params`` its query string."""
     page: str
     params: dict[str, str]
 
 
-@dataclass(frozen=True)
-class Count:
+class Count(NamedTuple):
     key: str
     label: str
     label_en: str
@@ -58,8 +58,7 @@ class Count:
     link: ListLink
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     """One township's or member unit's counts (the COUNTS, in order)."""
     code: str
     name: str
@@ -131,7 +130,7 @@ class _Orgs:
         self._by_id = {str(o.id): o for o in rows}
         # Which township and unit a path lies in depends on these rows alone: boards that read the
         # same rows share the answers (a county has thousands of villages).
-        key = tuple(rows)
+        key = tuple(tuple(o) for o in rows)  # plain tuples: cheaper to hash and compare than result rows
         with _MEMOS_LOCK:
             if key not in _MEMOS:
                 if len(_MEMOS) >= 4:
@@ -153,6 +152,14 @@ class _Orgs:
                         unit = a
             found = self._memo[path] = (township, unit)
         return found
+
+    def paths_of(self, session: Session, ids: set[int]) -> dict[int, str]:
+        """Return each org id's path: the townships' and units' from the rows at hand, the few others read."""
+        out = {i: self._by_id[str(i)].path for i in ids if str(i) in self._by_id}
+        missing = ids - out.keys()
+        if missing:
+            out.update(session.connection().execute(select(Org.id, Org.path).where(Org.id.in_(sorted(missing)))).all())
+        return out
 
     def township_of(self, path: str | None):
         return self._of(path)[0]
@@ -183,20 +190,19 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     per_org, by_process, by_org, started, closed = (found.per_org, found.by_process, found.by_org, found.started,
                                                     found.closed)
     links = _count_links(month_start, today)
-    counts = [_count(key, sum(row[i] for row in per_org.values()), links[key]) for i, (key, _, _) in enumerate(COUNTS)]
-
+    totals = [0] * len(COUNTS)
     by_township: dict[int, list[int]] = {}
-    for path, values in per_org.items():
-        township = orgs.township_of(path)
+    township_of = orgs.township_of
+    for path, values in per_org.items():  # one pass: a county's villages can be thousands
+        totals = [a + b for a, b in zip(totals, values)]
+        township = township_of(path)
         if township is not None:
-            row = by_township.setdefault(township.id, [0] * len(COUNTS))
-            for i, n in enumerate(values):
-                row[i] += n
+            row = by_township.get(township.id)
+            by_township[township.id] = list(values) if row is None else [a + b for a, b in zip(row, values)]
+    counts = [_count(key, totals[i], links[key]) for i, (key, _, _) in enumerate(COUNTS)]
     granted = tuple(p for _, p in actor.grants)
     shown = [t for t in orgs.townships if t.id in by_township or t.path.startswith(granted)]
-    township_rows = [Row(t.code, t.name, [_count(key, by_township.get(t.id, [0] * len(COUNTS))[i],
-                                                 _with(links[key], org=t.code)) for i, (key, _, _) in enumerate(COUNTS)])
-                     for t in shown]
+    township_rows = _rows_of(shown, by_township, links, "org")
     unit_rows = _unit_rows(session, scope=scope, orgs=orgs, now=now, horizon=soon_until(session, now),
                            month_start=_start(month_start, zone), tomorrow=tomorrow, links=links)
 
@@ -268,8 +274,17 @@ def _count_links(month_start: date, today: date) -> dict[str, ListLink]:
                                                      "closed_to": today.isoformat()})}
 
 
-def _with(link: ListLink, **params: str) -> ListLink:
-    return ListLink(link.page, {**link.params, **params})
+def _rows_of(orgs: list, values: dict[int, list[int]], links: dict[str, ListLink], param: str) -> list[Row]:
+    """One row of COUNTS per org (its ``values``, zeros if none), each linked to its list narrowed to the org.
+
+    Hundreds of townships make thousands of counts per request: the tuples are made directly
+    (``tuple.__new__``), skipping the named tuples' Python-level constructors.
+    """
+    zeros, make = [0] * len(COUNTS), tuple.__new__
+    figures = [(key, zh, en, links[key].page, links[key].params) for key, zh, en in COUNTS]
+    return [make(Row, (o.code, o.name, [make(Count, (key, zh, en, int(n), make(ListLink, (page, {**params, param: o.code}))))
+                                         for (key, zh, en, page, params), n in zip(figures, values.get(o.id, zeros))]))
+            for o in orgs]
 
 
 _LABELS = {key: (zh, en) for key, zh, en in COUNTS}
@@ -339,12 +354,11 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
     bounds += [_start(last + timedelta(days=1), zone) for *_, (_, last) in trend_figures]
     if not aggregates.on_buckets(bounds):
         return None
-    org_filter = None
+    org_paths = None
     if not scope.everything:
-        paths = scope.paths
-        if not paths or any(p != t.path and p.startswith(t.path) for p in paths for t in orgs.townships):
+        org_paths = scope.paths
+        if not org_paths or any(p != t.path and p.startswith(t.path) for p in org_paths for t in orgs.townships):
             return None
-        org_filter = orgs_under(list(paths))
     ends = [m - timedelta(days=1) for m in months[1:]] + [today]
     spans = ([Span(STARTED, first, last) for first, last in zip(months, ends)]
              + [Span(CLOSED, first, last) for first, last in zip(months, ends)]
@@ -352,7 +366,10 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
                 for key, *_, (first, last) in trend_figures])
     # Per org: closed this month, started in the window (and, added by ``sums``, running now).
     org_spans = [Span(CLOSED, months[-1], today), Span(STARTED, months[0], today)]
-    by_process, by_org = aggregates.sums(session, spans=spans, org_spans=org_spans, org_filter=org_filter)
+    by_process, by_org = aggregates.sums(session, spans=spans, org_spans=org_spans, today=today, org_paths=org_paths)
+    due, due_by_path = aggregates.deadline_counts(session, now=now, horizon=horizon, today=today, bounds=due_bounds,
+                                                  org_paths=org_paths)
+    path_of = orgs.paths_of(session, set(by_org) | set(due))
     n = len(months)
     found = _Found({}, {}, {}, [0] * n, [0] * n, [0] * len(trend_figures))
     for process_key, values in by_process.items():
@@ -361,13 +378,16 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
         found.started = [a + b for a, b in zip(found.started, values[:n])]
         found.closed = [a + b for a, b in zip(found.closed, values[n:2 * n])]
         found.trends = [a + b for a, b in zip(found.trends, values[2 * n:])]
-    for path, (closed_now, started, running) in by_org.items():
-        found.per_org[path] = [running, 0, 0, closed_now]
+    for org_id, (closed_now, started, running) in by_org.items():
+        path = path_of[org_id]
+        row = found.per_org.setdefault(path, [0] * len(COUNTS))
+        row[0] += running
+        row[3] += closed_now
         if started:
-            found.by_org[path] = started
-    for org_id, (soon, overdue) in aggregates.deadline_counts(session, now=now, horizon=horizon, today=today,
-                                                                bounds=due_bounds, org_filter=org_filter).items():
-        row = found.per_org.setdefault(org_id, [0] * len(COUNTS))
+            found.by_org[path] = found.by_org.get(path, 0) + started
+    for path, (soon, overdue) in [(path_of[org_id], v) for org_id, v in due.items()] + list(due_by_path.items()):
+        township = orgs.township_of(path)  # a case's own org, often a village: counted where its township is
+        row = found.per_org.setdefault(path if township is None else township.path, [0] * len(COUNTS))
         row[1] += soon
         row[2] += overdue
     found.per_org = {org_id: row for org_id, row in found.per_org.items() if any(row)}  # as the cases' own query
@@ -421,9 +441,7 @@ def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: dateti
         flags = (bool(is_running), due is not None and now < due <= horizon, due is not None and due <= now,
                  bool(is_closed))
         totals[unit.id] = [a + int(b) for a, b in zip(totals.get(unit.id, [0] * len(COUNTS)), flags)]
-    return [Row(u.code, u.name, [_count(key, totals[u.id][i], _with(links[key], unit=u.code))
-                                 for i, (key, _, _) in enumerate(COUNTS)])
-            for u in orgs.units if u.id in totals]
+    return _rows_of([u for u in orgs.units if u.id in totals], totals, links, "unit")
 
 
 def _window_series(session: Session, *, where, months: list[date], zone: ZoneInfo, tomorrow: datetime):
@@ -472,11 +490,11 @@ def _previous_span(today: date, month_start: date) -> tuple[date, date]:
 def _rates(session: Session, *, actor: Actor, scope: ViewerScope, today: date, month_start: date, zone: ZoneInfo) -> list[Rate]:
     """Return the board's indicators this month to date, each beside its value for the same days of the month before."""
     previous_start, previous_end = _previous_span(today, month_start)
-    # The board shows the figures, not the cases behind them: let the database count.
-    now = indicators(session, actor=actor, start=_start(month_start, zone), end=_start(today + timedelta(days=1), zone),
-                     with_case_ids=False, scope=scope, keys=RATES)
-    before = indicators(session, actor=actor, start=_start(previous_start, zone),
-                        end=_start(previous_end + timedelta(days=1), zone), with_case_ids=False, scope=scope, keys=RATES)
+    # The board shows the figures, not the cases behind them: let the database count, both periods at once.
+    now, before = indicators_for(
+        session, actor=actor, with_case_ids=False, scope=scope, keys=RATES,
+        periods=[(_start(month_start, zone), _start(today + timedelta(days=1), zone)),
+                 (_start(previous_start, zone), _start(previous_end + timedelta(days=1), zone))])
     return [Rate(key, now[key].label, now[key].label_en, now[key].value, now[key].unit, now[key].numerator,
                  now[key].denominator, before[key].value) for key in RATES if key in now]
 

@@ -14,10 +14,12 @@ end events, the deadlines on their tasks (``human_tasks.due_at``, set from each 
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, distinct, exists, func, or_, select
+from sqlalchemy import and_, case, distinct, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
 from ..audit import EntryKind
@@ -89,45 +91,95 @@ def indicators(session: Session, *, actor: Actor, start: datetime, end: datetime
     scope resolved beforehand (``scope.viewer_scope``), for a caller that asks several periods;
     ``keys`` the indicators wanted (all of ``KEYS`` by default), in ``KEYS``'s order.
     """
-    if start.tzinfo is None or end.tzinfo is None:
-        raise EngineError("统计期间的起止时间必须带时区", message_en="the period's start and end must be aware datetimes")
-    if end <= start:
-        raise EngineError("统计期间的结束时间必须晚于开始时间", message_en="the period must end after it starts")
-    scope, tally = _Scope(scope or viewer_scope(session, actor=actor), org_path), _Tally(session, with_case_ids)
-    figures = {
-        "on_time_rate": lambda: _on_time(tally, scope, start, end),
-        "closure_rate": lambda: _closure(tally, scope, start, end, CASE_PROCESSES, None, "closure_rate"),
-        "mediation_success_rate": lambda: _mediation(tally, scope, start, end),
-        "grid_closure_rate": lambda: _closure(tally, scope, start, end, (GRID,), GRID_CLOSED_END, "grid_closure_rate"),
-        "grid_avg_handling_hours": lambda: _grid_hours(session, scope, start, end, with_case_ids),
-        "overdue_supervision": lambda: _overdue_supervision(tally, scope, start, end),
-        "report_returns": lambda: _report_returns(tally, scope, start, end),
-    }
+    return indicators_for(session, actor=actor, periods=[(start, end)], org_path=org_path,
+                          with_case_ids=with_case_ids, scope=scope, keys=keys)[0]
+
+
+def indicators_for(session: Session, *, actor: Actor, periods: list[tuple[datetime, datetime]],
+                   org_path: str | None = None, with_case_ids: bool = True,
+                   scope: ViewerScope | None = None, keys: tuple[str, ...] = KEYS) -> list[dict[str, Indicator]]:
+    """Compute ``indicators`` for each of ``periods``, in order.
+
+    Counting only (``with_case_ids=False``), every figure of every period is one derived table of
+    a single statement, built once per (periods, keys, scope, org) and kept (``_COUNTED``): the
+    board asks the same periods all day.
+    """
+    for start, end in periods:
+        if start.tzinfo is None or end.tzinfo is None:
+            raise EngineError("统计期间的起止时间必须带时区", message_en="the period's start and end must be aware datetimes")
+        if end <= start:
+            raise EngineError("统计期间的结束时间必须晚于开始时间", message_en="the period must end after it starts")
     unknown = set(keys) - set(KEYS)
     if unknown:
         raise EngineError(f"没有这些指标：{'、'.join(sorted(unknown))}", message_en=f"no such indicators: {sorted(unknown)}")
-    return {k: figures[k]() for k in KEYS if k in keys}
+    viewer = scope or viewer_scope(session, actor=actor)
+    wanted = [k for k in KEYS if k in keys]
+    counted = [k for k in wanted if k in _COUNTED_FIGURES]
+    if with_case_ids:
+        conn = session.connection()  # Core rows: no ORM bookkeeping for thousands of pairs
+        tallied = [[_with_ids(conn.execute(stmt).all()) for stmt in _statements(viewer, org_path, start, end, counted)]
+                   for start, end in periods]
+    else:
+        tallied = _counts(session, viewer, org_path, periods, counted)
+    out = []
+    for (start, end), figures in zip(periods, tallied):
+        found = {key: _COUNTED_FIGURES[key][1](key, t) for key, t in zip(counted, figures)}
+        if "grid_avg_handling_hours" in wanted:
+            found["grid_avg_handling_hours"] = _grid_hours(session, _Scope(viewer, org_path), start, end, with_case_ids)
+        out.append({k: found[k] for k in wanted})
+    return out
 
 
-class _Tally:
-    """Run a figure's ``select(case id, counted?)``: fetching the ids, or only counting them in the database."""
+def _with_ids(rows) -> tuple[list[int], list[int], int, int, int]:
+    """(population ids, counted ids, population, counted rows, counted cases) of a figure's (case id, counted?) rows."""
+    population, counted = sorted({i for i, _ in rows}), sorted({i for i, hit in rows if hit})
+    return population, counted, len(population), sum(1 for _, hit in rows if hit), len(counted)
 
-    def __init__(self, session: Session, with_ids: bool):
-        self.session, self.with_ids = session, with_ids
 
-    def __call__(self, stmt) -> tuple[list[int], list[int], int, int, int]:
-        """Return (population ids, counted ids, population, counted rows, counted cases); ids empty when only counting."""
-        conn = self.session.connection()  # Core rows: no ORM bookkeeping for thousands of pairs
-        if self.with_ids:
-            rows = conn.execute(stmt).all()
-            population, counted = sorted({i for i, _ in rows}), sorted({i for i, hit in rows if hit})
-            return population, counted, len(population), sum(1 for _, hit in rows if hit), len(counted)
-        sub = stmt.subquery()
-        hit = case((sub.c[1], 1), else_=0)
-        pop, rows, cases = conn.execute(select(
-            func.count(distinct(sub.c[0])), func.coalesce(func.sum(hit), 0),
-            func.count(distinct(case((sub.c[1], sub.c[0]), else_=None))))).one()
-        return [], [], pop, int(rows), cases
+def _statements(viewer: ViewerScope, org_path: str | None, start: datetime, end: datetime, keys: list[str]) -> list:
+    """Each counted figure's ``select(case id, counted?)`` for the period."""
+    scope = _Scope(viewer, org_path)
+    return [_COUNTED_FIGURES[key][0](scope, start, end) for key in keys]
+
+
+_COUNTED: OrderedDict[tuple, object] = OrderedDict()
+_COUNTED_LOCK = threading.Lock()
+
+
+def _counts(session: Session, viewer: ViewerScope, org_path: str | None, periods: list, keys: list[str]) -> list[list]:
+    """Count every figure of every period in one statement: per figure (population, counted rows, counted cases)."""
+    if not keys:
+        return [[] for _ in periods]
+    memo = (tuple(periods), tuple(keys), viewer, org_path)
+    with _COUNTED_LOCK:
+        stmt = _COUNTED.get(memo)
+        if stmt is not None:
+            _COUNTED.move_to_end(memo)
+    if stmt is None:
+        parts = []
+        for start, end in periods:
+            for stmt in _statements(viewer, org_path, start, end, keys):
+                sub = stmt.subquery()
+                hit = case((sub.c[1], 1), else_=0)
+                parts.append(select(func.count(distinct(sub.c[0])).label("p"), func.coalesce(func.sum(hit), 0).label("r"),
+                                    func.count(distinct(case((sub.c[1], sub.c[0]), else_=None))).label("c")).subquery())
+        joined = parts[0]
+        for part in parts[1:]:
+            joined = joined.join(part, true())  # one row each: a cross join of single rows
+        stmt = select(*[c for part in parts for c in part.c]).select_from(joined)
+        with _COUNTED_LOCK:
+            _COUNTED[memo] = stmt
+            while len(_COUNTED) > 32:
+                _COUNTED.popitem(last=False)
+    values = list(session.connection().execute(stmt).one())
+    out = []
+    for i in range(len(periods)):
+        figures = []
+        for j in range(len(keys)):
+            pop, rows, cases = values[3 * (i * len(keys) + j): 3 * (i * len(keys) + j) + 3]
+            figures.append(([], [], int(pop), int(rows), int(cases)))
+        out.append(figures)
+    return out
 
 
 class _Scope:
@@ -176,30 +228,30 @@ def _taken(column=None):
     return or_(column.is_(None), column.not_in(NOT_TAKEN_ENDS))
 
 
-def _on_time(tally, scope, start, end) -> Indicator:
+def _on_time(scope, start, end):
     # Late: some step with a deadline was finished (done, or cancelled by the flow) after it.
     late = exists().where(HumanTask.instance_id == Instance.id, HumanTask.due_at.is_not(None),
                           HumanTask.completed_at > HumanTask.due_at)
-    return _rate("on_time_rate", tally(select(Instance.id, ~late).where(
-        Instance.process_key.in_(CASE_PROCESSES), _ended_in(start, end), _taken(), *scope.cases())))
+    return select(Instance.id, ~late).where(
+        Instance.process_key.in_(CASE_PROCESSES), _ended_in(start, end), _taken(), *scope.cases())
 
 
-def _closure(tally, scope, start, end, processes, closed_end, key) -> Indicator:
+def _closure(scope, start, end, processes, closed_end):
     closed = and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at < end, _taken())
     if closed_end:
         closed = and_(closed, Instance.end_event == closed_end)
     # Received in the period and taken on: a case refused at intake, or withdrawn, was never open.
-    return _rate(key, tally(select(Instance.id, closed).where(
+    return select(Instance.id, closed).where(
         Instance.process_key.in_(processes), Instance.started_at >= start, Instance.started_at < end,
         Instance.status != InstanceStatus.CANCELLED,
         or_(Instance.status != InstanceStatus.COMPLETED, Instance.ended_at >= end, _taken()),
-        *scope.cases())))
+        *scope.cases())
 
 
-def _mediation(tally, scope, start, end) -> Indicator:
-    return _rate("mediation_success_rate", tally(select(Instance.id, Instance.end_event.in_(MEDIATION_AGREED_ENDS)).where(
+def _mediation(scope, start, end):
+    return select(Instance.id, Instance.end_event.in_(MEDIATION_AGREED_ENDS)).where(
         Instance.process_key == MEDIATION, _ended_in(start, end), Instance.end_event.in_(MEDIATION_ENDED_ENDS),
-        *scope.cases())))
+        *scope.cases())
 
 
 def _grid_hours(session, scope, start, end, with_ids: bool) -> Indicator:
@@ -215,19 +267,19 @@ def _grid_hours(session, scope, start, end, with_ids: bool) -> Indicator:
                      case_ids=ids, numerator_case_ids=ids)
 
 
-def _overdue_supervision(tally, scope, start, end) -> Indicator:
+def _overdue_supervision(scope, start, end):
     in_scope = scope.cases(unit_field=SUPERVISION_UNIT_FIELD)
     carded = exists().where(AuditEntry.instance_id == Instance.id, AuditEntry.kind == EntryKind.TIMER,
                             AuditEntry.element_id.in_(SUPERVISION_CARD_TIMERS),
                             AuditEntry.at >= start, AuditEntry.at < end)
     # The items under way at some time in the period: issued before it ended, not closed before it began.
-    return _count("overdue_supervision", tally(select(Instance.id, carded).where(
+    return select(Instance.id, carded).where(
         Instance.process_key == SUPERVISION, Instance.started_at < end,
         Instance.status != InstanceStatus.CANCELLED, or_(Instance.ended_at.is_(None), Instance.ended_at >= start),
-        _taken(), *in_scope)))
+        _taken(), *in_scope)
 
 
-def _report_returns(tally, scope, start, end) -> Indicator:
+def _report_returns(scope, start, end):
     # A county review either accepts the report, which ends the case at once, or sends it back to
     # 填报: so every review but an accepted case's last one was a return. Read from the history's
     # order (seq), not from times, which a step's entries share.
@@ -236,13 +288,22 @@ def _report_returns(tally, scope, start, end) -> Indicator:
                                   later.kind == EntryKind.COMPLETED, later.element_id == REPORT_REVIEW_TASK)
     accepted = and_(Instance.status == InstanceStatus.COMPLETED, Instance.end_event == REPORT_ACCEPTED_END)
     is_return = or_(AuditEntry.kind == EntryKind.RETURNED, ~accepted, later_review)
-    return _count("report_returns", tally(select(AuditEntry.instance_id, is_return)
-                                          .join(Instance, Instance.id == AuditEntry.instance_id)
-                                          .where(Instance.process_key == REPORT,
-                                                 AuditEntry.element_id == REPORT_REVIEW_TASK,
-                                                 AuditEntry.kind.in_((EntryKind.COMPLETED, EntryKind.RETURNED)),
-                                                 AuditEntry.at >= start, AuditEntry.at < end, *scope.cases())),
-                  by_rows=True)
+    return (select(AuditEntry.instance_id, is_return)
+            .join(Instance, Instance.id == AuditEntry.instance_id)
+            .where(Instance.process_key == REPORT, AuditEntry.element_id == REPORT_REVIEW_TASK,
+                   AuditEntry.kind.in_((EntryKind.COMPLETED, EntryKind.RETURNED)),
+                   AuditEntry.at >= start, AuditEntry.at < end, *scope.cases()))
+
+
+# The figures counted in SQL: each key's (statement builder, how its tally becomes an Indicator).
+_COUNTED_FIGURES = {
+    "on_time_rate": (_on_time, _rate),
+    "closure_rate": (lambda scope, start, end: _closure(scope, start, end, CASE_PROCESSES, None), _rate),
+    "mediation_success_rate": (_mediation, _rate),
+    "grid_closure_rate": (lambda scope, start, end: _closure(scope, start, end, (GRID,), GRID_CLOSED_END), _rate),
+    "overdue_supervision": (_overdue_supervision, _count),
+    "report_returns": (_report_returns, lambda key, tallied: _count(key, tallied, by_rows=True)),
+}
 
 
 def working_hours_between(calendar, a: datetime, b: datetime) -> float:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import false, not_, or_, select, union, union_all
+from sqlalchemy import false, or_, select, union, union_all
 from sqlalchemy.orm import Session
 
 from ..models import Instance, Org
@@ -49,9 +49,10 @@ def viewer_scope(session: Session, *, actor: Actor) -> ViewerScope:
         return ViewerScope(None, ())
     paths = tuple(sorted(p for p in {path for _, path in actor.grants}
                          if not any(p != q and p.startswith(q) for _, q in actor.grants)))
-    covered = or_(*[Org.path.like(p + "%") for p in paths]) if paths else false()
-    if paths and session.scalar(select(Org.id).where(not_(covered)).limit(1)) is None:
-        return ViewerScope(None, ())  # every org lies in the subtrees: every case is in scope
+    # Every org lies under a root of the tree, and a root lies in a subtree only as its top: when
+    # the subtrees include every root, every case is in scope.
+    if paths and set(session.scalars(select(Org.path).where(Org.parent_id.is_(None)))) <= set(paths):
+        return ViewerScope(None, ())
     _, by_link = scope_branches(actor)
     outside = Instance.org_id.not_in(orgs_under(list(paths))) if paths else Instance.id.is_not(None)
     ids = session.scalars(union(
