@@ -23,6 +23,7 @@ from .context import context_of
 from .errors import EngineError
 from .lockout import SecurityEventKind
 from .models import AuditEntry, Instance, SecurityEvent
+from .rows import put
 from .settings import DEFAULT_AUDIT_KEY, Settings
 
 GENESIS = "0" * 64
@@ -104,16 +105,26 @@ _COLUMNS = ("instance_id", "seq", "kind", "at", "actor", "task_id", "element_id"
 
 def record(session: Session, *, instance: Instance, kind: str, actor: str | None, task_id: str | None = None,
            element_id: str | None = None, opinion: str | None = None, payload: dict | None = None,
-           at: datetime | None = None) -> AuditEntry:
-    """Append one entry to an instance's history; the caller holds the instance lock."""
-    instance.audit_seq = (instance.audit_seq or 0) + 1
+           at: datetime | None = None, into: list | None = None) -> AuditEntry:
+    """Append one entry to an instance's history; the caller holds the instance lock.
+
+    With ``into`` (a save's list, engine/runtime.py) the entry's row is added to the list for
+    ``write`` to insert with the others in one statement, and the instance's chain head is set as
+    the value the save's UPDATE writes; without it the entry is inserted at once and the head
+    changed through the object.
+    """
+    seq = (instance.audit_seq or 0) + 1
     entry = AuditEntry(
-        instance_id=instance.id, seq=instance.audit_seq, kind=kind, at=at or clock.now(),
+        instance_id=instance.id, seq=seq, kind=kind, at=at or clock.now(),
         actor=actor, task_id=task_id, element_id=element_id, opinion=opinion or None,
         payload=json.loads(json.dumps(payload or {}, ensure_ascii=False, default=str)),
         prev_hash=instance.audit_head or GENESIS)
     entry.hash = _digest(entry, audit_key(context_of(session).settings))
-    instance.audit_head = entry.hash
+    if into is not None and instance.id is not None:
+        put(instance, audit_seq=seq, audit_head=entry.hash)
+        into.append({c: getattr(entry, c) for c in _COLUMNS})
+        return entry
+    instance.audit_seq, instance.audit_head = seq, entry.hash
     if instance.id is None:
         session.add(entry)
         return entry
@@ -121,6 +132,13 @@ def record(session: Session, *, instance: Instance, kind: str, actor: str | None
     # append-only, is never changed through the object afterwards.
     session.connection().execute(_INSERT, {c: getattr(entry, c) for c in _COLUMNS})
     return entry
+
+
+def write(session: Session, rows: list[dict]) -> None:
+    """Insert the entries ``record`` collected ``into`` a list, in one statement; empty the list."""
+    if rows:
+        session.connection().execute(_INSERT, rows[0] if len(rows) == 1 else list(rows))
+        rows.clear()
 
 
 def history(session: Session, *, instance_id: int) -> list[AuditEntry]:

@@ -1,25 +1,56 @@
-"""Write what changed on a loaded row with one Core UPDATE, as the unit of work would, for less CPU.
+"""Rows read and written with Core on the hot path, and the session's objects kept true to them.
 
-The hot path (start a case, complete a task) changes an instance and a task row and nothing else
-the ORM tracks. A flush costs several times the statement it sends; this sends the same
-statement, with the same optimistic version check, and tells the session the row is written.
+Starting a case and completing a task read the case, its task and its projections as rows and
+write them with prebuilt Core statements: no unit of work, no autoflush, no ORM load. Callers
+still get the ``Instance`` and ``HumanTask`` objects they always did: ``attach`` makes them from
+the rows (or refreshes the ones the session already holds) and ``put`` sets what a step wrote as
+their committed values, so they stay clean and say what the database says, without a query.
+Only public SQLAlchemy API is used for this (``set_committed_value``,
+``make_transient_to_detached``, ``Session.add``).
 """
 from __future__ import annotations
 
 from sqlalchemy import bindparam, inspect, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 _STATEMENTS: dict[tuple, object] = {}
+
+
+def attach(session: Session, model, values: dict):
+    """The session's object for a row read with Core: the one it holds, refreshed, or a new clean one.
+
+    No SQL: what the row did not carry is left expired (loaded when first touched), as a
+    refreshed object would have it. A held object takes the row's values, as a query with
+    ``populate_existing`` would give them.
+    """
+    obj = session.identity_map.get(identity_key(model, values["id"]))
+    if obj is None:
+        obj = model(**values)
+        make_transient_to_detached(obj)  # persistent-to-be and clean: nothing for a flush to do
+        session.add(obj)
+        return obj
+    put(obj, **values)
+    return obj
+
+
+def put(obj, **values) -> None:
+    """Set values a Core statement wrote (or is about to write in this step) as the object's committed ones."""
+    for key, value in values.items():
+        set_committed_value(obj, key, value)
 
 
 def write_changes(session: Session, obj) -> bool:
     """UPDATE the changed columns of a persistent object now; False if the session must flush it.
 
+    For objects other code changed through the ORM before a save (the hot path changes none).
     Only plain column changes are written here (relationships, primary keys and objects not
     yet inserted are left to the flush). A mapper's version counter is checked and bumped
     exactly as the ORM does, raising StaleDataError when another transaction got there first.
+    The object keeps no pending change; the session may still list it as modified (a flush
+    then finds nothing to write).
     """
     state = inspect(obj)
     if not state.persistent or state.session is not session:
@@ -48,13 +79,9 @@ def write_changes(session: Session, obj) -> bool:
         if result.rowcount != 1:
             raise StaleDataError(f"UPDATE statement on table '{mapper.local_table.name}' expected to update 1 row(s); "
                                  f"{result.rowcount} were matched.")
-    for key in tuple(committed):
-        set_committed_value(obj, key, dict_[key])
+    put(obj, **{key: dict_[key] for key in tuple(committed)})
     if changed and version_col is not None:
-        set_committed_value(obj, version_key, params[f"v_{version_key}"])
-    if not state.committed_state:
-        # Clean now: what a flush does after writing it, so the next flush need not visit it.
-        state._commit_all(state.dict, session.identity_map)
+        put(obj, **{version_key: params[f"v_{version_key}"]})
     return True
 
 

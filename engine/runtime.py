@@ -3,26 +3,28 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, exists, insert, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.orm import Session, joinedload
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.exc import StaleDataError
+from sqlalchemy.orm.util import identity_key
 
 from . import audit, clock
 from .audit import EntryKind
 from .context import context_of
 from .attachments import AttachmentRejected, AttachmentTooLarge, Upload, save_attachment
-from .definitions import WITHOUT_JSON, get_definition, runtime_spec, with_cached_json
+from .definitions import get_definition, runtime_spec, with_cached_json
 from .errors import EngineError, FormInvalid, NotAllowed, NotFound, Problem, ScriptFailed, TaskNotOpen
 from .form_contract import message_contract, parameters, start_contract, task_contract
-from .models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskActor, TaskStatus
+from .models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskActor, TaskStatus
 from .orgs import SYSTEM, Actor, get_org
-from .rows import write_changes
+from .rows import attach, put, write_changes
 from .board.platform_figures import platform_figures
 from .scripting import use_calendar, use_platform_reader
 from .signing import queue as signing_queue
-from .signing.models import Position, pending as signing_pending
+from .signing.models import Position, SignerStatus, TaskSigner, pending as signing_pending
 from .spiff import cache as workflow_cache
 from .spiff.workflow import SERIALIZER_VERSION, Runner, StepError
 from .sync import sync_after_step
@@ -37,35 +39,63 @@ class Loaded:
     definition: ProcessDefinition
     runner: Runner
     new: bool = False  # started in this transaction: it has no task, wait or field rows yet
+    # History entries this step recorded, inserted together by ``save`` (audit.record ``into``).
+    entries: list = field(default_factory=list)
+    # Read with the task under the lock (open_task_for_update); None when not read.
+    after_signers: bool | None = None
+    actor_known: bool = False  # the acting user is already among the case's task actors
+
+
+# Built once: composing a statement costs about as much as running it. Rows, not ORM loads:
+# rows.attach makes (or refreshes) the objects callers get from them without a query.
+_I, _T, _D, _O = Instance.__table__, HumanTask.__table__, ProcessDefinition.__table__, Org.__table__
+_CASE_KEYS = tuple(c.key for c in _I.c)
+_TASK_KEYS = tuple(c.key for c in _T.c)
+# Not the large or JSON columns: forms and config come from the per-process cache, spec only
+# on a spec-cache miss (engine/definitions.py).
+_DEFINITION_KEYS = ("id", "key", "version", "name", "content_hash", "deployed_at", "deployed_by")
+_CASE_COLUMNS = (*(c.label(f"i_{c.key}") for c in _I.c), *(_D.c[k].label(f"d_{k}") for k in _DEFINITION_KEYS))
+_CASE_FROM = _I.join(_D, _D.c.id == _I.c.definition_id)
+_LOCK = (select(*_CASE_COLUMNS).select_from(_CASE_FROM).where(_I.c.id == bindparam("instance_id"))
+         .with_for_update(of=_I))
+# The task, its case and what a completion asks next, in one statement. On PostgreSQL the task
+# row is locked with the case: a completion that committed while this one waited for the lock is
+# then seen in the task's status, which a row merely joined to the locked one would not show.
+_AFTER_SIGNERS = exists().where(TaskSigner.task_id == _T.c.id, TaskSigner.status == SignerStatus.PENDING.value,
+                                TaskSigner.position == Position.AFTER.value)
+_KNOWN_ACTOR = exists().where(TaskActor.instance_id == _I.c.id, TaskActor.user_id == bindparam("user_id"))
+_LOCK_TASK_CASE = (select(*(c.label(f"t_{c.key}") for c in _T.c), *_CASE_COLUMNS, _O.c.path.label("o_path"),
+                          _AFTER_SIGNERS.label("after_signers"), _KNOWN_ACTOR.label("actor_known"))
+                   .select_from(_T.join(_I, _I.c.id == _T.c.instance_id).join(_D, _D.c.id == _I.c.definition_id)
+                                .outerjoin(_O, _O.c.id == _T.c.candidate_org_id))
+                   .where(_T.c.id == bindparam("task_id")).with_for_update(of=(_I, _T)))
+
+
+def _case_of(session: Session, row) -> Instance:
+    """The session's Instance (with its definition) for a row of ``_LOCK`` or ``_LOCK_TASK_CASE``."""
+    m = row._mapping
+    definition = attach(session, ProcessDefinition, {k: m[f"d_{k}"] for k in _DEFINITION_KEYS})
+    instance = attach(session, Instance, {k: m[f"i_{k}"] for k in _CASE_KEYS})
+    put(instance, definition=definition)
+    return instance
+
+
+def _locked_case(session: Session, instance_id: int) -> Instance:
+    session.flush()  # what the caller left pending is in the database before the case is read
+    row = session.connection().execute(_LOCK, {"instance_id": instance_id}).first()
+    if row is None:
+        raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
+    return _case_of(session, row)
 
 
 def lock_instance(session: Session, *, instance_id: int) -> Instance:
     """Take the instance's row lock (PostgreSQL) or the database write lock (SQLite)."""
-    instance = session.scalars(_LOCK, {"instance_id": instance_id}).first()
-    if instance is None:
-        raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
-    return instance
-
-
-# Built once: composing a statement costs about as much as running it.
-_LOCK = (select(Instance).where(Instance.id == bindparam("instance_id")).with_for_update(of=Instance)
-         .execution_options(populate_existing=True))
-# With the definition in the same statement instead of a lazy load right after.
-_WITH_DEFINITION = joinedload(Instance.definition, innerjoin=True).options(*WITHOUT_JSON)
-_LOCK_LOADING = _LOCK.options(_WITH_DEFINITION)
-_LOCK_TASK_CASE = (select(Instance).where(Instance.id == select(HumanTask.instance_id).where(
-    HumanTask.id == bindparam("task_id")).scalar_subquery()).with_for_update(of=Instance)
-    .options(_WITH_DEFINITION).execution_options(populate_existing=True))
-_TASK = (select(HumanTask).where(HumanTask.id == bindparam("task_id")).options(joinedload(HumanTask.candidate_org))
-         .execution_options(populate_existing=True))
+    return _locked_case(session, instance_id)
 
 
 def load(session: Session, *, instance_id: int) -> Loaded:
     """Lock an instance and restore its workflow."""
-    instance = session.scalars(_LOCK_LOADING, {"instance_id": instance_id}).first()
-    if instance is None:
-        raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
-    return _restore(session, instance)
+    return _restore(session, _locked_case(session, instance_id))
 
 
 def _restore(session: Session, instance: Instance) -> Loaded:
@@ -86,38 +116,52 @@ def _fingerprint(instance: Instance) -> tuple:
     return instance.definition_id, (instance.state or {}).get("root")
 
 
+# Every column a save may change, in one prebuilt statement with the optimistic version check the
+# mapper's version_id_col would make. An error set back to none is SQL NULL (the second form),
+# never the JSON text 'null'.
+_SAVED = ("definition_id", "process_key", "business_key", "title", "status", "updated_at", "ended_at", "end_event",
+          "state", "serializer_version", "data", "audit_head", "audit_seq")
+_SAVE_CASE = {
+    with_error: update(_I).where(_I.c.id == bindparam("w_id"), _I.c.lock_version == bindparam("w_version"))
+    .values({**{_I.c[k]: bindparam(k) for k in _SAVED}, _I.c.lock_version: bindparam("lock_version"),
+             _I.c.error: bindparam("error") if with_error else null()})
+    for with_error in (True, False)}
+
+
 def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | None) -> Instance:
-    """Persist the workflow, its open tasks, waits and projections; record how the step ended."""
+    """Persist the workflow, its open tasks, waits and projections; record how the step ended.
+
+    The case row is written once, with a prebuilt Core UPDATE; what the step set on the
+    instance goes in as the object's committed values (rows.put), so the object stays clean.
+    """
     instance, runner = loaded.instance, loaded.runner
     now = clock.now()
-    # No autoflush until the end: the instance row, with its large state, is written once.
-    with session.no_autoflush:
-        instance.state = runner.dump()
-        instance.serializer_version = SERIALIZER_VERSION
-        instance.data = runner.data()
-        instance.updated_at = now
-        instance.title = _title(session, loaded.definition, instance.data, instance)
+    try:
+        put(instance, state=runner.dump(), serializer_version=SERIALIZER_VERSION, data=runner.data(), updated_at=now)
+        put(instance, title=_title(session, loaded.definition, instance.data, instance))
         if error is None:
             error = sync_after_step(session, loaded, actor=actor)
         loaded.new = False
         if error is not None:
-            instance.status = InstanceStatus.ERROR
-            instance.error = error.as_dict()
+            put(instance, status=InstanceStatus.ERROR, error=error.as_dict())
             audit.record(session, instance=instance, kind=EntryKind.ERROR, actor=actor.username,
-                         task_id=error.task_id, element_id=error.element_id, payload=instance.error)
+                         task_id=error.task_id, element_id=error.element_id, payload=instance.error,
+                         into=loaded.entries)
         elif runner.completed and instance.status != InstanceStatus.CANCELLED:
-            instance.status = InstanceStatus.COMPLETED
-            instance.ended_at = now
-            instance.end_event = runner.end_event()
-            instance.error = None
+            put(instance, status=InstanceStatus.COMPLETED, ended_at=now, end_event=runner.end_event(), error=None)
             audit.record(session, instance=instance, kind=EntryKind.FINISHED, actor=actor.username,
-                         element_id=instance.end_event)
+                         element_id=instance.end_event, into=loaded.entries)
         elif instance.status == InstanceStatus.ERROR:
-            instance.status, instance.error = InstanceStatus.RUNNING, None
-    # The instance and its task rows are all this step changed through the ORM (new rows went in
-    # as Core statements): the same UPDATEs without the unit of work's overhead.
+            put(instance, status=InstanceStatus.RUNNING, error=None)
+        audit.write(session, loaded.entries)
+        _write_case(session, instance)
+    except BaseException:
+        # What the step set on the objects never reached the database: read them again if asked.
+        session.expire(instance)
+        raise
+    # Task rows other code changed through the ORM before this save (the hot path changes none).
     for obj in session.dirty:
-        if obj is instance or (isinstance(obj, HumanTask) and obj.instance_id == instance.id):
+        if isinstance(obj, HumanTask) and obj.instance_id == instance.id:
             write_changes(session, obj)
     session.flush()
     if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
@@ -125,6 +169,19 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
         workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
                                          workflow=runner.wf, fingerprint=_fingerprint(instance))
     return instance
+
+
+def _write_case(session: Session, instance: Instance) -> None:
+    version = instance.lock_version
+    values = {k: getattr(instance, k) for k in _SAVED}
+    error = instance.error
+    params = {**values, "error": error, "lock_version": version + 1, "w_id": instance.id, "w_version": version}
+    result = session.connection().execute(_SAVE_CASE[error is not None], params)
+    if result.rowcount != 1:
+        raise StaleDataError(f"UPDATE statement on table 'instances' expected to update 1 row(s); "
+                             f"{result.rowcount} were matched.")
+    # Written: also what other code set through the ORM on these columns, which a flush now skips.
+    put(instance, **values, error=error, lock_version=version + 1)
 
 
 def advance(session: Session, loaded: Loaded, step) -> StepError | None:
@@ -175,16 +232,16 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
         updated_at=now, state={}, serializer_version=SERIALIZER_VERSION, data=data, title=definition.name)]).one()
     if business_key is None:
         prefix = (definition.config or {}).get("business_key_prefix") or definition.key.upper()
-        instance.business_key = f"{prefix}-{now:%Y%m%d}-{instance.id:06d}"
+        put(instance, business_key=f"{prefix}-{now:%Y%m%d}-{instance.id:06d}")
     for name, files in (uploads or {}).items():
         if files:
             ids = _store_uploads(session, instance, contract.form.field(name), files, actor)
             data[name] = [ids.get(v, v) for v in data.get(name) or []]
-    audit.record(session, instance=instance, kind=EntryKind.STARTED, actor=actor.username,
-                 payload={"data": data, "version": definition.version})
     spec, subs = runtime_spec(definition)
     runner = Runner.start(spec, subs, context_of(session).script_engine, data)
     loaded = Loaded(instance, definition, runner, new=True)
+    audit.record(session, instance=instance, kind=EntryKind.STARTED, actor=actor.username,
+                 payload={"data": data, "version": definition.version}, into=loaded.entries)
     error = advance(session, loaded, runner.run_engine_steps)
     if actor.id:
         session.connection().execute(_INSERT_ACTOR, {"instance_id": instance.id, "user_id": actor.id})
@@ -238,9 +295,16 @@ def open_task_for_update(session: Session, *, task_id: str, actor: Actor,
     else is said about it (as ``summaries.visible_task`` answers), checked on the rows read
     under the lock: a request need not read the task and its case once more beforehand.
     """
-    instance = session.scalars(_LOCK_TASK_CASE, {"task_id": task_id}).first()
-    # Read under the lock: a completion that got the lock first is seen here.
-    row = session.scalars(_TASK, {"task_id": task_id}).first() if instance is not None else None
+    session.flush()  # what the caller left pending is in the database before the task is read
+    found = session.connection().execute(_LOCK_TASK_CASE, {"task_id": task_id, "user_id": actor.id or 0}).first()
+    row = instance = None
+    if found is not None:
+        instance = _case_of(session, found)
+        m = found._mapping
+        row = attach(session, HumanTask, {k: m[f"t_{k}"] for k in _TASK_KEYS})
+        org_id = m["t_candidate_org_id"]
+        put(row, instance=instance, candidate_org=None if org_id is None else (
+            session.identity_map.get(identity_key(Org, org_id)) or attach(session, Org, {"id": org_id, "path": m["o_path"]})))
     if row is None or (hide_unseen and not can_see(session, instance=instance, actor=actor)):
         raise NotFound(f"任务 {task_id} 不存在", message_en=f"task {task_id} not found")
     if row.status != TaskStatus.OPEN:
@@ -252,7 +316,9 @@ def open_task_for_update(session: Session, *, task_id: str, actor: Actor,
     if not may_act(row, actor):
         raise NotAllowed("您不是该任务的办理人，也不在其候选角色和组织范围内",
                          message_en="you are neither the assignee nor in the task's candidate pool")
-    return row, _restore(session, instance)
+    loaded = _restore(session, instance)
+    loaded.after_signers, loaded.actor_known = bool(m["after_signers"]), bool(m["actor_known"])
+    return row, loaded
 
 
 _STATUS_ZH = {"running": "办理中", "completed": "已办结", "cancelled": "已撤销", "error": "出错待处理"}
@@ -284,10 +350,17 @@ def _complete(session: Session, *, row: HumanTask, loaded: Loaded, data: dict, a
         raise NotAllowed("委派的任务请使用“办理完毕交回”，由委派人完成",
                          message_en="a delegated task goes back to its owner; use resolve")
     cleaned = task_contract(session, task=row, instance=loaded.instance, definition=loaded.definition).accept(data)
-    if signing_pending(session, row.id, Position.AFTER):
+    after_signers = loaded.after_signers if loaded.after_signers is not None else bool(
+        signing_pending(session, row.id, Position.AFTER))
+    if after_signers:
         return signing_queue.hold_for_signers(session, row=row, instance=loaded.instance, data=cleaned, actor=actor,
                                               opinion=opinion)
     return finish_task(session, row=row, loaded=loaded, data=cleaned, actor=actor, opinion=opinion)
+
+
+_FINISH_TASK = update(_T).where(_T.c.id == bindparam("w_id")).values(
+    status=bindparam("status"), completed_at=bindparam("completed_at"), completed_by_id=bindparam("completed_by_id"),
+    draft=null())
 
 
 def finish_task(session: Session, *, row: HumanTask, loaded: Loaded, data: dict, actor: Actor,
@@ -304,12 +377,14 @@ def finish_task(session: Session, *, row: HumanTask, loaded: Loaded, data: dict,
                            details=[Problem(error.message, element_id=error.element_id, line=error.line)],
                            trace=error.trace)
     now = clock.now()
-    row.status, row.completed_at, row.completed_by_id = TaskStatus.COMPLETED, now, actor.id
-    row.draft = None
-    _remember_actor(session, loaded.instance.id, actor.id)
+    done = {"status": TaskStatus.COMPLETED.value, "completed_at": now, "completed_by_id": actor.id}
+    session.connection().execute(_FINISH_TASK, {"w_id": task_id, **done})
+    put(row, **done, draft=None)
+    if not (loaded.actor_known and actor.id):
+        _remember_actor(session, loaded.instance.id, actor.id)
     payload = {"data": cleaned, "title": row.title} | ({"signed_by": signed_by} if signed_by else {})
     audit.record(session, instance=loaded.instance, kind=EntryKind.COMPLETED, actor=actor.username,
-                 task_id=task_id, element_id=row.element_id, opinion=opinion, payload=payload)
+                 task_id=task_id, element_id=row.element_id, opinion=opinion, payload=payload, into=loaded.entries)
     return save(session, loaded, actor=actor, error=error)
 
 
@@ -322,8 +397,9 @@ def cancel_instance(session: Session, *, instance_id: int, actor: Actor, reason:
     if not (actor.is_admin or actor is SYSTEM or instance.started_by_id == actor.id):
         raise NotAllowed("只有发起人或管理员可以撤销案件", message_en="only the initiator or an admin may cancel a case")
     loaded.runner.cancel()
-    instance.status, instance.ended_at = InstanceStatus.CANCELLED, clock.now()
-    audit.record(session, instance=instance, kind=EntryKind.CANCELLED, actor=actor.username, opinion=reason)
+    put(instance, status=InstanceStatus.CANCELLED, ended_at=clock.now())
+    audit.record(session, instance=instance, kind=EntryKind.CANCELLED, actor=actor.username, opinion=reason,
+                 into=loaded.entries)
     return save(session, loaded, actor=actor, error=None)
 
 
@@ -338,7 +414,7 @@ def retry_instance(session: Session, *, instance_id: int, actor: Actor, data: di
     if data and failed_task:
         loaded.runner.patch_task_data(failed_task, data)
     audit.record(session, instance=loaded.instance, kind=EntryKind.RETRIED, actor=actor.username,
-                 task_id=failed_task, payload={"data": data or {}})
+                 task_id=failed_task, payload={"data": data or {}}, into=loaded.entries)
     error = advance(session, loaded, loaded.runner.run_after_error)
     return save(session, loaded, actor=actor, error=error)
 

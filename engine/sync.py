@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, insert, or_, select, update
+from sqlalchemy import bindparam, cast, delete, insert, literal_column, null, or_, select, union_all, update
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
@@ -15,6 +15,7 @@ from .form_contract import accept_payload, message_contract
 from .lint import form_key_for
 from .models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
 from .notifications import NotificationKind, notify, notify_pool
+from .rows import put
 from .orgs import Actor, get_org, role_for_lane
 from .scripting import parse_moment, use_calendar
 from .spiff.timers import FiredTimerEvent, take_fired_timers
@@ -29,23 +30,63 @@ def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | No
     """Bring tasks, waits and case fields in line with the workflow; deliver kept messages."""
     # A case started in this transaction has no rows yet: nothing to read back the first time.
     fresh = loaded.new
+    # Otherwise the three projections' rows are read in one statement; a delivered message (which
+    # moves the workflow on) has the waits and task rows read again.
+    rows = None if fresh else read_projections(session, loaded)
     with use_calendar(context_of(session).calendar(session)):
         for _ in range(_MAX_DELIVERY_ROUNDS):
-            waits = sync_waits(session, loaded, fresh=fresh)
+            waits = sync_waits(session, loaded, fresh=fresh, rows=rows.waits if rows else None)
             fresh = False
             delivered = deliver_kept_messages(session, loaded, waits, actor=actor)
             if delivered is None:
                 break
+            if rows is not None:
+                rows.waits = rows.tasks = None
             if isinstance(delivered, StepError):
                 return delivered
         record_fired_timers(session, loaded)
         try:
-            sync_tasks(session, loaded, fresh=loaded.new)
+            sync_tasks(session, loaded, fresh=loaded.new, rows=rows.tasks if rows else None)
         except _AssignmentError as exc:
             return StepError(message=str(exc), element_id=exc.element_id, element_name=None,
                              task_id=exc.task_id, line=None, error_line=None, trace=[])
-    project_case_fields(session, loaded.instance, loaded.definition, fresh=loaded.new)
+    project_case_fields(session, loaded.instance, loaded.definition, fresh=loaded.new,
+                        existing=rows.fields if rows else None)
     return None
+
+
+@dataclass
+class Projections:
+    """A case's projection rows as one step found them: waits by task id, task rows that can change, fields."""
+
+    waits: dict | None
+    tasks: dict | None
+    fields: set | None
+
+
+@dataclass(frozen=True)
+class _WaitRow:
+    id: int
+    task_id: str
+    element_id: str
+    kind: str
+    name: str
+    due_at: object
+    correlation: dict
+
+
+def read_projections(session: Session, loaded) -> Projections:
+    """Read what ``sync_waits``, ``sync_tasks`` and ``project_case_fields`` compare with, in one statement."""
+    ready = [t.id for t in loaded.runner.ready_user_tasks()]
+    waits, tasks, fields = {}, {}, set()
+    for r in session.connection().execute(_SELECT_PROJECTIONS, {"instance_id": loaded.instance.id, "ready": ready}):
+        if r.src == 0:
+            waits[r.a] = _WaitRow(r.n, r.a, r.b, r.c, r.d, r.due_at, r.correlation)
+        elif r.src == 1:
+            tasks[r.a] = (r.b, r.n)
+        else:
+            fields.add((r.a, r.b))
+    return Projections(waits, {"ready": frozenset(ready), "rows": tasks}, fields)
 
 
 def record_fired_timers(session: Session, loaded) -> list[FiredTimerEvent]:
@@ -55,7 +96,7 @@ def record_fired_timers(session: Session, loaded) -> list[FiredTimerEvent]:
         audit.record(session, instance=loaded.instance, kind=EntryKind.TIMER, actor="system",
                      task_id=event.task_id, element_id=event.element_id, at=event.fired_at,
                      payload={"name": event.name, "due_at": event.due_at.isoformat() if event.due_at else None,
-                              "fired_at": event.fired_at.isoformat()})
+                              "fired_at": event.fired_at.isoformat()}, into=loaded.entries)
     return fired
 
 
@@ -72,11 +113,11 @@ _SELECT_TASKS = select(_TASKS.c.id, _TASKS.c.status, _TASKS.c.completed_by_id).w
 _INSERT_TASKS = insert(_TASKS)
 
 
-def sync_tasks(session: Session, loaded, *, fresh: bool = False) -> None:
+def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None) -> None:
     """Open rows for newly ready user tasks; close rows the workflow no longer offers.
 
-    Rows go through Core statements; a row this session holds as an object (the task being
-    completed) is changed through the object instead, so the session's view stays true.
+    Rows go through Core statements; an object this session holds for a row takes the values
+    written (rows.put), and what other code changed on it and has not flushed counts as its state.
     """
     instance, definition, runner = loaded.instance, loaded.definition, loaded.runner
     now = clock.now()
@@ -84,8 +125,13 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False) -> None:
     conn = session.connection()
     # Only rows that can change: open ones, and earlier rows of tasks that are ready again (a
     # return reopens the same task). A long-lived case has thousands of finished rows.
-    rows = {} if fresh else {r.id: (r.status, r.completed_by_id) for r in conn.execute(
-        _SELECT_TASKS, {"instance_id": instance.id, "ready": list(ready)})}
+    if fresh:
+        rows = {}
+    elif rows is not None and rows["ready"] == frozenset(ready):  # read_projections, for the same ready tasks
+        rows = dict(rows["rows"])
+    else:
+        rows = {r.id: (r.status, r.completed_by_id) for r in conn.execute(
+            _SELECT_TASKS, {"instance_id": instance.id, "ready": list(ready)})}
     held = {}
     for task_id in rows:
         obj = session.identity_map.get(identity_key(HumanTask, task_id))
@@ -131,12 +177,10 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False) -> None:
 
 
 def _write_task(conn, held: dict, task_id: str, **values) -> None:
+    conn.execute(update(_TASKS).where(_TASKS.c.id == task_id).values(**values))
     obj = held.get(task_id)
-    if obj is None:
-        conn.execute(update(_TASKS).where(_TASKS.c.id == task_id).values(**values))
-        return
-    for key, value in values.items():
-        setattr(obj, key, value)
+    if obj is not None:  # the session's object says what the row now says
+        put(obj, **values)
 
 
 def _candidate_org(session, runner, task, expr, instance: Instance) -> int:
@@ -200,12 +244,18 @@ _DELETE_WAITS = delete(_WAITS).where(_WAITS.c.id.in_(bindparam("ids", expanding=
 _INSERT_WAITS = insert(_WAITS)
 
 
-def sync_waits(session: Session, loaded, *, fresh: bool = False) -> list[MessageWait]:
-    """Rewrite the instance's waiting timers and messages as rows; return the message waits."""
+def sync_waits(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None) -> list[MessageWait]:
+    """Rewrite the instance's waiting timers and messages as rows; return the message waits.
+
+    ``rows`` are the wait rows by task id when the caller read them (``read_projections``).
+    """
     instance, runner = loaded.instance, loaded.runner
     conn = session.connection()
     current = {w.task_id: w for w in runner.waiting_events()}
-    rows = {} if fresh else {r.task_id: r for r in conn.execute(_SELECT_WAITS, {"instance_id": instance.id})}
+    if fresh:
+        rows = {}
+    elif rows is None:
+        rows = {r.task_id: r for r in conn.execute(_SELECT_WAITS, {"instance_id": instance.id})}
     gone = [r.id for task_id, r in rows.items() if task_id not in current]
     if gone:
         conn.execute(_DELETE_WAITS, {"ids": gone})
@@ -296,22 +346,49 @@ def deliver_kept_messages(session: Session, loaded, waits: list[MessageWait], *,
                 audit.record(session, instance=loaded.instance, kind=EntryKind.MESSAGE, actor=actor.username,
                              element_id=wait.element_id,
                              payload={"name": message.name, "correlation": message.correlation,
-                                      "payload": message.payload, "kept_since": message.received_at.isoformat()})
+                                      "payload": message.payload, "kept_since": message.received_at.isoformat()},
+                             into=loaded.entries)
                 error = loaded.runner.run_engine_steps()
-                loaded.instance.state = loaded.runner.dump()
-                loaded.instance.data = loaded.runner.data()
+                put(loaded.instance, state=loaded.runner.dump(), data=loaded.runner.data())
                 return error or True
     return None
 
 
 _FIELDS = CaseField.__table__
 _SELECT_FIELDS = select(_FIELDS.c.name, _FIELDS.c.value).where(_FIELDS.c.instance_id == bindparam("instance_id"))
-_DELETE_FIELDS = delete(_FIELDS).where(_FIELDS.c.instance_id == bindparam("instance_id"))
+_DELETE_FIELDS = delete(_FIELDS).where(_FIELDS.c.instance_id == bindparam("instance_id"),
+                                       _FIELDS.c.name == bindparam("name"), _FIELDS.c.value == bindparam("value"))
 _INSERT_FIELDS = insert(_FIELDS)
 
 
-def project_case_fields(session: Session, instance: Instance, definition, *, fresh: bool = False) -> None:
-    """Copy the searchable fields declared in the process config into indexed rows."""
+def _none(column):
+    return cast(null(), column.type)
+
+
+# read_projections: one row shape for three tables (the first branch's types decode every row).
+#   src  n                a             b                c     d     due_at  correlation
+#   0    wait id          task id       element id       kind  name  due_at  correlation
+#   1    completed_by_id  task row id   status
+#   2                     field name    field value
+_SELECT_PROJECTIONS = union_all(
+    select(literal_column("0").label("src"), _WAITS.c.id.label("n"), _WAITS.c.task_id.label("a"),
+           _WAITS.c.element_id.label("b"), _WAITS.c.kind.label("c"), _WAITS.c.name.label("d"),
+           _WAITS.c.due_at.label("due_at"), _WAITS.c.correlation.label("correlation"))
+    .where(_WAITS.c.instance_id == bindparam("instance_id")),
+    _SELECT_TASKS.with_only_columns(  # the rows sync_tasks reads: open ones, and earlier rows of ready tasks
+        literal_column("1"), _TASKS.c.completed_by_id, _TASKS.c.id, _TASKS.c.status, _none(_WAITS.c.kind),
+        _none(_WAITS.c.name), _none(_WAITS.c.due_at), _none(_WAITS.c.correlation)),
+    select(literal_column("2"), _none(_WAITS.c.id), _FIELDS.c.name, _FIELDS.c.value, _none(_WAITS.c.kind),
+           _none(_WAITS.c.name), _none(_WAITS.c.due_at), _none(_WAITS.c.correlation))
+    .where(_FIELDS.c.instance_id == bindparam("instance_id")))
+
+
+def project_case_fields(session: Session, instance: Instance, definition, *, fresh: bool = False,
+                        existing: set | None = None) -> None:
+    """Copy the searchable fields declared in the process config into indexed rows.
+
+    ``existing`` are the case's (name, value) rows when the caller read them (``read_projections``).
+    """
     fields = (definition.config or {}).get("search_fields") or []
     if not fields:
         return
@@ -322,13 +399,16 @@ def project_case_fields(session: Session, instance: Instance, definition, *, fre
             if value not in (None, ""):
                 wanted.add((name, str(value)[:300]))
     conn = session.connection()
-    if not fresh:
+    if fresh:
+        existing = set()
+    elif existing is None:
         existing = set(tuple(r) for r in conn.execute(_SELECT_FIELDS, {"instance_id": instance.id}))
-        if wanted == existing:
-            return
-        conn.execute(_DELETE_FIELDS, {"instance_id": instance.id})
-    if wanted:
-        conn.execute(_INSERT_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in sorted(wanted)])
+    # Only the rows that changed: a field's old value goes, its new one comes in.
+    gone, added = sorted(existing - wanted), sorted(wanted - existing)
+    if gone:
+        conn.execute(_DELETE_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in gone])
+    if added:
+        conn.execute(_INSERT_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in added])
 
 
 def extract(data, path: str) -> list:

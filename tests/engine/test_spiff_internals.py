@@ -22,10 +22,7 @@ from SpiffWorkflow.bpmn.specs.mixins.multiinstance_task import ParallelMultiInst
 from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
-from sqlalchemy import select
-from sqlalchemy.orm import attributes
 
-from engine.models import Org
 from engine.spiff import internals, steps, timer_clock, timers  # noqa: F401  (timers: its patches applied)
 from engine.spiff.workflow import _SERIALIZER, Runner
 
@@ -212,17 +209,3 @@ def test_the_patches_are_in_place_on_the_methods_they_wrap():
     # The multi-instance patch reads these attributes of the spec.
     for name in ("data_input", "cardinality"):
         assert name in inspect.getsource(importlib.import_module("SpiffWorkflow.bpmn.specs.mixins.multiinstance_task"))
-
-
-def test_sqlalchemy_commit_all_marks_an_object_clean(session):
-    # engine/rows.py writes the instance and task rows with Core and then tells the session they
-    # are clean with InstanceState._commit_all, as a flush would.
-    org = session.scalars(select(Org).limit(1)).one()
-    org.name = org.name + "·"
-    state = attributes.instance_state(org)
-    assert state.committed_state and org in session.dirty
-
-    state._commit_all(state.dict, session.identity_map)
-
-    assert not state.committed_state and org not in session.dirty
-    assert list(inspect.signature(type(state)._commit_all).parameters)[:3] == ["self", "dict_", "instance_dict"]
