@@ -116,6 +116,29 @@ def test_changed_moved_and_deleted_cases_and_steps_keep_the_tallies_exact(seeded
         nested.rollback()
 
 
+def test_a_case_in_a_village_or_grid_due_today_counts_in_its_township(seeded):  # noqa: F811
+    # Today's deadlines are read per case and grouped by the org's township without loading every village.
+    s = seeded
+    nested = s.begin_nested()
+    try:
+        aggregates.compact(s)
+        running = list(s.scalars(select(Instance).where(Instance.status == InstanceStatus.RUNNING)
+                                 .order_by(Instance.id.desc()).limit(3)))
+        for case_, code, hours in ((running[0], "dongjie", 3), (running[1], "liushu-1", -1),  # a village; a grid
+                                   (running[2], "xinzhuang", 2)):  # and a township itself
+            case_.org_id = s.scalar(select(Org.id).where(Org.code == code))
+            s.flush()
+            s.execute(update(HumanTask).where(HumanTask.instance_id == case_.id, HumanTask.status == TaskStatus.OPEN)
+                      .values(due_at=NOW + timedelta(hours=hours)))
+        s.flush()
+        assert _assert_tallied_equals_direct(s, ["he.ld", "lin.ld", "cao.ld"]) == 3
+        rows = {r.code: r for r in board(s, actor=actor_for(s, username="he.ld"), now=NOW).by_township}
+        due = {key: {code: r.counts[i].value for code, r in rows.items()} for i, (key, *_) in enumerate(figures.COUNTS)}
+        assert due["due_soon"]["chengguan"] >= 1 and due["overdue"]["hexi"] >= 1 and due["due_soon"]["xinzhuang"] >= 1
+    finally:
+        nested.rollback()
+
+
 @pytest.mark.parametrize("days", [-14, -1, 12, 16, 45])
 def test_any_day_of_the_month_gives_the_same_figures_both_ways(seeded, days):  # noqa: F811
     # The 1st, mid-month and month-end read the tallies' months and days in different mixes.
