@@ -108,3 +108,19 @@ def test_the_board_right_alone_makes_the_board_home(session, client, login):
     login(client, "wang.wg")
     assert client.get("/").headers["Location"] == "/board"
     assert client.get("/board").status_code == 200
+
+
+def test_a_figure_links_where_url_for_would(app):
+    from flask import url_for
+
+    from engine.board.figures import ListLink
+    from web.api.schemas_board import PAGES, link_url
+
+    links = [ListLink("search", {"status": "running", "deadline": "overdue", "org": "chengguan"}),
+             ListLink("search", {"from": "2026-07-01", "to": "2026-07-31", "process": "grid_event"}),
+             ListLink("ledger", {"status": "in_progress", "card": "red"}),
+             ListLink("search", {"unit": "派出所 一/二", "closed_from": "2026-12-01"}),
+             ListLink("ledger", {})]
+    with app.test_request_context("/"):
+        for link in links:
+            assert link_url(link) == url_for(PAGES[link.page], **link.params)

@@ -5,7 +5,9 @@ the figure's value, and ``list``/``params``: the same filters for a client build
 """
 from __future__ import annotations
 
-from flask import url_for
+from urllib.parse import urlencode
+
+from flask import g, url_for
 from marshmallow import fields
 
 from engine.board.figures import Board, Count, ListLink, Row
@@ -16,8 +18,20 @@ PAGES = {"search": "pages.search", "ledger": "pages.ledger_page"}
 
 
 def link_url(link: ListLink) -> str:
-    """Return the page a figure links to, with its filters."""
-    return url_for(PAGES[link.page], **link.params)
+    """Return the page a figure links to, with its filters.
+
+    As ``url_for(page, **params)`` writes it, but the page's address is built once per request: a
+    leader over many townships has thousands of figures, and ``url_for`` costs about 0.1 ms each.
+    """
+    bases = g.setdefault("board_page_urls", {})
+    base = bases.get(link.page)
+    if base is None:
+        base = bases[link.page] = url_for(PAGES[link.page])
+    items = [(k, v) for k, v in link.params.items() if v is not None]
+    return f"{base}?{urlencode(items, safe=_SAFE)}" if items else base
+
+
+_SAFE = "!$'()*,/:;?@"  # what werkzeug leaves unquoted in a built URL's query (werkzeug.urls._urlencode)
 
 
 class CountSchema(Strict):
