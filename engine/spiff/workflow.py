@@ -22,6 +22,7 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
+from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from . import timer_clock  # noqa: F401  (patches SpiffWorkflow's timers before any runs)
@@ -161,24 +162,44 @@ class Runner:
         return cls(workflow)
 
     def dump(self) -> dict:
-        """Serialize the workflow without its spec (the spec is stored once per definition)."""
+        """Serialize the workflow without its spec (the spec is stored once per definition).
+
+        Only tasks whose stored form may have changed since the workflow's last dump are
+        converted again (``_TaskForms``); the result is what converting every task gives
+        (tests/engine/test_incremental_dump.py). Treat it as read-only: the next dump shares
+        the unchanged tasks' dicts with it.
+        """
+        compact(self.wf)
+        forms = _TaskForms.of(self.wf)
+        if forms.reorder_needed(self.wf):
+            restored_order(self.wf)
+        forms.ordered(self.wf)
+        subprocesses = {str(k): _subprocess_dict(v, forms.tasks_of(v)) for k, v in self.wf.subprocesses.items()}
+        return self._workflow_dict(forms.tasks_of(self.wf), subprocesses)
+
+    def full_dump(self) -> dict:
+        """``dump`` converting every task afresh: what ``dump`` must equal (kept for the tests)."""
         compact(self.wf)
         restored_order(self.wf)
+        converter = _SERIALIZER.registry.convert
+        return self._workflow_dict({str(k): converter(v) for k, v in self.wf.tasks.items()},
+                                   {str(k): converter(v) for k, v in self.wf.subprocesses.items()})
+
+    def _workflow_dict(self, tasks: dict, subprocesses: dict) -> dict:
         # Never the registry's encoder mode: it is one flag for the whole process, so a thread
         # dumping while another finished would see it switched off under it. Task data goes
         # through values.encode (in the converters above) instead, which the mode was for.
         registry = _SERIALIZER.registry
-        converter = registry.convert
         return {
             "data": values.encode(self.wf.data),
             "correlations": self.wf.correlations,
             "last_task": str(self.wf.last_task.id) if self.wf.last_task is not None else None,
             "success": self.wf.success,
             "completed": self.wf.completed,
-            "tasks": {str(k): converter(v) for k, v in self.wf.tasks.items()},
+            "tasks": tasks,
             "root": str(self.wf.task_tree.id),
-            "subprocesses": {str(k): converter(v) for k, v in self.wf.subprocesses.items()},
-            "bpmn_events": converter(self.wf.bpmn_events),
+            "subprocesses": subprocesses,
+            "bpmn_events": registry.convert(self.wf.bpmn_events),
             _SERIALIZER.VERSION_KEY: SERIALIZER_VERSION,
             "typename": registry.typenames[BpmnWorkflow],
         }
@@ -493,6 +514,118 @@ class Runner:
     def evaluate(self, expression: str, data: dict):
         """Evaluate an expression in the workflow's sandbox against ``data``."""
         return self.wf.script_engine.environment.evaluate(expression, copy_data(data))
+
+
+class _TaskForms:
+    """Each task's stored form as a workflow's last dump made it, with what it was made from.
+
+    Kept on the workflow object, which engine/spiff/cache.py keeps between requests, so a
+    completion in a case of a thousand open tasks converts the few tasks it changed, not all.
+
+    A task's form (SpiffWorkflow's TaskConverter, data through values.encode) is made of its
+    parent's id and its children's, its state, last state change, spec, ``triggered``, its
+    internal data and, below the root, the delta of its data against its parent's (keys updated
+    and deleted). The key a form is kept under holds each of those: the data parts as the
+    ``repr`` of the very delta the converter would compute now, so data a script or the
+    library changed in place, or a parent whose data changed under its children, are seen. A
+    ``repr`` names type and value of everything ``values.encode`` and the registry store
+    (1 is not True, Decimal("1.10") is not Decimal("1.1"), key order shows); one that shows an
+    object's identity instead (``<… object at 0x…>``) does not say what it holds, and such a
+    task is converted at every dump.
+    """
+
+    _ATTRIBUTE = "_pingan_task_forms"
+
+    def __init__(self):
+        self.entries: dict = {}  # task id -> (key, task id as text, form)
+        self.layout: tuple | None = None  # the orders the last dump left (see _layout)
+        self.structure_changed = True
+
+    @classmethod
+    def of(cls, wf: BpmnWorkflow) -> _TaskForms:
+        """The workflow's forms, brought up to date with it."""
+        forms = wf.__dict__.get(cls._ATTRIBUTE)
+        if forms is None:
+            forms = cls()
+            setattr(wf, cls._ATTRIBUTE, forms)
+        forms._refresh(wf)
+        return forms
+
+    def _refresh(self, wf: BpmnWorkflow) -> None:
+        convert = _SERIALIZER.registry.convert
+        old, new, moved = self.entries, {}, False
+        for workflow in (wf, *wf.subprocesses.values()):
+            for task_id, task in workflow.tasks.items():
+                key = _form_key(task)
+                entry = old.get(task_id)
+                if entry is None or entry[0][0] != key[0]:
+                    moved = True  # a new task, or one moved or given other children
+                if entry is None or key[1] is None or entry[0] != key:
+                    entry = (key, str(task_id), convert(task))
+                new[task_id] = entry
+        # Assigned only now: a conversion that failed (an unstorable value) keeps nothing half-done.
+        self.entries, self.structure_changed = new, moved or len(new) != len(old)
+
+    def reorder_needed(self, wf: BpmnWorkflow) -> bool:
+        """Whether ``restored_order`` may change anything: a task came or went, or an order moved."""
+        layout = _layout(wf)
+        if not self.structure_changed and layout == self.layout:
+            return False
+        self.layout = None  # set again by ``ordered``
+        return True
+
+    def ordered(self, wf: BpmnWorkflow) -> None:
+        """Note the orders the workflow has once put in restored order."""
+        if self.layout is None:
+            self.layout = _layout(wf)
+
+    def tasks_of(self, workflow) -> dict:
+        entries = self.entries
+        return {entry[1]: entry[2] for entry in map(entries.__getitem__, workflow.tasks)}
+
+
+# What ``object.__repr__`` (and a function's) shows: identity, not what the object holds.
+_IDENTITY_REPR = " at 0x"
+
+
+def _form_key(task) -> tuple:
+    """Return (where the task sits, what else its stored form is made of, or None if unsure)."""
+    parent = task.parent
+    place = (parent.id if parent is not None else None, tuple(internals.child_ids(task)))
+    try:
+        if parent is None:
+            texts = (repr(task.internal_data), repr(task.data))
+        else:  # what TaskConverter stores below the root: the delta against the parent's data
+            texts = (repr(task.internal_data), repr(DeepMerge.get_updated_keys(parent.data, task.data)),
+                     repr(DeepMerge.get_deleted_keys(parent.data, task.data)))
+    except Exception:  # the converter will say what is wrong
+        return place, None
+    if any(_IDENTITY_REPR in text for text in texts):
+        return place, None
+    return place, (task.state, task.last_state_change, task.triggered, task.task_spec.name, texts)
+
+
+def _layout(wf: BpmnWorkflow) -> tuple:
+    """The orders ``restored_order`` sets, with the roots it starts from."""
+    subs = wf.subprocesses.values()
+    return (wf.task_tree.id, tuple(wf.tasks), tuple(wf.subprocesses),
+            tuple((s.task_tree.id, tuple(s.tasks)) for s in subs), tuple(wf.event_manager.tasks))
+
+
+def _subprocess_dict(sub: BpmnSubWorkflow, tasks: dict) -> dict:
+    """What the serializer makes of a subworkflow (SubWorkflowDataConverter), around tasks converted already."""
+    return {
+        "data": values.encode(sub.data),
+        "correlations": sub.correlations,
+        "last_task": str(sub.last_task.id) if sub.last_task is not None else None,
+        "success": sub.success,
+        "completed": sub.completed,
+        "tasks": tasks,
+        "root": str(sub.task_tree.id),
+        "parent_task_id": str(sub.parent_task_id),
+        "spec": sub.spec.name,
+        "typename": _SERIALIZER.registry.typenames[BpmnSubWorkflow],
+    }
 
 
 def _waits_for(task, event_def, element_id: str, *, wait_id: str | None = None) -> list[WaitingEvent]:
