@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from . import audit, clock, deadlines, runtime, schedules, tallies
+from . import audit, clock, deadlines, runtime, schedules, tallies, timer_batch
 from .audit import EntryKind
 from .board import aggregates as board_tallies, warnings
 from .context import Services
@@ -68,6 +68,10 @@ def fire_instance_timers(session: Session, *, instance_id: int, now: datetime) -
     if loaded.instance.status != InstanceStatus.RUNNING:
         return []
     error = runtime.advance(session, loaded, lambda: fire_due_timers(loaded.runner, now))
+    return _save_firing(session, loaded, error, now)
+
+
+def _save_firing(session: Session, loaded, error, now: datetime) -> list[FiredTimer]:
     fired = record_fired_timers(session, loaded)
     if not fired:
         if error is not None:
@@ -80,8 +84,36 @@ def fire_instance_timers(session: Session, *, instance_id: int, now: datetime) -
     message = (instance.error or {}).get("message") if instance.status == InstanceStatus.ERROR else None
     for event in fired:
         _urge_if_asked(session, loaded, event)
-    return [FiredTimer(instance_id, e.element_id, e.due_at or now, e.fired_at, message is None, message)
+    return [FiredTimer(loaded.instance.id, e.element_id, e.due_at or now, e.fired_at, message is None, message)
             for e in fired]
+
+
+def fire_cases_timers(session: Session, *, instance_ids: list[int], now: datetime) -> list[FiredTimer]:
+    """Fire the timers due at ``now`` of several instances in the caller's transaction; return them in id order.
+
+    The instances are locked in one statement; a plain firing (engine/timer_batch.py) is saved
+    with the batch's others in a few set-based statements, any other as ``fire_instance_timers``
+    saves it. An exception undoes the caller's transaction: fire the instances alone then.
+    """
+    results: dict[int, list[FiredTimer]] = {}
+    plain: list[timer_batch.PlainFiring] = []
+    for instance in timer_batch.lock_cases(session, instance_ids):
+        if instance.status != InstanceStatus.RUNNING:
+            continue
+        loaded = timer_batch.restore(session, instance)
+        error = runtime.advance(session, loaded, lambda: fire_due_timers(loaded.runner, now))
+        firing = timer_batch.take_plain(session, loaded, error)
+        if firing is None:
+            results[instance.id] = _save_firing(session, loaded, error, now)
+        else:
+            plain.append(firing)
+    timer_batch.save_plain(session, plain, actor=SYSTEM)
+    for firing in plain:
+        for event in firing.fired:
+            _urge_if_asked(session, firing.loaded, event)
+        results[firing.loaded.instance.id] = [FiredTimer(firing.loaded.instance.id, e.element_id, e.due_at or now,
+                                                         e.fired_at, True, None) for e in firing.fired]
+    return [f for instance_id in sorted(results) for f in results[instance_id]]
 
 
 def _urge_if_asked(session: Session, loaded, event) -> None:
@@ -182,15 +214,12 @@ def _claim(services: Services, *, now: datetime, limit: int) -> tuple[list[int],
 
 
 def _fire_together(services: Services, ids: list[int], now: datetime, report: SweepReport) -> None:
-    # Several cases in one transaction and without a SAVEPOINT each: on PostgreSQL a savepoint
-    # costs the same two round trips as a transaction of its own. A firing that raises (rare: a
-    # script's failure is saved as the case's error, not raised) undoes the whole batch, and
-    # _fire_claimed then fires its cases one transaction each. Locked in id order, so two workers
-    # whose claims share a case (one with two due timers) cannot deadlock on each other.
-    fired: list[FiredTimer] = []
+    # Several cases in one transaction, without a SAVEPOINT each (on PostgreSQL a savepoint costs
+    # the same two round trips as a transaction of its own) and written set-based where plain. A
+    # firing that raises (rare: a script's failure is saved as the case's error, not raised)
+    # undoes the whole batch, and _fire_claimed then fires its cases one transaction each.
     with services.session() as s:
-        for instance_id in sorted(ids):
-            fired += fire_instance_timers(s, instance_id=instance_id, now=now)
+        fired = fire_cases_timers(s, instance_ids=ids, now=now)
     report.fired += fired
 
 
@@ -337,5 +366,5 @@ def run_instance_steps(session: Session, *, instance_id: int) -> None:
 
 
 __all__ = ["FiredTimer", "SweepReport", "fire_due", "sweep", "fire_timers", "fire_claimed_timers",
-           "fire_instance_timers", "record_failure", "next_due", "first_due_after", "count_due",
+           "fire_instance_timers", "fire_cases_timers", "record_failure", "next_due", "first_due_after", "count_due",
            "run_instance_steps", "MAX_ATTEMPTS", "CLAIM"]
