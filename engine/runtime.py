@@ -95,15 +95,16 @@ def lock_instance(session: Session, *, instance_id: int) -> Instance:
 
 def load(session: Session, *, instance_id: int) -> Loaded:
     """Lock an instance and restore its workflow."""
-    return _restore(session, _locked_case(session, instance_id))
+    return restore_locked(session, _locked_case(session, instance_id))
 
 
-def _restore(session: Session, instance: Instance) -> Loaded:
+def restore_locked(session: Session, instance: Instance) -> Loaded:
+    """Return the workflow of a case already locked and read (the kept one when its version matches)."""
     with_cached_json(instance.definition)
     engine = context_of(session).script_engine
     # The workflow this process saved at the row's current version, if it still holds it: the
     # same workflow a restore would build (engine/spiff/cache.py), without building it.
-    kept = workflow_cache.take(instance.id, version=instance.lock_version, fingerprint=_fingerprint(instance))
+    kept = workflow_cache.take(instance.id, version=instance.lock_version, fingerprint=state_fingerprint(instance))
     if kept is not None:
         return Loaded(instance, instance.definition, Runner.resume(kept, engine))
     spec, subs = runtime_spec(instance.definition)
@@ -111,8 +112,11 @@ def _restore(session: Session, instance: Instance) -> Loaded:
     return Loaded(instance, instance.definition, runner)
 
 
-def _fingerprint(instance: Instance) -> tuple:
-    # An id used again (SQLite, after a rollback or a deletion) never brings back another case's tasks.
+def state_fingerprint(instance: Instance) -> tuple:
+    """What, beside id and version, must match for a kept workflow to be this case's.
+
+    An id used again (SQLite, after a rollback or a deletion) never brings back another case's tasks.
+    """
     return instance.definition_id, (instance.state or {}).get("root")
 
 
@@ -138,7 +142,7 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     now = clock.now()
     try:
         put(instance, state=runner.dump(), serializer_version=SERIALIZER_VERSION, data=runner.data(), updated_at=now)
-        put(instance, title=_title(session, loaded.definition, instance.data, instance))
+        put(instance, title=case_title(session, loaded.definition, instance.data, instance))
         if error is None:
             error = sync_after_step(session, loaded, actor=actor)
         loaded.new = False
@@ -167,7 +171,7 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
         # Kept once the caller's transaction commits, as the row's state at its new version.
         workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
-                                         workflow=runner.wf, fingerprint=_fingerprint(instance))
+                                         workflow=runner.wf, fingerprint=state_fingerprint(instance))
     return instance
 
 
@@ -275,7 +279,8 @@ def check_may_start(definition: ProcessDefinition, *, actor: Actor, org_path: st
                          message_en=f"you may not start '{definition.key}' in this org")
 
 
-def _title(session: Session, definition: ProcessDefinition, data: dict, instance: Instance) -> str:
+def case_title(session: Session, definition: ProcessDefinition, data: dict, instance: Instance) -> str:
+    """The case's title: the definition's title expression over its data, else the title it has or name + business key."""
     expr = (definition.config or {}).get("title")
     if expr:
         try:
@@ -316,7 +321,7 @@ def open_task_for_update(session: Session, *, task_id: str, actor: Actor,
     if not may_act(row, actor):
         raise NotAllowed("您不是该任务的办理人，也不在其候选角色和组织范围内",
                          message_en="you are neither the assignee nor in the task's candidate pool")
-    loaded = _restore(session, instance)
+    loaded = restore_locked(session, instance)
     loaded.after_signers, loaded.actor_known = bool(m["after_signers"]), bool(m["actor_known"])
     return row, loaded
 

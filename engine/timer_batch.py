@@ -81,7 +81,7 @@ def lock_cases(session: Session, instance_ids: list[int]) -> list[Instance]:
 
 def restore(session: Session, instance: Instance) -> runtime.Loaded:
     """Restore the workflow of an instance locked by ``lock_cases`` (as ``runtime.load`` would)."""
-    return runtime._restore(session, instance)  # runtime.load without its own SELECT
+    return runtime.restore_locked(session, instance)  # runtime.load without its own SELECT
 
 
 def take_plain(session: Session, loaded: runtime.Loaded, error: StepError | None) -> PlainFiring | None:
@@ -134,7 +134,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
         now = clock.now()
         # Set as committed values: the batch's UPDATE below writes them, no flush does.
         _put(instance, state=runner.dump(), serializer_version=SERIALIZER_VERSION, data=runner.data(), updated_at=now)
-        _put(instance, title=runtime._title(session, loaded.definition, instance.data, instance))
+        _put(instance, title=runtime.case_title(session, loaded.definition, instance.data, instance))
         with use_calendar(calendar):
             current = {w.task_id: w for w in runner.waiting_events()}
         _diff_waits(instance.id, current, rows.get(instance.id, {}), now, gone, changed, new_waits)
@@ -163,7 +163,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
         if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
             workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
                                              workflow=firing.loaded.runner.wf,
-                                             fingerprint=runtime._fingerprint(instance))
+                                             fingerprint=runtime.state_fingerprint(instance))
 
 
 def _diff_waits(instance_id: int, current: dict[str, WaitingEvent], rows: dict, now, gone: list,
