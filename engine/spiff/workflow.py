@@ -231,10 +231,12 @@ class Runner:
             # do_engine_steps ends by checking timers: one found due there is READY but not run,
             # and, no longer waiting, no sweep would ever run it. Go on until nothing is ready.
             for _ in range(_MAX_ENGINE_PASSES):
+                # One look at every task first: almost always none is ready, and then none the
+                # library's walk of the tree (a part of them) could find either.
+                hidden = self._ready_out_of_sight()
+                if hidden is None:
+                    break
                 if not self.wf.get_tasks(state=TaskState.READY, manual=False):
-                    hidden = self._ready_out_of_sight()
-                    if hidden is None:
-                        break
                     # A loop without a wait state grew the tree past the depth SpiffWorkflow
                     # looks (1,000): it would stop silently, a "running" case with no task.
                     # Prune the history and go on; the budget ends a loop that never stops.
@@ -393,10 +395,10 @@ class Runner:
         """
         if self.wf.completed:
             return values.jsonable(self.wf.data)
-        last = self._latest_step()
-        ready = self.ready_user_tasks()
-        source = last.data if last is not None else (ready[0].data if ready else self.wf.task_tree.data)
-        return values.jsonable({k: v for k, v in source.items() if not k.startswith("_")})
+        source = self._latest_step()
+        if source is None:
+            source = next(self._ready_user_task_objects(), None) or self.wf.task_tree
+        return values.jsonable({k: v for k, v in source.data.items() if not k.startswith("_")})
 
     def _latest_step(self) -> Task | None:
         latest = self.wf.last_task
@@ -445,15 +447,47 @@ class Runner:
     def ready_user_tasks(self) -> list[ReadyUserTask]:
         """Return the user tasks waiting for a person."""
         out = []
-        for task in self.wf.get_tasks(state=TaskState.READY, manual=True):
+        for task in self._ready_user_task_objects():
             spec = task.task_spec
-            if not isinstance(spec, UserTask):
-                continue
             props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
             out.append(ReadyUserTask(
                 id=str(task.id), element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
                 lane=spec.lane, properties=props, data=task.data, multi_index=loop_index(task)))
         return out
+
+    def _ready_user_task_objects(self):
+        """The READY user tasks, in the order ``get_tasks(state=READY, manual=True)`` gives them."""
+        for task in self._tree_walk():
+            spec = task.task_spec
+            if task.state == TaskState.READY and spec.manual and isinstance(spec, UserTask):
+                yield task
+
+    def _tree_walk(self, max_depth: int = 1000):
+        """Walk the tasks as SpiffWorkflow's iterator does looking for READY ones, without its list copying.
+
+        Depth first from the root; a subprocess's tasks come before the children of the task
+        that runs it; no descent below a predicted (MAYBE, LIKELY) task or past ``max_depth``
+        levels (BpmnTaskIterator's rules; its copying of the pending list made a walk of a
+        task with a thousand children cost a thousand copies). A task's depth here is its
+        level; the library's count can be one more after a subprocess, which matters only
+        near 1,000 levels, a depth compaction keeps far away.
+        """
+        subprocesses = self.wf.subprocesses
+        stack = [(self.wf.task_tree, 0)]
+        while stack:
+            task, depth = stack.pop()
+            yield task
+            sub = subprocesses.get(task.id)
+            if sub is None:
+                if not internals.child_ids(task) or task.state < TaskState.FUTURE or depth >= max_depth:
+                    continue
+                below = task.children
+            elif depth >= max_depth:
+                continue
+            else:
+                below = [sub.task_tree, *task.children]
+            depth += 1
+            stack.extend((child, depth) for child in reversed(below))
 
     def task_exists(self, task_id: str, *, ready: bool = True) -> bool:
         try:
@@ -593,16 +627,17 @@ def _form_key(task) -> tuple:
     parent = task.parent
     place = (parent.id if parent is not None else None, tuple(internals.child_ids(task)))
     try:
+        internal = repr(task.internal_data)
         if parent is None:
-            texts = (repr(task.internal_data), repr(task.data))
+            data, deleted = repr(task.data), ""
         else:  # what TaskConverter stores below the root: the delta against the parent's data
-            texts = (repr(task.internal_data), repr(DeepMerge.get_updated_keys(parent.data, task.data)),
-                     repr(DeepMerge.get_deleted_keys(parent.data, task.data)))
+            data = repr(DeepMerge.get_updated_keys(parent.data, task.data))
+            deleted = repr(DeepMerge.get_deleted_keys(parent.data, task.data))
     except Exception:  # the converter will say what is wrong
         return place, None
-    if any(_IDENTITY_REPR in text for text in texts):
+    if _IDENTITY_REPR in internal or _IDENTITY_REPR in data or _IDENTITY_REPR in deleted:
         return place, None
-    return place, (task.state, task.last_state_change, task.triggered, task.task_spec.name, texts)
+    return place, (task.state, task.last_state_change, task.triggered, task.task_spec.name, internal, data, deleted)
 
 
 def _layout(wf: BpmnWorkflow) -> tuple:
