@@ -217,8 +217,9 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
         township = orgs.township_of(path)
         if township is not None:
             started_in[township.id] = started_in.get(township.id, 0) + n
-    township_started = [Count(t.code, t.name, t.code, started_in.get(t.id, 0), ListLink("search", {**since, "org": t.code}))
-                        for t in shown]
+    make = tuple.__new__  # as in _rows_of: one figure per township
+    township_started = [make(Count, (t.code, t.name, t.code, started_in.get(t.id, 0),
+                                     make(ListLink, ("search", {**since, "org": t.code})))) for t in shown]
     started_by_month, closed_by_month = [], []
     for i, first in enumerate(months):
         last = (months[i + 1] if i + 1 < MONTHS else _months_back(month_start, -1)) - timedelta(days=1)
