@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append(f"{label}: {type(exc).__name__}: {exc}")
             traceback.print_exc()
 
-    from engine.calendar import WorkCalendar
+    from engine.org.calendar import WorkCalendar
 
     ceilings: dict[str, float] = {}
     plans = [ONE_TASK, choose_multi_step(databases[0], failures)]
@@ -112,7 +112,7 @@ def choose_multi_step(kind: str, failures: list[str]) -> Plan:
         reset_database(kind)
         svc = open_bench_services(kind)
         try:
-            from engine.models import Instance
+            from engine.store.models import Instance
 
             instance_id = Driver(svc).play(plan)
             with svc.session() as s:

@@ -47,8 +47,8 @@ def plan_of(n: int) -> Plan:
 
 def run(*, kind: str, quick: bool) -> list[Result]:
     """Play cases of every size on ``kind``, ceiling cases interleaved; return the records."""
-    from engine.calendar import WorkCalendar
-    from engine.scripting import build_script_engine
+    from engine.definitions.scripting import build_script_engine
+    from engine.org.calendar import WorkCalendar
 
     sizes, repeats = (QUICK_SIZES, QUICK_REPEATS) if quick else (SIZES, REPEATS)
     calendar = WorkCalendar()
@@ -109,7 +109,7 @@ def persisted_case(driver: Driver, n: int, *, between) -> tuple[float, list[floa
 
     Returns the case's seconds (start + completions) and the milliseconds of its middle completions.
     """
-    from engine.models import HumanTask, TaskStatus
+    from engine.store.models import HumanTask, TaskStatus
 
     between()
     t0 = time.perf_counter()
@@ -138,7 +138,7 @@ def persisted_case(driver: Driver, n: int, *, between) -> tuple[float, list[floa
 
 
 def _check_completed(driver: Driver, instance_id: int) -> None:
-    from engine.models import Instance
+    from engine.store.models import Instance
 
     with driver.services.session() as s:
         status = s.scalar(select(Instance.status).where(Instance.id == instance_id))
@@ -150,7 +150,7 @@ class InMemory:
     """The same case by SpiffWorkflow alone: Pingan's spec and script engine, nothing persisted."""
 
     def __init__(self, plan: Plan, script_engine, calendar):
-        from engine.scripting import use_calendar
+        from engine.definitions.scripting import use_calendar
 
         from .ceiling import prepared
 
@@ -165,7 +165,7 @@ class InMemory:
         from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
         from SpiffWorkflow.util.task import TaskState
 
-        from engine.scripting import use_calendar
+        from engine.definitions.scripting import use_calendar
 
         n, middle = self.n, []
         with use_calendar(self.calendar):

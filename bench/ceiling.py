@@ -27,9 +27,9 @@ def prepared(plan: Plan, script_engine) -> tuple:
     """
     from dataclasses import replace
 
-    from engine.definitions import collect_sources, validate
-    from engine.forms import form_from_dict, validate_form_data
-    from engine.lint import form_key_for
+    from engine.definitions.deployment import collect_sources, validate
+    from engine.definitions.forms import form_from_dict, validate_form_data
+    from engine.definitions.lint import form_key_for
 
     valid = next((v for v in validate(collect_sources([plan.repo])) if v.parsed.key == plan.process), None)
     if valid is None:
@@ -103,7 +103,7 @@ def rate(play, *args, minimum: float = MIN_SECONDS) -> float:
 
 def run(*, plans: list[Plan], calendar, quick: bool) -> tuple[list[Result], dict[str, float]]:
     """Measure the in-memory ceiling of every plan; return results and {plan label: cases/s}."""
-    from engine.scripting import build_script_engine, use_calendar
+    from engine.definitions.scripting import build_script_engine, use_calendar
 
     engine = build_script_engine(calendar=lambda: calendar)
     results, ceilings = [], {}

@@ -26,7 +26,7 @@ BENCH_SECRET_KEY = "bench-only-secret"
 BENCH_AUDIT_KEY = "bench-only-audit-key"
 
 DURABILITY = {
-    "sqlite": "SQLite WAL, synchronous=NORMAL, BEGIN IMMEDIATE (as shipped in engine/db.py)",
+    "sqlite": "SQLite WAL, synchronous=NORMAL, BEGIN IMMEDIATE (as shipped in engine/store/db.py)",
     "postgresql": "PostgreSQL defaults: fsync=on, synchronous_commit=on, one COMMIT per operation",
 }
 
@@ -237,10 +237,10 @@ def reset_database(kind: str) -> None:
 
 def prepare_schema(svc) -> None:
     """Migrate, add tables a change has not migrated yet (as the tests do), load demo data, deploy."""
-    from engine.db import Base
-    from engine.definitions import deploy
-    from engine.demo import load_demo_org
-    from engine.schema import upgrade
+    from engine.definitions.deployment import deploy
+    from engine.org.demo import load_demo_org
+    from engine.store.db import Base
+    from engine.store.schema import upgrade
 
     upgrade(svc.engine)
     Base.metadata.create_all(svc.engine)
@@ -275,21 +275,21 @@ def open_bench_services(kind: str):
 
 @dataclass
 class Driver:
-    """Plays plans through engine.runtime with one commit per operation, like a request does."""
+    """Plays plans through engine.runtime.lifecycle with one commit per operation, like a request does."""
 
     services: object
     actors: dict = field(default_factory=dict)
 
     def actor(self, username: str):
         if username not in self.actors:
-            from engine.orgs import actor_for
+            from engine.org.orgs import actor_for
 
             with self.services.session() as s:
                 self.actors[username] = actor_for(s, username=username)
         return self.actors[username]
 
     def start(self, plan: Plan) -> int:
-        from engine.runtime import start_instance
+        from engine.runtime.lifecycle import start_instance
 
         with self.services.session() as s:
             inst = start_instance(s, process_key=plan.process, data=plan.start_data, actor=self.actor(plan.starter),
@@ -298,7 +298,7 @@ class Driver:
 
     def open_task(self, instance_id: int, element_id: str, org: str | None = None) -> str:
         """Return the id of the open task ``element_id`` of a case (in ``org``, if given)."""
-        from engine.models import HumanTask, Org, TaskStatus
+        from engine.store.models import HumanTask, Org, TaskStatus
 
         query = select(HumanTask.id).where(
             HumanTask.instance_id == instance_id, HumanTask.element_id == element_id,
@@ -312,7 +312,7 @@ class Driver:
         return task_id
 
     def complete(self, task_id: str, step: Step) -> None:
-        from engine.runtime import complete_task
+        from engine.runtime.lifecycle import complete_task
 
         with self.services.session() as s:
             complete_task(s, task_id=task_id, data=step.data, actor=self.actor(step.username))
@@ -327,7 +327,7 @@ class Driver:
 
 def instance_state_size(services, instance_id: int) -> int:
     """Return the stored workflow state of an instance as compact JSON bytes."""
-    from engine.models import Instance
+    from engine.store.models import Instance
 
     with services.session() as s:
         state = s.scalar(select(Instance.state).where(Instance.id == instance_id))

@@ -125,7 +125,7 @@ class Server:
 
 
 def login(port: int, username: str) -> Client:
-    from engine.demo import DEMO_PASSWORD
+    from engine.org.demo import DEMO_PASSWORD
 
     data, _ = Client(port).ok("POST", "/api/v1/auth/token",
                               {"username": username, "password": DEMO_PASSWORD, "label": "bench"})

@@ -115,7 +115,7 @@ def _scenario_sizes(services, processes: list[str]) -> list[Result]:
 
     from engine import clock
     from engine.clock import FrozenClock
-    from engine.models import Instance
+    from engine.store.models import Instance
 
     sys.path.insert(0, str(ROOT))
     from tests.conftest import T0

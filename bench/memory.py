@@ -51,7 +51,7 @@ def importlib_missing(module: str) -> bool:
 
 
 def _waiting(svc, ids: list[int]) -> int:
-    from engine.models import EventWait
+    from engine.store.models import EventWait
 
     with svc.session() as s:
         return s.scalar(select(func.count()).select_from(EventWait).where(EventWait.instance_id.in_(ids))) or 0

@@ -63,7 +63,7 @@ def run(*, quick: bool) -> list[Result]:
 
 def ensure_loaded() -> float:
     """Return 0 when the cached schema is complete, else load it and return the seconds it took."""
-    from engine.schema import upgrade
+    from engine.store.schema import upgrade
 
     complete = cached_schema_complete(SCHEMA, "bench_scale_meta", "version = :v AND instances = :n",
                                       {"v": LOADER_VERSION, "n": FINISHED + OPEN})
@@ -121,7 +121,7 @@ def load() -> float:
 
 def sample_states(svc) -> tuple[str, str]:
     """Play one real one-task case; return its stored state when finished and while waiting."""
-    from engine.models import Instance
+    from engine.store.models import Instance
 
     driver = Driver(svc)
     waiting = driver.start(ONE_TASK)
@@ -248,11 +248,11 @@ def _load_cases(conn, finished_state: str, running_state: str) -> None:
 def measure(svc, *, repeats: int) -> list[Result]:
     from sqlalchemy import select
 
-    from engine import queries
     from engine.board.figures import board
     from engine.board.ledger import LedgerFilter, ledger
-    from engine.models import CaseField, Instance
-    from engine.orgs import actor_for
+    from engine.cases import queries
+    from engine.org.orgs import actor_for
+    from engine.store.models import CaseField, Instance
 
     with svc.session() as s:
         actor = actor_for(s, username=TOWNSHIP_USER)
@@ -280,18 +280,18 @@ def measure(svc, *, repeats: int) -> list[Result]:
         "ledger": lambda s: ledger(s, actor=leader, flt=LedgerFilter()),
     }
     try:
-        from engine.admin import instance_counts
+        from engine.runtime.admin import instance_counts
         checks["admin_instance_counts"] = lambda s: instance_counts(s)
     except ImportError:
         pass
 
     out, plans = [], []
     notes = {
-        "todo": f"engine.queries.todo for {TOWNSHIP_USER} (城关镇 dispatcher); {open_in_scope} open tasks in the township",
-        "search_party": "engine.queries.search_cases by projected field party = a full name (page + total)",
-        "todo_counts": "engine.queries.todo_counts (by light) for the township user",
-        "status_counts": "engine.queries.case_counts: cases by status in the township user's scope",
-        "admin_instance_counts": "engine.admin.instance_counts: all cases by definition and status (tallies)",
+        "todo": f"engine.cases.queries.todo for {TOWNSHIP_USER} (城关镇 dispatcher); {open_in_scope} open tasks in the township",
+        "search_party": "engine.cases.queries.search_cases by projected field party = a full name (page + total)",
+        "todo_counts": "engine.cases.queries.todo_counts (by light) for the township user",
+        "status_counts": "engine.cases.queries.case_counts: cases by status in the township user's scope",
+        "admin_instance_counts": "engine.runtime.admin.instance_counts: all cases by definition and status (tallies)",
         "board": f"engine.board.figures.board for {LEADER_USER} (leader over every county, {open_for_leader} open cases "
                  "in scope): counts, rows, 6-month series, cards, trends and rates",
         "ledger": f"engine.board.ledger.ledger (first page) for {LEADER_USER}",

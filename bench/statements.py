@@ -51,7 +51,7 @@ class Statements:
 
 
 def engine_counts(svc, plan: Plan) -> dict[str, Statements]:
-    """Count one start and the completion of its first task through engine.runtime, one commit each."""
+    """Count one start and the completion of its first task through engine.runtime.lifecycle, one commit each."""
     driver = Driver(svc)
     for _ in range(WARM):
         driver.play(plan)
@@ -66,8 +66,8 @@ def engine_counts(svc, plan: Plan) -> dict[str, Statements]:
 
 def http_counts(kind: str, plan: Plan) -> dict[str, Statements]:
     """Count one POST /instances and one POST /tasks/{id}/complete (full, then ?view=brief) on the app gunicorn serves."""
-    from engine.auth import issue_token
     from engine.context import open_services
+    from engine.org.auth import issue_token
     from web.app import create_app
 
     svc = open_services(dataclasses.replace(settings_for(kind), secret_key=BENCH_SECRET_KEY,
@@ -105,7 +105,7 @@ def http_counts(kind: str, plan: Plan) -> dict[str, Statements]:
         svc.dispose()
 
 
-# SQLite's BEGIN IMMEDIATE is a statement (engine/db.py); COMMIT is a driver call on both.
+# SQLite's BEGIN IMMEDIATE is a statement (engine/store/db.py); COMMIT is a driver call on both.
 _TRANSACTION = "SQLite's BEGIN counted, COMMIT is not a statement"
 
 
@@ -115,7 +115,7 @@ def as_results(kind: str, counts: dict[str, Statements], note: str) -> list[Resu
 
 
 def engine_results(svc, kind: str, plan: Plan) -> list[Result]:
-    return as_results(kind, engine_counts(svc, plan), f"{plan.process}, engine.runtime; {_TRANSACTION}")
+    return as_results(kind, engine_counts(svc, plan), f"{plan.process}, engine.runtime.lifecycle; {_TRANSACTION}")
 
 
 def http_results(kind: str, plan: Plan) -> list[Result]:

@@ -92,7 +92,7 @@ def count_elements(bpmn: str) -> int:
 
 
 def run(*, kind: str, quick: bool) -> list[Result]:
-    from engine.auth import issue_token
+    from engine.org.auth import issue_token
     from engine.settings import load_settings
     from web.app import create_app
 

@@ -1,4 +1,4 @@
-"""Part 2, persisted throughput: cases played through engine.runtime, one commit per operation.
+"""Part 2, persisted throughput: cases played through engine.runtime.lifecycle, one commit per operation.
 
 Single connection on both databases (what one request worker sees), then on PostgreSQL several
 processes at once, since one connection there is bound by round trips and fsync latency.

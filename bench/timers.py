@@ -6,7 +6,7 @@ due, 200 of them spread over five seconds (40 a second), and nothing else runs m
 Celery mode beat runs the sweeper (worker/sweeper.py), which sleeps until each timer is due.
 
 The burst clones one waiting case N times (same state, own rows), then times
-``engine.timers.fire_timers`` (what a worker's fire task runs) in 1 or 2 processes until every
+``engine.runtime.timers.fire_timers`` (what a worker's fire task runs) in 1 or 2 processes until every
 timer has fired (2 processes are timed once both have started and fired one firing, rolled back,
 as worker processes that have run a while have); on PostgreSQL also through real processes: a Celery worker with 2 prefork
 processes and beat's sweeper, timed from the moment the burst falls due until the last firing
@@ -70,11 +70,11 @@ def burst_size() -> int:
 
 def _reset(kind: str, database_url: str):
     from engine.context import open_services
-    from engine.db import Base
-    from engine.definitions import deploy
-    from engine.demo import load_demo_org
-    from engine.schema import upgrade
+    from engine.definitions.deployment import deploy
+    from engine.org.demo import load_demo_org
     from engine.settings import load_settings
+    from engine.store.db import Base
+    from engine.store.schema import upgrade
 
     schema = None
     if kind == "sqlite":
@@ -106,8 +106,8 @@ def _reset(kind: str, database_url: str):
 
 
 def _start_cases(svc, dues: list[datetime]) -> list[int]:
-    from engine.orgs import actor_for
-    from engine.runtime import start_instance
+    from engine.org.orgs import actor_for
+    from engine.runtime.lifecycle import start_instance
 
     ids = []
     with svc.session() as s:
@@ -121,7 +121,7 @@ def _start_cases(svc, dues: list[datetime]) -> list[int]:
 
 def _lateness(svc, ids: list[int], timeout: float) -> list[float]:
     """Wait until every case's timer fired; return each lateness in seconds."""
-    from engine.models import AuditEntry
+    from engine.store.models import AuditEntry
 
     deadline = time.monotonic() + timeout
     while True:
@@ -163,7 +163,7 @@ def _lateness_results(label: str, kind: str, samples: list[float], n: int, goal,
 
 def _embedded(settings, kind: str, n: int) -> list:
     from engine.context import open_services
-    from engine.timer_loop import start_timer_loop
+    from engine.runtime.timer_loop import start_timer_loop
 
     svc = open_services(settings)
     loop = start_timer_loop(svc)
@@ -247,7 +247,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _clone_waiting_cases(svc, n: int, due: datetime) -> list[int]:
     """Make ``n`` cases waiting for a timer due at ``due``: one started for real, then copied."""
-    from engine.models import EventWait, Instance
+    from engine.store.models import EventWait, Instance
 
     [template_id] = _start_cases(svc, [due])
     with svc.session() as s:
@@ -267,7 +267,7 @@ def _clone_waiting_cases(svc, n: int, due: datetime) -> list[int]:
 
 def _sweep_until_done(settings, at_iso: str) -> int:
     from engine.context import open_services
-    from engine.timers import fire_timers
+    from engine.runtime.timers import fire_timers
 
     svc = open_services(settings)
     fired = 0
@@ -285,15 +285,15 @@ def _warm_then_sweep(settings, at_iso: str, template_id: int) -> int:
     """Warm up as a running worker is (imports, a connection, the process parsed, the script
     sandbox started: one firing of the template case, rolled back), say ``ready``, wait for
     ``go`` on stdin, then sweep until the burst is done."""
-    from engine import runtime
     from engine.context import open_services
+    from engine.runtime import lifecycle
     from engine.spiff.timers import fire_due_timers
 
     svc = open_services(settings)
     try:
         with svc.session() as s:
-            loaded = runtime.load(s, instance_id=template_id)
-            runtime.advance(s, loaded, lambda: fire_due_timers(loaded.runner, datetime.fromisoformat(at_iso)))
+            loaded = lifecycle.load(s, instance_id=template_id)
+            lifecycle.advance(s, loaded, lambda: fire_due_timers(loaded.runner, datetime.fromisoformat(at_iso)))
             s.rollback()
     finally:
         svc.dispose()
@@ -304,7 +304,7 @@ def _warm_then_sweep(settings, at_iso: str, template_id: int) -> int:
 
 def _burst(settings, kind: str, n: int, *, processes: int) -> list:
     from engine.context import open_services
-    from engine.timers import CLAIM
+    from engine.runtime.timers import CLAIM
 
     svc = open_services(settings)
     due = datetime.now(timezone.utc) + timedelta(hours=1)
@@ -348,7 +348,7 @@ def _burst(settings, kind: str, n: int, *, processes: int) -> list:
 def _celery_burst(settings, kind: str, n: int) -> list:
     """Time ``n`` timers falling due at once, fired by a real worker (2 processes) and beat's sweeper."""
     from engine.context import open_services
-    from engine.models import AuditEntry
+    from engine.store.models import AuditEntry
 
     label = f"timers.burst_{n}.celery_2proc"
     skipped = _no_redis()
@@ -393,7 +393,7 @@ def _celery_burst(settings, kind: str, n: int) -> list:
 
 def _fired_counts(svc, ids) -> tuple[int, int]:
     """Return how many of the cases ``ids`` fired a timer, and how many firings there were in all."""
-    from engine.models import AuditEntry
+    from engine.store.models import AuditEntry
 
     with svc.session() as s:
         once = s.scalar(select(func.count(func.distinct(AuditEntry.instance_id))).where(

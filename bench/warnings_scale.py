@@ -51,8 +51,8 @@ def run(*, quick: bool) -> list[Result]:
 
 
 def ensure_loaded() -> float:
-    from engine.db import Base
-    from engine.schema import upgrade
+    from engine.store.db import Base
+    from engine.store.schema import upgrade
 
     complete = cached_schema_complete(SCHEMA, "bench_warnings_meta", "version = :v", {"v": LOADER_VERSION})
     if complete:
@@ -108,7 +108,7 @@ def _create_indexes(svc) -> None:
     ``create_all`` makes missing tables with their indexes but adds none to an existing table
     (``ix_instances_process_started``, declared by engine/board/models.py for the warning rules).
     """
-    from engine.db import Base
+    from engine.store.db import Base
 
     with svc.engine.begin() as conn:
         for table in Base.metadata.sorted_tables:

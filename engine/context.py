@@ -8,11 +8,11 @@ from typing import Iterator
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from .calendar import get_calendar
-from .db import make_engine, make_session_factory
-from .scripting import build_script_engine, calendar_var
+from .definitions.scripting import build_script_engine, calendar_var
+from .org.calendar import get_calendar
 from .settings import Settings
 from .spiff.timer_clock import use_zone as use_timer_zone
+from .store.db import make_engine, make_session_factory
 
 
 @dataclass
@@ -41,7 +41,7 @@ class Services:
     engine: Engine
     session_factory: sessionmaker
     context: EngineContext
-    # Sessions that only read: on SQLite they never wait for the write lock (engine/db.py).
+    # Sessions that only read: on SQLite they never wait for the write lock (engine/store/db.py).
     read_session_factory: sessionmaker
 
     @contextmanager

@@ -45,17 +45,17 @@ def services(tmp_path_factory):
     settings = load_settings(env={}, development=True, database_url=url, database_schema=schema,
                              instance_path=instance_path, processes_dir=REPO / "processes", forms_dir=REPO / "forms")
     svc = open_services(settings)
-    from engine.schema import upgrade
+    from engine.store.schema import upgrade
 
     upgrade(svc.engine)
     # Tables a change adds before its migration is written still exist for the other tests;
     # tests/engine/test_schema.py is the one that insists the migration matches the models.
-    from engine.tables import metadata
+    from engine.store.tables import metadata
 
     metadata.create_all(svc.engine)
     with svc.session() as s:
-        from engine.definitions import deploy
-        from engine.demo import load_demo_org
+        from engine.definitions.deployment import deploy
+        from engine.org.demo import load_demo_org
 
         load_demo_org(s)
         deploy(s, paths=[REPO])
@@ -85,7 +85,7 @@ def session(services):
 @pytest.fixture
 def committed(services):
     """For tests that need real commits across threads: removes every case they made afterwards."""
-    from engine import models as m
+    from engine.store import models as m
 
     with services.session() as s:
         before = s.scalar(text("SELECT COALESCE(MAX(id), 0) FROM instances"))
@@ -111,7 +111,7 @@ def frozen():
 @pytest.fixture
 def actors(session):
     """Return a function giving the Actor for a demo username."""
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
 
     return lambda username: actor_for(session, username=username)
 

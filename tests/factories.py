@@ -6,8 +6,8 @@ from pathlib import Path
 
 from sqlalchemy import event, func, select
 
-from engine import runtime
-from engine.models import AuditEntry, HumanTask, TaskStatus
+from engine.runtime import lifecycle
+from engine.store.models import AuditEntry, HumanTask, TaskStatus
 
 REPO = Path(__file__).parent / "fixtures" / "repo"
 
@@ -32,9 +32,9 @@ def audit_count(session, instance_id: int) -> int:
 
 def start_review(session, actor, *, subject="修缮围墙", amount=100):
     """Start a `review` case and complete its registration."""
-    inst = runtime.start_instance(session, process_key="review", actor=actor)
+    inst = lifecycle.start_instance(session, process_key="review", actor=actor)
     task = only_task(session, inst.id, "register")
-    return runtime.complete_task(session, task_id=task.id, data={"subject": subject, "amount": amount}, actor=actor)
+    return lifecycle.complete_task(session, task_id=task.id, data={"subject": subject, "amount": amount}, actor=actor)
 
 
 def copy_repo(tmp_path: Path) -> Path:

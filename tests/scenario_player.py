@@ -16,9 +16,10 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
-from engine import definitions, runtime
-from engine.models import Instance
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import Instance
 from engine.studio import player as engine_player
 from engine.studio.scenarios import Scenario, parse_scenario
 
@@ -83,17 +84,17 @@ class Player(engine_player.Player):
         if self.restore:
             self.session.commit()  # releases this step's savepoint; the outer transaction stays open
             self.session.close()
-            definitions._SPEC_CACHE.clear()
+            deployment._SPEC_CACHE.clear()
             self.session = self._new_session()
 
     def deploy(self, key: str) -> None:
-        definitions.deploy(self.session, paths=process_files(key), actor="scenario")
+        deployment.deploy(self.session, paths=process_files(key), actor="scenario")
         self.checkpoint()
 
     def play(self, scenario: Scenario) -> Instance:
         self.deploy(scenario.process)
         start = scenario.start
-        instance = runtime.start_instance(self.session, process_key=scenario.process, data=start.get("data") or {},
+        instance = lifecycle.start_instance(self.session, process_key=scenario.process, data=start.get("data") or {},
                                           actor=actor_for(self.session, username=start["as"]),
                                           org_code=start.get("org"))
         self.instance_id = instance.id

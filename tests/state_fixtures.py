@@ -26,11 +26,12 @@ import SpiffWorkflow
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from engine import clock, runtime
+from engine import clock
 from engine.clock import FrozenClock
-from engine.models import EventWait, Instance
-from engine.orgs import SYSTEM
+from engine.org.orgs import SYSTEM
+from engine.runtime import lifecycle
 from engine.spiff.workflow import SERIALIZER_VERSION
+from engine.store.models import EventWait, Instance
 from engine.studio.player import Player
 from engine.studio.sandbox import open_sandbox
 from engine.studio.scenarios import _start_moment
@@ -115,8 +116,8 @@ def restore(session: Session, player: Player, fixture: dict) -> Instance:
     instance = player.instance
     instance.state, instance.data = fixture["state"], fixture["data"]
     session.flush()
-    loaded = runtime.load(session, instance_id=instance.id)
-    runtime.save(session, loaded, actor=SYSTEM, error=None)
+    loaded = lifecycle.load(session, instance_id=instance.id)
+    lifecycle.save(session, loaded, actor=SYSTEM, error=None)
     return player.instance
 
 

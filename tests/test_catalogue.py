@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from engine.definitions import collect_sources, validate
-from engine.demo import ORGS, USERS
-from engine.lint import form_key_for
-from engine.orgs import role_for_lane
+from engine.definitions.deployment import collect_sources, validate
+from engine.definitions.lint import form_key_for
+from engine.org.demo import ORGS, USERS
+from engine.org.orgs import role_for_lane
 from tests.scenario_player import PROCESSES, all_scenarios
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -11,10 +11,10 @@ from datetime import timedelta
 
 from lxml import etree
 
-from engine import runtime
-from engine.definitions import deploy
-from engine.models import Instance
-from engine.orgs import actor_for
+from engine.definitions.deployment import deploy
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import Instance
 from tests.scenario_player import PROCESSES, ROOT, Player, process_files
 
 BPMN = "http://www.omg.org/spec/BPMN/20100524/MODEL"
@@ -92,7 +92,7 @@ def test_new_cases_take_the_added_step_running_ones_keep_their_version(services,
     try:
         player.deploy("mediation")
         s = player.session
-        old = runtime.start_instance(s, process_key="mediation", data=START, actor=actor_for(s, username="li.sl"))
+        old = lifecycle.start_instance(s, process_key="mediation", data=START, actor=actor_for(s, username="li.sl"))
         player.instance_id = old_id = old.id
         for step in STEPS:
             player.run_step(step)
@@ -105,7 +105,7 @@ def test_new_cases_take_the_added_step_running_ones_keep_their_version(services,
         player.checkpoint()
 
         s = player.session
-        new = runtime.start_instance(s, process_key="mediation", data=START, actor=actor_for(s, username="li.sl"))
+        new = lifecycle.start_instance(s, process_key="mediation", data=START, actor=actor_for(s, username="li.sl"))
         player.instance_id = new_id = new.id
         for step in STEPS + AGREE:
             player.run_step(step)

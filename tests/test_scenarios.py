@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import definitions
+from engine.definitions import deployment
 from engine.studio.scenarios import run_scenarios
 from tests.scenario_player import all_scenarios, library_files
 
@@ -41,16 +41,16 @@ def test_restored_run_really_reloads_the_spec(services):
     files = {p: t for p, t in library_files("mediation").items()
              if not p.startswith("tests/") or p == scenario.file}
     loads = []
-    original = definitions.load_spec
+    original = deployment.load_spec
 
     def counting_load(data):
         loads.append(1)
         return original(data)
 
-    definitions.load_spec = counting_load
+    deployment.load_spec = counting_load
     try:
         [result] = run_scenarios(files, restore=True, within=services)
     finally:
-        definitions.load_spec = original
+        deployment.load_spec = original
     assert result.passed, result.message
     assert len(loads) >= len(scenario.steps)

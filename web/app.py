@@ -10,9 +10,9 @@ from flask_babel import Babel
 from flask_wtf.csrf import CSRFProtect
 from sqlalchemy import text
 
-from engine.audit import check_audit_key
 from engine.context import Services, open_services
 from engine.settings import DEFAULT_SECRET_KEY, Settings, load_settings
+from engine.store.audit import check_audit_key
 
 from . import auth, db, errors
 
@@ -37,7 +37,7 @@ def create_app(settings: Settings | None = None, *, services: Services | None = 
     """Build the app for ``settings`` (from the environment when not given)."""
     settings = settings or (services.settings if services else load_settings())
     refuse_unsafe(settings)
-    check_audit_key(settings)  # the audit chain's HMAC key, by the same rule (engine/audit.py)
+    check_audit_key(settings)  # the audit chain's HMAC key, by the same rule (engine/store/audit.py)
     services = services or open_services(settings)
     # Behind HTTPS (anything but a developer's machine) the browser must never send them in clear.
     secure_cookies = settings.secure_cookies if settings.secure_cookies is not None else not settings.development

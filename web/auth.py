@@ -7,10 +7,10 @@ from flask import Flask, g, redirect, request, session as cookie, url_for
 from flask_login import LoginManager, UserMixin, current_user, login_user, logout_user
 from werkzeug.routing import BuildError
 
-from engine import auth as engine_auth
 from engine.errors import EngineError, NotAllowed
-from engine.models import User
-from engine.orgs import Actor, actor_by_id
+from engine.org import auth as engine_auth
+from engine.org.orgs import Actor, actor_by_id
+from engine.store.models import User
 
 from . import db
 

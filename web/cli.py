@@ -11,9 +11,9 @@ from engine.errors import EngineError
 
 
 def _services():
-    from engine.audit import check_audit_key
     from engine.context import open_services
     from engine.settings import load_settings
+    from engine.store.audit import check_audit_key
 
     settings = load_settings()
     try:
@@ -37,9 +37,9 @@ def main() -> None:
 @click.option("--demo/--no-demo", default=True, help="载入示范县的组织和用户 (load the demo county).")
 def init(demo: bool) -> None:
     """创建/升级数据库，载入示范组织，部署 processes/ 下全部流程。"""
-    from engine.definitions import deploy
-    from engine.demo import DEMO_PASSWORD, load_demo_org
-    from engine.schema import upgrade
+    from engine.definitions.deployment import deploy
+    from engine.org.demo import DEMO_PASSWORD, load_demo_org
+    from engine.store.schema import upgrade
 
     svc = _services()
     upgrade(svc.engine)
@@ -59,8 +59,8 @@ def init(demo: bool) -> None:
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 def validate(paths: tuple[Path, ...]) -> None:
     """校验 BPMN/DMN/表单文件或按仓库结构组织的目录，不部署。"""
-    from engine.definitions import collect_sources
-    from engine.definitions import validate as run_validation
+    from engine.definitions.deployment import collect_sources
+    from engine.definitions.deployment import validate as run_validation
 
     try:
         valid = run_validation(collect_sources(list(paths)))
@@ -168,7 +168,7 @@ def run(host: str, port: int, timers: bool) -> None:
 
     app = create_app()
     if timers and app.config["PINGAN"].settings.timer_mode == "embedded":
-        from engine.timer_loop import start_timer_loop
+        from engine.runtime.timer_loop import start_timer_loop
 
         start_timer_loop(app.config["PINGAN"])
     click.echo(f"Pingan 运行于 http://{host}:{port}/")
@@ -189,7 +189,7 @@ def run(host: str, port: int, timers: bool) -> None:
 def migrate(key: str, to_version: int | None, from_version: int | None, case_ids: tuple[int, ...], step: str | None,
             dry_run: bool, as_json: bool, actor: str, resume: int | None) -> None:
     """把运行中的案件迁移到流程的另一版本：逐案检查，能迁移的迁移（记入审计），不能的保持原样并说明原因；有案件未迁移则退出码 1。"""
-    from engine.orgs import Actor
+    from engine.org.orgs import Actor
     from engine.studio.migration import LEASE, get_job, run_migration_job, start_migration
     from engine.studio.migration import dry_run as check
 
@@ -254,7 +254,7 @@ def audit() -> None:
 @click.option("--instance", "instance_id", type=int, default=None)
 def audit_verify(instance_id: int | None) -> None:
     """重新计算哈希链，发现被改动或删除的记录。"""
-    from engine.audit import verify
+    from engine.store.audit import verify
 
     svc = _services()
     with svc.session() as s:
@@ -270,7 +270,7 @@ def audit_verify(instance_id: int | None) -> None:
 @audit.command("rekey")
 def audit_rekey() -> None:
     """升级后运行一次：用审计密钥重签旧的（无密钥哈希的）完整审计链；已断的链保持原样并报告。"""
-    from engine.audit import rekey
+    from engine.store.audit import rekey
 
     svc = _services()
     with svc.session() as s:
@@ -294,7 +294,7 @@ def users() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def users_list(as_json: bool) -> None:
     """列出用户及其角色和组织。"""
-    from engine.orgs import list_users
+    from engine.org.orgs import list_users
 
     svc = _services()
     with svc.session() as s:
@@ -313,7 +313,7 @@ def users_list(as_json: bool) -> None:
 @click.option("--label", default="cli", show_default=True, help="令牌用途说明 (what the token is for).")
 def users_token(username: str, label: str) -> None:
     """为用户签发新的 API 访问令牌并打印（只显示这一次）。"""
-    from engine.auth import issue_token
+    from engine.org.auth import issue_token
 
     svc = _services()
     try:
@@ -328,8 +328,8 @@ def users_token(username: str, label: str) -> None:
 @click.argument("username")
 def users_unlock(username: str) -> None:
     """解除用户在所有来源地址上的登录锁定（记入安全日志，操作人记为 cli）。"""
-    from engine.lockout import unlock_user
-    from engine.orgs import Actor
+    from engine.org.lockout import unlock_user
+    from engine.org.orgs import Actor
 
     # Whoever runs the CLI holds the database itself: an administrator over every org.
     operator = Actor(id=0, username="cli", name="命令行", org_id=0, org_path="/", grants=(("admin", "/"),))
@@ -351,7 +351,7 @@ def calendar() -> None:
 @click.argument("file", type=click.Path(exists=True, path_type=Path))
 def calendar_import(file: Path) -> None:
     """导入一年的放假和调休安排（替换该年已有数据）。"""
-    from engine.calendar import import_year, parse_calendar_file
+    from engine.org.calendar import import_year, parse_calendar_file
 
     svc = _services()
     try:
@@ -369,7 +369,7 @@ def calendar_export(year: int) -> None:
     """导出一年的安排为 YAML，可编辑后再导入。"""
     import yaml
 
-    from engine.calendar import export_year
+    from engine.org.calendar import export_year
 
     svc = _services()
     with svc.session() as s:
@@ -435,7 +435,7 @@ def timers() -> None:
 @click.option("--limit", default=500, show_default=True, type=int, help="每次最多触发的定时器数。")
 def timers_sweep(limit: int) -> None:
     """触发所有已到期的定时器一次并报告结果（运维排查用）。"""
-    from engine.timers import sweep
+    from engine.runtime.timers import sweep
 
     svc = _services()
     total = {"fired": 0, "not_ok": 0, "deadline_notices": 0}
@@ -452,7 +452,7 @@ def timers_sweep(limit: int) -> None:
 @timers.command("loop")
 def timers_loop() -> None:
     """在前台运行内嵌定时器循环（不启动 Web；Ctrl-C 结束）。"""
-    from engine.timer_loop import start_timer_loop
+    from engine.runtime.timer_loop import start_timer_loop
 
     loop = start_timer_loop(_services())
     click.echo("定时器循环已启动 (timer loop running); Ctrl-C 结束")

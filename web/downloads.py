@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Response, send_file
 
-from engine.attachments import StoredFile
+from engine.cases.attachments import StoredFile
 
 # Raster images a browser can only draw. SVG is not one of them: it can carry scripts.
 INLINE_TYPES = frozenset({"image/png", "image/jpeg", "image/gif", "image/webp"})

@@ -23,7 +23,7 @@ from datetime import datetime
 from celery.beat import PersistentScheduler
 
 from engine import clock
-from engine.timers import CLAIM, count_due, first_due_after
+from engine.runtime.timers import CLAIM, count_due, first_due_after
 
 from .tasks import services_for
 

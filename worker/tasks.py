@@ -9,10 +9,10 @@ from celery import shared_task
 from celery.signals import worker_process_init, worker_process_shutdown
 from sqlalchemy.exc import OperationalError
 
-from engine import timers
-from engine.audit import check_audit_key
 from engine.context import Services, open_services
+from engine.runtime import timers
 from engine.settings import load_settings
+from engine.store.audit import check_audit_key
 from engine.studio.migration import take_up_stalled_jobs
 
 _services: dict[tuple, Services] = {}

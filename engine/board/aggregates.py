@@ -1,7 +1,7 @@
 """The board's case counts kept ahead of time, so a county leader's board sums rows, not a million cases.
 
 Triggers on ``instances`` append ``board_tally_deltas`` rows (+1/-1) whenever a case is inserted,
-deleted or changes org, process, status, start or end, like ``instance_tallies`` (engine/tallies.py):
+deleted or changes org, process, status, start or end, like ``instance_tallies`` (engine/store/tallies.py):
 per case org and process, the cases started (``started``) and closed (``closed``: completed, by
 their end) in each month and each day, and the cases running now (``running``, period ``''``). The
 timer sweep folds the deltas into ``board_tallies`` (``compact``), one row per township (an org
@@ -15,7 +15,7 @@ The deadline figures depend on the moment asked, so they cannot be counted ahead
 open step that has a deadline, holding the earliest such deadline; "overdue" and "due within 3
 working days" are then a range of one index.
 
-An org's place in the tree never changes once made (engine/orgs.py sets its path at creation):
+An org's place in the tree never changes once made (engine/org/orgs.py sets its path at creation):
 the township a row was folded into stays the township of its cases.
 """
 from __future__ import annotations
@@ -31,9 +31,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
 
-from ..db import Base
-from ..models import HumanTask, Org
-from ..visibility import orgs_under
+from ..org.visibility import orgs_under
+from ..store.db import Base
+from ..store.models import HumanTask, Org
 
 OFFSET = timedelta(hours=8)  # the tallies' days and months are UTC+8's
 STARTED, CLOSED, RUNNING = "started", "closed", "running"

@@ -21,15 +21,15 @@ from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from .. import clock
+from ..cases.queries import Deadline, deadline_condition, soon_until
 from ..context import context_of
-from ..models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskStatus
-from ..orgs import Actor
-from ..queries import Deadline, deadline_condition, soon_until
+from ..org.orgs import Actor
+from ..store.models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskStatus
 from . import aggregates
 from .aggregates import CLOSED, STARTED, BoardOpenCase, Span
 from .indicators import indicators_for
-from .scope import ViewerScope, viewer_scope
 from .ledger import CARD_LABELS, Card, ItemStatus, LedgerFilter, ledger
+from .scope import ViewerScope, viewer_scope
 
 MONTHS = 6  # the charts' window: this month and the five before it
 # The indicators (indicators.py) the board shows, this month to date against the same days of the month before.

@@ -3,7 +3,7 @@
 One function (``indicators``) serves the board, the API and the assessment pre-fill (the
 ``platform_indicators`` script helper), so a township's figure in its self-assessment is the one
 its leader sees on the board. Every figure is counted in SQL over ``instances``, ``human_tasks``
-and ``audit_entries`` (the case history) inside the viewer's scope (the rule of case search, ``engine/visibility.py``), and
+and ``audit_entries`` (the case history) inside the viewer's scope (the rule of case search, ``engine/org/visibility.py``), and
 carries the ids of the cases behind it: ``case_ids`` are the cases counted in the denominator (the
 population), ``numerator_case_ids`` those in the numerator. Only the grid events' handling time
 needs Python, for the working-hour arithmetic, and reads two timestamps per closed event.
@@ -22,12 +22,12 @@ from datetime import date, datetime, timedelta, timezone
 from sqlalchemy import and_, case, distinct, exists, func, or_, select, true
 from sqlalchemy.orm import Session, aliased
 
-from ..audit import EntryKind
 from ..context import context_of
 from ..errors import EngineError
-from ..models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
-from ..orgs import Actor
-from ..visibility import orgs_under
+from ..org.orgs import Actor
+from ..org.visibility import orgs_under
+from ..store.audit import EntryKind
+from ..store.models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from .scope import ViewerScope, viewer_scope
 
 # Cases the public waits on, whose closing on time and closure rate the center answers for.

@@ -19,15 +19,15 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, defer
 
 from .. import clock
-from ..audit import EntryKind
-from ..cases import field_catalogue
+from ..cases.case_file import field_catalogue
 from ..context import context_of
-from ..definitions import get_definition
+from ..definitions.deployment import get_definition
+from ..definitions.form_contract import parameters
 from ..errors import NotFound
-from ..form_contract import parameters
-from ..models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus, User
-from ..orgs import Actor
-from ..visibility import orgs_under
+from ..org.orgs import Actor
+from ..org.visibility import orgs_under
+from ..store.audit import EntryKind
+from ..store.models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus, User
 from .scope import ViewerScope, viewer_scope
 
 PROCESS = "supervision"

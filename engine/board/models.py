@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from ..db import Base
-from ..models import Instance, JSONType
+from ..store.db import Base
+from ..store.models import Instance, JSONType
 
 # Warning rules read the disputes of the last weeks: by process and start time from an index,
 # not a scan of a million cases.

@@ -10,9 +10,9 @@ from datetime import datetime
 
 from sqlalchemy.orm import Session
 
+from ..cases.summaries import visible_instance
 from ..errors import NotFound
-from ..orgs import Actor
-from ..summaries import visible_instance
+from ..org.orgs import Actor
 from .ledger import Card, ItemStatus, LedgerFilter, LedgerItem, ledger, ledger_item
 
 # A 通报 covers every item of its period; more than this many is not a document one prints.

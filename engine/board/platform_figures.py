@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 
 from ..context import context_of
 from ..errors import EngineError
-from ..models import Instance, Org
-from ..orgs import SYSTEM
+from ..org.orgs import SYSTEM
+from ..store.models import Instance, Org
 from .indicators import Indicator, indicators
 
 MAX_PERIOD_DAYS = 3 * 366 + 1

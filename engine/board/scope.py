@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from sqlalchemy import false, or_, select, union, union_all
 from sqlalchemy.orm import Session
 
-from ..models import Instance, Org
-from ..orgs import Actor
-from ..visibility import orgs_under, scope_branches, sees_everything
+from ..org.orgs import Actor
+from ..org.visibility import orgs_under, scope_branches, sees_everything
+from ..store.models import Instance, Org
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Bulk 催办 from the ledger: each chosen item's open steps are urged through ``engine.tasks.urge_task``.
+"""Bulk 催办 from the ledger: each chosen item's open steps are urged through ``engine.runtime.tasks.urge_task``.
 
 One refusal (urged a moment ago, not the actor's to urge, nobody to remind) is reported for that
 item and the rest of the batch goes on: each item runs in a savepoint of its own, so a refusal
@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from sqlalchemy.orm import Session
 
 from ..errors import EngineError
-from ..orgs import Actor
-from ..tasks import urge_task
+from ..org.orgs import Actor
+from ..runtime.tasks import urge_task
 from .ledger import ledger_item
 
 

@@ -19,8 +19,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from ..models import CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
-from ..orgs import SYSTEM
+from ..org.orgs import SYSTEM
+from ..store.models import CaseField, HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from .ledger import CARD_LABELS, ItemStatus, LedgerFilter, ledger
 from .warning_rules import LoadedRule
 

@@ -26,14 +26,15 @@ from sqlalchemy import func, insert, or_, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.orm import Session
 
-from .. import clock, runtime
+from .. import clock
 from ..context import Services, context_of
-from ..definitions import get_definition
+from ..definitions.deployment import get_definition
 from ..errors import Conflict, EngineError, FormInvalid, NotAllowed, NotFound, Problem
-from ..models import Instance, Org, RoleAssignment, User
-from ..notifications import NotificationKind, notify
-from ..orgs import Actor, user_names
+from ..org.orgs import Actor, user_names
+from ..runtime import lifecycle
+from ..runtime.notifications import NotificationKind, notify
 from ..spiff.decisions import decide
+from ..store.models import Instance, Org, RoleAssignment, User
 from .models import EarlyWarning, WarningEvent, WarningLevel, WarningSchedule, WarningStatus
 from .warning_facts import Candidate, Places, candidates
 from .warning_rules import LEVELS, LoadedRule, rules_in_force
@@ -507,7 +508,7 @@ def supervision_draft(view: WarningView) -> dict:
 def may_supervise(session: Session, *, actor: Actor) -> bool:
     """Tell whether the actor may turn warnings into supervision items (may start 督查督办 in their own org)."""
     try:
-        runtime.check_may_start(get_definition(session, key=SUPERVISION), actor=actor, org_path=actor.org_path)
+        lifecycle.check_may_start(get_definition(session, key=SUPERVISION), actor=actor, org_path=actor.org_path)
     except (NotAllowed, NotFound):
         return False
     return True
@@ -519,7 +520,7 @@ def supervise_warning(session: Session, *, warning_id: int, actor: Actor, lead_u
                       content: str | None = None) -> tuple[WarningView, Instance]:
     """Turn a warning into a supervision item (督办) in one step: start it pre-filled and link the two.
 
-    The item is started through ``runtime.start_instance`` with the supervision start form's
+    The item is started through ``lifecycle.start_instance`` with the supervision start form's
     fields, so the form's own checks apply (lead unit, time limit, who may start it); a refusal
     changes nothing.
     """
@@ -533,7 +534,7 @@ def supervise_warning(session: Session, *, warning_id: int, actor: Actor, lead_u
             data[name] = str(value).strip()
     savepoint = session.begin_nested()
     try:
-        instance = runtime.start_instance(session, process_key=SUPERVISION, data=data, actor=actor)
+        instance = lifecycle.start_instance(session, process_key=SUPERVISION, data=data, actor=actor)
         savepoint.commit()
     except EngineError:
         savepoint.rollback()

@@ -17,13 +17,13 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from .. import clock as clock_module
-from .. import queries
+from ..cases import queries
 from ..clock import FrozenClock
-from ..demo import USERS
 from ..errors import EngineError
-from ..models import EventWait, Instance, Org, User
-from ..tasks import delegate_task
-from ..timers import fire_due
+from ..org.demo import USERS
+from ..runtime.tasks import delegate_task
+from ..runtime.timers import fire_due
+from ..store.models import EventWait, Instance, Org, User
 from . import (paths_assessment, paths_grid_event, paths_inspection, paths_mediation, paths_report_review,
                paths_supervision)
 from .places import PLACES, SHARES, movable, relocate

@@ -15,15 +15,15 @@ from random import Random
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import runtime
 from ..clock import FrozenClock
 from ..context import context_of
 from ..errors import EngineError
-from ..messages import send_message
-from ..models import HumanTask, Instance, InstanceStatus, TaskStatus
-from ..orgs import SYSTEM, Actor, actor_for
-from ..tasks import claim_task, return_task, urge_task
-from ..timers import fire_due
+from ..org.orgs import SYSTEM, Actor, actor_for
+from ..runtime import lifecycle
+from ..runtime.messages import send_message
+from ..runtime.tasks import claim_task, return_task, urge_task
+from ..runtime.timers import fire_due
+from ..store.models import HumanTask, Instance, InstanceStatus, TaskStatus
 
 BEIJING = timezone(timedelta(hours=8))
 _TOKEN = re.compile(r"^@(date|time)([+-]\d+)$")
@@ -111,7 +111,7 @@ class CasePlayer:
         start = plan.path["start"]
         data = resolve({**(start.get("data") or {}), **plan.start_data}, now=self.clock.now(), serial=plan.serial)
         starter = self.actor(start["as"])
-        instance = runtime.start_instance(self.session, process_key=plan.process, data=data, actor=starter,
+        instance = lifecycle.start_instance(self.session, process_key=plan.process, data=data, actor=starter,
                                           org_code=start.get("org"))
         for i, step in enumerate(plan.steps, 1):
             try:
@@ -128,7 +128,7 @@ class CasePlayer:
             self.urge(instance, starter)
         if plan.cancel and instance.status == InstanceStatus.RUNNING:
             self.pause(60, 24 * 60)
-            runtime.cancel_instance(self.session, instance_id=instance.id, actor=starter,
+            lifecycle.cancel_instance(self.session, instance_id=instance.id, actor=starter,
                                     reason=self.rng.choice(["重复登记，已并案处理", "当事人撤回申请", "登记有误，撤销"]))
         return instance
 
@@ -161,7 +161,7 @@ class CasePlayer:
                 claim_task(self.session, task_id=task.id, actor=actor)  # 签收, then work on it a while
                 self.pause(5, 30)
             data = resolve(step.get("data") or {}, now=self.clock.now(), serial=serial)
-            runtime.complete_task(self.session, task_id=task.id, data=data, actor=actor, opinion=step.get("opinion"))
+            lifecycle.complete_task(self.session, task_id=task.id, data=data, actor=actor, opinion=step.get("opinion"))
         self.session.refresh(instance)
 
     def find_task(self, instance: Instance, element: str, username: str, org: str | None) -> HumanTask:
@@ -169,7 +169,7 @@ class CasePlayer:
         actor = self.actor(username)
         for task in self.open_tasks(instance):
             if task.element_id == element and (org is None or task.candidate_org.code == org) \
-                    and runtime.may_act(task, actor):
+                    and lifecycle.may_act(task, actor):
                 return task
         open_now = [t.element_id for t in self.open_tasks(instance)]
         raise SeedFailed(f"{username} 没有可办理的“{element}”任务（当前待办：{open_now}）",

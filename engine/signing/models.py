@@ -7,8 +7,8 @@ from enum import StrEnum
 from sqlalchemy import ForeignKey, Index, Integer, String, Text, select
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from ..db import Base
-from ..models import User
+from ..store.db import Base
+from ..store.models import User
 
 
 class Position(StrEnum):

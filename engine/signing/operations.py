@@ -17,13 +17,14 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from .. import audit, clock
-from ..audit import EntryKind
+from .. import clock
 from ..errors import Conflict, FormInvalid, NotAllowed, NotFound, Problem
-from ..models import HumanTask, Instance, TaskStatus, User
-from ..notifications import NotificationKind, notify
-from ..orgs import Actor, actor_by_id
-from ..runtime import _remember_actor, finish_task, lock_instance, open_task_for_update
+from ..org.orgs import Actor, actor_by_id
+from ..runtime.lifecycle import _remember_actor, finish_task, lock_instance, open_task_for_update
+from ..runtime.notifications import NotificationKind, notify
+from ..store import audit
+from ..store.audit import EntryKind
+from ..store.models import HumanTask, Instance, TaskStatus, User
 from .models import Position, SignerStatus, TaskSigner, pending, signers_of
 from .queue import HELD, current_signer, hand_to, is_held
 

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from .. import audit, clock
-from ..audit import EntryKind
-from ..models import HumanTask, Instance
-from ..notifications import NotificationKind, notify
-from ..orgs import Actor
+from .. import clock
+from ..org.orgs import Actor
+from ..runtime.notifications import NotificationKind, notify
+from ..store import audit
+from ..store.audit import EntryKind
+from ..store.models import HumanTask, Instance
 from .models import Position, TaskSigner, pending
 
 HELD = "_held_for_signing"

@@ -63,7 +63,7 @@ def runs_in_process(source: str, mode: str, helpers: frozenset[str] = frozenset(
     """Tell whether ``source`` is proven cheap enough to run without a worker process.
 
     ``helpers`` are the trusted functions scripts may call (their arguments are capped where
-    they loop, as `engine/scripting.py` does for working days)."""
+    they loop, as `engine/definitions/scripting.py` does for working days)."""
     try:
         tree = ast.parse(source, "<string>", mode)
     except (SyntaxError, ValueError, RecursionError, MemoryError):

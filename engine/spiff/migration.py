@@ -53,7 +53,7 @@ def _label(spec) -> tuple[str, str]:
     return element, getattr(spec, "bpmn_name", None) or element
 
 
-# Specs are parsed once per stored definition and shared (engine/definitions.py), and a SpecDiff is
+# Specs are parsed once per stored definition and shared (engine/definitions/deployment.py), and a SpecDiff is
 # only read once built: moving a thousand cases between two versions compares the versions once.
 _SPEC_DIFFS: OrderedDict[tuple[int, int], tuple] = OrderedDict()
 _SPEC_DIFFS_SIZE = 32

@@ -120,7 +120,7 @@ def _import(name, globals=None, locals=None, fromlist=(), level=0):
 
 _HIDDEN = {"__build_class__", "_getattr_", "BaseException", "SystemExit", "KeyboardInterrupt", "GeneratorExit"}
 _BUILTINS = {k: v for k, v in safe_builtins.items() if k not in _HIDDEN}
-# Names a script may not use although Python has them; validation refuses them (engine/lint.py).
+# Names a script may not use although Python has them; validation refuses them (engine/definitions/lint.py).
 REFUSED_NAMES = frozenset((
     "type getattr setattr delattr hasattr vars dir globals locals open compile eval exec input memoryview "
     "object help exit quit super classmethod staticmethod property iter bytearray bytes breakpoint").split())

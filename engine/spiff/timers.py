@@ -22,7 +22,7 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .. import clock
-from ..calendar import calendar_var
+from ..org.calendar import calendar_var
 from .timer_clock import seeing as _seeing
 from .timer_clock import TimerClock, seen_override
 from .workflow import Runner, StepError, _step_error

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from ..errors import NotAllowed
-from ..orgs import Actor
+from ..org.orgs import Actor
 
 STUDIO_ROLES = ("designer", "admin")
 

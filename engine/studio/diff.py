@@ -15,9 +15,9 @@ from lxml import etree
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..definitions import get_definition
-from ..models import ProcessDefinition
-from ..orgs import Actor
+from ..definitions.deployment import get_definition
+from ..org.orgs import Actor
+from ..store.models import ProcessDefinition
 from .access import require_designer
 from .drafts import get_draft
 from .workspace import file_kind, version_files

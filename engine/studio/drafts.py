@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..context import context_of
 from ..errors import Conflict, EngineError, NotFound, Problem
-from ..models import ProcessDefinition, User
-from ..orgs import Actor
+from ..org.orgs import Actor
+from ..store.models import ProcessDefinition, User
 from .access import require_designer
 from .imports import convert_files
 from .models import Draft, DraftRevision

@@ -12,7 +12,7 @@ from pathlib import Path
 from sqlalchemy.orm import Session
 
 from ..errors import EngineError
-from ..orgs import Actor
+from ..org.orgs import Actor
 from .access import require_designer
 from .workspace import check_files, version_files
 

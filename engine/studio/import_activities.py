@@ -5,7 +5,7 @@ import re
 
 from lxml import etree
 
-from ..orgs import ROLES, role_for_lane
+from ..org.orgs import ROLES, role_for_lane
 from ..spiff.parser import NS
 from . import import_structure as structure
 from .import_common import (ABSTRACT_IMPLEMENTATION, BPMN, CAMUNDA, FOREIGN, IMPLEMENTATIONS, ZEEBE, camunda_attr,

@@ -7,7 +7,7 @@ from pathlib import PurePosixPath
 from lxml import etree
 
 from ..errors import Problem
-from ..orgs import ROLES, role_for_lane
+from ..org.orgs import ROLES, role_for_lane
 from ..spiff.parser import NS, element_lines
 from . import import_structure as structure
 from .import_activities import ActivityConversions

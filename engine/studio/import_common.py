@@ -10,8 +10,8 @@ from pathlib import PurePosixPath
 import yaml
 from lxml import etree
 
+from ..definitions.scripting import HELPER_NAMES
 from ..errors import DefinitionInvalid, Problem
-from ..scripting import HELPER_NAMES
 from ..spiff.parser import NS, parse_xml
 
 BPMN = NS["bpmn"]

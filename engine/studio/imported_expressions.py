@@ -4,7 +4,7 @@ from __future__ import annotations
 import keyword
 import re
 
-from ..scripting import HELPER_NAMES
+from ..definitions.scripting import HELPER_NAMES
 from ..spiff.sandbox import check_source
 
 

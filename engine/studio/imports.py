@@ -10,10 +10,10 @@ import re
 from pathlib import PurePosixPath
 
 from ..errors import DefinitionInvalid, Problem
-from ..orgs import ROLES, role_for_lane
+from ..org.orgs import ROLES, role_for_lane
 from ..spiff.parser import NS, element_lines, parse_xml
-from .import_common import BPMN, ZEEBE, Imported
 from .import_bpmn import BpmnImport
+from .import_common import BPMN, ZEEBE, Imported
 from .import_dmn import DmnImport
 from .validation import validate_files
 from .workspace import LAYOUT_HELP, file_kind

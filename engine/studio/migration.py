@@ -20,16 +20,18 @@ from sqlalchemy import and_, exists, func, inspect, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
 
-from .. import audit, clock, runtime
-from ..audit import EntryKind
+from .. import clock
 from ..context import context_of
-from ..definitions import get_definition, runtime_spec, with_cached_json
+from ..definitions.deployment import get_definition, runtime_spec, with_cached_json
+from ..definitions.lint import form_key_for
 from ..errors import Conflict, EngineError, NotFound
-from ..lint import form_key_for
-from ..models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskStatus
-from ..orgs import SYSTEM, Actor, role_for_lane
+from ..org.orgs import SYSTEM, Actor, role_for_lane
+from ..runtime import lifecycle
 from ..spiff.migration import Obstacle, migrate_runner, migration_obstacles
 from ..spiff.workflow import Runner
+from ..store import audit
+from ..store.audit import EntryKind
+from ..store.models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskStatus
 from .access import require_designer
 from .migration_models import JobStatus, MigrationCase, MigrationJob
 
@@ -173,7 +175,7 @@ def _open_rows(session: Session, instance_id: int) -> list[HumanTask]:
         HumanTask.instance_id == instance_id, HumanTask.status == TaskStatus.OPEN).order_by(HumanTask.created_at)))
 
 
-def _plan(session: Session, loaded: runtime.Loaded, target: ProcessDefinition, open_rows: list[HumanTask]) -> Runner:
+def _plan(session: Session, loaded: lifecycle.Loaded, target: ProcessDefinition, open_rows: list[HumanTask]) -> Runner:
     """Return the case's workflow moved onto ``target`` and advanced; raise _Refused with the reason."""
     instance = loaded.instance
     spec, subs = runtime_spec(target)
@@ -187,8 +189,8 @@ def _plan(session: Session, loaded: runtime.Loaded, target: ProcessDefinition, o
                 instance, False, f"待办“{row.title}”使用的表单 forms/{row.form_key}.yaml 在 v{target.version} 中已删除",
                 f"the form forms/{row.form_key}.yaml of the open task '{row.element_id}' is gone in v{target.version}"))
     engine = context_of(session).script_engine
-    moved = runtime.advance(session, loaded, lambda: migrate_runner(loaded.runner, spec, subs, engine))
-    error = runtime.advance(session, runtime.Loaded(instance, target, moved), moved.run_engine_steps)
+    moved = lifecycle.advance(session, loaded, lambda: migrate_runner(loaded.runner, spec, subs, engine))
+    error = lifecycle.advance(session, lifecycle.Loaded(instance, target, moved), moved.run_engine_steps)
     if error is not None:
         where = f"“{error.element_name or error.element_id}”" if (error.element_name or error.element_id) else ""
         raise _Refused(_outcome(instance, False, f"迁移后自动环节{where}出错：{error.message}",
@@ -213,7 +215,7 @@ def check_case(session: Session, *, instance: Instance, target: ProcessDefinitio
     if refused is not None:
         return refused
     try:
-        loaded = runtime.Loaded(instance, instance.definition, _restore(session, instance))
+        loaded = lifecycle.Loaded(instance, instance.definition, _restore(session, instance))
         rows = _open_rows(session, instance.id) if open_rows is None else open_rows
         moved = _plan(session, loaded, target, rows)
     except _Refused as exc:
@@ -284,7 +286,7 @@ def migrate_case(session: Session, *, instance_id: int, target: ProcessDefinitio
     The caller commits (one case per transaction). Nothing is written for a refused case.
     """
     try:
-        loaded = runtime.load(session, instance_id=instance_id)
+        loaded = lifecycle.load(session, instance_id=instance_id)
     except NotFound:
         return _missing(instance_id)
     instance = loaded.instance
@@ -331,7 +333,7 @@ def _apply(session: Session, instance: Instance, source: ProcessDefinition, targ
                  opinion=f"流程版本 v{source.version} → v{target.version}",
                  payload={"from_version": source.version, "to_version": target.version,
                           "from_definition_id": source.id, "to_definition_id": target.id, "open_tasks_kept": carried})
-    runtime.save(session, runtime.Loaded(instance, target, moved), actor=SYSTEM, error=None)
+    lifecycle.save(session, lifecycle.Loaded(instance, target, moved), actor=SYSTEM, error=None)
 
 
 # -- jobs -----------------------------------------------------------------------------------

@@ -13,17 +13,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import errors, runtime
-from ..audit import EntryKind
-from ..cases import step_names
+from .. import errors
+from ..cases.case_file import step_names
 from ..clock import FrozenClock
 from ..context import context_of
-from ..messages import send_message
-from ..models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
-from ..orgs import ROLES, SYSTEM, Actor, actor_for
+from ..org.orgs import ROLES, SYSTEM, Actor, actor_for
+from ..runtime import lifecycle
+from ..runtime.messages import send_message
+from ..runtime.tasks import return_task
+from ..runtime.timers import fire_due
 from ..spiff.parser import NS, parse_xml
-from ..tasks import return_task
-from ..timers import fire_due
+from ..store.audit import EntryKind
+from ..store.models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
 
 # One jump of the simulated clock at most: a typo such as P3000D would fire years of cycles.
 MAX_ADVANCE = timedelta(days=3 * 366)
@@ -64,7 +65,7 @@ class Player:
         """Start the case as ``start['as']`` with the start form data ``start['data']``."""
         actor = self._actor(start.get("as"))
         try:
-            instance = runtime.start_instance(self.session, process_key=process, data=start.get("data") or {},
+            instance = lifecycle.start_instance(self.session, process_key=process, data=start.get("data") or {},
                                               actor=actor, org_code=start.get("org"))
         except errors.EngineError as exc:
             raise StepFailed(f"{actor.username} 无法发起案件：{_explain(exc)}",
@@ -117,7 +118,7 @@ class Player:
         refused = step.get("refused")
         try:
             task = self.find_task(step["task"], step["as"], step.get("org"), any_pool=bool(refused))
-            runtime.complete_task(self.session, task_id=task.id, data=step.get("data") or {}, actor=actor,
+            lifecycle.complete_task(self.session, task_id=task.id, data=step.get("data") or {}, actor=actor,
                                   opinion=step.get("opinion"))
         except errors.EngineError as exc:
             if refused and type(exc).__name__ == refused:
@@ -135,7 +136,7 @@ class Player:
         actor = self._actor(username)
         rows = self.open_tasks()
         matching = [t for t in rows if t.element_id == element and (org is None or t.candidate_org.code == org)]
-        mine = [t for t in matching if runtime.may_act(t, actor)]
+        mine = [t for t in matching if lifecycle.may_act(t, actor)]
         if mine:
             return mine[0]
         if any_pool and matching:
@@ -189,7 +190,7 @@ class Player:
 
     def reached_end_events(self) -> list[str]:
         # The engine records only the final end event; side branches' ends are read from the workflow.
-        return runtime.load(self.session, instance_id=self.instance_id).runner.end_events_reached()
+        return lifecycle.load(self.session, instance_id=self.instance_id).runner.end_events_reached()
 
     def note_path(self) -> None:
         """Add the elements the case has passed since the last look to its path."""
@@ -198,7 +199,7 @@ class Player:
         passed = self.session.scalars(select(AuditEntry.element_id).where(
             AuditEntry.instance_id == self.instance_id, AuditEntry.kind.in_(_PASSED),
             AuditEntry.element_id.is_not(None)).order_by(AuditEntry.seq))
-        loaded = runtime.load(self.session, instance_id=self.instance_id)
+        loaded = lifecycle.load(self.session, instance_id=self.instance_id)
         flows = _sequence_flows(loaded.definition)
         for element, completed, source in loaded.runner.reached_steps():
             if completed:

@@ -26,15 +26,16 @@ import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from .. import clock, runtime
-from ..audit import EntryKind
+from .. import clock
 from ..context import context_of
-from ..definitions import get_definition
+from ..definitions.deployment import get_definition
+from ..definitions.form_contract import start_contract, task_contract
 from ..errors import Conflict, EngineError, NotAllowed, NotFound
-from ..form_contract import start_contract, task_contract
-from ..models import EventWait, HumanTask, InstanceStatus, TaskStatus, User
-from ..orgs import Actor, actor_for
+from ..org.orgs import Actor, actor_for
+from ..runtime import lifecycle
 from ..settings import Settings
+from ..store.audit import EntryKind
+from ..store.models import EventWait, HumanTask, InstanceStatus, TaskStatus, User
 from .access import require_designer
 from .drafts import draft_files, get_draft, put_file
 from .player import MAX_ADVANCE, MAX_WORKDAYS, Player, StepFailed
@@ -167,7 +168,7 @@ def play_start(session: Session, *, draft_id: int, play_id: str, actor: Actor, a
             raise Conflict("该试运行已发起案件", message_en="this play session has already started its case")
         with box.session() as s:
             who = _sandbox_actor(s, as_user)
-            instance = runtime.start_instance(s, process_key=state.process, data=data or {}, actor=who, org_code=org)
+            instance = lifecycle.start_instance(s, process_key=state.process, data=data or {}, actor=who, org_code=org)
             player = Player(s, box.clock, instance_id=instance.id)
             _checked(player.fail_on_error, "发起后", "after the start")
             player.note_path()
@@ -187,7 +188,7 @@ def play_complete(session: Session, *, draft_id: int, play_id: str, actor: Actor
                                                    HumanTask.status == TaskStatus.OPEN))
             if row is None:
                 raise NotFound("该任务不存在或已办理", message_en="no such open task in this play session")
-            if not runtime.may_act(row, who):
+            if not lifecycle.may_act(row, who):
                 raise NotAllowed(f"{who.name}（{who.username}）不能办理“{row.title}”：既不是办理人，也不在候选角色和组织范围内",
                                  message_en=f"{who.username} may not do {row.element_id}")
             twins = s.scalars(select(HumanTask.id).where(HumanTask.instance_id == state.instance_id,
@@ -199,7 +200,7 @@ def play_complete(session: Session, *, draft_id: int, play_id: str, actor: Actor
             step["data"] = data or {}
             if opinion:
                 step["opinion"] = opinion
-            runtime.complete_task(s, task_id=row.id, data=data or {}, actor=who, opinion=opinion)
+            lifecycle.complete_task(s, task_id=row.id, data=data or {}, actor=who, opinion=opinion)
             _checked(Player(s, box.clock, instance_id=state.instance_id).fail_on_error, "办理后", "after the task")
             return _record(s, box, state, step)
 
@@ -318,7 +319,7 @@ def _view(s: Session, box: Sandbox, state: PlayState) -> PlayView:
                 candidate_role=row.candidate_role, candidate_org=row.candidate_org.code if row.candidate_org else None,
                 assignee=row.assignee.username if row.assignee_id else None, due_at=row.due_at,
                 form_schema=task_contract(s, task=row, instance=instance, definition=definition).schema(),
-                candidates=[p for p, a in people if runtime.may_act(row, a)]))
+                candidates=[p for p, a in people if lifecycle.may_act(row, a)]))
         timers = [{"element_id": w.element_id, "due_at": w.due_at} for w in s.scalars(
             select(EventWait).where(EventWait.instance_id == instance.id, EventWait.kind == "timer")
             .order_by(EventWait.due_at)) if w.due_at is not None]
@@ -340,7 +341,7 @@ def _people(s: Session) -> list[tuple[Person, Actor]]:
 
 def _may_start(definition, who: Actor) -> bool:
     try:
-        runtime.check_may_start(definition, actor=who, org_path=who.org_path)
+        lifecycle.check_may_start(definition, actor=who, org_path=who.org_path)
         return True
     except NotAllowed:
         return False

@@ -29,11 +29,11 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..clock import FrozenClock
 from ..context import Services, open_services
-from ..definitions import DeployResult, deploy
-from ..demo import load_demo_org
-from ..schema import upgrade
+from ..definitions.deployment import DeployResult, deploy
+from ..org.demo import load_demo_org
 from ..settings import Settings, load_settings
-from ..tables import metadata
+from ..store.schema import upgrade
+from ..store.tables import metadata
 from .workspace import check_files
 
 # Monday 2 March 2026, 09:00 Beijing time: the moment the shipped scenarios are written against.

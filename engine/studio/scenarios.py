@@ -49,9 +49,10 @@ from pathlib import Path, PurePosixPath
 import yaml
 from sqlalchemy.orm import Session
 
-from .. import clock, definitions
+from .. import clock
 from ..clock import FrozenClock
 from ..context import Services, context_of
+from ..definitions import deployment
 from ..errors import DefinitionInvalid, NotFound, Problem
 from ..settings import Settings
 from .drafts import draft_files
@@ -315,7 +316,7 @@ def _play(box: Sandbox, scenario: Scenario, *, restore: bool, deadline: float, b
         if restore:
             player.session.commit()  # releases this step's savepoint; the outer transaction stays open
             player.session.close()
-            definitions._SPEC_CACHE.clear()
+            deployment._SPEC_CACHE.clear()
             player.session = new_session()
 
     try:
@@ -369,7 +370,7 @@ def _where(step: FailingStep) -> str:
 
 def _task_names(session: Session, process: str) -> dict[str, str]:
     try:
-        definition = definitions.get_definition(session, key=process)
+        definition = deployment.get_definition(session, key=process)
     except NotFound:
         return {}
     tasks = ((definition.spec or {}).get("meta") or {}).get("user_tasks") or {}

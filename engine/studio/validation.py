@@ -8,7 +8,7 @@ import logging
 import re
 from pathlib import Path
 
-from ..definitions import collect_sources, validate
+from ..definitions.deployment import collect_sources, validate
 from ..errors import DefinitionInvalid, EngineError, Problem
 from .workspace import workspace
 

@@ -1,6 +1,6 @@
 """Deployed versions: the list with note, who, when and running cases; deploying a draft; rollback.
 
-Rollback is redeploying an earlier version's files. ``definitions.deploy`` treats content it has
+Rollback is redeploying an earlier version's files. ``deployment.deploy`` treats content it has
 seen as a no-op (so ``pingan init`` never undoes a designer's deploy); here, with ``rollback``,
 content equal to an earlier version that is not the latest becomes a NEW version (a copy of that
 one, with its own note, deployer and time), so new cases start on it. Content equal to the
@@ -18,10 +18,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, undefer
 
 from .. import clock
-from ..definitions import DeployResult, deploy
+from ..definitions.deployment import DeployResult, deploy
 from ..errors import DefinitionInvalid, EngineError, NotFound
-from ..models import Instance, InstanceStatus, ProcessDefinition
-from ..orgs import Actor
+from ..org.orgs import Actor
+from ..store.models import Instance, InstanceStatus, ProcessDefinition
 from .access import require_designer
 from .drafts import get_draft, mark_deployed
 from .models import VersionFiles
@@ -64,7 +64,7 @@ def list_versions(session: Session, *, key: str, actor: Actor) -> list[VersionRo
 
 
 def content_digest(definition: ProcessDefinition) -> str:
-    """Return the hash of a stored version's content, as ``definitions.validate`` computes it."""
+    """Return the hash of a stored version's content, as ``deployment.validate`` computes it."""
     payload = [dict(definition.sources or {}), dict(definition.forms or {})]
     return hashlib.sha256(json.dumps(payload, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
 

@@ -20,9 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ..context import context_of
-from ..definitions import get_definition
+from ..definitions.deployment import get_definition
+from ..definitions.forms import form_from_dict, form_to_dict
 from ..errors import EngineError, Problem
-from ..forms import form_from_dict, form_to_dict
 from .models import VersionFiles
 
 MAX_FILE_CHARS = 1_000_000

@@ -6,7 +6,8 @@ from datetime import datetime
 import pytest
 import yaml
 
-from engine import definitions, runtime
+from engine.definitions import deployment
+from engine.runtime import lifecycle
 from tests.factories import only_task
 from tests.scenario_player import ROOT
 
@@ -16,7 +17,7 @@ THRESHOLDS = yaml.safe_load((ROOT / "processes" / "supervision.yaml").read_text(
 @pytest.fixture
 def library(session):
     """Deploy the shipped processes (with their forms) into the test's transaction."""
-    definitions.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
+    deployment.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
                                        *sorted((ROOT / "processes").glob("*.dmn")),
                                        *sorted((ROOT / "processes").glob("*.yaml")), ROOT / "forms"])
     session.commit()
@@ -26,12 +27,12 @@ def library(session):
 def start_item(session, actors, library, frozen):
     """Return ``start_item(title, lead, ...)``: a supervision item started by the county inspector (approved unless told)."""
     def _start(title: str, lead: str, *, assisting=(), source="领导批示", days=10, org=None, approve=True):
-        inst = runtime.start_instance(session, process_key="supervision", actor=actors("zheng.dc"), org_code=org, data={
+        inst = lifecycle.start_instance(session, process_key="supervision", actor=actors("zheng.dc"), org_code=org, data={
             "item_title": title, "source": source, "content": f"{title}的督办内容", "requirements": "按期办结",
             "lead_unit": lead, "assisting": [{"unit": u} for u in assisting], "time_limit_workdays": days})
         if approve:
             task = only_task(session, inst.id, "approve")
-            runtime.complete_task(session, task_id=task.id, data={"approved": True, "leader_opinion": "同意"},
+            lifecycle.complete_task(session, task_id=task.id, data={"approved": True, "leader_opinion": "同意"},
                                   actor=actors("he.ld"))
         session.flush()
         return inst

@@ -15,12 +15,12 @@ from sqlalchemy import delete, func, select, text, update
 from engine.board import aggregates, figures
 from engine.board.aggregates import BoardOpenCase, BoardTally, BoardTallyDelta
 from engine.board.figures import board
-from engine.models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.store.models import HumanTask, Instance, InstanceStatus, Org, TaskStatus
 from tests.board.test_figures import NOW, VIEWERS, _every_figure, seeded  # noqa: F401  (the shared history)
 from tests.scenario_player import ROOT
 
-MIGRATION = ROOT / "engine" / "migrations" / "versions" / "0006_board_tallies.py"
+MIGRATION = ROOT / "engine" / "store" / "migrations" / "versions" / "0006_board_tallies.py"
 
 
 def _values(b) -> list:

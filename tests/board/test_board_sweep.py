@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from engine import tallies, timers
 from engine.board import aggregates
 from engine.board.aggregates import BoardTally
-from engine.models import Instance, Org
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import timers
+from engine.store import tallies
+from engine.store.models import Instance, Org
 from tests.factories import start_review
 
 

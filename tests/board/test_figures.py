@@ -13,15 +13,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import clock, definitions
+from engine import clock
 from engine.board.figures import COUNTS, MONTHS, RATES, board
 from engine.board.indicators import indicators
 from engine.board.ledger import Card, ItemStatus, LedgerFilter, ledger
+from engine.cases.queries import CaseSearch, Deadline, search_cases
 from engine.clock import FrozenClock
-from engine.models import HumanTask, Instance, InstanceStatus, TaskStatus
-from engine.orgs import actor_for
-from engine.queries import CaseSearch, Deadline, search_cases
+from engine.definitions import deployment
+from engine.org.orgs import actor_for
 from engine.seed import seed_history
+from engine.store.models import HumanTask, Instance, InstanceStatus, TaskStatus
 from tests.scenario_player import ROOT
 
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Beijing
@@ -36,7 +37,7 @@ def seeded(services):
     s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
                 info={"pingan": services.context})
     assert s.scalar(select(func.count()).select_from(Instance)) == 0, "a test left cases in the database"
-    definitions.deploy(s, paths=[ROOT], actor="test")
+    deployment.deploy(s, paths=[ROOT], actor="test")
     seed_history(s, cases=40, months=MONTHS, seed=12, now=NOW)
     previous = clock.install(FrozenClock(NOW))
     try:

@@ -14,17 +14,17 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import definitions
-from engine.audit import EntryKind
 from engine.board.indicators import (
     CASE_PROCESSES, KEYS, NOT_TAKEN_ENDS, indicators, working_hours_between,
 )
 from engine.context import context_of
+from engine.definitions import deployment
 from engine.errors import EngineError
-from engine.models import AuditEntry, HumanTask, Instance, InstanceStatus, Org, TaskStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.org.visibility import can_see
 from engine.seed import seed_history
-from engine.visibility import can_see
+from engine.store.audit import EntryKind
+from engine.store.models import AuditEntry, HumanTask, Instance, InstanceStatus, Org, TaskStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Beijing
@@ -42,7 +42,7 @@ def seeded(services):
     s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
                 info={"pingan": services.context})
     assert s.scalar(select(func.count()).select_from(Instance)) == 0, "a test left cases in the database"
-    definitions.deploy(s, paths=[ROOT], actor="test")
+    deployment.deploy(s, paths=[ROOT], actor="test")
     seed_history(s, cases=40, months=3, seed=11, now=NOW)
     try:
         yield s

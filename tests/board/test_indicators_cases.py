@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from engine.board.indicators import indicators
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
 from tests.conftest import T0
 from tests.scenario_player import SCENARIOS, Player, load_scenario
 

@@ -14,9 +14,10 @@ from datetime import timedelta
 
 import pytest
 
-from engine import definitions, runtime
 from engine.board.ledger import Card, ItemStatus, LedgerFilter, ledger, source_choices
-from engine.queries import CaseSearch, search_cases
+from engine.cases.queries import CaseSearch, search_cases
+from engine.definitions import deployment
+from engine.runtime import lifecycle
 from tests.board.conftest import THRESHOLDS, beijing
 from tests.conftest import T0
 from tests.factories import only_task
@@ -63,7 +64,7 @@ def test_the_ledger_lists_exactly_the_supervision_cases_the_viewer_may_see(sessi
 def test_an_item_shows_its_units_by_name_its_steps_and_each_assisting_units_feedback(session, actors, start_item):
     inst = start_item("消防通道整治", "housing", assisting=["police", "justice"])
     assist = next(t for t in runtime_open(session, inst.id) if t.element_id == "assist" and t.candidate_org.code == "police")
-    runtime.complete_task(session, task_id=assist.id, data={"assist_result": "已劝离占道车辆"}, actor=actors("zhou.ga"))
+    lifecycle.complete_task(session, task_id=assist.id, data={"assist_result": "已劝离占道车辆"}, actor=actors("zhou.ga"))
     [item], _ = ledger(session, actor=actors("zheng.dc"), flt=ALL)
     assert (item.title, item.source, item.lead_unit, item.lead_unit_name) == ("消防通道整治", "领导批示", "housing", "县住建局")
     assert [(f.unit_name, f.done) for f in item.assisting] == [("县公安局", True), ("县司法局", False)]
@@ -118,7 +119,7 @@ def test_a_redeployed_threshold_changes_the_card_without_code(session, actors, f
     text = re.sub(r"warn_before_workdays: \d+", "warn_before_workdays: 5", text)
     text = re.sub(r"red_card_after_workdays: \d+", "red_card_after_workdays: 1", text)
     (tmp_path / "processes" / "supervision.yaml").write_text(text, encoding="utf-8")
-    definitions.deploy(session, paths=[tmp_path])
+    deployment.deploy(session, paths=[tmp_path])
     inst = start_item("消防通道整治", "housing")
     assert inst.definition.version >= 2
     assert _card_at(session, actors, frozen, beijing("2026-03-10T09:00:00")) == (4, Card.NEAR)
@@ -128,7 +129,7 @@ def test_a_redeployed_threshold_changes_the_card_without_code(session, actors, f
 
 def test_the_read_modules_load_neither_the_runtime_nor_flask():
     probe = ("import sys, engine.board.ledger, engine.board.notice; "
-             "print('engine.runtime' in sys.modules, 'flask' in sys.modules)")
+             "print('engine.runtime.lifecycle' in sys.modules, 'flask' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
 
@@ -186,7 +187,7 @@ def test_an_item_closed_late_keeps_the_card_it_earned(session, actors, frozen, s
     for element, who, data in CLOSE_STEPS:
         if element == "report":
             frozen.set(beijing(report_at))
-        runtime.complete_task(session, task_id=only_task(session, inst.id, element).id, data=data, actor=actors(who))
+        lifecycle.complete_task(session, task_id=only_task(session, inst.id, element).id, data=data, actor=actors(who))
     frozen.set(beijing("2026-04-30T09:00:00"))
     [item], _ = ledger(session, actor=actors("zheng.dc"), flt=ALL)
     assert (item.status, item.on_time, item.card, item.days_left) == (ItemStatus.CLOSED, False, card, None)
@@ -200,7 +201,7 @@ def test_a_closed_item_says_whether_it_was_on_time(session, actors, frozen, star
              ("review", "zheng.dc", {"review_result": "通过", "review_opinion": "属实"}),
              ("publish_notice", "zheng.dc", {"result_rating": "按期办结", "notice_scope": "督查通报", "notice_content": "按期完成"})]
     for element, who, data in steps:
-        runtime.complete_task(session, task_id=only_task(session, inst.id, element).id, data=data, actor=actors(who))
+        lifecycle.complete_task(session, task_id=only_task(session, inst.id, element).id, data=data, actor=actors(who))
     [item], _ = ledger(session, actor=actors("zheng.dc"), flt=ALL)
     assert (item.status, item.on_time, item.card, item.steps) == (ItemStatus.CLOSED, True, Card.NONE, [])
     assert item.days_left is None

@@ -1,15 +1,15 @@
-"""Bulk 催办 from the ledger: each item urged through engine.tasks.urge_task; a refusal is reported for its item only."""
+"""Bulk 催办 from the ledger: each item urged through engine.runtime.tasks.urge_task; a refusal is reported for its item only."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from engine.audit import EntryKind
 from engine.board.ledger import LedgerFilter, ledger
 from engine.board.urging import urge_items
-from engine.models import AuditEntry, Notification
-from engine.tasks import URGE_INTERVAL
+from engine.runtime.tasks import URGE_INTERVAL
+from engine.store.audit import EntryKind
+from engine.store.models import AuditEntry, Notification
 
 
 def _urges(session, instance_id):

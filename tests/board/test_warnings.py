@@ -13,16 +13,17 @@ from itertools import count
 import pytest
 from sqlalchemy import select
 
-from engine import definitions, runtime
 from engine.board.models import EarlyWarning, WarningEvent, WarningSchedule, WarningStatus
 from engine.board.warning_rules import rules_in_force
 from engine.board.warnings import (
     acknowledge_warning, dismiss_warning, evaluate_if_due, evaluate_warnings, list_warnings, supervise_warning,
     warning_history,
 )
+from engine.definitions import deployment
 from engine.errors import Conflict, DefinitionInvalid, FormInvalid, NotAllowed, NotFound
-from engine.models import Instance, Notification, User
-from engine.timers import sweep
+from engine.runtime import lifecycle
+from engine.runtime.timers import sweep
+from engine.store.models import Instance, Notification, User
 from tests.board.conftest import beijing
 from tests.conftest import T0
 from tests.factories import only_task, open_tasks
@@ -34,7 +35,7 @@ _serial = count(1)
 
 @pytest.fixture
 def rules(session, library):
-    definitions.deploy(session, paths=[RULES], actor="tests")
+    deployment.deploy(session, paths=[RULES], actor="tests")
     session.commit()
 
 
@@ -52,7 +53,7 @@ def dispute(session, actors, frozen, rules):
         if village:
             data["village"] = village
         starter = by or {"chengguan": "li.sl", "hexi": "qian.sl", "xinzhuang": "gao.sl"}[township]
-        inst = runtime.start_instance(session, process_key="mediation", actor=actors(starter), data=data)
+        inst = lifecycle.start_instance(session, process_key="mediation", actor=actors(starter), data=data)
         frozen.set(T0)
         return inst
     return _start
@@ -135,10 +136,10 @@ def test_violence_risk_fires_after_3_days_without_a_visit_and_not_after_2(sessio
 def test_a_visit_restarts_the_violence_count(session, dispute, actors, frozen):
     case = dispute(10, violence=True)
     frozen.set(T0 - timedelta(days=6))
-    runtime.complete_task(session, task_id=only_task(session, case.id, "accept").id, data={"accepted": True},
+    lifecycle.complete_task(session, task_id=only_task(session, case.id, "accept").id, data={"accepted": True},
                           actor=actors("li.sl"))
     police = next(t for t in open_tasks(session, case.id) if t.element_id == "alert_police")
-    runtime.complete_task(session, task_id=police.id, actor=actors("zhou.ga"),
+    lifecycle.complete_task(session, task_id=police.id, actor=actors("zhou.ga"),
                           data={"police_measures": "约谈双方，每日巡查。", "police_officer": "周承办"})
     frozen.set(T0)
     evaluate_warnings(session, now=T0)                     # visited 6 days ago: under 7
@@ -171,9 +172,9 @@ def test_a_redeployed_rule_with_another_threshold_changes_what_fires(session, di
     (folder / "repeat_dispute.dmn").write_text(text.replace(
         '<inputEntry id="repeat_dispute_r2_i1"><text>&gt;= 3</text>',
         '<inputEntry id="repeat_dispute_r2_i1"><text>&gt;= 2</text>'), encoding="utf-8")
-    results = definitions.deploy(session, paths=[folder], actor="designer")
+    results = deployment.deploy(session, paths=[folder], actor="designer")
     assert [(r.key, r.version, r.created) for r in results] == [("warnings/repeat_dispute", 2, True)]
-    assert definitions.deploy(session, paths=[folder])[0].created is False     # same content: no new version
+    assert deployment.deploy(session, paths=[folder])[0].created is False     # same content: no new version
     assert {r.key: r.version for r in rules_in_force(session)}["repeat_dispute"] == 2
     evaluate_warnings(session, now=T0)
     fired = _fired(session, "repeat_dispute", "party")
@@ -188,7 +189,7 @@ def test_a_window_is_part_of_the_fact_name_so_it_changes_without_code(session, d
     text = (RULES / "repeat_dispute.dmn").read_text(encoding="utf-8").replace("disputes_within_30_days",
                                                                               "disputes_within_60_days")
     (folder / "repeat_dispute.dmn").write_text(text, encoding="utf-8")
-    definitions.deploy(session, paths=[folder])
+    deployment.deploy(session, paths=[folder])
     evaluate_warnings(session, now=T0)
     assert [w.facts["disputes_within_60_days"] for w in _fired(session, "repeat_dispute", "party")] == [3]
 
@@ -199,7 +200,7 @@ def test_a_rule_reading_an_unknown_fact_is_refused_with_the_line_and_a_hint(sess
     text = (RULES / "surge.dmn").read_text(encoding="utf-8").replace("weekly_average_8_weeks", "weekly_avg")
     (folder / "surge.dmn").write_text(text, encoding="utf-8")
     with pytest.raises(DefinitionInvalid) as exc:
-        definitions.deploy(session, paths=[folder])
+        deployment.deploy(session, paths=[folder])
     problem = exc.value.details[0]
     assert "weekly_avg" in problem.message and problem.file == "surge.dmn" and problem.line
     assert "weekly_average" in (problem.hint or "")
@@ -276,7 +277,7 @@ def test_a_red_card_warning_is_resolved_when_the_item_is_withdrawn(session, rule
     item = start_item("消防通道整治", "housing")
     evaluate_warnings(session, now=beijing("2026-03-23T17:31:00"))
     [warning] = _fired(session, "red_card")
-    runtime.cancel_instance(session, instance_id=item.id, actor=actors("admin"), reason="督办事项撤销")
+    lifecycle.cancel_instance(session, instance_id=item.id, actor=actors("admin"), reason="督办事项撤销")
     session.flush()
     report = evaluate_warnings(session, now=beijing("2026-03-23T18:00:00"))
     assert report.resolved == [warning.id]
@@ -284,7 +285,7 @@ def test_a_red_card_warning_is_resolved_when_the_item_is_withdrawn(session, rule
 
 
 def _actor(session, username):
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
     return actor_for(session, username=username)
 
 
@@ -424,12 +425,12 @@ def test_the_seeded_hot_spot_raises_the_repeat_dispute_warning_with_exactly_its_
 
     from engine import clock
     from engine.clock import FrozenClock
-    from engine.models import CaseField, InstanceStatus
     from engine.seed import seed_history
     from engine.seed.history import HOT_PARTY
+    from engine.store.models import CaseField, InstanceStatus
 
     now = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)
-    definitions.deploy(session, paths=[ROOT], actor="test")    # processes and processes/warnings alike
+    deployment.deploy(session, paths=[ROOT], actor="test")    # processes and processes/warnings alike
     seed_history(session, cases=30, months=2, seed=7, now=now)
     previous = clock.install(FrozenClock(now))
     try:
@@ -456,7 +457,7 @@ def test_a_cell_the_sandbox_refuses_is_refused_at_deployment(session, rules, tmp
         "<text>'红牌'</text>", "<text>__import__('os').getcwd()</text>")
     (folder / "red_card.dmn").write_text(text, encoding="utf-8")
     with pytest.raises(DefinitionInvalid) as exc:
-        definitions.deploy(session, paths=[folder])
+        deployment.deploy(session, paths=[folder])
     assert any("不能执行" in p.message and p.file == "red_card.dmn" for p in exc.value.details)
     assert {r.key: r.version for r in rules_in_force(session)}["red_card"] == 1
 
@@ -468,7 +469,7 @@ def test_a_rule_failing_on_its_facts_does_not_silence_the_others(session, disput
     text = (RULES / "surge.dmn").read_text(encoding="utf-8").replace(
         "&gt;= 3 * weekly_average_8_weeks", "&gt;= 3 / (weekly_average_8_weeks - weekly_average_8_weeks)")
     (folder / "surge.dmn").write_text(text, encoding="utf-8")
-    definitions.deploy(session, paths=[folder])
+    deployment.deploy(session, paths=[folder])
     report = evaluate_warnings(session, now=T0)
     assert list(report.failed) == ["surge"] and "surge" in report.failed["surge"]
     assert [w.subject for w in _fired(session, "repeat_dispute", "party")] == ["刘长贵"]

@@ -35,11 +35,11 @@ def _playwright():
 @pytest.fixture(scope="session")
 def live_services(tmp_path_factory):
     from engine.context import open_services
-    from engine.definitions import deploy
-    from engine.demo import load_demo_org
-    from engine.schema import upgrade
+    from engine.definitions.deployment import deploy
+    from engine.org.demo import load_demo_org
     from engine.settings import load_settings
-    from engine.tables import metadata
+    from engine.store.schema import upgrade
+    from engine.store.tables import metadata
 
     url = os.environ.get("PINGAN_TEST_DATABASE_URL")
     instance_path = tmp_path_factory.mktemp("browser-instance")
@@ -142,8 +142,8 @@ def shoot(page, name: str, *, full_page: bool = True) -> Path:
 def delete_cases_after(session, before: int) -> None:
     """Delete the cases with ids above ``before`` and every row that points at them: the browser
     tests share one database, and a test that seeds cases leaves it as it found it."""
-    from engine.models import Instance
-    from engine.tables import metadata
+    from engine.store.models import Instance
+    from engine.store.tables import metadata
 
     ids = select(Instance.id).where(Instance.id > before)
     for table in reversed(metadata.sorted_tables):

@@ -10,10 +10,11 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine import clock, runtime
+from engine import clock
 from engine.clock import FrozenClock
-from engine.models import HumanTask, Instance, TaskStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import HumanTask, Instance, TaskStatus
 from tests.engine.test_assessment_prefill import _play
 from tests.scenario_player import SCENARIOS, load_scenario
 
@@ -41,7 +42,7 @@ def round_(live_services):
         clock.install(previous)
     today = (now + timedelta(hours=8)).date()
     with live_services.session() as s:
-        case = runtime.start_instance(s, process_key="assessment", actor=actor_for(s, username="feng.kh"), data={
+        case = lifecycle.start_instance(s, process_key="assessment", actor=actor_for(s, username="feng.kh"), data={
             "period_name": "近一周平安建设考评（浏览器测试）", "period_start": str(today - timedelta(days=7)),
             "period_end": str(today), "townships": [{"township": "chengguan"}, {"township": "hexi"}]})
         case_id = case.id
@@ -80,11 +81,11 @@ def test_the_township_claims_against_the_platform_and_the_assessor_compares(new_
 
     with live_services.session() as s:  # 河西乡 and the member units do their part
         [(hexi, _)] = _open(live_services, round_, "self_assess", "hexi")
-        runtime.complete_task(s, task_id=hexi, actor=actor_for(s, username="qian.sl"),
+        lifecycle.complete_task(s, task_id=hexi, actor=actor_for(s, username="qian.sl"),
                               data={"self_scores": [{"code": "A1", "score": 4}]})
     for task_id, unit in _open(live_services, round_, "unit_score"):
         with live_services.session() as s:
-            runtime.complete_task(s, task_id=task_id, actor=actor_for(s, username={"justice": "ma.sf", "police": "zhou.ga"}[unit]),
+            lifecycle.complete_task(s, task_id=task_id, actor=actor_for(s, username={"justice": "ma.sf", "police": "zhou.ga"}[unit]),
                                   data={"unit_scores": [{"township": "chengguan", "code": {"justice": "B1", "police": "C1"}[unit], "score": 8}]})
     [(check_id, _)] = _open(live_services, round_, "field_check")
     assessor = new_page("feng.kh")

@@ -10,8 +10,8 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from engine.models import Instance
 from engine.seed import seed_history
+from engine.store.models import Instance
 
 from .conftest import delete_cases_after, shoot
 

@@ -12,18 +12,18 @@ pytestmark = pytest.mark.skipif(not (ROOT / "processes" / "grid_event.bpmn").exi
 
 
 def _case_at_handle(services) -> int:
-    from engine import runtime
-    from engine.orgs import actor_for
-    from engine.queries import todo
+    from engine.cases.queries import todo
+    from engine.org.orgs import actor_for
+    from engine.runtime import lifecycle
 
     with services.session() as s:
         wang, li = actor_for(s, username="wang.wg"), actor_for(s, username="li.sl")
-        case = runtime.start_instance(s, process_key="grid_event", actor=wang, data={
+        case = lifecycle.start_instance(s, process_key="grid_event", actor=wang, data={
             "category": "道路路面破损", "event_title": "北街井盖缺失（流程图）", "location": "北街3号",
             "description": "井盖缺失，已设临时围挡。"})
         for element, data in (("accept", {"decision": "立案", "category": "道路路面破损"}), ("dispatch", {})):
             task = next(t for t in todo(s, actor=li) if t.instance_id == case.id and t.element_id == element)
-            runtime.complete_task(s, task_id=task.id, data=data, actor=li)
+            lifecycle.complete_task(s, task_id=task.id, data=data, actor=li)
         s.commit()
         return case.id
 
@@ -64,9 +64,9 @@ def test_diagram_controls_and_a_timer_badge_in_the_deployments_time(browser, liv
 
 
 def _cancel(services, case_id: int) -> None:
-    from engine import runtime
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
+    from engine.runtime import lifecycle
 
     with services.session() as s:
-        runtime.cancel_instance(s, instance_id=case_id, actor=actor_for(s, username="admin"), reason="测试结束")
+        lifecycle.cancel_instance(s, instance_id=case_id, actor=actor_for(s, username="admin"), reason="测试结束")
         s.commit()

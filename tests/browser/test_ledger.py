@@ -4,10 +4,11 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from engine import clock, runtime
+from engine import clock
 from engine.clock import FrozenClock
-from engine.models import HumanTask, TaskStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import HumanTask, TaskStatus
 
 from .conftest import shoot
 
@@ -18,12 +19,12 @@ def _start(services, *, title, lead, assisting=(), source="领导批示", days=1
     try:
         with services.session() as s:
             inspector, leader = actor_for(s, username="zheng.dc"), actor_for(s, username="he.ld")
-            inst = runtime.start_instance(s, process_key="supervision", actor=inspector, data={
+            inst = lifecycle.start_instance(s, process_key="supervision", actor=inspector, data={
                 "item_title": title, "source": source, "content": f"{title}：请按要求办理。", "requirements": "按期办结并报送",
                 "lead_unit": lead, "assisting": [{"unit": u} for u in assisting], "time_limit_workdays": days})
             approve = s.query(HumanTask).filter_by(instance_id=inst.id, element_id="approve",
                                                    status=TaskStatus.OPEN).one()
-            runtime.complete_task(s, task_id=approve.id, data={"approved": True, "leader_opinion": "同意，按期办结"},
+            lifecycle.complete_task(s, task_id=approve.id, data={"approved": True, "leader_opinion": "同意，按期办结"},
                                   actor=leader)
             s.commit()
             return inst.id
@@ -36,7 +37,7 @@ def test_the_inspector_filters_the_ledger_by_card_and_opens_a_case(new_page, liv
     with live_services.session() as s:   # the police report back: a ✓ beside them
         assist = s.query(HumanTask).filter_by(instance_id=fire, element_id="assist", status=TaskStatus.OPEN).all()
         police = next(t for t in assist if t.candidate_org.code == "police")
-        runtime.complete_task(s, task_id=police.id, data={"assist_result": "已联合交警劝离占道车辆"},
+        lifecycle.complete_task(s, task_id=police.id, data={"assist_result": "已联合交警劝离占道车辆"},
                               actor=actor_for(s, username="zhou.ga"))
         s.commit()
     _start(live_services, title="农贸市场食品安全专项检查", lead="market", source="会议决定", days=5, ago_days=12)

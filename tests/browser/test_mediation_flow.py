@@ -113,7 +113,7 @@ def test_mediation_case_from_registration_to_close(new_page, live_services):
     assert missing == [], missing
 
     with live_services.session() as s:  # the follow-up visit is due 15 days after the agreement
-        from engine.timers import fire_due
+        from engine.runtime.timers import fire_due
 
         fire_due(s, now=clock.now() + timedelta(days=16))
     open_task(mediator, "回访")

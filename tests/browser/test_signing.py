@@ -8,15 +8,15 @@ from .test_case_diagram import _cancel
 
 def _mediate_claimed(services) -> tuple[int, str]:
     """An `assign` case registered by li.sl: its mediate task is claimed by 河西镇's liu.tj."""
-    from engine import runtime, tasks
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
+    from engine.runtime import lifecycle, tasks
     from tests.factories import only_task
 
     with services.session() as s:
         li = actor_for(s, username="li.sl")
-        case = runtime.start_instance(s, process_key="assign", actor=li, data={"parties": [{"name": "王大"}, {"name": "李二"}]})
+        case = lifecycle.start_instance(s, process_key="assign", actor=li, data={"parties": [{"name": "王大"}, {"name": "李二"}]})
         register = only_task(s, case.id, "register")
-        runtime.complete_task(s, task_id=register.id, actor=li,
+        lifecycle.complete_task(s, task_id=register.id, actor=li,
                               data={"summary": "宅基地边界纠纷", "township": "hexi", "approver": "lin.ld"})
         task = only_task(s, case.id, "mediate")
         tasks.claim_task(s, task_id=task.id, actor=actor_for(s, username="liu.tj"))

@@ -37,15 +37,15 @@ def bundle():
 @pytest.fixture
 def running_v1_cases(live_services):
     """Three mediation cases at 受理审查 on the deployed version; cancelled afterwards (one shared database)."""
-    from engine import runtime
-    from engine.models import Instance
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
+    from engine.runtime import lifecycle
+    from engine.store.models import Instance
 
     ids = []
     with live_services.session() as s:
         li = actor_for(s, username="li.sl")
         for n in range(3):
-            case = runtime.start_instance(s, process_key="mediation", actor=li,
+            case = lifecycle.start_instance(s, process_key="mediation", actor=li,
                                           data=START | {"dispute_summary": f"装修款纠纷（流程设计迁移 {n + 1}）"})
             ids.append(case.id)
         version = case.definition.version
@@ -55,7 +55,7 @@ def running_v1_cases(live_services):
         admin = actor_for(s, username="admin")
         for case_id in ids:
             if s.get(Instance, case_id).status == "running":
-                runtime.cancel_instance(s, instance_id=case_id, actor=admin, reason="测试结束")
+                lifecycle.cancel_instance(s, instance_id=case_id, actor=admin, reason="测试结束")
         s.commit()
 
 
@@ -63,7 +63,7 @@ def running_v1_cases(live_services):
 def restore_mediation(live_services):
     """After the test the other browser tests get mediation as shipped again: redeploying it is the rollback."""
     yield
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
     from engine.studio.drafts import create_draft
     from engine.studio.versions import deploy_draft, list_versions
 
@@ -291,7 +291,7 @@ def test_designer_changes_mediation_in_the_studio_and_moves_running_cases(
         page.goto(f"/cases/{case_id}")
         page.locator('#diagram [data-element-id="review_refusal"]').wait_for()
     with live_services.session() as s:
-        from engine.models import Instance
+        from engine.store.models import Instance
 
         assert {s.get(Instance, i).definition.version for i in case_ids} == {v2}
     assert not errors, errors
@@ -299,7 +299,7 @@ def test_designer_changes_mediation_in_the_studio_and_moves_running_cases(
 
 
 def _draft_of(live_services, *, files=None, process="mediation") -> int:
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
     from engine.studio.drafts import create_draft
 
     with live_services.session() as s:

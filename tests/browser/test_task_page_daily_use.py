@@ -12,12 +12,12 @@ pytestmark = pytest.mark.skipif(not (ROOT / "processes" / "grid_event.bpmn").exi
 
 def _reported(services, title: str) -> tuple[int, str]:
     """A grid event reported by wang.wg: its accept task is offered to 城关镇's dispatchers."""
-    from engine import runtime
-    from engine.orgs import actor_for
-    from engine.queries import todo
+    from engine.cases.queries import todo
+    from engine.org.orgs import actor_for
+    from engine.runtime import lifecycle
 
     with services.session() as s:
-        case = runtime.start_instance(s, process_key="grid_event", actor=actor_for(s, username="wang.wg"), data={
+        case = lifecycle.start_instance(s, process_key="grid_event", actor=actor_for(s, username="wang.wg"), data={
             "category": "治安隐患", "event_title": title, "location": "南街5号", "description": "路灯损坏，夜间无照明。"})
         task = next(t for t in todo(s, actor=actor_for(s, username="li.sl")) if t.instance_id == case.id)
         s.commit()

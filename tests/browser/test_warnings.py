@@ -8,12 +8,13 @@ from datetime import timedelta
 
 from sqlalchemy import delete, select
 
-from engine import clock, runtime
+from engine import clock
 from engine.board.models import EarlyWarning, WarningStatus
 from engine.board.warnings import evaluate_warnings
 from engine.clock import FrozenClock
-from engine.models import Instance, InstanceStatus, Notification
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import Instance, InstanceStatus, Notification
 
 from .conftest import shoot
 
@@ -31,7 +32,7 @@ def _dispute(services, *, party: str, other: str, days_ago: int) -> int:
     previous = clock.install(FrozenClock(clock.now() - timedelta(days=days_ago)))
     try:
         with services.session() as s:
-            inst = runtime.start_instance(s, process_key="mediation", actor=actor_for(s, username="wang.wg"), data={
+            inst = lifecycle.start_instance(s, process_key="mediation", actor=actor_for(s, username="wang.wg"), data={
                 "source": "网格员上报", "dispute_type": "邻里纠纷", "dispute_summary": f"{party}与{other}宅基地纠纷",
                 "description": "双方因院墙边界争执。", "amount": 0, "people_count": 2, "violence_risk": False,
                 "parties": [{"name": party, "role": "申请人"}, {"name": other, "role": "被申请人"}],
@@ -47,7 +48,7 @@ def _clean_up(services, case_ids: list[int], warning_ids: list[int]) -> None:
         admin = actor_for(s, username="admin")
         for case_id in case_ids:
             if s.get(Instance, case_id).status == InstanceStatus.RUNNING:
-                runtime.cancel_instance(s, instance_id=case_id, actor=admin, reason="测试结束")
+                lifecycle.cancel_instance(s, instance_id=case_id, actor=admin, reason="测试结束")
         for w in s.scalars(select(EarlyWarning).where(EarlyWarning.id.in_(warning_ids))):
             if w.status in (WarningStatus.OPEN, WarningStatus.ACKNOWLEDGED):
                 w.status, w.open_key, w.dismiss_reason = WarningStatus.DISMISSED, None, "测试结束"

@@ -11,18 +11,19 @@ from datetime import date, datetime, time, timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import definitions, runtime
 from engine.board.indicators import KEYS, indicators
 from engine.context import context_of
+from engine.definitions import deployment
+from engine.definitions.scripting import make_helpers
 from engine.errors import EngineError
-from engine.models import Instance, InstanceStatus, Org
-from engine.orgs import SYSTEM, actor_for
-from engine.messages import send_message
-from engine.scripting import make_helpers
+from engine.org.orgs import SYSTEM, actor_for
+from engine.runtime import lifecycle
+from engine.runtime.messages import send_message
+from engine.runtime.tasks import return_task
+from engine.runtime.timers import fire_due
 from engine.seed.play import duration
 from engine.spiff.sandbox import SandboxViolation
-from engine.tasks import return_task
-from engine.timers import fire_due
+from engine.store.models import Instance, InstanceStatus, Org
 from tests.conftest import T0
 from tests.factories import open_tasks
 from tests.scenario_player import ROOT, SCENARIOS, load_scenario
@@ -35,7 +36,7 @@ PLAYED = [("grid_event", "burst_pipe_closed_on_time"), ("grid_event", "overdue_r
 
 def play_history(session, services, frozen) -> dict[str, int]:
     """Deploy the library and play a few shipped scenarios on ``session``, each from T0; return their case ids."""
-    definitions.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
+    deployment.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
                                        *sorted((ROOT / "processes").glob("*.dmn")),
                                        *sorted((ROOT / "processes").glob("*.yaml")), ROOT / "forms"])
     ids = {}
@@ -48,15 +49,15 @@ def play_history(session, services, frozen) -> dict[str, int]:
 def _play(session, frozen, scenario) -> Instance:
     """Do a scenario's steps (its checks are tests/test_scenarios.py's business)."""
     start = scenario.start
-    case = runtime.start_instance(session, process_key=scenario.process, data=start.get("data") or {},
+    case = lifecycle.start_instance(session, process_key=scenario.process, data=start.get("data") or {},
                                   actor=actor_for(session, username=start["as"]), org_code=start.get("org"))
     calendar = context_of(session).calendar(session)
     for step in scenario.steps:
         if "task" in step and not step.get("refused"):
             actor = actor_for(session, username=step["as"])
             task = next(t for t in open_tasks(session, case.id) if t.element_id == step["task"] and (
-                step.get("org") is None or t.candidate_org.code == step["org"]) and runtime.may_act(t, actor))
-            runtime.complete_task(session, task_id=task.id, data=step.get("data") or {}, actor=actor,
+                step.get("org") is None or t.candidate_org.code == step["org"]) and lifecycle.may_act(t, actor))
+            lifecycle.complete_task(session, task_id=task.id, data=step.get("data") or {}, actor=actor,
                                   opinion=step.get("opinion"))
         elif "advance" in step or "advance_workdays" in step:
             target = frozen.now() + duration(step["advance"]) if "advance" in step else \
@@ -79,7 +80,7 @@ def _play(session, frozen, scenario) -> Instance:
 def start_round(session, frozen, townships=("chengguan", "hexi")) -> Instance:
     """Open an assessment round for March and April, on 6 May."""
     frozen.set(datetime(2026, 5, 6, 1, 0, tzinfo=T0.tzinfo))
-    return runtime.start_instance(session, process_key="assessment", actor=actor_for(session, username="feng.kh"), data={
+    return lifecycle.start_instance(session, process_key="assessment", actor=actor_for(session, username="feng.kh"), data={
         "period_name": "2026年3-4月平安建设考评", "period_start": PERIOD[0], "period_end": PERIOD[1],
         "townships": [{"township": t} for t in townships]})
 
@@ -90,7 +91,7 @@ def self_task(session, instance_id, township):
 
 
 def task_data(session, task) -> dict:
-    loaded = runtime.load(session, instance_id=task.instance_id)
+    loaded = lifecycle.load(session, instance_id=task.instance_id)
     return next(t for t in loaded.runner.wf.get_tasks() if str(t.id) == task.id).data
 
 
@@ -143,14 +144,14 @@ def test_the_assessor_sees_claimed_and_platform_values_side_by_side(session, fro
     claimed = task_data(session, chengguan)["claimed_figures"]
     claimed = [dict(r, claimed=95, note="按本镇台账") if r["indicator"] == "按期办结率" else r for r in claimed]
     scores = [{"code": "A1", "score": 5}]
-    runtime.complete_task(session, task_id=chengguan.id, actor=actor_for(session, username="li.sl"),
+    lifecycle.complete_task(session, task_id=chengguan.id, actor=actor_for(session, username="li.sl"),
                           data={"self_scores": scores, "claimed_figures": claimed})
     hexi = self_task(session, case.id, "hexi")
-    runtime.complete_task(session, task_id=hexi.id, actor=actor_for(session, username="qian.sl"),
+    lifecycle.complete_task(session, task_id=hexi.id, actor=actor_for(session, username="qian.sl"),
                           data={"self_scores": scores, "claimed_figures": task_data(session, hexi)["claimed_figures"]})
     for task in [t for t in open_tasks(session, case.id) if t.element_id == "unit_score"]:
         who = {"justice": "ma.sf", "police": "zhou.ga"}[task.candidate_org.code]
-        runtime.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
+        lifecycle.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
                               data={"unit_scores": [{"township": "chengguan", "code": {"ma.sf": "B1", "zhou.ga": "C1"}[who], "score": 8}]})
     [field_check] = [t for t in open_tasks(session, case.id)]
     assert field_check.element_id == "field_check"
@@ -165,7 +166,7 @@ def test_the_assessor_sees_claimed_and_platform_values_side_by_side(session, fro
     assert (grid["claimed"], grid["platform"], grid["agree"]) == (100.0, 100.0, "一致")
     assert {r["agree"] for r in rows if r["township"] == "hexi"} == {"平台无数据"}
     # The self-scores still count as before.
-    assert runtime.load(session, instance_id=case.id).instance.data["final"]["chengguan"]["A1"] == 5
+    assert lifecycle.load(session, instance_id=case.id).instance.data["final"]["chengguan"]["A1"] == 5
 
 
 @pytest.mark.parametrize("entered, counted", [
@@ -174,7 +175,7 @@ def test_the_assessor_sees_claimed_and_platform_values_side_by_side(session, fro
 ])
 def test_any_period_the_form_accepts_is_counted_and_never_stops_the_case(session, frozen, history, entered, counted):
     frozen.set(datetime(2026, 5, 6, 1, 0, tzinfo=T0.tzinfo))
-    case = runtime.start_instance(session, process_key="assessment", actor=actor_for(session, username="feng.kh"), data={
+    case = lifecycle.start_instance(session, process_key="assessment", actor=actor_for(session, username="feng.kh"), data={
         "period_name": "期间有误的考评", "period_start": entered[0], "period_end": entered[1],
         "townships": [{"township": "chengguan"}]})
     assert case.status == InstanceStatus.RUNNING

@@ -5,8 +5,9 @@ import io
 
 import pytest
 
-from engine import attachments, runtime
-from engine.attachments import AttachmentRejected, attachments_by_id, save_attachment, storage_root
+from engine.cases import attachments
+from engine.cases.attachments import AttachmentRejected, attachments_by_id, save_attachment, storage_root
+from engine.runtime import lifecycle
 
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 
@@ -22,7 +23,7 @@ def _path(session, row):
 @pytest.fixture
 def case(session, actors):
     li = actors("li.sl")
-    instance = runtime.start_instance(session, process_key="review", actor=li)
+    instance = lifecycle.start_instance(session, process_key="review", actor=li)
     session.commit()
     return instance.id, li
 

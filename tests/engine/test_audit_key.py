@@ -10,10 +10,10 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select, text
 
-from engine import audit
-from engine.audit import AuditKeyMissing, check_audit_key
-from engine.models import AuditEntry, Instance, SecurityEvent
 from engine.settings import DEFAULT_AUDIT_KEY, load_settings
+from engine.store import audit
+from engine.store.audit import AuditKeyMissing, check_audit_key
+from engine.store.models import AuditEntry, Instance, SecurityEvent
 from tests.factories import start_review
 
 
@@ -104,7 +104,7 @@ def test_rekey_leaves_an_already_broken_old_chain_broken(session, actors):
 
 
 def test_cli_verify_exits_1_on_a_recomputed_chain_and_0_on_an_honest_one(committed, monkeypatch):
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
     from web import cli
 
     with committed.session() as s:
@@ -127,7 +127,7 @@ def test_outside_development_the_default_key_is_refused(caplog):
         check_audit_key(load_settings(env={}))
     assert "PINGAN_AUDIT_KEY" in refused.value.message
     check_audit_key(load_settings(env={"PINGAN_AUDIT_KEY": "k" * 40}))
-    with caplog.at_level(logging.WARNING, logger="engine.audit"):
+    with caplog.at_level(logging.WARNING, logger="engine.store.audit"):
         check_audit_key(load_settings(env={"PINGAN_DEVELOPMENT": "1"}))
     assert "默认密钥" in caplog.text
     assert load_settings(env={}).audit_key == DEFAULT_AUDIT_KEY

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import runtime
-from engine.definitions import deploy
-from engine.models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
+from engine.definitions.deployment import deploy
+from engine.runtime import lifecycle
+from engine.store.models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "coverage"
 
@@ -21,7 +21,7 @@ def run(session, actors):
 
     class Case:
         def __init__(self, key: str):
-            self.id = runtime.start_instance(session, process_key=key, actor=li).id
+            self.id = lifecycle.start_instance(session, process_key=key, actor=li).id
 
         def tasks(self) -> dict[str, str]:
             session.expire_all()
@@ -31,7 +31,7 @@ def run(session, actors):
         def complete(self, element_id: str, **data) -> Instance:
             task = session.scalars(select(HumanTask).where(HumanTask.instance_id == self.id, HumanTask.element_id == element_id,
                                                            HumanTask.status == TaskStatus.OPEN)).one()
-            return runtime.complete_task(session, task_id=task.id, data=data, actor=li)
+            return lifecycle.complete_task(session, task_id=task.id, data=data, actor=li)
 
         @property
         def row(self) -> Instance:
@@ -81,7 +81,7 @@ def _fired(session, instance_id: int) -> list[tuple[str, str]]:
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from engine import audit
+    from engine.store import audit
 
     zone = ZoneInfo("Asia/Shanghai")
     return [(e.element_id, datetime.fromisoformat(e.payload["due_at"]).astimezone(zone).strftime("%a %m-%d %H:%M"))
@@ -91,8 +91,8 @@ def _fired(session, instance_id: int) -> list[tuple[str, str]]:
 def test_a_timer_cycle_counted_in_working_days(session, run, frozen):
     from datetime import timedelta
 
-    from engine import timers
-    from engine.models import EventWait
+    from engine.runtime import timers
+    from engine.store.models import EventWait
 
     case = run("cov_daily")  # Monday 2 March 2026, 09:00 in Beijing: today's 09:00 has passed
     waits = {w.element_id: w.due_at for w in session.scalars(select(EventWait).where(EventWait.instance_id == case.id))}
@@ -122,7 +122,7 @@ def test_a_timer_cycle_counted_in_working_days(session, run, frozen):
 def test_a_working_day_cycle_on_a_start_event_is_refused_by_name(tmp_path):
     import shutil
 
-    from engine.definitions import collect_sources, validate
+    from engine.definitions.deployment import collect_sources, validate
     from engine.errors import DefinitionInvalid
 
     shutil.copytree(FIXTURE, tmp_path / "c")

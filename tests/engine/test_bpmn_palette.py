@@ -9,12 +9,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from engine import definitions, runtime, timers
-from engine.definitions import collect_sources, deploy, validate
+from engine.definitions import deployment
+from engine.definitions.deployment import collect_sources, deploy, validate
 from engine.errors import DefinitionInvalid
-from engine.messages import send_message
-from engine.models import HumanTask, Instance, InstanceStatus, TaskStatus
-from engine.orgs import SYSTEM
+from engine.org.orgs import SYSTEM
+from engine.runtime import lifecycle, timers
+from engine.runtime.messages import send_message
+from engine.store.models import HumanTask, Instance, InstanceStatus, TaskStatus
 
 from .bpmn_palette import CASES
 
@@ -99,12 +100,12 @@ def test_runs(key, restore, session, actors, tmp_path, frozen):
     _write(tmp_path, key)
     deploy(session, paths=[tmp_path])
     li = actors("li.sl")
-    case_id = runtime.start_instance(session, process_key=key, actor=li).id
+    case_id = lifecycle.start_instance(session, process_key=key, actor=li).id
     for step in steps:
         if restore:
             session.flush()
             session.expire_all()
-            definitions._SPEC_CACHE.clear()
+            deployment._SPEC_CACHE.clear()
         if isinstance(step, tuple) and step[0] == "hours":
             frozen.advance(timedelta(hours=step[1]))
             assert timers.fire_due(session), f"{key}: a timer was due"
@@ -114,7 +115,7 @@ def test_runs(key, restore, session, actors, tmp_path, frozen):
             task = session.scalars(select(HumanTask).where(HumanTask.instance_id == case_id, HumanTask.element_id == step,
                                                            HumanTask.status == TaskStatus.OPEN)).first()
             assert task is not None, f"{key}: {step} is not open"
-            runtime.complete_task(session, task_id=task.id, data={}, actor=li)
+            lifecycle.complete_task(session, task_id=task.id, data={}, actor=li)
     session.expire_all()
     case = session.get(Instance, case_id)
     assert (case.status, case.end_event, case.error) == (InstanceStatus.COMPLETED, end, None), key

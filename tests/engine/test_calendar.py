@@ -11,8 +11,9 @@ import yaml
 from sqlalchemy import create_engine, insert, select
 from sqlalchemy.orm import Session
 
-from engine import calendar as calendar_module
-from engine.calendar import (
+from engine.errors import EngineError
+from engine.org import calendar as calendar_module
+from engine.org.calendar import (
     CalendarDay,
     DayKind,
     WorkCalendar,
@@ -22,7 +23,6 @@ from engine.calendar import (
     load_calendar,
     parse_calendar_file,
 )
-from engine.errors import EngineError
 
 CST = ZoneInfo("Asia/Shanghai")
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "calendar_2027.yaml"

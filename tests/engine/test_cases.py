@@ -5,8 +5,9 @@ from pathlib import Path
 
 from lxml import etree
 
-from engine import cases, personal_data, runtime
-from engine.bpmn_layout import element_names, with_layout
+from engine.cases import case_file, personal_data
+from engine.definitions.bpmn_layout import element_names, with_layout
+from engine.runtime import lifecycle
 from tests.conftest import REPO
 from tests.factories import only_task, start_review
 
@@ -34,19 +35,19 @@ def test_layout_is_generated_only_when_missing():
 def test_case_view_labels_data_timeline_and_marks(session, actors):
     dispatcher = actors("zhang.dd")
     instance = start_review(session, dispatcher, subject="修缮围墙", amount=20000)
-    view = cases.case_view(session, instance_id=instance.id, actor=dispatcher)
+    view = case_file.case_view(session, instance_id=instance.id, actor=dispatcher)
     labels = {d.name: d.label for d in view.data}
     assert labels["subject"] == "事项" and labels["amount"] == "金额（元）"
     assert [e.label for e in view.timeline] == ["发起案件", "办理"]
     assert view.marks.completed == ["register"] and view.marks.current == ["approve"]
     assert [t.title for t in view.tasks] == ["领导审批"] and view.tasks[0].due_at is not None
     approve = only_task(session, instance.id, "approve")
-    assert cases.returnable_steps(session, task=approve) == [("register", "登记")]
-    perms = cases.task_permissions(session, task=approve, actor=actors("he.ld"))
+    assert case_file.returnable_steps(session, task=approve) == [("register", "登记")]
+    perms = case_file.task_permissions(session, task=approve, actor=actors("he.ld"))
     assert perms.complete and perms.claim and perms.send_back and not perms.urge
-    assert cases.task_permissions(session, task=approve, actor=actors("zheng.dc")).urge
-    runtime.complete_task(session, task_id=approve.id, data={"approved": True}, actor=actors("he.ld"))
-    view = cases.case_view(session, instance_id=instance.id, actor=dispatcher)
+    assert case_file.task_permissions(session, task=approve, actor=actors("zheng.dc")).urge
+    lifecycle.complete_task(session, task_id=approve.id, data={"approved": True}, actor=actors("he.ld"))
+    view = case_file.case_view(session, instance_id=instance.id, actor=dispatcher)
     assert view.timeline[-1].label == "办结" and view.timeline[-1].detail == "同意"
 
 

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import pytest
 
-from engine import runtime
 from engine.errors import NotFound
-from engine.models import HumanTask, TaskStatus
+from engine.runtime import lifecycle
+from engine.store.models import HumanTask, TaskStatus
 from tests.factories import Statements, only_task
 
 # Measured on 2026-12-07 for review/register (amount 100, which ends the case), the test's
@@ -21,8 +21,8 @@ MAX_STATEMENTS = {"sqlite": 6, "postgresql": 6}
 
 
 def _ready_task(session, actor) -> str:
-    runtime.start_instance(session, process_key="review", actor=actor)  # warm the per-process caches
-    inst = runtime.start_instance(session, process_key="review", actor=actor)
+    lifecycle.start_instance(session, process_key="review", actor=actor)  # warm the per-process caches
+    inst = lifecycle.start_instance(session, process_key="review", actor=actor)
     task_id = only_task(session, inst.id, "register").id
     session.expunge_all()  # as a new request would: nothing held from before
     return task_id
@@ -35,9 +35,9 @@ def test_one_task_completion_sends_a_bounded_number_of_statements(session, actor
     data = {"subject": "修缮围墙", "amount": 100}
     with Statements(session) as sent:
         if visible:
-            runtime.complete_visible_task(session, task_id=task_id, data=data, actor=li)
+            lifecycle.complete_visible_task(session, task_id=task_id, data=data, actor=li)
         else:
-            runtime.complete_task(session, task_id=task_id, data=data, actor=li)
+            lifecycle.complete_task(session, task_id=task_id, data=data, actor=li)
     listing = "\n".join(s[:120] for s in sent.sql)
     assert len(sent.sql) <= MAX_STATEMENTS[session.get_bind().dialect.name], listing
     # The task and its case are read once (under the lock), the definition comes from the cache
@@ -56,11 +56,11 @@ def test_a_hidden_case_is_not_found_whatever_its_task_state(session, actors):
     li, qian = actors("li.sl"), actors("qian.sl")
     task_id = _ready_task(session, li)
     with pytest.raises(NotFound):
-        runtime.complete_visible_task(session, task_id=task_id, data={"subject": "x", "amount": 1}, actor=qian)
+        lifecycle.complete_visible_task(session, task_id=task_id, data={"subject": "x", "amount": 1}, actor=qian)
     assert session.get(HumanTask, task_id).status == TaskStatus.OPEN
-    runtime.complete_task(session, task_id=task_id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
+    lifecycle.complete_task(session, task_id=task_id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
     # Done now: someone who cannot see the case still learns nothing (404, not "already done").
     with pytest.raises(NotFound):
-        runtime.complete_visible_task(session, task_id=task_id, data={"subject": "x", "amount": 1}, actor=qian)
+        lifecycle.complete_visible_task(session, task_id=task_id, data={"subject": "x", "amount": 1}, actor=qian)
     with pytest.raises(NotFound):
-        runtime.complete_visible_task(session, task_id="no-such-task", data={}, actor=li)
+        lifecycle.complete_visible_task(session, task_id="no-such-task", data={}, actor=li)

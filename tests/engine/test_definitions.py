@@ -7,9 +7,9 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import func, select
 
-from engine.definitions import collect_sources, deploy, get_definition, validate
+from engine.definitions.deployment import collect_sources, deploy, get_definition, validate
 from engine.errors import DefinitionInvalid
-from engine.models import ProcessDefinition
+from engine.store.models import ProcessDefinition
 from tests.factories import REPO, copy_repo
 
 

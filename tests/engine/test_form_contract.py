@@ -7,10 +7,10 @@ import re
 import pytest
 from jsonschema import Draft202012Validator
 
+from engine.definitions.form_conditions import condition_schema
+from engine.definitions.form_fields import NONBLANK, WHITESPACE
+from engine.definitions.forms import evaluate_visible_if, form_to_json_schema, parse_form, validate_form_data
 from engine.errors import FormInvalid
-from engine.form_conditions import condition_schema
-from engine.form_fields import NONBLANK, WHITESPACE
-from engine.forms import evaluate_visible_if, form_to_json_schema, parse_form, validate_form_data
 
 FORM = """
 title: 立案审查

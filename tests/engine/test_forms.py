@@ -8,11 +8,11 @@ from textwrap import dedent
 import pytest
 from jsonschema import Draft202012Validator
 
-from engine.errors import DefinitionInvalid, FormInvalid
-from engine.forms import (
+from engine.definitions.forms import (
     FieldType, Form, Option, evaluate_visible_if, form_from_dict, form_to_dict, form_to_json_schema, load_forms,
     parse_form, validate_form_data,
 )
+from engine.errors import DefinitionInvalid, FormInvalid
 
 SAMPLE = dedent("""\
     title: 登记受理

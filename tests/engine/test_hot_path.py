@@ -10,12 +10,13 @@ import pytest
 from sqlalchemy import select, text, update
 from sqlalchemy.orm.exc import StaleDataError
 
-from engine import audit, runtime
-from engine.definitions import runtime_spec
-from engine.models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, TaskActor, TaskStatus
-from engine.rows import write_changes
+from engine.definitions.deployment import runtime_spec
+from engine.runtime import lifecycle
 from engine.spiff.copying import copy_data
 from engine.spiff.workflow import Runner
+from engine.store import audit
+from engine.store.models import AuditEntry, CaseField, HumanTask, Instance, InstanceStatus, TaskActor, TaskStatus
+from engine.store.rows import write_changes
 from tests.factories import Statements, only_task
 
 
@@ -23,13 +24,13 @@ from tests.factories import Statements, only_task
 
 def test_start_and_complete_send_few_statements(session, actors):
     li = actors("li.sl")
-    runtime.start_instance(session, process_key="review", actor=li)  # warm the per-process caches
+    lifecycle.start_instance(session, process_key="review", actor=li)  # warm the per-process caches
     with Statements(session) as started:
-        inst = runtime.start_instance(session, process_key="review", actor=li)
+        inst = lifecycle.start_instance(session, process_key="review", actor=li)
     task = only_task(session, inst.id, "register")
     session.expunge_all()  # as a new request would: nothing cached in the session
     with Statements(session) as completed:
-        runtime.complete_task(session, task_id=task.id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
+        lifecycle.complete_task(session, task_id=task.id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
     # definition, instance, task actor, human task, pool holders, audit, instance update (no case
     # field: the subject is not known yet); then the task locked with its case (and whether the
     # actor is a task actor already), task update, waits + tasks + case fields read in one
@@ -44,10 +45,10 @@ def test_start_and_complete_send_few_statements(session, actors):
 
 def test_the_completed_case_is_stored_whole(session, actors):
     li = actors("li.sl")
-    inst = runtime.start_instance(session, process_key="review", actor=li)
+    inst = lifecycle.start_instance(session, process_key="review", actor=li)
     held = only_task(session, inst.id, "register")  # an object the session holds while completing
     version = inst.lock_version
-    runtime.complete_task(session, task_id=held.id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
+    lifecycle.complete_task(session, task_id=held.id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
     assert held.status == TaskStatus.COMPLETED and not session.dirty
     session.expire_all()
     inst = session.get(Instance, inst.id)
@@ -66,16 +67,16 @@ def test_the_completed_case_is_stored_whole(session, actors):
 
 def test_a_case_field_follows_the_data_and_is_not_rewritten_when_unchanged(session, actors):
     li, lin = actors("li.sl"), actors("lin.ld")
-    inst = runtime.start_instance(session, process_key="review", actor=li)
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "register").id,
+    inst = lifecycle.start_instance(session, process_key="review", actor=li)
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "register").id,
                           data={"subject": "修缮围墙", "amount": 50000}, actor=li)
     first = session.scalar(select(CaseField.id).where(CaseField.instance_id == inst.id))
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "approve").id, data={"approved": True}, actor=lin)
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "approve").id, data={"approved": True}, actor=lin)
     assert list(session.scalars(select(CaseField.id).where(CaseField.instance_id == inst.id))) == [first]
 
 
 def test_write_changes_checks_the_version_like_the_unit_of_work(session, actors):
-    inst = runtime.start_instance(session, process_key="review", actor=actors("li.sl"))
+    inst = lifecycle.start_instance(session, process_key="review", actor=actors("li.sl"))
     session.flush()
     session.execute(update(Instance).where(Instance.id == inst.id).values(lock_version=Instance.lock_version + 1)
                     .execution_options(synchronize_session=False))
@@ -85,7 +86,7 @@ def test_write_changes_checks_the_version_like_the_unit_of_work(session, actors)
 
 
 def test_write_changes_leaves_a_value_set_back_alone(session, actors):
-    inst = runtime.start_instance(session, process_key="review", actor=actors("li.sl"))
+    inst = lifecycle.start_instance(session, process_key="review", actor=actors("li.sl"))
     session.flush()
     version = inst.lock_version
     inst.error = None  # loaded as SQL NULL: must not become the JSON text 'null'
@@ -104,7 +105,7 @@ def test_copy_data_is_a_deep_copy():
 
 def test_restoring_leaves_the_stored_state_untouched(session, actors):
     li = actors("li.sl")
-    inst = runtime.start_instance(session, process_key="review", actor=li)
+    inst = lifecycle.start_instance(session, process_key="review", actor=li)
     stored = json.dumps(inst.state, sort_keys=True)
     spec, subs = runtime_spec(inst.definition)
     runner = Runner.restore(inst.state, spec, subs, session.info["pingan"].script_engine)

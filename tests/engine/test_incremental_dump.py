@@ -19,7 +19,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import clock
 from engine.clock import FrozenClock
-from engine.scripting import build_script_engine
+from engine.definitions.scripting import build_script_engine
 from engine.spiff import cache as workflow_cache
 from engine.spiff import values
 from engine.spiff.workflow import Runner

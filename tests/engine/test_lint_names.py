@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine.definitions import collect_sources, validate
+from engine.definitions.deployment import collect_sources, validate
 from engine.errors import DefinitionInvalid
 from tests.factories import copy_repo
 

@@ -7,11 +7,11 @@ import argon2
 import pytest
 from sqlalchemy import select
 
-from engine import auth, lockout
-from engine.demo import DEMO_PASSWORD
 from engine.errors import NotAllowed, NotFound
-from engine.models import LoginThrottle, SecurityEvent, User
-from engine.orgs import grant_role
+from engine.org import auth, lockout
+from engine.org.demo import DEMO_PASSWORD
+from engine.org.orgs import grant_role
+from engine.store.models import LoginThrottle, SecurityEvent, User
 from tests.conftest import T0, advance
 
 A, B = "10.0.0.1", "10.0.0.2"

@@ -7,21 +7,22 @@ import uuid
 import pytest
 from sqlalchemy import delete, func, select
 
-from engine import audit, runtime
+from engine.cases.queries import todo
 from engine.errors import MessageNotDelivered
-from engine.messages import pending_messages, send_message
-from engine.models import EventWait, HumanTask, Instance, InstanceStatus, PendingMessage, TaskStatus
-from engine.orgs import SYSTEM, actor_for
-from engine.queries import todo
+from engine.org.orgs import SYSTEM, actor_for
+from engine.runtime import lifecycle
+from engine.runtime.messages import pending_messages, send_message
+from engine.store import audit
+from engine.store.models import EventWait, HumanTask, Instance, InstanceStatus, PendingMessage, TaskStatus
 from tests.factories import audit_count, only_task, open_tasks
 
 
 def start_supervise(session, actors, item_no: str, *, handled: bool = True):
     """Start a `supervise` item for the police; with ``handled`` it then waits for progress reports."""
-    inst = runtime.start_instance(session, process_key="supervise", actor=actors("zheng.dc"),
+    inst = lifecycle.start_instance(session, process_key="supervise", actor=actors("zheng.dc"),
                                   data={"item_no": item_no, "unit": "police"})
     if handled:
-        runtime.complete_task(session, task_id=only_task(session, inst.id, "handle").id,
+        lifecycle.complete_task(session, task_id=only_task(session, inst.id, "handle").id,
                               data={"measures": "已部署整改"}, actor=actors("zhou.ga"))
     return inst
 
@@ -87,14 +88,14 @@ def test_kept_message_is_delivered_when_a_matching_case_waits(session, actors):
     assert [m.id for m in pending_messages(session, name="judicial_confirmation")][-1] == delivery.kept_id
 
     mediator = actors("chen.tj")
-    other = runtime.start_instance(session, process_key="await_msg", actor=mediator)
-    other = runtime.complete_task(session, task_id=only_task(session, other.id).id,
+    other = lifecycle.start_instance(session, process_key="await_msg", actor=mediator)
+    other = lifecycle.complete_task(session, task_id=only_task(session, other.id).id,
                                   data={"case_no": case_no + "-其他"}, actor=mediator)
     assert other.status == InstanceStatus.RUNNING  # a different case number does not take it
     assert session.get(PendingMessage, delivery.kept_id).consumed_at is None
 
-    inst = runtime.start_instance(session, process_key="await_msg", actor=mediator)
-    inst = runtime.complete_task(session, task_id=only_task(session, inst.id).id, data={"case_no": case_no},
+    inst = lifecycle.start_instance(session, process_key="await_msg", actor=mediator)
+    inst = lifecycle.complete_task(session, task_id=only_task(session, inst.id).id, data={"case_no": case_no},
                                  actor=mediator)
     assert (inst.status, inst.end_event) == (InstanceStatus.COMPLETED, "end")
     assert inst.data["court"] == "平安县人民法院" and inst.data["confirmed"] is True
@@ -107,8 +108,8 @@ def test_kept_message_is_delivered_when_a_matching_case_waits(session, actors):
 
 def test_same_message_twice_advances_the_wait_once(session, actors):
     mediator = actors("chen.tj")
-    inst = runtime.start_instance(session, process_key="await_msg", actor=mediator)
-    runtime.complete_task(session, task_id=only_task(session, inst.id).id, data={"case_no": "DUP-1"}, actor=mediator)
+    inst = lifecycle.start_instance(session, process_key="await_msg", actor=mediator)
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id).id, data={"case_no": "DUP-1"}, actor=mediator)
     first = send_message(session, name="judicial_confirmation", correlation={"case_no": "DUP-1"},
                          payload={"confirmed": True}, actor=SYSTEM)
     assert first.instance_ids == [inst.id]
@@ -125,8 +126,8 @@ def test_concurrent_copies_of_a_message_advance_the_wait_once(committed):
     case_no = f"RACE-{uuid.uuid4().hex[:8]}"
     with svc.session() as s:
         mediator = actor_for(s, username="chen.tj")
-        inst = runtime.start_instance(s, process_key="await_msg", actor=mediator)
-        runtime.complete_task(s, task_id=only_task(s, inst.id).id, data={"case_no": case_no}, actor=mediator)
+        inst = lifecycle.start_instance(s, process_key="await_msg", actor=mediator)
+        lifecycle.complete_task(s, task_id=only_task(s, inst.id).id, data={"case_no": case_no}, actor=mediator)
     outcomes, barrier = [], threading.Barrier(3)
 
     def sender():

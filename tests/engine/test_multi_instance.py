@@ -4,10 +4,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import audit, runtime, tasks
+from engine.cases.queries import todo
 from engine.errors import Conflict, NotAllowed, TaskNotOpen
-from engine.models import HumanTask, InstanceStatus, TaskStatus
-from engine.queries import todo
+from engine.runtime import lifecycle, tasks
+from engine.store import audit
+from engine.store.models import HumanTask, InstanceStatus, TaskStatus
 from tests.factories import audit_count, only_task, open_tasks
 
 UNITS = ["police", "housing", "justice"]
@@ -17,8 +18,8 @@ LEADERS = ["he.ld", "lin.ld", "xu.ld"]
 
 def dispatch(session, actors, units=UNITS):
     li = actors("li.sl")
-    inst = runtime.start_instance(session, process_key="countersign", actor=li)
-    return runtime.complete_task(session, task_id=only_task(session, inst.id, "dispatch").id,
+    inst = lifecycle.start_instance(session, process_key="countersign", actor=li)
+    return lifecycle.complete_task(session, task_id=only_task(session, inst.id, "dispatch").id,
                                  data={"units": list(units)}, actor=li)
 
 
@@ -44,14 +45,14 @@ def test_countersign_gives_each_unit_a_task_and_waits_for_all(session, actors):
     for unit, username in HANDLERS.items():
         assert [t.id for t in todo(session, actor=actors(username))] == [tasks_by_unit[unit].id]
     with pytest.raises(NotAllowed):  # the police may not answer for the housing bureau
-        runtime.complete_task(session, task_id=tasks_by_unit["housing"].id, data={"feedback": "x"},
+        lifecycle.complete_task(session, task_id=tasks_by_unit["housing"].id, data={"feedback": "x"},
                               actor=actors("zhou.ga"))
 
     for unit in ("police", "justice"):
-        inst = runtime.complete_task(session, task_id=tasks_by_unit[unit].id, data={"feedback": f"{unit} 已协办"},
+        inst = lifecycle.complete_task(session, task_id=tasks_by_unit[unit].id, data={"feedback": f"{unit} 已协办"},
                                      actor=actors(HANDLERS[unit]))
         assert {t.element_id for t in open_tasks(session, inst.id)} == {"assist"}  # not yet: all must sign
-    inst = runtime.complete_task(session, task_id=tasks_by_unit["housing"].id, data={"feedback": "housing 已协办"},
+    inst = lifecycle.complete_task(session, task_id=tasks_by_unit["housing"].id, data={"feedback": "housing 已协办"},
                                  actor=actors("wu.zj"))
     summarize = only_task(session, inst.id, "summarize")
     assert summarize.candidate_org.code == "chengguan"
@@ -63,12 +64,12 @@ def test_countersign_gives_each_unit_a_task_and_waits_for_all(session, actors):
 
 
 def test_vote_is_decided_by_two_thirds_and_the_rest_is_cancelled(session, actors):
-    inst = runtime.start_instance(session, process_key="vote", actor=actors("he.ld"), data={"voters": LEADERS})
+    inst = lifecycle.start_instance(session, process_key="vote", actor=actors("he.ld"), data={"voters": LEADERS})
     ballots = by_assignee(session, inst.id)
     assert sorted(ballots) == sorted(LEADERS)
-    inst = runtime.complete_task(session, task_id=ballots["he.ld"].id, data={"agree": True}, actor=actors("he.ld"))
+    inst = lifecycle.complete_task(session, task_id=ballots["he.ld"].id, data={"agree": True}, actor=actors("he.ld"))
     assert inst.status == InstanceStatus.RUNNING and len(open_tasks(session, inst.id)) == 2
-    inst = runtime.complete_task(session, task_id=ballots["lin.ld"].id, data={"agree": True}, actor=actors("lin.ld"))
+    inst = lifecycle.complete_task(session, task_id=ballots["lin.ld"].id, data={"agree": True}, actor=actors("lin.ld"))
     assert (inst.status, inst.end_event) == (InstanceStatus.COMPLETED, "end_passed")
     assert (inst.data["ballots"], inst.data["passed"]) == ([True, True], True)
     assert statuses(session, inst.id, "ballot") == ["cancelled", "completed", "completed"]
@@ -83,21 +84,21 @@ def test_vote_is_decided_by_two_thirds_and_the_rest_is_cancelled(session, actors
     ([False, True, False], "end_failed", 3),
 ])
 def test_vote_outcomes(session, actors, votes, end, decided_after):
-    inst = runtime.start_instance(session, process_key="vote", actor=actors("he.ld"), data={"voters": LEADERS})
+    inst = lifecycle.start_instance(session, process_key="vote", actor=actors("he.ld"), data={"voters": LEADERS})
     ballots = by_assignee(session, inst.id)
     for voter, agree in zip(LEADERS, votes):
-        inst = runtime.complete_task(session, task_id=ballots[voter].id, data={"agree": agree}, actor=actors(voter))
+        inst = lifecycle.complete_task(session, task_id=ballots[voter].id, data={"agree": agree}, actor=actors(voter))
     assert (inst.status, inst.end_event) == (InstanceStatus.COMPLETED, end)
     assert inst.data["ballots"] == votes[:decided_after]
     assert statuses(session, inst.id, "ballot").count("completed") == decided_after
 
 
 def test_or_sign_first_signature_decides_and_the_others_disappear(session, actors):
-    inst = runtime.start_instance(session, process_key="orsign", actor=actors("he.ld"), data={"approvers": LEADERS})
+    inst = lifecycle.start_instance(session, process_key="orsign", actor=actors("he.ld"), data={"approvers": LEADERS})
     signs = by_assignee(session, inst.id)
     for leader in LEADERS:
         assert [t.id for t in todo(session, actor=actors(leader))] == [signs[leader].id]
-    inst = runtime.complete_task(session, task_id=signs["lin.ld"].id, data={"remark": "同意"}, actor=actors("lin.ld"),
+    inst = lifecycle.complete_task(session, task_id=signs["lin.ld"].id, data={"remark": "同意"}, actor=actors("lin.ld"),
                                  opinion="同意办理")
     assert (inst.status, inst.end_event, inst.data["remarks"]) == (InstanceStatus.COMPLETED, "end", ["同意"])
     assert statuses(session, inst.id, "sign") == ["cancelled", "cancelled", "completed"]
@@ -105,7 +106,7 @@ def test_or_sign_first_signature_decides_and_the_others_disappear(session, actor
         assert todo(session, actor=actors(leader)) == []
     count = audit_count(session, inst.id)
     with pytest.raises(TaskNotOpen):  # the cancelled copy cannot be completed afterwards
-        runtime.complete_task(session, task_id=signs["he.ld"].id, data={"remark": "晚了"}, actor=actors("he.ld"))
+        lifecycle.complete_task(session, task_id=signs["he.ld"].id, data={"remark": "晚了"}, actor=actors("he.ld"))
     assert audit_count(session, inst.id) == count
 
 
@@ -113,7 +114,7 @@ def test_return_to_a_countersign_step_starts_every_instance_again(session, actor
     inst = dispatch(session, actors, units=["police", "housing"])
     first_round = by_unit(session, inst.id)
     for unit, task in first_round.items():
-        runtime.complete_task(session, task_id=task.id, data={"feedback": f"{unit} 初次"}, actor=actors(HANDLERS[unit]))
+        lifecycle.complete_task(session, task_id=task.id, data={"feedback": f"{unit} 初次"}, actor=actors(HANDLERS[unit]))
     summarize = only_task(session, inst.id, "summarize")
     inst = tasks.return_task(session, task_id=summarize.id, actor=actors("li.sl"), to_element="assist",
                              opinion="协办意见不具体")
@@ -123,7 +124,7 @@ def test_return_to_a_countersign_step_starts_every_instance_again(session, actor
     session.refresh(summarize)
     assert summarize.status == TaskStatus.CANCELLED
     for unit, task in second_round.items():
-        inst = runtime.complete_task(session, task_id=task.id, data={"feedback": f"{unit} 补充"},
+        inst = lifecycle.complete_task(session, task_id=task.id, data={"feedback": f"{unit} 补充"},
                                      actor=actors(HANDLERS[unit]))
     assert sorted(inst.data["feedbacks"]) == ["housing 补充", "police 补充"]
     assert only_task(session, inst.id).element_id == "summarize"
@@ -142,7 +143,7 @@ def test_one_countersigner_returns_the_case_to_dispatch(session, actors):
 def test_a_countersign_share_cannot_be_withdrawn(session, actors):
     inst = dispatch(session, actors, units=["police", "housing"])
     police = by_unit(session, inst.id)["police"]
-    runtime.complete_task(session, task_id=police.id, data={"feedback": "已协办"}, actor=actors("zhou.ga"))
+    lifecycle.complete_task(session, task_id=police.id, data={"feedback": "已协办"}, actor=actors("zhou.ga"))
     count = audit_count(session, inst.id)
     with pytest.raises(Conflict) as info:
         tasks.withdraw_task(session, task_id=police.id, actor=actors("zhou.ga"))

@@ -1,7 +1,7 @@
 """Orgs and users: the look-ups printouts and the CLI use."""
 from __future__ import annotations
 
-from engine.orgs import list_users, org_names, user_names
+from engine.org.orgs import list_users, org_names, user_names
 
 
 def test_org_names_by_code_leave_out_unknown_codes(session):
@@ -15,7 +15,7 @@ def test_user_names_by_username_leave_out_unknown_users(session):
 
 
 def test_list_users_sorted_with_their_grants_including_inactive_users(session):
-    from engine.models import User
+    from engine.store.models import User
     from sqlalchemy import select
 
     session.scalar(select(User).where(User.username == "xu.ld")).active = False

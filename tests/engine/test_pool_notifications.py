@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine import notifications, runtime, tasks
-from engine.models import Notification
-from engine.orgs import create_user
+from engine.org.orgs import create_user
+from engine.runtime import lifecycle, notifications, tasks
+from engine.store.models import Notification
 from tests.factories import only_task
 
 
@@ -18,7 +18,7 @@ def test_a_pool_task_notifies_the_nearest_holders_once_and_a_claim_clears_it_for
     create_user(session, username="xu.sl", name="许受理", org_code="chengguan", password="pingan-demo-2026",
                 roles=[("dispatcher", "chengguan")])
     li, xu, zhang = actors("li.sl"), actors("xu.sl"), actors("zhang.dd")
-    instance = runtime.start_instance(session, process_key="review", actor=li)
+    instance = lifecycle.start_instance(session, process_key="review", actor=li)
     register = only_task(session, instance.id, "register")
     assert (register.candidate_role, register.assignee_id) == ("dispatcher", None)
     for who in (li, xu):
@@ -37,7 +37,7 @@ def test_a_pool_task_notifies_the_nearest_holders_once_and_a_claim_clears_it_for
 def test_with_no_holder_at_the_task_org_the_offer_goes_up_one_level(session, actors):
     # A grid below chengguan has no dispatcher of its own, so chengguan's is told (and not the county's).
     li = actors("li.sl")
-    instance = runtime.start_instance(session, process_key="review", actor=li, org_code="dongjie-1")
+    instance = lifecycle.start_instance(session, process_key="review", actor=li, org_code="dongjie-1")
     register = only_task(session, instance.id, "register")
     assert register.candidate_org.code == "dongjie-1"
     assert len(_notices(session, li.id, register.id)) == 1
@@ -46,7 +46,7 @@ def test_with_no_holder_at_the_task_org_the_offer_goes_up_one_level(session, act
 
 def test_a_pool_notice_is_stamped_like_any_other_notification(session, actors, frozen):
     li = actors("li.sl")
-    instance = runtime.start_instance(session, process_key="review", actor=li)
+    instance = lifecycle.start_instance(session, process_key="review", actor=li)
     register = only_task(session, instance.id, "register")
     session.expire_all()
     notice = session.scalars(select(Notification).where(Notification.task_id == register.id,

@@ -5,11 +5,11 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from engine import runtime, tasks
-from engine.models import InstanceStatus
-from engine.queries import (
+from engine.cases.queries import (
     CaseSearch, Light, TaskFilter, copied_to_me, done, light_of, search_cases, started_by_me, todo, todo_counts,
 )
+from engine.runtime import lifecycle, tasks
+from engine.store.models import InstanceStatus
 from tests.conftest import T0
 from tests.factories import only_task
 
@@ -27,8 +27,8 @@ LEADER_OF = {"li.sl": "lin.ld", "qian.sl": "xu.ld"}
 def start_assign(session, actors, *, starter, township, parties, summary="纠纷"):
     """Start an `assign` case in the starter's township, register it; mediation waits in ``township``."""
     who = actors(starter)
-    inst = runtime.start_instance(session, process_key="assign", actor=who, data={"parties": parties})
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "register").id, actor=who,
+    inst = lifecycle.start_instance(session, process_key="assign", actor=who, data={"parties": parties})
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "register").id, actor=who,
                           data={"summary": summary, "township": township, "approver": LEADER_OF[starter]})
     return inst
 
@@ -83,8 +83,8 @@ def test_lights_filters_and_counts(session, actors, cases):
     assert todo_counts(session, actor=actors("liu.tj")) == {"green": 1, "yellow": 0, "red": 1, "total": 2}
 
     li = actors("li.sl")
-    other = runtime.start_instance(session, process_key="returns", actor=li)
-    runtime.complete_task(session, task_id=only_task(session, other.id).id, data={"content": "x"}, actor=li)
+    other = lifecycle.start_instance(session, process_key="returns", actor=li)
+    lifecycle.complete_task(session, task_id=only_task(session, other.id).id, data={"content": "x"}, actor=li)
     check = only_task(session, other.id, "check")  # 城关镇's mediators, no deadline: green
     assert ids(todo(session, actor=sun)) == [a.id, b.id, e.id, check.id]
     assert ids(todo(session, actor=sun, flt=TaskFilter(process="assign"))) == [a.id, b.id, e.id]
@@ -97,7 +97,7 @@ def test_lights_filters_and_counts(session, actors, cases):
 def test_done_copied_and_started_lists(session, actors, cases, frozen):
     liu, li, zhou = actors("liu.tj"), actors("li.sl"), actors("zhou.ga")
     a = mediation(session, cases["a"])
-    runtime.complete_task(session, task_id=a.id, data={"result": "已调解"}, actor=liu)
+    lifecycle.complete_task(session, task_id=a.id, data={"result": "已调解"}, actor=liu)
     assert ids(done(session, actor=liu)) == [a.id]
     assert mediation(session, cases["e"]).id in ids(todo(session, actor=liu))
     assert a.id not in ids(todo(session, actor=liu))
@@ -135,8 +135,8 @@ def test_case_search_by_key_process_status_org_dates_and_fields(session, actors,
     assert find(fields=(("party", "张三"), ("township", "chengguan"))) == ([b.id], 1)
     assert find(fields=(("party", "张三"), ("township", "hexi"))) == ([], 0)
 
-    runtime.complete_task(session, task_id=mediation(session, b).id, data={"result": "ok"}, actor=actors("chen.tj"))
-    runtime.complete_task(session, task_id=only_task(session, b.id, "approve").id, data={"approved": True},
+    lifecycle.complete_task(session, task_id=mediation(session, b).id, data={"result": "ok"}, actor=actors("chen.tj"))
+    lifecycle.complete_task(session, task_id=only_task(session, b.id, "approve").id, data={"approved": True},
                           actor=actors("lin.ld"))
     assert find(status=InstanceStatus.COMPLETED) == ([b.id], 1)
     assert find(status=InstanceStatus.RUNNING, process="assign") == ([e.id, a.id], 2)
@@ -165,15 +165,15 @@ def test_holding_a_task_or_a_cc_extends_scope(session, actors, cases):
 
     # A unit handler sees the case while its task waits in the unit's pool, and after doing it.
     li = actors("li.sl")
-    cs = runtime.start_instance(session, process_key="countersign", actor=li)
+    cs = lifecycle.start_instance(session, process_key="countersign", actor=li)
     assert ids(search_cases(session, actor=zhou, search=scope)[0]) == []
-    runtime.complete_task(session, task_id=only_task(session, cs.id, "dispatch").id, data={"units": ["police"]}, actor=li)
+    lifecycle.complete_task(session, task_id=only_task(session, cs.id, "dispatch").id, data={"units": ["police"]}, actor=li)
     assert ids(search_cases(session, actor=zhou, search=scope)[0]) == [cs.id]
-    runtime.complete_task(session, task_id=only_task(session, cs.id, "assist").id, data={"feedback": "已协办"}, actor=zhou)
+    lifecycle.complete_task(session, task_id=only_task(session, cs.id, "assist").id, data={"feedback": "已协办"}, actor=zhou)
     assert only_task(session, cs.id).element_id == "summarize"
     assert ids(search_cases(session, actor=zhou, search=scope)[0]) == [cs.id]
 
     # 河西乡's mediator loses the pool view of a once mediation moves on, unless they did it.
-    runtime.complete_task(session, task_id=mediation(session, cases["a"]).id, data={"result": "ok"},
+    lifecycle.complete_task(session, task_id=mediation(session, cases["a"]).id, data={"result": "ok"},
                           actor=actors("sun.tj"))
     assert sorted(ids(search_cases(session, actor=liu, search=scope)[0])) == [cases["e"].id]

@@ -7,9 +7,9 @@ import pytest
 from sqlalchemy import select, text, update
 
 from engine.context import open_services
-from engine.db import ReadOnlySessionWrote
-from engine.models import Org
 from engine.settings import load_settings
+from engine.store.db import ReadOnlySessionWrote
+from engine.store.models import Org
 
 
 def test_a_read_only_session_refuses_every_kind_of_write(services):

@@ -7,13 +7,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from engine import admin, audit, clock, runtime
-from engine.definitions import _meta, collect_sources, deploy, validate
+from engine import clock
+from engine.definitions.deployment import _meta, collect_sources, deploy, validate
 from engine.errors import DefinitionInvalid
-from engine.models import Instance, InstanceStatus, InstanceTally, ProcessDefinition, TaskStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import admin, lifecycle
 from engine.spiff.parser import parse_bundle
 from engine.spiff.workflow import dump_spec
+from engine.store import audit
+from engine.store.models import Instance, InstanceStatus, InstanceTally, ProcessDefinition, TaskStatus
 from tests.factories import only_task, open_tasks
 
 HOSTILE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile"
@@ -75,7 +77,7 @@ def test_a_gateway_loop_without_a_wait_state_ends_in_error_instead_of_a_silent_r
     # 3,000 steps are 1,000 rounds of three elements: past the depth where SpiffWorkflow stops looking.
     budget(3000)
     deploy(session, paths=[HOSTILE / "spin"])
-    inst = runtime.start_instance(session, process_key="spin", actor=actor_for(session, username="li.sl"))
+    inst = lifecycle.start_instance(session, process_key="spin", actor=actor_for(session, username="li.sl"))
     assert inst.status == InstanceStatus.ERROR
     assert inst.error["message"].startswith("流程在一次处理中执行了超过 3000 个步骤，可能存在没有等待节点的循环")
     assert inst.error["element_id"] in {"merge", "count", "again"}
@@ -90,9 +92,9 @@ def test_a_gateway_loop_without_a_wait_state_ends_in_error_instead_of_a_silent_r
 def test_a_retry_gets_a_fresh_budget_and_stops_again(session, budget):
     budget(300)
     deploy(session, paths=[HOSTILE / "spin"])
-    inst = runtime.start_instance(session, process_key="spin", actor=actor_for(session, username="li.sl"))
+    inst = lifecycle.start_instance(session, process_key="spin", actor=actor_for(session, username="li.sl"))
     assert inst.data["rounds"] == (300 - 2) // 3
-    inst = runtime.retry_instance(session, instance_id=inst.id, actor=actor_for(session, username="admin"))
+    inst = lifecycle.retry_instance(session, instance_id=inst.id, actor=actor_for(session, username="admin"))
     assert inst.status == InstanceStatus.ERROR and inst.data["rounds"] == (300 - 2) // 3 + 300 // 3
     assert "超过 300 个步骤" in inst.error["message"]
 
@@ -113,7 +115,7 @@ def test_a_self_calling_process_stored_without_validation_ends_in_error_and_free
     with svc.session() as s:
         _store_without_validation(s, HOSTILE / "selfcall", "selfcall")
     with svc.session() as s:
-        inst = runtime.start_instance(s, process_key="selfcall", actor=actor_for(s, username="li.sl"))
+        inst = lifecycle.start_instance(s, process_key="selfcall", actor=actor_for(s, username="li.sl"))
         case_id = inst.id
     with svc.session() as s:
         inst = s.get(Instance, case_id)
@@ -123,7 +125,7 @@ def test_a_self_calling_process_stored_without_validation_ends_in_error_and_free
         assert case_id in {i.id for i in admin.errored_instances(s, limit=1000)[0]}
     # The request ended and released the write lock: the next writer gets in at once.
     with svc.session() as s:
-        other = runtime.start_instance(s, process_key="review", actor=actor_for(s, username="li.sl"))
+        other = lifecycle.start_instance(s, process_key="review", actor=actor_for(s, username="li.sl"))
     with svc.session() as s:
         assert s.get(Instance, other.id).status == InstanceStatus.RUNNING
 
@@ -133,7 +135,7 @@ def test_a_self_calling_process_is_stopped_by_the_step_budget_too(session, budge
     # call activity): 20 steps stay below the nesting limit, so the budget alone ends the run.
     budget(20)
     _store_without_validation(session, HOSTILE / "selfcall", "selfcall")
-    inst = runtime.start_instance(session, process_key="selfcall", actor=actor_for(session, username="li.sl"))
+    inst = lifecycle.start_instance(session, process_key="selfcall", actor=actor_for(session, username="li.sl"))
     assert inst.status == InstanceStatus.ERROR
     assert inst.error["message"].startswith("流程在一次处理中执行了超过 20 个步骤")
 
@@ -142,7 +144,7 @@ def test_a_loop_beside_an_open_branch_ends_in_error_when_the_engine_would_lose_s
     # The other branch waits for a person, so the history above the split cannot be pruned:
     # at SpiffWorkflow's 1,000 levels the loop would stop silently, a running case with no task.
     deploy(session, paths=[HOSTILE / "spin_beside"])
-    inst = runtime.start_instance(session, process_key="spin_beside", actor=actor_for(session, username="li.sl"))
+    inst = lifecycle.start_instance(session, process_key="spin_beside", actor=actor_for(session, username="li.sl"))
     assert inst.status == InstanceStatus.ERROR
     assert inst.error["message"].startswith("流程在一次处理中执行了 ")
     assert "个步骤后超出引擎可追踪的深度，可能存在没有等待节点的循环" in inst.error["message"]
@@ -155,7 +157,7 @@ def test_a_parallel_multi_instance_task_may_not_create_more_instances_than_the_b
     # All instances are created at once, before any of them runs: 10**9 would fill the memory.
     budget(100)
     deploy(session, paths=[HOSTILE / "fanout"])
-    inst = runtime.start_instance(session, process_key="fanout", data={"count": count},
+    inst = lifecycle.start_instance(session, process_key="fanout", data={"count": count},
                                   actor=actor_for(session, username="li.sl"))
     assert inst.status == status
     if status == InstanceStatus.ERROR:
@@ -167,9 +169,9 @@ def test_a_fan_out_started_by_a_persons_step_keeps_the_step_and_puts_the_case_in
     budget(100)
     deploy(session, paths=[HOSTILE / "fanout"])
     li = actor_for(session, username="li.sl")
-    inst = runtime.start_instance(session, process_key="fanout_after", actor=li)
+    inst = lifecycle.start_instance(session, process_key="fanout_after", actor=li)
     task = only_task(session, inst.id, "ask")
-    inst = runtime.complete_task(session, task_id=task.id, data={"count": 10**9}, actor=li)
+    inst = lifecycle.complete_task(session, task_id=task.id, data={"count": 10**9}, actor=li)
     assert (inst.status, inst.error["element_id"]) == (InstanceStatus.ERROR, "each")
     assert inst.error["message"].startswith("多实例任务要同时创建 1000000000 个实例")
     session.refresh(task)

@@ -13,8 +13,8 @@ import pytest
 from SpiffWorkflow.bpmn.exceptions import WorkflowTaskException
 
 from engine import clock
-from engine.calendar import WorkCalendar
-from engine.scripting import make_helpers, use_calendar
+from engine.definitions.scripting import make_helpers, use_calendar
+from engine.org.calendar import WorkCalendar
 from engine.spiff.bounded import runs_in_process
 from engine.spiff.sandbox import SandboxEnvironment, SandboxViolation, ScriptTimeout
 from engine.spiff.worker_protocol import loads_data

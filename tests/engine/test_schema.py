@@ -8,10 +8,10 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import create_engine, text
 
-from engine.db import make_engine
-from engine.schema import current_revision, upgrade
 from engine.settings import load_settings
-from engine.tables import metadata
+from engine.store.db import make_engine
+from engine.store.schema import current_revision, upgrade
+from engine.store.tables import metadata
 
 
 def test_migrations_build_the_models_schema(tmp_path):

@@ -14,12 +14,14 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from engine import audit, definitions, queries
-from engine.audit import EntryKind
-from engine.models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
-from engine.orgs import actor_for
+from engine.cases import queries
+from engine.definitions import deployment
+from engine.org.orgs import actor_for
 from engine.seed import MIN_CASES, seed_history
 from engine.seed.history import HOT_PARTY, PATHS, plan_history
+from engine.store import audit
+from engine.store.audit import EntryKind
+from engine.store.models import AuditEntry, HumanTask, Instance, InstanceStatus, TaskStatus
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = datetime(2026, 6, 15, 2, 0, tzinfo=timezone.utc)  # a Monday, 10:00 in Beijing
@@ -38,7 +40,7 @@ def seeded(services):
     s = Session(bind=conn, join_transaction_mode="create_savepoint", expire_on_commit=False,
                 info={"pingan": services.context})
     assert s.scalar(select(func.count()).select_from(Instance)) == 0, "a test left cases in the database"
-    definitions.deploy(s, paths=[ROOT], actor="test")  # the shipped processes, as `pingan init` deploys them
+    deployment.deploy(s, paths=[ROOT], actor="test")  # the shipped processes, as `pingan init` deploys them
     report = seed_history(s, cases=30, months=3, seed=7, now=NOW)
     try:
         yield s, report

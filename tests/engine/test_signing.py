@@ -3,14 +3,15 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from engine import audit, runtime
-from engine.cases import task_permissions, timeline
+from engine.cases.case_file import task_permissions, timeline
+from engine.cases.queries import todo
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
-from engine.models import HumanTask, Notification, TaskStatus
-from engine.queries import todo
+from engine.org.visibility import can_see
+from engine.runtime import lifecycle
 from engine.signing.models import TaskSigner, signers_of
 from engine.signing.operations import add_signers, remove_signer, sign_task
-from engine.visibility import can_see
+from engine.store import audit
+from engine.store.models import HumanTask, Notification, TaskStatus
 from tests.engine.test_tasks import refused, start_assign
 from tests.factories import only_task
 
@@ -18,7 +19,7 @@ from tests.factories import only_task
 def _mediate(session, actors):
     inst = start_assign(session, actors, township="hexi")
     task = only_task(session, inst.id, "mediate")
-    from engine import tasks
+    from engine.runtime import tasks
 
     tasks.claim_task(session, task_id=task.id, actor=actors("liu.tj"))
     return inst, task
@@ -45,10 +46,10 @@ def test_before_signers_sign_in_turn_then_the_holder_completes(session, actors):
     assert [s.user.username for s in task_permissions(session, task=task, actor=liu).removable_signers] == ["ma.sf", "zhou.ga"]
 
     # The signer cannot complete the form, nor sign out of turn; the holder waits.
-    refused(session, inst.id, NotAllowed, lambda: runtime.complete_task(session, task_id=task.id, data={"result": "x"},
+    refused(session, inst.id, NotAllowed, lambda: lifecycle.complete_task(session, task_id=task.id, data={"result": "x"},
                                                                           actor=ma), says="加签人")
     refused(session, inst.id, NotAllowed, lambda: sign_task(session, task_id=task.id, actor=zhou, agree=True))
-    refused(session, inst.id, NotAllowed, lambda: runtime.complete_task(session, task_id=task.id, data={"result": "x"},
+    refused(session, inst.id, NotAllowed, lambda: lifecycle.complete_task(session, task_id=task.id, data={"result": "x"},
                                                                           actor=liu))
     refused(session, inst.id, FormInvalid, lambda: sign_task(session, task_id=task.id, actor=ma, agree=False, opinion=" "),
             says="理由")
@@ -59,7 +60,7 @@ def test_before_signers_sign_in_turn_then_the_holder_completes(session, actors):
     assert (task.owner_id, task.assignee_id) == (None, liu.id)
     assert _signer_rows(session, task.id) == [("ma.sf", "before", "signed", "agree"),
                                               ("zhou.ga", "before", "signed", "disagree")]
-    runtime.complete_task(session, task_id=task.id, data={"result": "达成协议"}, actor=liu)
+    lifecycle.complete_task(session, task_id=task.id, data={"result": "达成协议"}, actor=liu)
     assert task.status == TaskStatus.COMPLETED and task.completed_by_id == liu.id
     assert _kinds(session, inst.id)[-4:] == ["signers_added", "signed", "signed", "task_completed"]
     said = {(e.label, e.detail) for e in timeline(session, instance=inst)}
@@ -69,7 +70,7 @@ def test_before_signers_sign_in_turn_then_the_holder_completes(session, actors):
 
 
 def _name(session, username):
-    from engine.models import User
+    from engine.store.models import User
     return session.scalar(select(User.name).where(User.username == username))
 
 
@@ -78,9 +79,9 @@ def test_after_signers_hold_the_submission_until_the_last_agrees(session, actors
     liu, ma, zhou = actors("liu.tj"), actors("ma.sf"), actors("zhou.ga")
     add_signers(session, task_id=task.id, actor=liu, to=["ma.sf", "zhou.ga"], position="after")
     assert (task.owner_id, task.assignee_id) == (None, liu.id)  # the holder keeps working
-    refused(session, inst.id, FormInvalid, lambda: runtime.complete_task(session, task_id=task.id, data={}, actor=liu))
+    refused(session, inst.id, FormInvalid, lambda: lifecycle.complete_task(session, task_id=task.id, data={}, actor=liu))
 
-    runtime.complete_task(session, task_id=task.id, data={"result": "达成协议"}, actor=liu, opinion="请会签")
+    lifecycle.complete_task(session, task_id=task.id, data={"result": "达成协议"}, actor=liu, opinion="请会签")
     assert task.status == TaskStatus.OPEN and (task.owner_id, task.assignee_id) == (liu.id, ma.id)
     assert only_task(session, inst.id, "mediate").id == task.id  # the case has not moved on
 
@@ -90,7 +91,7 @@ def test_after_signers_hold_the_submission_until_the_last_agrees(session, actors
     assert task.draft["result"] == "达成协议" and task.draft["_opinion"] == "请会签"
     assert task_permissions(session, task=task, actor=liu).view_form
 
-    runtime.complete_task(session, task_id=task.id, data={"result": "达成协议，补充履行期限"}, actor=liu)
+    lifecycle.complete_task(session, task_id=task.id, data={"result": "达成协议，补充履行期限"}, actor=liu)
     assert (task.owner_id, task.assignee_id) == (liu.id, ma.id)
     sign_task(session, task_id=task.id, actor=ma, agree=True)
     assert task.assignee_id == zhou.id and task.status == TaskStatus.OPEN
@@ -127,7 +128,7 @@ def test_removing_the_last_after_signer_completes_the_held_submission(session, a
     inst, task = _mediate(session, actors)
     liu, ma = actors("liu.tj"), actors("ma.sf")
     add_signers(session, task_id=task.id, actor=liu, to=["ma.sf"], position="after")
-    runtime.complete_task(session, task_id=task.id, data={"result": "达成协议"}, actor=liu)
+    lifecycle.complete_task(session, task_id=task.id, data={"result": "达成协议"}, actor=liu)
     signer = signers_of(session, task.id)[0]
     remove_signer(session, task_id=task.id, actor=liu, signer_id=signer.id, opinion="司法所已电话确认")
     assert task.status == TaskStatus.COMPLETED and task.completed_by_id == liu.id

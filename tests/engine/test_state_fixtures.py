@@ -12,7 +12,7 @@ from datetime import datetime
 import pytest
 from SpiffWorkflow.util.task import TaskState
 
-from engine.models import InstanceStatus
+from engine.store.models import InstanceStatus
 from engine.studio.player import Player
 from engine.studio.sandbox import open_sandbox
 from engine.studio.scenarios import _start_moment

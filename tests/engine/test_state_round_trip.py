@@ -22,7 +22,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from engine import clock
 from engine.clock import FrozenClock
 from engine.context import context_of
-from engine.scripting import build_script_engine
+from engine.definitions.scripting import build_script_engine
 from engine.spiff import values
 from engine.spiff.workflow import _SERIALIZER, Runner
 from engine.studio.scenarios import _start_moment
@@ -114,7 +114,7 @@ class CheckingPlayer(Player):
             self.compare(runner, state)
 
     def compare(self, live: Runner, state: dict) -> None:
-        # The spec objects are the parsed ones every load shares (engine/definitions.py caches them).
+        # The spec objects are the parsed ones every load shares (engine/definitions/deployment.py caches them).
         restored = Runner.restore(state, live.wf.spec, live.wf.subprocess_specs, context_of(self.session).script_engine)
         where = f"{self.scenario_id} step {self.step_no}"
         again = restored.dump()

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from sqlalchemy import delete, func, select, update
 
-from engine import admin, runtime, tallies, timers
-from engine import models as m
-from engine.models import Instance, InstanceStatus
+from engine.runtime import admin, lifecycle, timers
+from engine.store import tallies
+from engine.store import models as m
+from engine.store.models import Instance, InstanceStatus
 from tests.factories import only_task, start_review
 
 
@@ -24,17 +25,17 @@ def test_counts_follow_cases_that_start_finish_cancel_fail_and_go(session, actor
 
     finished = start_review(session, li, amount=100)                 # completed at once
     waiting = start_review(session, li, amount=50000)                # waits for a leader
-    cancelled = runtime.start_instance(session, process_key="review", actor=li)
-    runtime.cancel_instance(session, instance_id=cancelled.id, actor=li, reason="重复登记")
-    failed = runtime.start_instance(session, process_key="fragile", actor=li)
-    runtime.complete_task(session, task_id=only_task(session, failed.id, "enter").id, data={"divisor": 0}, actor=li)
+    cancelled = lifecycle.start_instance(session, process_key="review", actor=li)
+    lifecycle.cancel_instance(session, instance_id=cancelled.id, actor=li, reason="重复登记")
+    failed = lifecycle.start_instance(session, process_key="fragile", actor=li)
+    lifecycle.complete_task(session, task_id=only_task(session, failed.id, "enter").id, data={"divisor": 0}, actor=li)
     session.flush()
     assert (finished.status, waiting.status, cancelled.status, failed.status) == (
         InstanceStatus.COMPLETED, InstanceStatus.RUNNING, InstanceStatus.CANCELLED, InstanceStatus.ERROR)
     assert admin.instance_counts(session) == counted(session) != before
 
-    runtime.retry_instance(session, instance_id=failed.id, actor=admin_actor, data={"divisor": 4})
-    runtime.complete_task(session, task_id=only_task(session, waiting.id, "approve").id, data={"approved": True},
+    lifecycle.retry_instance(session, instance_id=failed.id, actor=admin_actor, data={"divisor": 4})
+    lifecycle.complete_task(session, task_id=only_task(session, waiting.id, "approve").id, data={"approved": True},
                           actor=actors("lin.ld"))
     session.flush()
     assert admin.instance_counts(session) == counted(session)
@@ -80,6 +81,6 @@ def test_the_sweep_folds_the_tallies_once_there_are_many(committed, monkeypatch)
 
 
 def actors_of(session, username):
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
 
     return actor_for(session, username=username)

@@ -6,12 +6,13 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, runtime, tasks
+from engine.cases.queries import copied_to_me, todo
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound, TaskNotOpen
-from engine.models import CarbonCopy, HumanTask, Instance, InstanceStatus, Notification, TaskStatus, User
-from engine.orgs import create_user
-from engine.queries import copied_to_me, todo
-from engine.visibility import can_see
+from engine.org.orgs import create_user
+from engine.org.visibility import can_see
+from engine.runtime import lifecycle, tasks
+from engine.store import audit
+from engine.store.models import CarbonCopy, HumanTask, Instance, InstanceStatus, Notification, TaskStatus, User
 from tests.factories import audit_count, only_task, open_tasks
 
 
@@ -20,19 +21,19 @@ from tests.factories import audit_count, only_task, open_tasks
 def start_assign(session, actors, *, township="hexi", approver="lin.ld", summary="邻里纠纷"):
     """Start an `assign` case in 城关镇 and register it; mediation then waits in ``township``."""
     li = actors("li.sl")
-    inst = runtime.start_instance(session, process_key="assign", actor=li,
+    inst = lifecycle.start_instance(session, process_key="assign", actor=li,
                                   data={"parties": [{"name": "王大"}, {"name": "李二"}]})
     register = only_task(session, inst.id, "register")
-    return runtime.complete_task(session, task_id=register.id, actor=li,
+    return lifecycle.complete_task(session, task_id=register.id, actor=li,
                                  data={"summary": summary, "township": township, "approver": approver})
 
 
 def start_returns(session, actors, *, content="初稿"):
     """Start a `returns` case in 城关镇 and submit it; the check then waits for 城关镇's mediators."""
     li = actors("li.sl")
-    inst = runtime.start_instance(session, process_key="returns", actor=li)
+    inst = lifecycle.start_instance(session, process_key="returns", actor=li)
     submit = only_task(session, inst.id, "submit")
-    return runtime.complete_task(session, task_id=submit.id, data={"content": content}, actor=li)
+    return lifecycle.complete_task(session, task_id=submit.id, data={"content": content}, actor=li)
 
 
 def state_of(session, instance_id: int) -> tuple:
@@ -101,27 +102,27 @@ def village_dispatcher(session):
 def test_assignment_matrix(session, actors, village_dispatcher, step, username, allowed):
     li = actors("li.sl")
     if step == "register":
-        inst = runtime.start_instance(session, process_key="assign", actor=li)
+        inst = lifecycle.start_instance(session, process_key="assign", actor=li)
     else:
         inst = start_assign(session, actors, township="hexi", approver="lin.ld")
         if step == "approve":
-            runtime.complete_task(session, task_id=only_task(session, inst.id, "mediate").id,
+            lifecycle.complete_task(session, task_id=only_task(session, inst.id, "mediate").id,
                                   data=STEP_DATA["mediate"], actor=actors("liu.tj"))
     task = only_task(session, inst.id, step)
     expected_org = {"register": "chengguan", "mediate": "hexi", "approve": "chengguan"}[step]
     assert task.candidate_org.code == expected_org
     assert (task.assignee.username if task.assignee else None) == ("lin.ld" if step == "approve" else None)
     actor = actors(username)
-    assert runtime.may_act(task, actor) is allowed
+    assert lifecycle.may_act(task, actor) is allowed
     assert (task.id in [t.id for t in todo(session, actor=actor)]) is allowed
     if allowed:
-        runtime.complete_task(session, task_id=task.id, data=STEP_DATA[step], actor=actor)
+        lifecycle.complete_task(session, task_id=task.id, data=STEP_DATA[step], actor=actor)
         session.refresh(task)
         assert (task.status, task.completed_by_id) == (TaskStatus.COMPLETED, actor.id)
         assert last_entry(session, inst.id).kind in ("task_completed", "finished")
     else:
         refused(session, inst.id, NotAllowed,
-                lambda: runtime.complete_task(session, task_id=task.id, data=STEP_DATA[step], actor=actor))
+                lambda: lifecycle.complete_task(session, task_id=task.id, data=STEP_DATA[step], actor=actor))
 
 
 def test_unknown_org_is_refused_on_submit_and_the_case_stays_where_it_was(session, actors):
@@ -151,7 +152,7 @@ def test_claim_takes_a_pool_task_and_release_gives_it_back(session, actors):
     refused(session, inst.id, Conflict, lambda: tasks.claim_task(session, task_id=task.id, actor=liu), says="已签收")
     refused(session, inst.id, NotAllowed, lambda: tasks.claim_task(session, task_id=task.id, actor=sun))
     refused(session, inst.id, NotAllowed,
-            lambda: runtime.complete_task(session, task_id=task.id, data={"result": "x"}, actor=sun))
+            lambda: lifecycle.complete_task(session, task_id=task.id, data={"result": "x"}, actor=sun))
     refused(session, inst.id, NotAllowed, lambda: tasks.release_task(session, task_id=task.id, actor=sun))
 
     tasks.release_task(session, task_id=task.id, actor=liu, opinion="另有要务")
@@ -197,9 +198,9 @@ def test_transfer_only_within_the_pool_and_the_target_completes(session, actors)
                                                       Notification.task_id == task.id)).one()
     assert note.kind == "task" and "转办" in note.text
     refused(session, inst.id, NotAllowed,
-            lambda: runtime.complete_task(session, task_id=task.id, data={"result": "x"}, actor=liu))
+            lambda: lifecycle.complete_task(session, task_id=task.id, data={"result": "x"}, actor=liu))
 
-    runtime.complete_task(session, task_id=task.id, data={"result": "县里调解成功"}, actor=sun)
+    lifecycle.complete_task(session, task_id=task.id, data={"result": "县里调解成功"}, actor=sun)
     assert (task.status, task.completed_by_id) == (TaskStatus.COMPLETED, sun.id)
     assert can_see(session, instance=inst, actor=liu)  # held the task once
 
@@ -224,13 +225,13 @@ def test_delegate_lends_the_task_and_the_owner_completes_it(session, actors):
                            .order_by(Notification.id)).all() == ["delegated", "urge"]
 
     refused(session, inst.id, NotAllowed,
-            lambda: runtime.complete_task(session, task_id=task.id, data={"result": "x"}, actor=ma), says="委派")
+            lambda: lifecycle.complete_task(session, task_id=task.id, data={"result": "x"}, actor=ma), says="委派")
     refused(session, inst.id, Conflict, lambda: tasks.transfer_task(session, task_id=task.id, actor=ma, to="sun.tj"))
     refused(session, inst.id, Conflict, lambda: tasks.delegate_task(session, task_id=task.id, actor=ma, to="zhou.ga"))
     refused(session, inst.id, NotAllowed,
             lambda: tasks.return_task(session, task_id=task.id, actor=ma, to_element="register", opinion="退"))
     refused(session, inst.id, NotAllowed,  # the owner waits for the delegate
-            lambda: runtime.complete_task(session, task_id=task.id, data={"result": "x"}, actor=liu))
+            lambda: lifecycle.complete_task(session, task_id=task.id, data={"result": "x"}, actor=liu))
 
     tasks.resolve_task(session, task_id=task.id, actor=ma, opinion="符合法律规定", draft={"result": "建议签订协议"})
     assert (task.owner_id, task.assignee_id, task.draft) == (None, liu.id, {"result": "建议签订协议"})
@@ -245,7 +246,7 @@ def test_delegate_lends_the_task_and_the_owner_completes_it(session, actors):
     refused(session, inst.id, NotAllowed, lambda: tasks.resolve_task(session, task_id=task.id, actor=ma))
     refused(session, inst.id, Conflict, lambda: tasks.resolve_task(session, task_id=task.id, actor=liu))
 
-    runtime.complete_task(session, task_id=task.id, data={"result": "已签订协议"}, actor=liu)
+    lifecycle.complete_task(session, task_id=task.id, data={"result": "已签订协议"}, actor=liu)
     assert (task.status, task.completed_by_id, task.draft) == (TaskStatus.COMPLETED, liu.id, None)
     assert only_task(session, inst.id).element_id == "approve"
 
@@ -256,7 +257,7 @@ def test_return_reopens_an_earlier_step_for_whoever_did_it(session, actors):
     li, chen, lin = actors("li.sl"), actors("chen.tj"), actors("lin.ld")
     inst = start_returns(session, actors, content="初稿")
     check = only_task(session, inst.id, "check")
-    runtime.complete_task(session, task_id=check.id, data={"finding": "属实"}, actor=chen)
+    lifecycle.complete_task(session, task_id=check.id, data={"finding": "属实"}, actor=chen)
     approve = only_task(session, inst.id, "approve")
 
     refused(session, inst.id, FormInvalid,
@@ -289,9 +290,9 @@ def test_return_reopens_an_earlier_step_for_whoever_did_it(session, actors):
     inst = tasks.return_task(session, task_id=reopened.id, actor=chen, to_element="submit", opinion="材料不全")
     submit = only_task(session, inst.id, "submit")
     assert submit.assignee_id == li.id
-    runtime.complete_task(session, task_id=submit.id, data={"content": "补充材料后"}, actor=li)
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"finding": "属实"}, actor=chen)
-    done = runtime.complete_task(session, task_id=only_task(session, inst.id, "approve").id,
+    lifecycle.complete_task(session, task_id=submit.id, data={"content": "补充材料后"}, actor=li)
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"finding": "属实"}, actor=chen)
+    done = lifecycle.complete_task(session, task_id=only_task(session, inst.id, "approve").id,
                                  data={"approved": True}, actor=lin)
     assert (done.status, done.end_event, done.data["content"]) == (InstanceStatus.COMPLETED, "end", "补充材料后")
     kinds = [e.kind for e in audit.history(session, instance_id=inst.id)]
@@ -300,9 +301,9 @@ def test_return_reopens_an_earlier_step_for_whoever_did_it(session, actors):
 
 def test_return_across_a_parallel_section(session, actors):
     li, chen, zhou, lin = actors("li.sl"), actors("chen.tj"), actors("zhou.ga"), actors("lin.ld")
-    inst = runtime.start_instance(session, process_key="parallel", actor=li)
+    inst = lifecycle.start_instance(session, process_key="parallel", actor=li)
     submit = only_task(session, inst.id, "submit")
-    runtime.complete_task(session, task_id=submit.id, data={"content": "初稿"}, actor=li)
+    lifecycle.complete_task(session, task_id=submit.id, data={"content": "初稿"}, actor=li)
     branches = {t.element_id: t for t in open_tasks(session, inst.id)}
     assert sorted(branches) == ["check_police", "check_township"]
     assert branches["check_police"].candidate_org.code == "police"
@@ -317,10 +318,10 @@ def test_return_across_a_parallel_section(session, actors):
         session.refresh(task)
         assert task.status == TaskStatus.CANCELLED
 
-    runtime.complete_task(session, task_id=submit.id, data={"content": "补充照片"}, actor=li)
+    lifecycle.complete_task(session, task_id=submit.id, data={"content": "补充照片"}, actor=li)
     branches = {t.element_id: t for t in open_tasks(session, inst.id)}
-    runtime.complete_task(session, task_id=branches["check_township"].id, data={"township_finding": "属实"}, actor=chen)
-    runtime.complete_task(session, task_id=branches["check_police"].id, data={"police_finding": "无警情"}, actor=zhou)
+    lifecycle.complete_task(session, task_id=branches["check_township"].id, data={"township_finding": "属实"}, actor=chen)
+    lifecycle.complete_task(session, task_id=branches["check_police"].id, data={"police_finding": "无警情"}, actor=zhou)
     approve = only_task(session, inst.id, "approve")
     # approve came through the police branch (the last to arrive), not the township's
     refused(session, inst.id, Conflict,
@@ -329,8 +330,8 @@ def test_return_across_a_parallel_section(session, actors):
     inst = tasks.return_task(session, task_id=approve.id, actor=lin, to_element="check_police", opinion="请补充笔录")
     reopened = only_task(session, inst.id, "check_police")
     assert (reopened.id, reopened.assignee_id) == (branches["check_police"].id, zhou.id)
-    runtime.complete_task(session, task_id=reopened.id, data={"police_finding": "已补充笔录"}, actor=zhou)
-    done = runtime.complete_task(session, task_id=only_task(session, inst.id, "approve").id, data={"approved": True},
+    lifecycle.complete_task(session, task_id=reopened.id, data={"police_finding": "已补充笔录"}, actor=zhou)
+    done = lifecycle.complete_task(session, task_id=only_task(session, inst.id, "approve").id, data={"approved": True},
                                  actor=lin)
     assert (done.status, done.data["police_finding"], done.data["township_finding"]) == (
         InstanceStatus.COMPLETED, "已补充笔录", "属实")
@@ -360,7 +361,7 @@ def test_withdraw_while_the_next_step_is_untouched(session, actors):
 
 @pytest.mark.parametrize("touch", ["claim", "draft", "complete"])
 def test_withdraw_is_refused_once_the_next_handler_touched_it(session, actors, touch):
-    from engine.drafts import save_draft
+    from engine.runtime.drafts import save_draft
 
     li, chen = actors("li.sl"), actors("chen.tj")
     inst = start_returns(session, actors)
@@ -372,17 +373,17 @@ def test_withdraw_is_refused_once_the_next_handler_touched_it(session, actors, t
     elif touch == "draft":
         save_draft(session, task_id=check.id, data={"finding": "正在核查"}, actor=chen)
     else:
-        runtime.complete_task(session, task_id=check.id, data={"finding": "属实"}, actor=chen)
+        lifecycle.complete_task(session, task_id=check.id, data={"finding": "属实"}, actor=chen)
     refused(session, inst.id, Conflict, lambda: tasks.withdraw_task(session, task_id=submit_id, actor=li),
             says="不能撤回")
 
 
 def test_withdraw_is_refused_once_the_case_ended(session, actors):
     inst = start_assign(session, actors)
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "mediate").id,
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "mediate").id,
                           data={"result": "ok"}, actor=actors("liu.tj"))
     approve = only_task(session, inst.id, "approve")
-    inst = runtime.complete_task(session, task_id=approve.id, data={"approved": True}, actor=actors("lin.ld"))
+    inst = lifecycle.complete_task(session, task_id=approve.id, data={"approved": True}, actor=actors("lin.ld"))
     assert inst.status == InstanceStatus.COMPLETED
     refused(session, inst.id, TaskNotOpen, lambda: tasks.withdraw_task(session, task_id=approve.id, actor=actors("lin.ld")))
 
@@ -405,7 +406,7 @@ def test_cc_once_per_person_read_only_and_visible(session, actors):
     assert [i.id for _, i in copied_to_me(session, actor=zhou)] == [inst.id]
     assert can_see(session, instance=inst, actor=zhou)
     refused(session, inst.id, NotAllowed,  # read-only: a CC does not make one a handler
-            lambda: runtime.complete_task(session, task_id=check.id, data={"finding": "x"}, actor=zhou))
+            lambda: lifecycle.complete_task(session, task_id=check.id, data={"finding": "x"}, actor=zhou))
 
     refused(session, inst.id, Conflict, lambda: tasks.cc_case(session, instance_id=inst.id, actor=li, to=["zhou.ga"]),
             says="每人只抄送一次")
@@ -450,24 +451,24 @@ def test_a_case_returned_and_resubmitted_600_times_still_advances(session, actor
     round the rework loop, so the task tree would pass SpiffWorkflow's depth limit of 1000 without
     compaction."""
     li, chen, lin = actors("li.sl"), actors("chen.tj"), actors("lin.ld")
-    inst = runtime.start_instance(session, process_key="returns", actor=li)
+    inst = lifecycle.start_instance(session, process_key="returns", actor=li)
     rounds = 600
     for n in range(rounds):
-        runtime.complete_task(session, task_id=only_task(session, inst.id, "submit").id,
+        lifecycle.complete_task(session, task_id=only_task(session, inst.id, "submit").id,
                               data={"content": f"第{n}稿", "round": n}, actor=li)
-        runtime.complete_task(session, task_id=only_task(session, inst.id, "check").id,
+        lifecycle.complete_task(session, task_id=only_task(session, inst.id, "check").id,
                               data={"finding": f"第{n}次核查"}, actor=chen)
         approve = only_task(session, inst.id, "approve")
         if n % 2:
             tasks.return_task(session, task_id=approve.id, actor=lin, to_element="submit", opinion=f"第{n}次退回")
         else:
-            runtime.complete_task(session, task_id=approve.id, data={"approved": False}, actor=lin)
+            lifecycle.complete_task(session, task_id=approve.id, data={"approved": False}, actor=lin)
     session.expire_all()
     assert len(session.get(Instance, inst.id).state["tasks"]) < 400  # finished history was pruned
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "submit").id,
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "submit").id,
                           data={"content": "定稿", "round": rounds}, actor=li)
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"finding": "属实"}, actor=chen)
-    done = runtime.complete_task(session, task_id=only_task(session, inst.id, "approve").id,
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"finding": "属实"}, actor=chen)
+    done = lifecycle.complete_task(session, task_id=only_task(session, inst.id, "approve").id,
                                  data={"approved": True}, actor=lin)
     assert (done.status, done.end_event, done.data["content"], done.data["round"]) == (
         InstanceStatus.COMPLETED, "end", "定稿", rounds)

@@ -12,10 +12,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from engine import audit, definitions, runtime
-from engine.definitions import deploy, get_definition, runtime_spec, with_cached_json
-from engine.models import CaseField, Instance, InstanceStatus, InstanceTally, ProcessDefinition
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.definitions.deployment import deploy, get_definition, runtime_spec, with_cached_json
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store import audit
+from engine.store.models import CaseField, Instance, InstanceStatus, InstanceTally, ProcessDefinition
 from tests.engine.test_value_types import CASES
 from tests.factories import only_task
 
@@ -51,7 +53,7 @@ def test_many_threads_completing_tasks_of_many_cases_keep_each_cases_own_data(
         committed_values, committed, eager_thread_switches):
     svc = committed
     # Start cold: the threads race on the definition caches as a freshly started server does.
-    for cache in (definitions._JSON_CACHE, definitions._SPEC_CACHE, definitions._FORM_CACHE):
+    for cache in (deployment._JSON_CACHE, deployment._SPEC_CACHE, deployment._FORM_CACHE):
         cache.clear()
     with svc.session() as s:
         li, lin = actor_for(s, username="li.sl"), actor_for(s, username="lin.ld")
@@ -63,22 +65,22 @@ def test_many_threads_completing_tasks_of_many_cases_keep_each_cases_own_data(
         for i in range(ROUNDS):
             subject, amount = f"线程{n}-第{i}件", 20000 + n * 100 + i if i % 2 else n * 100 + i
             with svc.session() as s:
-                review = runtime.start_instance(s, process_key="review", actor=li)
+                review = lifecycle.start_instance(s, process_key="review", actor=li)
             with svc.session() as s:
-                runtime.complete_task(s, task_id=only_task(s, review.id, "register").id,
+                lifecycle.complete_task(s, task_id=only_task(s, review.id, "register").id,
                                       data={"subject": subject, "amount": amount}, actor=li)
             if amount > 10000:
                 with svc.session() as s:
-                    runtime.complete_task(s, task_id=only_task(s, review.id, "approve").id,
+                    lifecycle.complete_task(s, task_id=only_task(s, review.id, "approve").id,
                                           data={"approved": n % 2 == 0}, actor=lin, opinion=f"意见{n}-{i}")
             made.append((review.id, {"subject": subject, "amount": amount}))
             kind = KINDS[(n * ROUNDS + i) % len(KINDS)]
             with svc.session() as s:
-                case = runtime.start_instance(s, process_key="values", actor=li)
+                case = lifecycle.start_instance(s, process_key="values", actor=li)
             with svc.session() as s:
-                runtime.complete_task(s, task_id=only_task(s, case.id, "choose").id, data={"kind": kind}, actor=li)
+                lifecycle.complete_task(s, task_id=only_task(s, case.id, "choose").id, data={"kind": kind}, actor=li)
             with svc.session() as s:
-                runtime.complete_task(s, task_id=only_task(s, case.id, "check").id, data={"seen": True}, actor=li)
+                lifecycle.complete_task(s, task_id=only_task(s, case.id, "check").id, data={"seen": True}, actor=li)
             made.append((case.id, {"kind": kind}))
         return made
 
@@ -139,10 +141,10 @@ class _SlowLookups(OrderedDict):
 
 def test_the_definition_caches_stay_consistent_under_threads(services, monkeypatch):
     # A tiny cache and more definitions than it holds: threads evict what others just found.
-    monkeypatch.setattr(definitions, "_SPEC_CACHE_SIZE", 2)
-    monkeypatch.setattr(definitions, "_SPEC_CACHE", _SlowLookups())
+    monkeypatch.setattr(deployment, "_SPEC_CACHE_SIZE", 2)
+    monkeypatch.setattr(deployment, "_SPEC_CACHE", _SlowLookups())
     with services.session(read_only=True) as s:
-        defs = [with_cached_json(d) for d in definitions.latest_definitions(s)]
+        defs = [with_cached_json(d) for d in deployment.latest_definitions(s)]
         for d in defs:
             d.spec  # load the deferred column here, not in the threads  # noqa: B018
     assert len(defs) > 4
@@ -164,4 +166,4 @@ def test_the_definition_caches_stay_consistent_under_threads(services, monkeypat
     for t in threads:
         t.join()
     assert errors == []
-    assert len(definitions._SPEC_CACHE) <= 2
+    assert len(deployment._SPEC_CACHE) <= 2

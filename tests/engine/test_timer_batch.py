@@ -1,12 +1,14 @@
-"""Firing many cases' timers together (engine/timer_batch.py) leaves the rows one case at a time leaves."""
+"""Firing many cases' timers together (engine/runtime/timer_batch.py) leaves the rows one case at a time leaves."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine import audit, clock, runtime, timers
-from engine.models import AuditEntry, EventWait, HumanTask, Instance
+from engine import clock
+from engine.runtime import lifecycle, timers
+from engine.store import audit
+from engine.store.models import AuditEntry, EventWait, HumanTask, Instance
 from tests.conftest import T0
 from tests.factories import Statements
 
@@ -14,15 +16,15 @@ from tests.factories import Statements
 def _start(session, actors, kind: str):
     li = actors("li.sl")
     if kind == "date":
-        return runtime.start_instance(session, process_key="timers_date", actor=li,
+        return lifecycle.start_instance(session, process_key="timers_date", actor=li,
                                       data={"fire_at": (T0 + timedelta(hours=1)).isoformat(), "divisor": 4})
     if kind == "broken":  # the script after the timer fails: saved as the case's error
-        return runtime.start_instance(session, process_key="timers_date", actor=li,
+        return lifecycle.start_instance(session, process_key="timers_date", actor=li,
                                       data={"fire_at": (T0 + timedelta(hours=1)).isoformat(), "divisor": 0})
     if kind == "catch":  # the first of two catch events: a new timer row replaces the fired one
-        return runtime.start_instance(session, process_key="timers_catch", actor=li,
+        return lifecycle.start_instance(session, process_key="timers_catch", actor=li,
                                       data={"fire_at": "2026-03-09T12:00:00+08:00", "divisor": 4})
-    return runtime.start_instance(session, process_key=f"timers_{kind}", actor=li)
+    return lifecycle.start_instance(session, process_key=f"timers_{kind}", actor=li)
 
 
 def _unnamed(value):

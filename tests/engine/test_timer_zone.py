@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import runtime, timers
 from engine.context import EngineContext
-from engine.definitions import deploy
-from engine.models import EventWait
-from engine.orgs import actor_for
+from engine.definitions.deployment import deploy
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle, timers
 from engine.spiff.timer_clock import TimerClock
+from engine.store.models import EventWait
 from tests.factories import only_task
 
 ZONE = Path(__file__).resolve().parents[1] / "fixtures" / "hostile" / "timer_zone"
@@ -42,7 +42,7 @@ def _due(session, instance_id: int) -> dict[str, datetime]:
 
 def test_a_local_timer_date_is_due_in_pingans_zone_whatever_the_servers(session, frozen, server_in_new_york):
     deploy(session, paths=[ZONE])
-    inst = runtime.start_instance(session, process_key="timer_zone", actor=actor_for(session, username="li.sl"))
+    inst = lifecycle.start_instance(session, process_key="timer_zone", actor=actor_for(session, username="li.sl"))
     # 10:00 in Beijing is 02:00 UTC; read in the server's zone it would be 15:00 UTC (or 10:00).
     assert _due(session, inst.id) == {"at_ten": datetime(2026, 3, 2, 2, 0, tzinfo=UTC)}
     frozen.set(datetime(2026, 3, 2, 1, 59, tzinfo=UTC))
@@ -62,7 +62,7 @@ def test_the_zone_is_the_setting(session, services, frozen):
     EngineContext(services.settings.with_(timezone="Asia/Kathmandu"))  # UTC+05:45
     try:
         deploy(session, paths=[ZONE])
-        inst = runtime.start_instance(session, process_key="timer_zone", actor=actor_for(session, username="li.sl"))
+        inst = lifecycle.start_instance(session, process_key="timer_zone", actor=actor_for(session, username="li.sl"))
         assert _due(session, inst.id) == {"at_ten": datetime(2026, 3, 2, 10, 0, tzinfo=UTC) - timedelta(hours=5, minutes=45)}
     finally:
         EngineContext(services.settings)

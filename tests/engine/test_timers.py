@@ -10,15 +10,16 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, runtime, tasks, timers
+from engine.cases.queries import Light, light_of
 from engine.context import open_services
-from engine.definitions import deploy
-from engine.models import (
+from engine.definitions.deployment import deploy
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle, tasks, timers
+from engine.runtime.timer_loop import start_timer_loop
+from engine.store import audit
+from engine.store.models import (
     AuditEntry, EventWait, Instance, InstanceStatus, Notification, TaskStatus, TimerSchedule,
 )
-from engine.orgs import actor_for
-from engine.queries import Light, light_of
-from engine.timer_loop import start_timer_loop
 from tests.conftest import T0
 from tests.factories import only_task, open_tasks
 
@@ -37,14 +38,14 @@ def fired_elements(session, instance_id: int) -> list[str]:
 
 
 def start_date_case(session, actor, *, fire_at: datetime, divisor: int = 4) -> Instance:
-    return runtime.start_instance(session, process_key="timers_date", actor=actor,
+    return lifecycle.start_instance(session, process_key="timers_date", actor=actor,
                                   data={"fire_at": fire_at.isoformat(), "divisor": divisor})
 
 
 # -- every kind fires exactly once ---------------------------------------------------------------
 
 def test_duration_then_date_catch_events_fire_once_each(session, actors, frozen):
-    inst = runtime.start_instance(session, process_key="timers_catch", actor=actors("li.sl"),
+    inst = lifecycle.start_instance(session, process_key="timers_catch", actor=actors("li.sl"),
                                   data={"fire_at": "2026-03-02T12:00:00+08:00", "divisor": 4})
     assert waits(session, inst.id) == {"wait_hour": T0 + timedelta(hours=1)}
     frozen.advance(timedelta(minutes=59))
@@ -65,7 +66,7 @@ def test_duration_then_date_catch_events_fire_once_each(session, actors, frozen)
 
 
 def test_boundary_cycle_nudges_three_times_then_interrupting_timer_takes_the_task(session, actors, frozen):
-    inst = runtime.start_instance(session, process_key="timers_boundary", actor=actors("li.sl"))
+    inst = lifecycle.start_instance(session, process_key="timers_boundary", actor=actors("li.sl"))
     task = only_task(session, inst.id, "handle")
     assert waits(session, inst.id) == {"nudge": T0 + timedelta(hours=1), "expire": T0 + timedelta(days=3)}
     frozen.advance(timedelta(hours=1))
@@ -85,8 +86,8 @@ def test_boundary_cycle_nudges_three_times_then_interrupting_timer_takes_the_tas
 
 
 def test_completing_the_task_cancels_its_boundary_timers(session, actors, frozen):
-    inst = runtime.start_instance(session, process_key="timers_boundary", actor=actors("li.sl"))
-    runtime.complete_task(session, task_id=only_task(session, inst.id).id, data={"result": "已处理"},
+    inst = lifecycle.start_instance(session, process_key="timers_boundary", actor=actors("li.sl"))
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id).id, data={"result": "已处理"},
                           actor=actors("zhou.ga"))
     assert waits(session, inst.id) == {}
     frozen.advance(timedelta(days=5))
@@ -144,7 +145,7 @@ def test_workdays_across_national_day_and_an_adjusted_saturday(session, actors, 
     # Tuesday 30 Sep 2025 10:00. 1–8 Oct are off; Saturday 11 Oct is worked (调休). Five working
     # days: 9, 10, 11 (Sat), 13, 14 Oct; the timer is due at the end of work on Tuesday 14 Oct.
     frozen.set(datetime(2025, 9, 30, 10, 0, tzinfo=BEIJING))
-    inst = runtime.start_instance(session, process_key="timers_workdays", actor=actors("li.sl"))
+    inst = lifecycle.start_instance(session, process_key="timers_workdays", actor=actors("li.sl"))
     assert waits(session, inst.id) == {
         "publicity_ends": datetime(2025, 10, 14, 17, 30, tzinfo=BEIJING),
         "urgent_limit": datetime(2025, 9, 30, 13, 0, tzinfo=BEIJING)}
@@ -170,7 +171,7 @@ def test_a_failing_script_after_a_timer_stops_only_its_own_case(session, actors,
     assert (broken.status, broken.error["element_id"]) == (InstanceStatus.ERROR, "compute")
     assert [e.kind for e in audit.history(session, instance_id=broken.id)] == ["started", "timer_fired", "error"]
     assert all(session.get(Instance, i.id).status == InstanceStatus.COMPLETED for i in good)
-    fixed = runtime.retry_instance(session, instance_id=broken.id, actor=actor_for(session, username="admin"),
+    fixed = lifecycle.retry_instance(session, instance_id=broken.id, actor=actor_for(session, username="admin"),
                                    data={"divisor": 5})
     assert (fixed.status, fixed.data["ratio"], fired_elements(session, broken.id)) == (
         InstanceStatus.COMPLETED, 20, ["wait_until"])
@@ -223,7 +224,7 @@ def deadline_texts(session, username: str) -> list[str]:
 
 
 def test_reminder_escalation_and_deadline_notices_each_come_once(session, actors, frozen):
-    inst = runtime.start_instance(session, process_key="timers_escalation", actor=actors("li.sl"))
+    inst = lifecycle.start_instance(session, process_key="timers_escalation", actor=actors("li.sl"))
     task = only_task(session, inst.id, "handle")
     # Monday 09:00: due Thursday 17:30 (3 working days), yellow from Wednesday 17:30.
     assert (task.candidate_role, task.candidate_org.code) == ("handler", "police")
@@ -249,17 +250,17 @@ def test_reminder_escalation_and_deadline_notices_each_come_once(session, actors
     assert sorted(t.element_id for t in open_tasks(session, inst.id)) == ["handle", "supervise"]
     [supervise] = [t for t in open_tasks(session, inst.id) if t.element_id == "supervise"]
     assert supervise.candidate_role == "leader"
-    runtime.complete_task(session, task_id=task.id, data={"result": "已处理"}, actor=actors("zhou.ga"))
-    runtime.complete_task(session, task_id=supervise.id, data={"instruction": "加快办理"}, actor=actors("he.ld"))
-    done = runtime.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"passed": True},
+    lifecycle.complete_task(session, task_id=task.id, data={"result": "已处理"}, actor=actors("zhou.ga"))
+    lifecycle.complete_task(session, task_id=supervise.id, data={"instruction": "加快办理"}, actor=actors("he.ld"))
+    done = lifecycle.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"passed": True},
                                  actor=actors("zheng.dc"))
     assert done.status == InstanceStatus.COMPLETED
     assert Counter(fired_elements(session, inst.id)) == {"remind": 1, "escalate": 1}
 
 
 def test_returning_a_task_sets_its_working_day_timers_again(session, actors, frozen):
-    inst = runtime.start_instance(session, process_key="timers_escalation", actor=actors("li.sl"))
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "handle").id, data={"result": "已处理"},
+    inst = lifecycle.start_instance(session, process_key="timers_escalation", actor=actors("li.sl"))
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "handle").id, data={"result": "已处理"},
                           actor=actors("zhou.ga"))
     assert waits(session, inst.id) == {}
     frozen.set(datetime(2026, 3, 6, 10, 0, tzinfo=BEIJING))  # Friday: sent back for rework
@@ -273,7 +274,7 @@ def test_returning_a_task_sets_its_working_day_timers_again(session, actors, fro
 
 
 def test_a_task_found_already_overdue_gets_the_red_notice_only(session, actors, frozen):
-    inst = runtime.start_instance(session, process_key="timers_escalation", actor=actors("li.sl"))
+    inst = lifecycle.start_instance(session, process_key="timers_escalation", actor=actors("li.sl"))
     frozen.advance(timedelta(days=10))
     timers.fire_due(session)
     texts = [t for t in deadline_texts(session, "zhou.ga") if t.startswith("deadline:")]
@@ -385,10 +386,10 @@ def test_the_embedded_loop_fires_when_woken(committed, frozen):
 
 def test_sweep_starts_scheduled_cases_one_transaction_each(tmp_path, frozen):
     # A database of its own: a committed timer start event would start cases in every other test.
-    from engine.demo import load_demo_org
-    from engine.schema import upgrade
+    from engine.org.demo import load_demo_org
     from engine.settings import load_settings
-    from engine.tables import metadata
+    from engine.store.schema import upgrade
+    from engine.store.tables import metadata
 
     svc = open_services(load_settings(env={}, database_url=f"sqlite:///{tmp_path / 'schedule.db'}",
                                       instance_path=tmp_path))

@@ -16,7 +16,7 @@ from SpiffWorkflow.util.task import TaskState
 
 from engine import clock
 from engine.clock import FrozenClock
-from engine.scripting import build_script_engine
+from engine.definitions.scripting import build_script_engine
 from engine.spiff import values
 from engine.spiff.workflow import Runner
 from engine.studio.scenarios import _start_moment

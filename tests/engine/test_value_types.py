@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import runtime
-from engine.definitions import deploy
-from engine.models import AuditEntry, CaseField, Instance, InstanceStatus
-from engine.orgs import actor_for
+from engine.definitions.deployment import deploy
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import AuditEntry, CaseField, Instance, InstanceStatus
 from tests.factories import only_task
 
 VALUES = Path(__file__).resolve().parents[1] / "fixtures" / "hostile" / "values"
@@ -64,8 +64,8 @@ def _same(a, b) -> bool:
 def test_a_script_value_survives_save_and_restore(session, values_process, kind):
     made, shown = CASES[kind]
     li = actor_for(session, username="li.sl")
-    inst = runtime.start_instance(session, process_key="values", actor=li)
-    inst = runtime.complete_task(session, task_id=only_task(session, inst.id, "choose").id,
+    inst = lifecycle.start_instance(session, process_key="values", actor=li)
+    inst = lifecycle.complete_task(session, task_id=only_task(session, inst.id, "choose").id,
                                  data={"kind": kind}, actor=li)
     assert (inst.status, inst.error) == (InstanceStatus.RUNNING, None)
     session.expire_all()
@@ -76,13 +76,13 @@ def test_a_script_value_survives_save_and_restore(session, values_process, kind)
     assert stored.data["value"] == shown
 
     # Restored from the stored state, the next step sees exactly the value the script made.
-    loaded = runtime.load(session, instance_id=inst.id)
+    loaded = lifecycle.load(session, instance_id=inst.id)
     [ready] = loaded.runner.ready_user_tasks()
     assert _same(ready.data["value"], made), (ready.data["value"], made)
 
     # A script after the restore uses it; the finished case shows it too.
     session.expire_all()
-    done = runtime.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"seen": True}, actor=li)
+    done = lifecycle.complete_task(session, task_id=only_task(session, inst.id, "check").id, data={"seen": True}, actor=li)
     assert done.status == InstanceStatus.COMPLETED
     assert done.data["echo"] == [shown] and done.data["value"] == shown
 
@@ -90,15 +90,15 @@ def test_a_script_value_survives_save_and_restore(session, values_process, kind)
 def test_scalar_values_are_searchable_in_their_json_form(session, values_process):
     li = actor_for(session, username="li.sl")
     for kind in ("date", "decimal", "datetime_aware"):
-        inst = runtime.start_instance(session, process_key="values", actor=li)
-        runtime.complete_task(session, task_id=only_task(session, inst.id, "choose").id, data={"kind": kind}, actor=li)
+        inst = lifecycle.start_instance(session, process_key="values", actor=li)
+        lifecycle.complete_task(session, task_id=only_task(session, inst.id, "choose").id, data={"kind": kind}, actor=li)
         assert session.scalars(select(CaseField.value).where(CaseField.instance_id == inst.id)).all() == [CASES[kind][1]]
 
 
 def test_a_value_that_cannot_be_stored_fails_its_script_not_every_save(session, values_process):
     li = actor_for(session, username="li.sl")
-    inst = runtime.start_instance(session, process_key="values", actor=li)
-    inst = runtime.complete_task(session, task_id=only_task(session, inst.id, "choose").id,
+    inst = lifecycle.start_instance(session, process_key="values", actor=li)
+    inst = lifecycle.complete_task(session, task_id=only_task(session, inst.id, "choose").id,
                                  data={"kind": "pattern"}, actor=li)
     assert inst.status == InstanceStatus.ERROR
     assert inst.error["element_id"] == "make"
@@ -110,18 +110,18 @@ def test_a_value_that_cannot_be_stored_fails_its_script_not_every_save(session, 
     kinds = list(session.scalars(select(AuditEntry.kind).where(AuditEntry.instance_id == inst.id).order_by(AuditEntry.seq)))
     assert kinds == ["started", "task_completed", "error"]
     # Corrected data lets the admin's retry go on.
-    inst = runtime.retry_instance(session, instance_id=inst.id, actor=actor_for(session, username="admin"),
+    inst = lifecycle.retry_instance(session, instance_id=inst.id, actor=actor_for(session, username="admin"),
                                   data={"kind": "decimal"})
     assert (inst.status, inst.data["value"]) == (InstanceStatus.RUNNING, "1.10")
 
 
 def test_a_message_correlated_on_script_values_is_awaited_and_caught(session):
-    from engine import messages
-    from engine.models import EventWait
+    from engine.runtime import messages
+    from engine.store.models import EventWait
 
     deploy(session, paths=[VALUES.parent / "values_msg"])
     li = actor_for(session, username="li.sl")
-    inst = runtime.start_instance(session, process_key="values_msg", actor=li)
+    inst = lifecycle.start_instance(session, process_key="values_msg", actor=li)
     wait = session.scalars(select(EventWait).where(EventWait.instance_id == inst.id, EventWait.kind == "message")).one()
     assert wait.correlation == {"amount": "12.50", "due": "2026-03-02"}
     delivery = messages.send_message(session, name="fee_paid", correlation={"amount": "12.50", "due": "2026-03-02"},

@@ -12,11 +12,12 @@ import pytest
 from sqlalchemy import and_, exists, false, func, or_, select, update
 from sqlalchemy.orm import aliased
 
-from engine import clock, runtime
-from engine.demo import USERS
-from engine.models import CarbonCopy, HumanTask, Instance, Org, TaskActor, TaskStatus, User
-from engine.queries import CaseSearch, case_counts, search_cases
-from engine.visibility import can_see, scope_clause
+from engine import clock
+from engine.cases.queries import CaseSearch, case_counts, search_cases
+from engine.org.demo import USERS
+from engine.org.visibility import can_see, scope_clause
+from engine.runtime import lifecycle
+from engine.store.models import CarbonCopy, HumanTask, Instance, Org, TaskActor, TaskStatus, User
 from tests.factories import only_task, start_review
 
 USERNAMES = [u[0] for u in USERS]
@@ -74,8 +75,8 @@ def assert_agree(session, actors, case_ids):
 def case(session, actors):
     """A `review` case of 新庄镇 waiting for its leader: nobody outside 新庄镇 and the county sees it yet."""
     gao = actors("gao.sl")
-    inst = runtime.start_instance(session, process_key="review", actor=gao)
-    runtime.complete_task(session, task_id=only_task(session, inst.id, "register").id,
+    inst = lifecycle.start_instance(session, process_key="review", actor=gao)
+    lifecycle.complete_task(session, task_id=only_task(session, inst.id, "register").id,
                           data={"subject": "修缮围墙", "amount": 50000}, actor=gao)
     return inst
 
@@ -133,7 +134,7 @@ def test_lists_and_single_cases_agree_over_finished_and_open_cases(session, acto
     """A mix of cases in several townships, one finished, one with a CC: every user, every case."""
     li, qian = actors("li.sl"), actors("qian.sl")
     ids = [start_review(session, li, amount=100).id, start_review(session, li, amount=50000).id,
-           start_review(session, qian, amount=50000).id, runtime.start_instance(session, process_key="review",
+           start_review(session, qian, amount=50000).id, lifecycle.start_instance(session, process_key="review",
                                                                                  actor=actors("gao.sl")).id]
     frozen.advance(timedelta(days=1))
     session.add(CarbonCopy(instance_id=ids[2], user_id=user_id(session, "zhou.ga"), sent_at=clock.now()))

@@ -7,14 +7,14 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
-from engine import runtime
 from engine.context import context_of
-from engine.definitions import runtime_spec
+from engine.definitions.deployment import runtime_spec
 from engine.errors import FormInvalid
-from engine.models import Instance, InstanceStatus, TaskStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
 from engine.spiff.cache import WorkflowCache, keep_after_commit, live_workflows, take
 from engine.spiff.workflow import Runner
+from engine.store.models import Instance, InstanceStatus, TaskStatus
 from tests.factories import only_task
 
 
@@ -172,11 +172,11 @@ def test_plain_session_without_pingan_info_works(services):
     assert take(17, version=1, cache=cache) is not None
 
 
-# -- the engine's completion path (engine/runtime.py) ------------------------------------------------
+# -- the engine's completion path (engine/runtime/lifecycle.py) ------------------------------------------------
 
 def _register(svc, li):
     with svc.session() as s:
-        inst = runtime.start_instance(s, process_key="review", actor=li(s))
+        inst = lifecycle.start_instance(s, process_key="review", actor=li(s))
         task_id = only_task(s, inst.id, "register").id
     return inst.id, task_id
 
@@ -188,12 +188,12 @@ def test_a_completion_takes_the_workflow_its_case_was_saved_with(committed):
     assert instance_id in live_workflows  # kept by the start's commit
     hits = live_workflows.hits
     with svc.session() as s:
-        runtime.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
     assert live_workflows.hits == hits + 1
     with svc.session() as s:
         approve_id = only_task(s, instance_id, "approve").id
         row = s.get(Instance, instance_id)
-        loaded = runtime.load(s, instance_id=instance_id)  # the kept workflow (taken: the rollback drops it)
+        loaded = lifecycle.load(s, instance_id=instance_id)  # the kept workflow (taken: the rollback drops it)
         assert live_workflows.hits == hits + 2
         assert loaded.runner.dump() == row.state
         spec, subs = runtime_spec(row.definition)
@@ -202,7 +202,7 @@ def test_a_completion_takes_the_workflow_its_case_was_saved_with(committed):
         s.rollback()
     assert instance_id not in live_workflows
     with svc.session() as s:
-        done = runtime.complete_task(s, task_id=approve_id, data={"approved": True}, actor=actor_for(s, username="lin.ld"))
+        done = lifecycle.complete_task(s, task_id=approve_id, data={"approved": True}, actor=actor_for(s, username="lin.ld"))
         assert (done.status, done.end_event) == (InstanceStatus.COMPLETED, "end_approved")
     assert instance_id not in live_workflows  # a finished case is not kept
 
@@ -213,11 +213,11 @@ def test_a_failed_completion_leaves_nothing_to_reuse_and_the_next_one_restores(c
     instance_id, task_id = _register(svc, li)
     with pytest.raises(FormInvalid):
         with svc.session() as s:
-            runtime.complete_task(s, task_id=task_id, data={"subject": "", "amount": "很多"}, actor=li(s))
+            lifecycle.complete_task(s, task_id=task_id, data={"subject": "", "amount": "很多"}, actor=li(s))
     assert instance_id not in live_workflows  # taken by the failed request, never put back
     hits = live_workflows.hits
     with svc.session() as s:
-        runtime.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
     assert live_workflows.hits == hits
     with svc.session() as s:
         assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
@@ -231,7 +231,7 @@ def test_a_row_changed_elsewhere_is_restored_not_taken(committed):
         s.get(Instance, instance_id).title = "另一个进程改过"  # bumps lock_version
     hits, misses = live_workflows.hits, live_workflows.misses
     with svc.session() as s:
-        runtime.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
     assert (live_workflows.hits, live_workflows.misses) == (hits, misses + 1)
     with svc.session() as s:
         assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN

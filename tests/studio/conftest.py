@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from engine import definitions
+from engine.definitions import deployment
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.fixture
 def library(session):
     """Deploy the shipped processes (with their forms) into the test's transaction."""
-    definitions.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
+    deployment.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
                                        *sorted((ROOT / "processes").glob("*.dmn")),
                                        *sorted((ROOT / "processes").glob("*.yaml")), ROOT / "forms"])
     session.flush()

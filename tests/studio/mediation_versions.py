@@ -11,8 +11,8 @@ from pathlib import Path
 import yaml
 from lxml import etree
 
-from engine import runtime
-from engine.definitions import deploy
+from engine.definitions.deployment import deploy
+from engine.runtime import lifecycle
 from tests.factories import only_task, open_tasks
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -130,33 +130,33 @@ def start_at(session, actors, step: str, *, version: int):
     """
     high = step in ("alerts", "leader", "after_alerts")
     data = start_data("high_risk_county_terminated" if high else "village_agreement_court_confirmed")
-    case = runtime.start_instance(session, process_key="mediation", version=version,
+    case = lifecycle.start_instance(session, process_key="mediation", version=version,
                                   actor=actors("li.sl" if high else "wang.wg"), data=data)
     if step == "accept":
         return case
-    runtime.complete_task(session, task_id=only_task(session, case.id, "accept").id, data={"accepted": True},
+    lifecycle.complete_task(session, task_id=only_task(session, case.id, "accept").id, data={"accepted": True},
                           actor=actors("li.sl"))
     if step in ("assign", "alerts"):
         return case
     if high:
         police = next(t for t in open_tasks(session, case.id) if t.element_id == "alert_police")
-        runtime.complete_task(session, task_id=police.id, actor=actors("zhou.ga"),
+        lifecycle.complete_task(session, task_id=police.id, actor=actors("zhou.ga"),
                               data={"police_measures": "已约谈双方，安排民警巡查。", "police_officer": "周承办"})
         if step == "leader":
             return case
-        runtime.complete_task(session, task_id=only_task(session, case.id, "alert_leader").id, actor=actors("he.ld"),
+        lifecycle.complete_task(session, task_id=only_task(session, case.id, "alert_leader").id, actor=actors("he.ld"),
                               data={"leader_instruction": "由县调委会牵头调处。"})
         only_task(session, case.id, "assign")
         return case
-    runtime.complete_task(session, task_id=only_task(session, case.id, "assign").id, actor=actors("li.sl"),
+    lifecycle.complete_task(session, task_id=only_task(session, case.id, "assign").id, actor=actors("li.sl"),
                           data={"lead_mediator": "chen.tj", "selection": "调解委员会指定"})
     only_task(session, case.id, "session")
     if step == "session":
         return case
-    runtime.complete_task(session, task_id=only_task(session, case.id, "session").id, actor=actors("chen.tj"), data={
+    lifecycle.complete_task(session, task_id=only_task(session, case.id, "session").id, actor=actors("chen.tj"), data={
         "session_date": "2026-03-05", "session_place": "东街社区调解室", "attendees": "张三、李四、调解员陈调解",
         "record": "双方同意由张三出资改道。", "outcome": "达成协议"})
-    runtime.complete_task(session, task_id=only_task(session, case.id, "agreement").id, actor=actors("chen.tj"), data={
+    lifecycle.complete_task(session, task_id=only_task(session, case.id, "agreement").id, actor=actors("chen.tj"), data={
         "facts": "排水沟积水。", "responsibilities": "张某负主要责任。",
         "terms": [{"content": "排水沟改道", "obligor": "张三", "manner": "自行出资施工", "deadline": "2026-03-31"}],
         "signed_date": "2026-03-06", "all_parties_signed": True, "mediator_signed": True, "committee_sealed": True,

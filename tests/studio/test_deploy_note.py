@@ -6,11 +6,11 @@ from click.testing import CliRunner
 from sqlalchemy import select
 
 from engine.context import Services
-from engine.db import make_session_factory
-from engine.definitions import get_definition
+from engine.definitions.deployment import get_definition
 from engine.errors import DefinitionInvalid, EngineError, NotAllowed
-from engine.models import ProcessDefinition
-from engine.runtime import start_instance
+from engine.runtime.lifecycle import start_instance
+from engine.store.db import make_session_factory
+from engine.store.models import ProcessDefinition
 from engine.studio import drafts
 from engine.studio.models import VersionFiles
 from engine.studio.versions import content_digest, deploy_draft, list_versions

@@ -26,12 +26,12 @@ def test_a_draft_from_a_deployed_version_holds_its_files(session, actors, librar
 
 
 def test_version_files_of_a_version_round_trip_to_the_same_content(session, library):
-    from engine.definitions import collect_sources, validate
+    from engine.definitions.deployment import collect_sources, validate
 
     files = version_files(session, key="mediation", version=1)
     with workspace(files) as root:
         [valid] = [v for v in validate(collect_sources([root])) if v.parsed.key == "mediation"]
-    from engine.definitions import get_definition
+    from engine.definitions.deployment import get_definition
 
     assert valid.content_hash == get_definition(session, key="mediation", version=1).content_hash
 
@@ -152,7 +152,7 @@ def test_a_stored_form_comes_back_as_yaml_written_like_the_shipped_ones():
     import json
     from pathlib import Path
 
-    from engine.forms import form_to_dict, parse_form
+    from engine.definitions.forms import form_to_dict, parse_form
     from engine.studio.workspace import form_yaml
 
     text = (Path(__file__).resolve().parents[2] / "forms" / "mediation" / "accept.yaml").read_text(encoding="utf-8")
@@ -171,7 +171,7 @@ def test_two_designers_saving_the_same_revision_at_once_one_wins_one_is_told(ser
 
     from sqlalchemy import delete
 
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
 
     with services.session() as s:
         draft_id = drafts.create_draft(s, actor=actor_for(s, username="designer"), process_key="race_threads").id

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 
 from engine.context import open_services
-from engine.definitions import deploy, get_definition
+from engine.definitions.deployment import deploy, get_definition
 from engine.errors import EngineError, NotAllowed
-from engine.schema import upgrade
 from engine.settings import load_settings
+from engine.store.schema import upgrade
 from engine.studio import drafts
 from engine.studio.export import export_version, write_folder, zip_files
 from engine.studio.versions import deploy_draft

@@ -6,8 +6,9 @@ import yaml
 from click.testing import CliRunner
 from lxml import etree
 
-from engine import definitions, runtime
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
 from engine.spiff.parser import NS
 from engine.studio.imports import convert_files, import_files
 from engine.studio.workspace import workspace
@@ -127,17 +128,17 @@ def test_a_converted_model_deploys_and_runs_with_the_data_store_only_drawn(sessi
     files, problems = import_files({"leave.bpmn": LEAVE}, default_role="handler")
     assert problems == []
     with workspace(files) as root:
-        [result] = definitions.deploy(session, paths=[root], actor="designer")
+        [result] = deployment.deploy(session, paths=[root], actor="designer")
     assert result.key == "leave_request" and result.created
     mediator = actor_for(session, username="chen.tj")
-    inst = runtime.start_instance(session, process_key="leave_request", actor=mediator,
+    inst = lifecycle.start_instance(session, process_key="leave_request", actor=mediator,
                                   data={"days_value": 3, "leave_type": "annual"})
     [task] = open_tasks(session, inst.id)
     assert (task.element_id, task.candidate_role, str(task.due_at)[:16]) == ("approve", "mediator", "2026-03-04 10:00")
-    runtime.complete_task(session, task_id=task.id, data={"approved": True}, actor=mediator)
+    lifecycle.complete_task(session, task_id=task.id, data={"approved": True}, actor=mediator)
     [task] = open_tasks(session, inst.id)
     assert task.element_id == "record" and task.assignee.username == "zhou.ga"
-    runtime.complete_task(session, task_id=task.id, data={}, actor=actor_for(session, username="zhou.ga"))
+    lifecycle.complete_task(session, task_id=task.id, data={}, actor=actor_for(session, username="zhou.ga"))
     session.refresh(inst)
     assert str(inst.status) == "completed"
 
@@ -198,7 +199,7 @@ def test_a_model_with_only_non_executable_artefacts_beside_the_flow_validates_as
     bpmn = files["processes/leave_request.bpmn"]
     assert "dataStoreReference" in bpmn and "textAnnotation" in bpmn  # still drawn
     with workspace(files) as root:
-        [valid] = definitions.validate(definitions.collect_sources([root]))
+        [valid] = deployment.validate(deployment.collect_sources([root]))
     assert valid.parsed.key == "leave_request"
 
 
@@ -281,19 +282,19 @@ def test_data_objects_stores_annotations_and_groups_do_not_block_validation_or_a
     (tmp_path / "forms" / "drawn").mkdir(parents=True)
     (tmp_path / "forms" / "drawn" / "u.yaml").write_text("title: 登记\nfields:\n  - {name: note, label: 说明, type: text}\n",
                                                          encoding="utf-8")
-    [result] = definitions.deploy(session, paths=[tmp_path], actor="designer")
+    [result] = deployment.deploy(session, paths=[tmp_path], actor="designer")
     dispatcher = actor_for(session, username="zhang.dd")
-    inst = runtime.start_instance(session, process_key="drawn", actor=dispatcher)
+    inst = lifecycle.start_instance(session, process_key="drawn", actor=dispatcher)
     [task] = open_tasks(session, inst.id)
-    runtime.complete_task(session, task_id=task.id, data={"note": "已登记"}, actor=dispatcher)
+    lifecycle.complete_task(session, task_id=task.id, data={"note": "已登记"}, actor=dispatcher)
     session.refresh(inst)
     assert (result.key, str(inst.status)) == ("drawn", "completed")
 
 
 def _problems(bpmn: str) -> list:
     try:
-        definitions.validate(definitions.SourceSet(bpmn={"p.bpmn": bpmn.encode()}))
-    except definitions.DefinitionInvalid as exc:
+        deployment.validate(deployment.SourceSet(bpmn={"p.bpmn": bpmn.encode()}))
+    except deployment.DefinitionInvalid as exc:
         return exc.details
     return []
 

@@ -12,13 +12,14 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from engine import definitions, runtime
-from engine.models import InstanceStatus
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
 from engine.spiff.decisions import parse_decision
 from engine.spiff.parser import NS
-from engine.studio.imported_expressions import NotConvertible, feel_expression, feel_unary_tests
+from engine.store.models import InstanceStatus
 from engine.studio import drafts
+from engine.studio.imported_expressions import NotConvertible, feel_expression, feel_unary_tests
 from engine.studio.imports import convert_files
 from engine.studio.validation import validate_files
 from engine.studio.workspace import files_from_uploads
@@ -125,17 +126,17 @@ def test_the_imported_pair_deploys_and_a_case_runs_through_the_converted_decisio
     files, problems = imported.files, imported.problems
     assert problems == []
     with workspace(files) as root:
-        deployed = definitions.deploy(session, paths=[root], actor="designer")
+        deployed = deployment.deploy(session, paths=[root], actor="designer")
     assert [d.key for d in deployed] == ["dinner"]
     handler = actor_for(session, username="zhou.ga")  # 承办人 (handler): the dinner's candidate group
-    inst = runtime.start_instance(session, process_key="dinner", actor=handler)
+    inst = lifecycle.start_instance(session, process_key="dinner", actor=handler)
     [plan] = open_tasks(session, inst.id)
-    runtime.complete_task(session, task_id=plan.id, data={"season": season, "guest_count": guests}, actor=handler)
+    lifecycle.complete_task(session, task_id=plan.id, data={"season": season, "guest_count": guests}, actor=handler)
     session.refresh(inst)
     assert (inst.data["desired_dish"], inst.data["budget_per_guest"]) == (dish, budget)
     [step] = open_tasks(session, inst.id)
     assert step.element_id == next_step
-    runtime.complete_task(session, task_id=step.id, data={}, actor=handler)
+    lifecycle.complete_task(session, task_id=step.id, data={}, actor=handler)
     session.refresh(inst)
     assert inst.status == InstanceStatus.COMPLETED
 
@@ -243,11 +244,11 @@ def test_a_single_result_variable_is_set_from_the_converted_table_s_outputs(sess
         "dish = {'desiredDish': desired_dish, 'budgetPerGuest': budget_per_guest}"
     assert any("决策结果变量 dish（singleResult）" in c for c in imported.changes)
     with workspace(imported.files) as root:
-        definitions.deploy(session, paths=[root], actor="designer")
+        deployment.deploy(session, paths=[root], actor="designer")
     handler = actor_for(session, username="zhou.ga")
-    inst = runtime.start_instance(session, process_key="dinner", actor=handler)
+    inst = lifecycle.start_instance(session, process_key="dinner", actor=handler)
     [plan] = open_tasks(session, inst.id)
-    runtime.complete_task(session, task_id=plan.id, data={"season": "Fall", "guest_count": 4}, actor=handler)
+    lifecycle.complete_task(session, task_id=plan.id, data={"season": "Fall", "guest_count": 4}, actor=handler)
     session.refresh(inst)
     assert inst.data["dish"] == {"desiredDish": "Spareribs", "budgetPerGuest": 25}
     assert [t.element_id for t in open_tasks(session, inst.id)] == ["grill"]
@@ -304,11 +305,11 @@ def test_camunda_8_s_result_variable_of_a_one_output_table_is_its_value(session)
     assert (task.findtext(".//spiffworkflow:preScript", namespaces=NS),
             task.findtext(".//spiffworkflow:postScript", namespaces=NS)) == ("level = None", "grade = level")
     with workspace(imported.files) as root:
-        definitions.deploy(session, paths=[root], actor="designer")
+        deployment.deploy(session, paths=[root], actor="designer")
     handler = actor_for(session, username="zhou.ga")
-    inst = runtime.start_instance(session, process_key="grade", actor=handler)
+    inst = lifecycle.start_instance(session, process_key="grade", actor=handler)
     [enter] = open_tasks(session, inst.id)
-    runtime.complete_task(session, task_id=enter.id, data={"amount": 500}, actor=handler)
+    lifecycle.complete_task(session, task_id=enter.id, data={"amount": 500}, actor=handler)
     assert [t.element_id for t in open_tasks(session, inst.id)] == ["escalate"]
     session.refresh(inst)
     assert (inst.data["level"], inst.data["grade"]) == ("high", "high")

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from engine import definitions, runtime
-from engine.bpmn_layout import with_layout
-from engine.models import InstanceStatus
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.definitions.bpmn_layout import with_layout
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import InstanceStatus
 from engine.studio.imports import convert_files
 from engine.studio.workspace import workspace
 from tests.factories import open_tasks
@@ -143,12 +144,12 @@ def test_a_process_drawn_without_a_pool_gets_one_around_its_elements(session):
     assert with_layout(out, process_id="p") == out
     # The pool changes nothing that runs: deployed, each role does its step.
     with workspace(result.files) as folder:
-        definitions.deploy(session, paths=[folder], actor="designer")
-    inst = runtime.start_instance(session, process_key="p", actor=actor_for(session, username="zhou.ga"))
+        deployment.deploy(session, paths=[folder], actor="designer")
+    inst = lifecycle.start_instance(session, process_key="p", actor=actor_for(session, username="zhou.ga"))
     for username, element in (("sun.tj", "register"), ("zhou.ga", "handle")):
         [task] = open_tasks(session, inst.id)
         assert task.element_id == element
-        runtime.complete_task(session, task_id=task.id, data={}, actor=actor_for(session, username=username))
+        lifecycle.complete_task(session, task_id=task.id, data={}, actor=actor_for(session, username=username))
     session.refresh(inst)
     assert inst.status == InstanceStatus.COMPLETED
 

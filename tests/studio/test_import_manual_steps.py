@@ -8,10 +8,11 @@ from __future__ import annotations
 import yaml
 from lxml import etree
 
-from engine import definitions, runtime
-from engine.models import InstanceStatus
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
 from engine.spiff.parser import NS
+from engine.store.models import InstanceStatus
 from engine.studio.import_common import condition_fields
 from engine.studio.imports import convert_files
 from engine.studio.workspace import workspace
@@ -46,9 +47,9 @@ def _import(text: str, *, manual: bool = True, extra: dict[str, str] | None = No
 
 def _deploy_and_start(session, files: dict[str, str], key: str = "imported"):
     with workspace(files) as root:
-        definitions.deploy(session, paths=[root], actor="designer")
+        deployment.deploy(session, paths=[root], actor="designer")
     actor = actor_for(session, username="zhou.ga")  # 承办人 (handler)
-    return actor, runtime.start_instance(session, process_key=key, actor=actor)
+    return actor, lifecycle.start_instance(session, process_key=key, actor=actor)
 
 
 def _open(session, inst) -> list[str]:
@@ -58,7 +59,7 @@ def _open(session, inst) -> list[str]:
 
 def _complete(session, inst, actor, element_id: str, data: dict) -> None:
     task = next(t for t in open_tasks(session, inst.id) if t.element_id == element_id)
-    runtime.complete_task(session, task_id=task.id, data=data, actor=actor)
+    lifecycle.complete_task(session, task_id=task.id, data=data, actor=actor)
 
 
 def _element(files, path: str, element_id: str):

@@ -4,11 +4,11 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine import runtime
-from engine.audit import EntryKind, verify
-from engine.db import make_session_factory
 from engine.errors import EngineError, NotAllowed, NotFound
-from engine.models import AuditEntry, CaseField, EventWait, HumanTask, Instance, InstanceStatus, Notification, ProcessDefinition
+from engine.runtime import lifecycle
+from engine.store.audit import EntryKind, verify
+from engine.store.db import make_session_factory
+from engine.store.models import AuditEntry, CaseField, EventWait, HumanTask, Instance, InstanceStatus, Notification, ProcessDefinition
 from engine.studio.migration import dry_run, get_job, run_migration_job, start_migration
 from engine.studio.migration_models import JobStatus
 from tests.factories import only_task, open_tasks
@@ -106,16 +106,16 @@ def test_dry_run_then_job_moves_what_can_move_and_leaves_the_rest(session, actor
 
     # The moved cases go on in the new version: the review step is reached after assigning.
     for step, dispatcher, mediator in (("assign", "li.sl", "chen.tj"), ("after_alerts", "zhang.dd", "sun.tj")):
-        runtime.complete_task(session, task_id=only_task(session, ids[step], "assign").id, actor=actors(dispatcher),
+        lifecycle.complete_task(session, task_id=only_task(session, ids[step], "assign").id, actor=actors(dispatcher),
                               data={"lead_mediator": mediator, "selection": "调解委员会指定"})
         review = only_task(session, ids[step], "review")
         assert review.title == "负责人审核" and review.form_key == "mediation/review"
-        runtime.complete_task(session, task_id=review.id, actor=actors("li.sl"), data={"review_opinion": "同意指派"})
+        lifecycle.complete_task(session, task_id=review.id, actor=actors("li.sl"), data={"review_opinion": "同意指派"})
         only_task(session, ids[step], "session")
-    runtime.complete_task(session, task_id=only_task(session, ids["accept"], "accept").id, data={"accepted": True},
+    lifecycle.complete_task(session, task_id=only_task(session, ids["accept"], "accept").id, data={"accepted": True},
                           actor=actors("li.sl"))
     only_task(session, ids["accept"], "assign")
-    runtime.complete_task(session, task_id=only_task(session, ids["session"], "session").id, actor=actors("chen.tj"),
+    lifecycle.complete_task(session, task_id=only_task(session, ids["session"], "session").id, actor=actors("chen.tj"),
                           data={"session_date": "2026-03-03", "session_place": "东街社区调解室", "attendees": "双方",
                                 "record": "双方不同意调解。", "outcome": "调解不成"})
     assert session.get(Instance, ids["session"]).status in (InstanceStatus.RUNNING, InstanceStatus.COMPLETED)
@@ -125,7 +125,7 @@ def test_a_moved_case_survives_a_reload_and_a_timer(session, actors, frozen, ver
     """The moved state restores from the database and its boundary timer still fires on time."""
     from datetime import timedelta
 
-    from engine.timers import fire_due
+    from engine.runtime.timers import fire_due
 
     v1, next_version = versions
     case = start_at(session, actors, "session", version=v1)
@@ -144,8 +144,8 @@ def test_refusals_name_the_reason(session, actors, versions, factory):
     v1, next_version = versions
     running = start_at(session, actors, "assign", version=v1)
     cancelled = start_at(session, actors, "accept", version=v1)
-    runtime.cancel_instance(session, instance_id=cancelled.id, actor=actors("admin"))
-    other = runtime.start_instance(session, process_key="review", actor=actors("li.sl"))
+    lifecycle.cancel_instance(session, instance_id=cancelled.id, actor=actors("admin"))
+    other = lifecycle.start_instance(session, process_key="review", actor=actors("li.sl"))
     v2 = next_version(add_review_step)
     results = {c.id: c for c in dry_run(session, actor=actors("designer"), process_key="mediation", to_version=v2,
                                         instance_ids=[running.id, cancelled.id, other.id, 999_999])}
@@ -268,8 +268,8 @@ def test_a_waiting_join_and_a_running_subprocess_move(session, actors, frozen, v
     """A parallel join half done, and the aftercare subprocess waiting for the court and two timers."""
     from datetime import timedelta
 
-    from engine.messages import send_message
-    from engine.timers import fire_due
+    from engine.runtime.messages import send_message
+    from engine.runtime.timers import fire_due
 
     v1, next_version = versions
     leader = start_at(session, actors, "leader", version=v1)
@@ -286,9 +286,9 @@ def test_a_waiting_join_and_a_running_subprocess_move(session, actors, frozen, v
     assert _waits(session, aftercare.id) == waits_before
 
     # The join still waits for the leader; once the leader has read it, the case reaches assign, then review.
-    runtime.complete_task(session, task_id=only_task(session, leader.id, "alert_leader").id, actor=actors("he.ld"),
+    lifecycle.complete_task(session, task_id=only_task(session, leader.id, "alert_leader").id, actor=actors("he.ld"),
                           data={"leader_instruction": "由县调委会牵头调处。"})
-    runtime.complete_task(session, task_id=only_task(session, leader.id, "assign").id, actor=actors("zhang.dd"),
+    lifecycle.complete_task(session, task_id=only_task(session, leader.id, "assign").id, actor=actors("zhang.dd"),
                           data={"lead_mediator": "sun.tj", "selection": "调解委员会指定"})
     only_task(session, leader.id, "review")
 

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from engine import runtime, timers
-from engine.db import make_session_factory
-from engine.definitions import deploy
-from engine.messages import send_message
-from engine.models import EventWait, Instance, InstanceStatus
-from engine.orgs import SYSTEM
+from engine.definitions.deployment import deploy
+from engine.org.orgs import SYSTEM
+from engine.runtime import lifecycle, timers
+from engine.runtime.messages import send_message
+from engine.store.db import make_session_factory
+from engine.store.models import EventWait, Instance, InstanceStatus
 from engine.studio.migration import get_job, run_migration_job, start_migration
 from engine.studio.migration_models import JobStatus
 from tests.factories import only_task, open_tasks
@@ -53,11 +53,11 @@ def test_a_countersign_half_signed_moves_with_each_units_task(session, actors, f
     repo = _copy(tmp_path, FIXTURES / "repo", "countersign")
     (v1,) = deploy(session, paths=[repo])
     li = actors("li.sl")
-    case = runtime.start_instance(session, process_key="countersign", version=v1.version, actor=li)
-    runtime.complete_task(session, task_id=only_task(session, case.id, "dispatch").id,
+    case = lifecycle.start_instance(session, process_key="countersign", version=v1.version, actor=li)
+    lifecycle.complete_task(session, task_id=only_task(session, case.id, "dispatch").id,
                           data={"units": ["police", "housing", "justice"]}, actor=li)
     by_unit = {t.candidate_org.code: t for t in open_tasks(session, case.id)}
-    runtime.complete_task(session, task_id=by_unit["police"].id, data={"feedback": "公安已协办"}, actor=actors("zhou.ga"))
+    lifecycle.complete_task(session, task_id=by_unit["police"].id, data={"feedback": "公安已协办"}, actor=actors("zhou.ga"))
     before = {t.id: (t.candidate_org_id, t.multi_index, t.candidate_role) for t in open_tasks(session, case.id)}
     assert len(before) == 2
     _edit(repo, "countersign", 'name="汇总"', 'name="汇总并答复"')
@@ -65,8 +65,8 @@ def test_a_countersign_half_signed_moves_with_each_units_task(session, actors, f
     (outcome,) = _move(session, actors, factory, "countersign", v2.version, [case.id])
     assert outcome.ok, outcome.reason
     assert {t.id: (t.candidate_org_id, t.multi_index, t.candidate_role) for t in open_tasks(session, case.id)} == before
-    runtime.complete_task(session, task_id=by_unit["housing"].id, data={"feedback": "住建已协办"}, actor=actors("wu.zj"))
-    done = runtime.complete_task(session, task_id=by_unit["justice"].id, data={"feedback": "司法已协办"}, actor=actors("ma.sf"))
+    lifecycle.complete_task(session, task_id=by_unit["housing"].id, data={"feedback": "住建已协办"}, actor=actors("wu.zj"))
+    done = lifecycle.complete_task(session, task_id=by_unit["justice"].id, data={"feedback": "司法已协办"}, actor=actors("ma.sf"))
     assert only_task(session, case.id, "summarize").title == "汇总并答复"
     # Each unit's answer lands in its own place: the instances kept their items through the move.
     assert done.data["feedbacks"] == ["公安已协办", "住建已协办", "司法已协办"]
@@ -75,8 +75,8 @@ def test_a_countersign_half_signed_moves_with_each_units_task(session, actors, f
 def test_an_event_based_gateway_moves_and_its_timer_keeps_its_time(session, actors, factory, frozen, tmp_path):
     repo = _copy(tmp_path, FIXTURES / "event_gateway", "ebg")
     (v1,) = deploy(session, paths=[repo])
-    waiting = runtime.start_instance(session, process_key="ebg", version=v1.version, actor=actors("li.sl"), data={"ref": "M-1"})
-    answered = runtime.start_instance(session, process_key="ebg", version=v1.version, actor=actors("li.sl"), data={"ref": "M-2"})
+    waiting = lifecycle.start_instance(session, process_key="ebg", version=v1.version, actor=actors("li.sl"), data={"ref": "M-1"})
+    answered = lifecycle.start_instance(session, process_key="ebg", version=v1.version, actor=actors("li.sl"), data={"ref": "M-2"})
     due = session.scalar(select(EventWait.due_at).where(EventWait.instance_id == waiting.id, EventWait.kind == "timer"))
     frozen.advance(timedelta(hours=1))
     _edit(repo, "ebg", '<bpmn:endEvent id="end_late">', '<bpmn:endEvent id="end_late" name="超时未答复">')

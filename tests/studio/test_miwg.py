@@ -12,9 +12,11 @@ import pytest
 
 from sqlalchemy import select
 
-from engine import definitions, messages, orgs, runtime
-from engine.models import EventWait, Instance, InstanceStatus, ProcessDefinition
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.org import orgs
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle, messages
+from engine.store.models import EventWait, Instance, InstanceStatus, ProcessDefinition
 from engine.studio.imports import convert_files
 from engine.studio.workspace import workspace
 from tests.factories import open_tasks
@@ -68,8 +70,8 @@ def test_validating_a_reference_model_as_it_is_names_the_element_in_each_problem
     """Without the import, `pingan validate` itself refuses by element, in designer terms."""
     for path in REFERENCE:
         try:
-            definitions.validate(definitions.collect_sources([path]))
-        except definitions.DefinitionInvalid as exc:
+            deployment.validate(deployment.collect_sources([path]))
+        except deployment.DefinitionInvalid as exc:
             for problem in exc.details:
                 assert problem.element_id, (path.name, str(problem))
                 assert "object at 0x" not in problem.message + problem.message_en, (path.name, str(problem))
@@ -85,7 +87,7 @@ def _run_to_the_end(session, key: str, actor) -> Instance:
 
     What is left is a case that ended, or one waiting only on a timer.
     """
-    inst = runtime.start_instance(session, process_key=key, actor=actor)
+    inst = lifecycle.start_instance(session, process_key=key, actor=actor)
     visits: dict[str, int] = {}
     for _ in range(60):
         session.refresh(inst)
@@ -101,10 +103,10 @@ def _run_to_the_end(session, key: str, actor) -> Instance:
             continue
         task = tasks[0]
         acting = actor_for(session, username=task.assignee.username) if task.assignee_id else actor
-        definition = definitions.with_cached_json(session.get(ProcessDefinition, inst.definition_id))
-        form = definitions.form_for(definition, task.form_key)
+        definition = deployment.with_cached_json(session.get(ProcessDefinition, inst.definition_id))
+        form = deployment.form_for(definition, task.form_key)
         visits[task.element_id] = visits.get(task.element_id, 0) + 1
-        runtime.complete_task(session, task_id=task.id, data=_answers(form, actor, visits[task.element_id]),
+        lifecycle.complete_task(session, task_id=task.id, data=_answers(form, actor, visits[task.element_id]),
                               actor=acting)
     session.refresh(inst)
     return inst
@@ -144,7 +146,7 @@ def test_an_accepted_reference_model_deploys_and_a_case_runs_through_it(session,
         pytest.skip(f"refused: {imported.problems[0]}")
     assert imported.problems == []
     with workspace(imported.files) as root:
-        results = definitions.deploy(session, paths=[root], actor="import-test")
+        results = deployment.deploy(session, paths=[root], actor="import-test")
     assert results
     actor = actor_for(session, username="zhou.ga")  # 承办人 (handler) of the police unit
     if "'demo'" in "".join(imported.files.values()):  # Camunda's example assigns tasks to the user demo
@@ -171,7 +173,7 @@ def test_a_model_calling_another_file_runs_when_both_are_imported_together(sessi
     assert imported.problems == []
     assert 'calledElement="requestDocument_en"' in imported.files["processes/ManualCheck.bpmn"]
     with workspace(imported.files) as root:
-        keys = {r.key for r in definitions.deploy(session, paths=[root], actor="import-test")}
+        keys = {r.key for r in deployment.deploy(session, paths=[root], actor="import-test")}
     assert keys == {"ManualCheck", "requestDocument_en"}
     inst = _run_to_the_end(session, "ManualCheck", actor_for(session, username="zhou.ga"))
     assert inst.status in (InstanceStatus.COMPLETED, InstanceStatus.RUNNING), inst.error

@@ -8,7 +8,7 @@ import yaml
 from sqlalchemy import func, select
 
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
-from engine.models import Instance
+from engine.store.models import Instance
 from engine.studio import drafts, playground
 from engine.studio.scenarios import run_scenarios
 from tests.scenario_player import library_files

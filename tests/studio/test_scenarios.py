@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 
 from engine import clock
 from engine.errors import NotFound
-from engine.models import AuditEntry, Instance, Notification, ProcessDefinition
+from engine.store.models import AuditEntry, Instance, Notification, ProcessDefinition
 from engine.studio.scenarios import run_scenarios, scenario_path
 from tests.scenario_player import library_files
 

@@ -18,11 +18,11 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 from sqlalchemy import select
 
-from engine.auth import issue_token, password_fingerprint
 from engine.context import Services
-from engine.db import make_session_factory
-from engine.demo import DEMO_PASSWORD
-from engine.models import User
+from engine.org.auth import issue_token, password_fingerprint
+from engine.org.demo import DEMO_PASSWORD
+from engine.store.db import make_session_factory
+from engine.store.models import User
 from web.app import create_app
 
 PASSWORD = DEMO_PASSWORD

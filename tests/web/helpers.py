@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from engine.definitions import deploy
+from engine.definitions.deployment import deploy
 from tests.factories import only_task
 
 PRIVACY_BPMN = """<?xml version="1.0" encoding="UTF-8"?>

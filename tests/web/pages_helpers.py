@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import re
 
-from engine import runtime
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
 from tests.factories import only_task
 
 
@@ -16,9 +16,9 @@ def post(client, csrf_token, url: str, data: dict | None = None, **kwargs):
 def review_at_approval(session, *, amount=25000, subject="修缮围墙"):
     """Start a review case as zhang.dd and register it; it waits for the leader's approval."""
     dispatcher = actor_for(session, username="zhang.dd")
-    instance = runtime.start_instance(session, process_key="review", actor=dispatcher)
+    instance = lifecycle.start_instance(session, process_key="review", actor=dispatcher)
     register = only_task(session, instance.id, "register")
-    runtime.complete_task(session, task_id=register.id, data={"subject": subject, "amount": amount},
+    lifecycle.complete_task(session, task_id=register.id, data={"subject": subject, "amount": amount},
                           actor=dispatcher, opinion="请审批")
     session.commit()
     return instance, only_task(session, instance.id, "approve")
@@ -26,7 +26,7 @@ def review_at_approval(session, *, amount=25000, subject="修缮围墙"):
 
 def review_at_register(session):
     dispatcher = actor_for(session, username="zhang.dd")
-    instance = runtime.start_instance(session, process_key="review", actor=dispatcher)
+    instance = lifecycle.start_instance(session, process_key="review", actor=dispatcher)
     session.commit()
     return instance, only_task(session, instance.id, "register")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.models import AuditEntry, HumanTask, User
+from engine.store.models import AuditEntry, HumanTask, User
 
 from .helpers import open_task_id, start_case
 

@@ -6,7 +6,7 @@ import io
 from pathlib import Path
 
 
-from engine.models import Attachment
+from engine.store.models import Attachment
 
 from .helpers import ID_NUMBER, PHONE, deploy_privacy, open_task_id, start_case
 

@@ -5,7 +5,7 @@ import json
 
 from sqlalchemy import select
 
-from engine.models import ApiToken, LoginThrottle, User
+from engine.store.models import ApiToken, LoginThrottle, User
 from tests.conftest import advance
 
 from .conftest import PASSWORD
@@ -115,7 +115,7 @@ def test_cli_users_token_and_list(services, monkeypatch):
     assert result.exit_code == 0, result.output
     token = result.output.strip()
     assert token.startswith("pa_")
-    from engine.auth import actor_for_token
+    from engine.org.auth import actor_for_token
 
     with services.session() as s:
         assert actor_for_token(s, token).username == "zhang.dd"
@@ -131,8 +131,8 @@ def test_cli_users_token_and_list(services, monkeypatch):
 def test_token_resolves_in_one_query_with_the_same_grants(app, session, api_headers):
     from sqlalchemy import event
 
-    from engine.auth import token_holder
-    from engine.orgs import actor_for
+    from engine.org.auth import token_holder
+    from engine.org.orgs import actor_for
 
     token = api_headers("li.sl")["Authorization"].split()[1]
     statements = []

@@ -12,8 +12,8 @@ import io
 
 import pytest
 
-from engine import runtime
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
 from tests.factories import only_task
 
 # username -> (role, relation to the 城关镇 case)
@@ -63,13 +63,13 @@ def expected(operation: str, user: str) -> int:
 def scene(session, app, frozen):
     """Two 城关镇 cases: one waiting at registration, one waiting for the leader's approval."""
     li = actor_for(session, username="li.sl")
-    waiting = runtime.start_instance(session, process_key="review", actor=li)
+    waiting = lifecycle.start_instance(session, process_key="review", actor=li)
     register = only_task(session, waiting.id, "register")
-    approval = runtime.start_instance(session, process_key="review", actor=li)
+    approval = lifecycle.start_instance(session, process_key="review", actor=li)
     first = only_task(session, approval.id, "register")
-    runtime.complete_task(session, task_id=first.id, data={"subject": "大额", "amount": 50000}, actor=li)
+    lifecycle.complete_task(session, task_id=first.id, data={"subject": "大额", "amount": 50000}, actor=li)
     approve = only_task(session, approval.id, "approve")
-    from engine.attachments import save_attachment
+    from engine.cases.attachments import save_attachment
 
     attachment = save_attachment(session, instance_id=waiting.id, actor=li, filename="a.jpg", stream=io.BytesIO(JPEG))
     session.commit()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from engine.models import IdempotencyKey, Instance
+from engine.store.models import IdempotencyKey, Instance
 
 from .helpers import ID_NUMBER, PHONE, deploy_privacy, start_case
 
@@ -161,8 +161,8 @@ def test_concurrent_retries_with_one_key_create_one_case(committed):
 
     from sqlalchemy import delete
 
-    from engine.auth import issue_token
-    from engine.models import ApiToken
+    from engine.org.auth import issue_token
+    from engine.store.models import ApiToken
     from web.app import create_app
 
     app = create_app(committed.settings, services=committed)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from engine.models import AuditEntry, CarbonCopy, HumanTask, Instance
+from engine.store.models import AuditEntry, CarbonCopy, HumanTask, Instance
 
 from .helpers import open_task_id, start_case
 

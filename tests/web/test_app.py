@@ -5,8 +5,8 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.models import User
 from engine.settings import load_settings
+from engine.store.models import User
 from web.app import create_app
 from web.auth import current_actor
 
@@ -91,8 +91,8 @@ def test_password_change_ends_other_page_sessions(client, login, session, app):
     login(client, "wang.wg")
     assert client.get("/api/v1/auth/me").status_code == 200
     user = session.scalar(select(User).where(User.username == "wang.wg"))
-    from engine.auth import reset_password
-    from engine.orgs import actor_for
+    from engine.org.auth import reset_password
+    from engine.org.orgs import actor_for
 
     reset_password(session, user_id=user.id, new="another-password-1", actor=actor_for(session, username="admin"))
     session.commit()

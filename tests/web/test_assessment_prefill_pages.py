@@ -6,9 +6,9 @@ import re
 
 from sqlalchemy import select
 
-from engine import runtime
-from engine.models import Instance
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import Instance
 from tests.engine.test_assessment_prefill import play_history, self_task, start_round, task_data
 from tests.factories import open_tasks
 
@@ -46,11 +46,11 @@ def test_the_assessor_sees_the_claimed_value_beside_the_platform_value(client, l
         task = self_task(session, case.id, township)
         claimed = [dict(r, claimed=95) if r["indicator"] == "按期办结率" and township == "chengguan" else r
                    for r in task_data(session, task)["claimed_figures"]]
-        runtime.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
+        lifecycle.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
                               data={"self_scores": [{"code": "A1", "score": 5}], "claimed_figures": claimed})
     for task in open_tasks(session, case.id):
         who = {"justice": "ma.sf", "police": "zhou.ga"}[task.candidate_org.code]
-        runtime.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
+        lifecycle.complete_task(session, task_id=task.id, actor=actor_for(session, username=who),
                               data={"unit_scores": [{"township": "chengguan", "code": {"ma.sf": "B1", "zhou.ga": "C1"}[who], "score": 8}]})
     [field_check] = open_tasks(session, case.id)
     session.commit()

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.audit import AuditKeyMissing
 from engine.settings import DEFAULT_AUDIT_KEY
+from engine.store.audit import AuditKeyMissing
 from web.app import create_app
 
 

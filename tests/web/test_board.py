@@ -11,10 +11,11 @@ from datetime import datetime, timezone
 
 import pytest
 
-from engine import clock, definitions
+from engine import clock
 from engine.board.figures import board
 from engine.clock import FrozenClock
-from engine.orgs import actor_for
+from engine.definitions import deployment
+from engine.org.orgs import actor_for
 from engine.seed import seed_history
 from tests.scenario_player import ROOT
 from tests.web.pages_helpers import post
@@ -27,7 +28,7 @@ CELL = re.compile(r'<td data-label="[^"]*" class="num [^"]*"><a href="([^"]+)">(
 
 @pytest.fixture
 def seeded(session):
-    definitions.deploy(session, paths=[ROOT], actor="test")  # the shipped processes, as `pingan init` deploys them
+    deployment.deploy(session, paths=[ROOT], actor="test")  # the shipped processes, as `pingan init` deploys them
     seed_history(session, cases=30, months=6, seed=5, now=NOW)
     session.commit()
     previous = clock.install(FrozenClock(NOW))
@@ -99,8 +100,8 @@ def test_leaders_and_inspectors_land_on_the_board_and_others_on_their_to_do_list
 def test_the_board_right_alone_makes_the_board_home(session, client, login):
     from sqlalchemy import select
 
-    from engine.models import User
-    from engine.orgs import grant_role
+    from engine.org.orgs import grant_role
+    from engine.store.models import User
 
     grant_role(session, user=session.scalar(select(User).where(User.username == "wang.wg")), role="board",
                org_code="dongjie")

@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import schemathesis
 from sqlalchemy import select
 
-from engine.models import EventWait, HumanTask, Org, RoleAssignment, TaskStatus, User
+from engine.store.models import EventWait, HumanTask, Org, RoleAssignment, TaskStatus, User
 from tests.web.test_submission_contract import library  # noqa: F401 (fixture)
 
 STARTERS = {"assessment": "feng.kh", "grid_event": "wang.wg", "inspection": "zheng.dc", "mediation": "wang.wg",

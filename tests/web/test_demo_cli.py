@@ -11,9 +11,9 @@ from click.testing import CliRunner
 from sqlalchemy import func, select
 
 from engine.context import open_services
-from engine.models import Instance, InstanceStatus
 from engine.seed import MIN_CASES
 from engine.settings import load_settings
+from engine.store.models import Instance, InstanceStatus
 
 
 @pytest.fixture

@@ -10,9 +10,9 @@ from flask import Blueprint
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from engine.demo import DEMO_PASSWORD
-from engine.models import ApiToken, Org, User
+from engine.org.demo import DEMO_PASSWORD
 from engine.settings import DEFAULT_SECRET_KEY, load_settings
+from engine.store.models import ApiToken, Org, User
 from web import db
 from web.app import UnsafeSettings, create_app
 from web.pages.common import safe_next

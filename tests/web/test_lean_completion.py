@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import func, select
 
-from engine.models import AuditEntry, HumanTask
+from engine.store.models import AuditEntry, HumanTask
 
 from tests.factories import Statements
 

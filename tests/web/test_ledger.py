@@ -10,8 +10,8 @@ import pytest
 from openpyxl import load_workbook
 from sqlalchemy import func, select
 
-from engine.audit import EntryKind
-from engine.models import AuditEntry
+from engine.store.audit import EntryKind
+from engine.store.models import AuditEntry
 from tests.board.conftest import beijing, library, start_item  # noqa: F401  (fixtures)
 from web.pages.ledger import COLUMNS
 

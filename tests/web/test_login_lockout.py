@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from sqlalchemy import select
 
-from engine.models import LoginThrottle, SecurityEvent
+from engine.store.models import LoginThrottle, SecurityEvent
 
 from .conftest import PASSWORD
 

@@ -7,11 +7,11 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import select
 
-from engine.audit import EntryKind
 from engine.context import Services
-from engine.db import make_session_factory
-from engine.models import AuditEntry, Instance
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.store.audit import EntryKind
+from engine.store.db import make_session_factory
+from engine.store.models import AuditEntry, Instance
 from tests.studio.mediation_versions import (
     add_review_step, copy_mediation, deploy_version, remove_leader_step, start_at,
 )

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.models import Instance
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.store.models import Instance
 from tests.factories import open_tasks
 from tests.studio.mediation_versions import (
     add_review_step, copy_mediation, deploy_version, remove_leader_step, start_at,
@@ -102,7 +102,7 @@ def test_the_openapi_document_describes_both_operations(client, api_headers):
 def test_a_stopped_job_is_resumed(client, api_headers, session, frozen, mediation):
     from datetime import timedelta
 
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
     from engine.studio.migration import LEASE, start_migration
     from engine.studio.migration_models import JobStatus
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from engine.models import Attachment
+from engine.store.models import Attachment
 
 from .pages_helpers import review_at_approval
 

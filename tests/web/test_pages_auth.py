@@ -4,8 +4,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from engine.models import User
-from engine.orgs import check_password
+from engine.org.orgs import check_password
+from engine.store.models import User
 
 PASSWORD = "pingan-demo-2026"
 

@@ -6,8 +6,8 @@ import io
 from lxml import etree
 from openpyxl import load_workbook
 
-from engine import runtime
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
 from tests.factories import only_task
 
 from .helpers import ID_NUMBER, PHONE, deploy_privacy
@@ -17,7 +17,7 @@ from .pages_helpers import post, review_at_approval, text_of
 def _privacy_case(session, tmp_path, *, by="zhang.dd"):
     deploy_privacy(session, tmp_path)
     actor = actor_for(session, username=by)
-    instance = runtime.start_instance(session, process_key="privacy", actor=actor,
+    instance = lifecycle.start_instance(session, process_key="privacy", actor=actor,
                                       data={"applicant": "赵大妈", "phone": PHONE, "id_number": ID_NUMBER})
     session.commit()
     return instance
@@ -168,7 +168,7 @@ def test_admin_deactivates_a_user_handing_tasks_to_a_successor(client, login, cs
         r = post(client, csrf_token, "/admin/users/he.ld/deactivate", {"successor": "", "opinion": "调离"})
     assert r.status_code == 302
     session.expire_all()
-    from engine.models import HumanTask, User
+    from engine.store.models import HumanTask, User
     from sqlalchemy import select
     assert session.scalar(select(User.active).where(User.username == "he.ld")) is False
     assert session.get(HumanTask, task.id).assignee_id is None
@@ -186,8 +186,8 @@ def test_admin_issues_a_token_shown_once(client, login, csrf_token):
 def test_notifications_quote_case_titles_with_personal_data_masked(client, login, session, tmp_path, api_headers):
     instance = _privacy_case(session, tmp_path)
     assert PHONE in instance.title
-    from engine import notifications
-    from engine.orgs import actor_for as _actor
+    from engine.org.orgs import actor_for as _actor
+    from engine.runtime import notifications
 
     me = _actor(session, username="zhang.dd")
     notifications.notify(session, user_ids=[me.id], kind="cc", text=f"抄送：{instance.title}", instance_id=instance.id)

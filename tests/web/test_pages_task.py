@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from engine.models import AuditEntry, HumanTask, Instance, TaskStatus
+from engine.store.models import AuditEntry, HumanTask, Instance, TaskStatus
 from tests.factories import audit_count, only_task, open_tasks
 
 from tests.web.test_submission_contract import library  # noqa: F401 (fixture)
@@ -320,7 +320,7 @@ def test_a_file_chosen_on_a_refused_start_form_is_kept_for_the_corrected_one(cli
     assert client.post("/start/grid_event", data=again).status_code == 302
     instance = session.scalars(select(Instance).where(Instance.process_key == "grid_event")
                                .order_by(Instance.id.desc())).first()
-    from engine.models import Attachment
+    from engine.store.models import Attachment
     stored = session.scalars(select(Attachment).where(Attachment.instance_id == instance.id)).all()
     assert [a.filename for a in stored] == ["现场.png"] and instance.data["photos"] == [stored[0].id]
 
@@ -330,20 +330,20 @@ def test_the_agreement_task_offers_the_printable_agreement_with_its_saved_draft(
     # Issue 13, item 10: 协议书 can be printed for signing from the task that produces it.
     import yaml
 
-    from engine import runtime
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
+    from engine.runtime import lifecycle
     from tests.scenario_player import ROOT
 
     scenario = yaml.safe_load((ROOT / "tests/scenarios/mediation/village_agreement_court_confirmed.yaml")
                               .read_text(encoding="utf-8"))
-    instance = runtime.start_instance(session, process_key="mediation", data=scenario["start"]["data"],
+    instance = lifecycle.start_instance(session, process_key="mediation", data=scenario["start"]["data"],
                                       actor=actor_for(session, username="wang.wg"))
     for step in scenario["steps"]:
         if step.get("task") == "agreement":
             break
         if "data" in step and "refused" not in step:
             task = only_task(session, instance.id, step["task"])
-            runtime.complete_task(session, task_id=task.id, data=step["data"], actor=actor_for(session, username=step["as"]))
+            lifecycle.complete_task(session, task_id=task.id, data=step["data"], actor=actor_for(session, username=step["as"]))
     session.commit()
     agreement = only_task(session, instance.id, "agreement")
     login(client, "chen.tj")

@@ -1,8 +1,8 @@
 """加签/减签 on the task page and over the API: buttons only for whoever may use them, inline errors, audit."""
 from __future__ import annotations
 
-from engine.models import HumanTask, TaskStatus
 from engine.signing.models import signers_of
+from engine.store.models import HumanTask, TaskStatus
 
 from .pages_helpers import post, review_at_approval, text_of
 

@@ -167,7 +167,7 @@ def test_an_uploaded_bpmn_file_becomes_a_draft_of_its_process(designer, csrf_tok
 
 
 def test_version_diff_page_compares_two_deployed_versions(designer, csrf_token, session):
-    from engine.orgs import actor_for
+    from engine.org.orgs import actor_for
     from engine.studio.versions import deploy_draft
 
     draft = session.get(Draft, _new_draft(designer, csrf_token))

@@ -12,11 +12,11 @@ import pytest
 from jsonschema import Draft202012Validator
 from sqlalchemy import func, select
 
-from engine import definitions
+from engine.definitions import deployment
 from engine.errors import DefinitionInvalid, FormInvalid
-from engine.messages import send_message
-from engine.models import Attachment, HumanTask, Instance, InstanceStatus, TaskStatus
-from engine.orgs import SYSTEM
+from engine.org.orgs import SYSTEM
+from engine.runtime.messages import send_message
+from engine.store.models import Attachment, HumanTask, Instance, InstanceStatus, TaskStatus
 from tests.scenario_player import ROOT, process_files
 from tests.web.helpers import start_case
 
@@ -26,7 +26,7 @@ PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
 @pytest.fixture
 def library(session):
     """Deploy the shipped processes (with their forms) into the test's transaction."""
-    definitions.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
+    deployment.deploy(session, paths=[*sorted((ROOT / "processes").glob("*.bpmn")),
                                        *sorted((ROOT / "processes").glob("*.dmn")),
                                        *sorted((ROOT / "processes").glob("*.yaml")), ROOT / "forms"])
     session.commit()
@@ -101,7 +101,7 @@ def test_validation_refuses_a_field_named_like_a_parameter_or_helper(tmp_path, n
     (tmp_path / "forms" / "report_review" / "start.yaml").write_text(
         f"title: 下发\nfields:\n  - {{name: {name}, label: 字段, type: text}}\n", encoding="utf-8")
     with pytest.raises(DefinitionInvalid) as refused:
-        definitions.validate(definitions.collect_sources([tmp_path]))
+        deployment.validate(deployment.collect_sources([tmp_path]))
     assert any(why in d.message and d.field == name for d in refused.value.details)
 
 

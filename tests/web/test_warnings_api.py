@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from engine.board.models import EarlyWarning
 from engine.board.warnings import evaluate_warnings
-from engine.models import Instance
+from engine.store.models import Instance
 from tests.board.conftest import library, start_item  # noqa: F401  (fixtures)
 from tests.board.test_warnings import dispute, rules  # noqa: F401  (fixtures)
 from tests.conftest import T0

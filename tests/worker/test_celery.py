@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from engine import audit, runtime
-from engine.models import AuditEntry, Instance, InstanceStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store import audit
+from engine.store.models import AuditEntry, Instance, InstanceStatus
 from tests.conftest import T0
 from worker.app import SWEEP_EVERY, create_celery
 from worker.tasks import close_services
@@ -44,7 +45,7 @@ def test_the_app_takes_its_broker_queue_and_beat_schedule_from_settings(services
 
 def test_sweep_task_fires_due_timers_in_the_apps_database(committed, frozen, celery_app):
     with committed.session() as s:
-        inst = runtime.start_instance(s, process_key="timers_date", actor=actor_for(s, username="li.sl"),
+        inst = lifecycle.start_instance(s, process_key="timers_date", actor=actor_for(s, username="li.sl"),
                                       data={"fire_at": (T0 + timedelta(hours=1)).isoformat(), "divisor": 4})
     frozen.advance(timedelta(hours=1))
     celery_app.loader.import_default_modules()
@@ -57,7 +58,7 @@ def test_sweep_task_fires_due_timers_in_the_apps_database(committed, frozen, cel
 
 def test_run_instance_steps_task_advances_one_case(committed, frozen, celery_app):
     with committed.session() as s:
-        inst = runtime.start_instance(s, process_key="timers_date", actor=actor_for(s, username="li.sl"),
+        inst = lifecycle.start_instance(s, process_key="timers_date", actor=actor_for(s, username="li.sl"),
                                       data={"fire_at": (T0 + timedelta(hours=1)).isoformat(), "divisor": 4})
     frozen.advance(timedelta(hours=2))
     celery_app.loader.import_default_modules()
@@ -114,7 +115,7 @@ def test_worker_and_beat_processes_fire_timers_in_real_seconds(committed, tmp_pa
         due = [start + timedelta(seconds=3 + i) for i in range(5)]
         with committed.session() as s:
             li = actor_for(s, username="li.sl")
-            ids = [runtime.start_instance(s, process_key="timers_date", actor=li,
+            ids = [lifecycle.start_instance(s, process_key="timers_date", actor=li,
                                           data={"fire_at": d.isoformat(), "divisor": 4}).id for d in due]
         deadline = time.monotonic() + 90
         while time.monotonic() < deadline:

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from sqlalchemy import delete, select
 
-from engine import runtime
-from engine.definitions import deploy
 from engine.context import Services
-from engine.models import (
+from engine.definitions.deployment import deploy
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle
+from engine.store.models import (
     AuditEntry, CarbonCopy, CaseField, EventWait, HumanTask, Instance, InstanceTally, Notification, ProcessDefinition,
     TaskActor,
 )
-from engine.orgs import actor_for
 from engine.studio.migration import get_job, start_migration
 from engine.studio.migration_models import JobStatus, MigrationCase, MigrationJob
 from tests.factories import only_task
@@ -62,7 +62,7 @@ def two_versions(committed, tmp_path):
     with committed.session() as s:
         deploy(s, paths=[repo])
         li = actor_for(s, username="li.sl")
-        cases = [runtime.start_instance(s, process_key=key, actor=li).id for _ in range(2)]
+        cases = [lifecycle.start_instance(s, process_key=key, actor=li).id for _ in range(2)]
     _write(repo, key, with_check=True)
     with committed.session() as s:
         (result,) = deploy(s, paths=[repo])
@@ -87,7 +87,7 @@ def _check_moved(services, key: str, version: int, cases: list[int]) -> None:
             instance = s.get(Instance, case)
             assert instance.definition.version == version
             task = only_task(s, case, "register")
-            runtime.complete_task(s, task_id=task.id, data={"subject": "围墙", "amount": 5}, actor=actor_for(s, username="li.sl"))
+            lifecycle.complete_task(s, task_id=task.id, data={"subject": "围墙", "amount": 5}, actor=actor_for(s, username="li.sl"))
             only_task(s, case, "check")
 
 
@@ -107,7 +107,7 @@ def test_the_celery_task_runs_a_job(committed, celery_app, two_versions):  # noq
 @pytest.mark.slow
 def test_the_api_queues_the_job_for_a_worker_process(committed, two_versions, tmp_path, monkeypatch):
     """POST /api/v1/migrations with timers under Celery: a real worker, through a real broker, moves the cases."""
-    from engine.auth import issue_token
+    from engine.org.auth import issue_token
     from web.app import create_app
 
     key, v2, cases = two_versions
@@ -146,7 +146,7 @@ def test_the_api_queues_the_job_for_a_worker_process(committed, two_versions, tm
 
 def test_the_embedded_mode_runs_the_job_in_a_thread_of_the_web_process(committed, two_versions):
     """Timers embedded (pingan run): the request answers at once, a thread of the process moves the cases."""
-    from engine.auth import issue_token
+    from engine.org.auth import issue_token
     from web.app import create_app
 
     key, v2, cases = two_versions

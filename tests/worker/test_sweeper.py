@@ -11,9 +11,9 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from engine import runtime, timers
-from engine.models import AuditEntry, Instance, InstanceStatus
-from engine.orgs import actor_for
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle, timers
+from engine.store.models import AuditEntry, Instance, InstanceStatus
 from tests.conftest import T0
 from tests.worker.test_celery import ROOT, broker_url, celery_app, spawn, stop  # noqa: F401 (fixture)
 from worker import sweeper
@@ -21,7 +21,7 @@ from worker.app import create_celery
 
 
 def start_date_case(session, *, fire_at: datetime) -> int:
-    return runtime.start_instance(session, process_key="timers_date", actor=actor_for(session, username="li.sl"),
+    return lifecycle.start_instance(session, process_key="timers_date", actor=actor_for(session, username="li.sl"),
                                   data={"fire_at": fire_at.isoformat(), "divisor": 4}).id
 
 

@@ -1,11 +1,12 @@
 """Administration for the admin pages: orgs, users and roles, hand-over, API tokens, errored cases, definitions."""
 from __future__ import annotations
 
-from engine import admin, auth as engine_auth, lockout, runtime
-from engine.admin import HandOver
+from engine.cases.summaries import case_summaries, task_summaries
 from engine.errors import NotFound
-from engine.models import ApiToken, User
-from engine.summaries import case_summaries, task_summaries
+from engine.org import auth as engine_auth, lockout
+from engine.runtime import admin, lifecycle
+from engine.runtime.admin import HandOver
+from engine.store.models import ApiToken, User
 
 from .. import db
 from ..auth import role_required
@@ -317,7 +318,7 @@ def errored(args):
 def retry(body, instance_id: int):
     """重试出错的案件，可带更正后的数据。"""
     s = db.session()
-    instance = runtime.retry_instance(s, instance_id=instance_id, actor=actor(), data=body.get("data"))
+    instance = lifecycle.retry_instance(s, instance_id=instance_id, actor=actor(), data=body.get("data"))
     out = case_summaries(s, [instance])[0] | {"error": instance.error, "updated_at": instance.updated_at}
     db.commit()
     return out
@@ -345,7 +346,7 @@ def list_definitions():
 @errors(403)
 def get_definition(key: str, version: int):
     """某一版本的源文件、表单和配置（只读）。"""
-    from engine.definitions import get_definition as find
+    from engine.definitions.deployment import get_definition as find
 
     s = db.session()
     d = find(s, key=key[:100], version=version)

@@ -3,8 +3,8 @@ from __future__ import annotations
 
 from werkzeug.exceptions import BadRequest
 
-from engine import attachments
-from engine.summaries import attachment_rows, visible_instance
+from engine.cases import attachments
+from engine.cases.summaries import attachment_rows, visible_instance
 
 from .. import db
 from ..downloads import send_attachment

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import request
 
-from engine import auth as engine_auth
 from engine.errors import EngineError
-from engine.models import User
+from engine.org import auth as engine_auth
+from engine.store.models import User
 
 from .. import db
 from ..auth import bearer_token

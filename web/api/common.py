@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask_smorest import Blueprint
 
-from engine.orgs import Actor
+from engine.org.orgs import Actor
 
 from ..auth import require_actor
 

@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from flask import jsonify, request, url_for
 
-from engine import idempotency, runtime
-from engine.models import InstanceStatus
-from engine.queries import CaseSearch, search_cases
-from engine.summaries import case_detail, case_summaries, visible_instance
+from engine.cases.queries import CaseSearch, search_cases
+from engine.cases.summaries import case_detail, case_summaries, visible_instance
+from engine.runtime import idempotency, lifecycle
+from engine.store.models import InstanceStatus
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
@@ -53,7 +53,7 @@ def start(body):
             response.status_code = replay.status
             response.headers["Idempotent-Replayed"] = "true"
             return response
-    instance = runtime.start_instance(s, process_key=body["process"], data=body["data"], actor=who,
+    instance = lifecycle.start_instance(s, process_key=body["process"], data=body["data"], actor=who,
                                       org_code=body.get("org"), business_key=body.get("business_key"),
                                       version=body.get("version"))
     result = InstanceSchema().dump(case_detail(s, instance=instance, actor=who))
@@ -83,7 +83,7 @@ def cancel(body, instance_id: int):
     """撤销整个案件（仅发起人或管理员）。"""
     who, s = actor(), db.session()
     visible_instance(s, instance_id=instance_id, actor=who)
-    instance = runtime.cancel_instance(s, instance_id=instance_id, actor=who, reason=body.get("reason"))
+    instance = lifecycle.cancel_instance(s, instance_id=instance_id, actor=who, reason=body.get("reason"))
     result = case_detail(s, instance=instance, actor=who)
     db.commit()
     return result

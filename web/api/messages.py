@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from engine.errors import NotAllowed
-from engine.messages import send_message
+from engine.runtime.messages import send_message
 
 from .. import db
 from .common import ApiBlueprint, actor, errors

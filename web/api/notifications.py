@@ -1,7 +1,7 @@
 """The notification centre: new tasks, urges, CCs and deadline warnings."""
 from __future__ import annotations
 
-from engine import notifications
+from engine.runtime import notifications
 
 from .. import db
 from .common import ApiBlueprint, actor, errors

@@ -1,12 +1,12 @@
 """Deployed processes: which ones the user may start, and the start form as JSON Schema."""
 from __future__ import annotations
 
-from engine.definitions import get_definition, latest_definitions
+from engine.definitions.deployment import get_definition, latest_definitions
+from engine.definitions.form_contract import start_contract
 from engine.errors import NotAllowed
-from engine.form_contract import start_contract
-from engine.models import ProcessDefinition
-from engine.orgs import Actor
-from engine.runtime import check_may_start
+from engine.org.orgs import Actor
+from engine.runtime.lifecycle import check_may_start
+from engine.store.models import ProcessDefinition
 
 from .. import db
 from .common import ApiBlueprint, actor, errors

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from engine.orgs import ORG_KINDS, ROLES
+from engine.org.orgs import ORG_KINDS, ROLES
 
 from .schemas import KEY, TEXT, RoleGrantSchema, Strict
 

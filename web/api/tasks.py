@@ -1,10 +1,11 @@
 """Tasks: the four work lists, one task with its form, and every operation staff perform on a task."""
 from __future__ import annotations
 
-from engine import drafts, queries, runtime, tasks
-from engine.models import HumanTask, Instance, InstanceStatus
+from engine.cases import queries
+from engine.cases.summaries import case_summaries, open_tasks, task_detail, task_summaries, user_names, visible_task
+from engine.runtime import drafts, lifecycle, tasks
 from engine.signing import operations as signing
-from engine.summaries import case_summaries, open_tasks, task_detail, task_summaries, user_names, visible_task
+from engine.store.models import HumanTask, Instance, InstanceStatus
 
 from .. import db
 from .common import ApiBlueprint, actor, errors
@@ -97,7 +98,7 @@ def complete(body, task_id: str, view: str = "full"):
     who, s, task_id = actor(), db.session(), task_id[:36]
     # No visible_task first: the engine answers 404 for a case the user may not see from the
     # task and case it reads under the lock, so they are read once.
-    task, instance = runtime.complete_visible_task(s, task_id=task_id, data=body["data"], actor=who,
+    task, instance = lifecycle.complete_visible_task(s, task_id=task_id, data=body["data"], actor=who,
                                                    opinion=body.get("opinion"))
     result = _brief_outcome(s, task, instance) if view == "brief" else _outcome(s, task.id, instance)
     db.commit()

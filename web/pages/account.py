@@ -4,8 +4,8 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from flask_login import current_user
 
-from engine import auth as engine_auth
 from engine.errors import EngineError, FormInvalid
+from engine.org import auth as engine_auth
 
 from .. import auth, db
 from . import bp

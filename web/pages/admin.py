@@ -5,11 +5,12 @@ import json
 
 from flask import abort, flash, redirect, request, url_for
 
-from engine import admin, auth as engine_auth, lockout, runtime
 from engine.errors import EngineError
-from engine.orgs import ORG_KINDS, ROLES
+from engine.org import auth as engine_auth, lockout
+from engine.org.orgs import ORG_KINDS, ROLES
+from engine.runtime import admin, lifecycle
 
-from engine.case_lists import tasks_held_by
+from engine.cases.case_lists import tasks_held_by
 
 from .. import db
 from . import bp
@@ -190,7 +191,7 @@ def admin_retry(instance_id: int):
         raise EngineError("更正数据须为 JSON 对象，例如 {\"divisor\": 2}", message_en="corrected data must be a JSON object") from None
     if data is not None and not isinstance(data, dict):
         raise EngineError("更正数据须为 JSON 对象", message_en="corrected data must be a JSON object")
-    instance = runtime.retry_instance(db.session(), instance_id=instance_id, actor=actor(), data=data)
+    instance = lifecycle.retry_instance(db.session(), instance_id=instance_id, actor=actor(), data=data)
     if instance.status == "error":
         db.commit()
         flash(t("重试后仍然出错：", "Still failing: ") + str((instance.error or {}).get("message", "")), "error")

@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, request, url_for
 
-from engine import case_lists, cases, runtime, tasks
+from engine.cases import case_file, case_lists
 from engine.errors import NotFound
-from engine.models import HumanTask
+from engine.runtime import lifecycle, tasks
+from engine.store.models import HumanTask
 
 from .. import db
 from . import bp
@@ -13,9 +14,9 @@ from .common import actor, render, safe_next, t
 from .documents import DOCUMENTS, document_context
 
 
-def _view(instance_id: int) -> cases.CaseView:
+def _view(instance_id: int) -> case_file.CaseView:
     try:
-        return cases.case_view(db.session(), instance_id=instance_id, actor=actor())
+        return case_file.case_view(db.session(), instance_id=instance_id, actor=actor())
     except NotFound:
         abort(404)
 
@@ -27,7 +28,7 @@ def case_page(instance_id: int):
     running = instance.status == "running"
     return render("case/page.html", view=view, instance=instance, running=running,
                   may_cancel=running and (me.is_admin or instance.started_by_id == me.id),
-                  may_urge=running and cases.may_urge(instance, me),
+                  may_urge=running and case_file.may_urge(instance, me),
                   people=case_lists.person_choices(s, role=None),
                   documents=[(key, title) for key, (title, _) in DOCUMENTS.items()
                              if key in document_keys(instance.process_key, instance.data)],
@@ -45,7 +46,7 @@ def document_keys(process_key: str, data: dict) -> set[str]:
     return keys
 
 
-def _withdrawable(view: cases.CaseView, me) -> str | None:
+def _withdrawable(view: case_file.CaseView, me) -> str | None:
     """The task the actor completed, if nothing but CCs and urges came after it (the engine decides for sure)."""
     for entry in reversed(view.timeline):
         if entry.kind in ("cc", "urged"):
@@ -59,7 +60,7 @@ def _withdrawable(view: cases.CaseView, me) -> str | None:
 @bp.get("/cases/<int:instance_id>/diagram.bpmn")
 def case_diagram(instance_id: int):
     view = _view(instance_id)
-    xml = cases.diagram_xml(view.instance.definition)
+    xml = case_file.diagram_xml(view.instance.definition)
     if xml is None:
         abort(404)
     return Response(xml, mimetype="application/xml")
@@ -68,7 +69,7 @@ def case_diagram(instance_id: int):
 @bp.post("/cases/<int:instance_id>/cancel")
 def case_cancel(instance_id: int):
     _view(instance_id)
-    runtime.cancel_instance(db.session(), instance_id=instance_id, actor=actor(),
+    lifecycle.cancel_instance(db.session(), instance_id=instance_id, actor=actor(),
                             reason=request.form.get("opinion") or None)
     db.commit()
     flash(t("案件已撤销", "The case was cancelled"), "ok")
@@ -105,7 +106,7 @@ def case_print(instance_id: int, kind: str):
 @bp.get("/attachments/<attachment_id>")
 def attachment_download(attachment_id: str):
     """Download a case's file, for those who may see the case (404 for everyone else); pictures open in the browser."""
-    from engine import attachments
+    from engine.cases import attachments
 
     from ..downloads import send_attachment
 
@@ -116,7 +117,7 @@ def attachment_download(attachment_id: str):
 @bp.post("/cases/<int:instance_id>/attachments")
 def case_upload(instance_id: int):
     """Add files to a running case outside any form (photos taken later, signed scans)."""
-    from engine import attachments
+    from engine.cases import attachments
 
     _view(instance_id)
     files = [f for f in request.files.getlist("files") if f and f.filename]

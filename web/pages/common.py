@@ -11,10 +11,11 @@ from flask import abort, redirect, render_template, request, send_from_directory
 from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
-from engine import notifications, queries
+from engine.cases import queries
+from engine.cases.personal_data import masked_title
 from engine.errors import EngineError
-from engine.orgs import Actor
-from engine.personal_data import masked_title
+from engine.org.orgs import Actor
+from engine.runtime import notifications
 
 from .. import db
 from ..errors import too_large_message

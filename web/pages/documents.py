@@ -8,7 +8,8 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from engine import cases, orgs, personal_data
+from engine.cases import case_file, personal_data
+from engine.org import orgs
 
 from .. import db
 
@@ -83,7 +84,7 @@ def documents_for_form(form) -> list[tuple[str, str]]:
     return [(key, DOCUMENTS[key][0]) for key, fields in fills.items() if names & set(fields)]
 
 
-def document_context(session, view: cases.CaseView, *, draft: dict | None = None) -> dict:
+def document_context(session, view: case_file.CaseView, *, draft: dict | None = None) -> dict:
     """Everything both printouts need, personal data masked unless the reader may see it.
 
     ``draft`` (what was saved of the task that fills the document in) goes over the case data, so the

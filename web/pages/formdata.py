@@ -12,10 +12,10 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.datastructures import MultiDict
 
-from engine.case_lists import org_choices, org_paths, person_choices
+from engine.cases.case_lists import org_choices, org_paths, person_choices
+from engine.definitions.form_fields import FieldType, FormField
+from engine.definitions.forms import Form
 from engine.errors import FormInvalid
-from engine.form_fields import FieldType, FormField
-from engine.forms import Form
 
 PREFIX = "f."
 _CELL = re.compile(r"^f\.([a-z_][a-z0-9_]*)\.(\d+)\.([a-z_][a-z0-9_]*)$")

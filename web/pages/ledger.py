@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 from flask import Response, flash, redirect, request, url_for
 from marshmallow import EXCLUDE
 
-from engine import case_lists
 from engine.board.ledger import CARD_LABELS, STATUS_LABELS, Card, ItemStatus, LedgerItem, ledger, source_choices
 from engine.board.notice import supervision_notice, supervision_sheet
 from engine.board.urging import urge_items
-from engine.exports import build_workbook
+from engine.cases import case_lists
+from engine.cases.exports import build_workbook
 
 from .. import db
 from ..api.schemas_supervision import LedgerArgs, ledger_filter

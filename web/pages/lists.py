@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from flask import redirect, request, url_for
 
-from engine import queries
-from engine.definitions import latest_definitions
-from engine.orgs import ROLES
+from engine.cases import queries
+from engine.definitions.deployment import latest_definitions
+from engine.org.orgs import ROLES
 
 from .. import db
 from . import bp
@@ -44,7 +44,7 @@ def todo():
 
 
 def _townships(s):
-    from engine.case_lists import org_choices
+    from engine.cases.case_lists import org_choices
 
     return org_choices(s, kind="township")
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import redirect, request, url_for
 
-from engine import notifications
+from engine.runtime import notifications
 
 from .. import db
 from . import bp

@@ -6,9 +6,9 @@ from zoneinfo import ZoneInfo
 
 from flask import Response, request
 
-from engine import case_lists, cases, exports, personal_data, queries
-from engine.definitions import latest_definitions
-from engine.models import InstanceStatus
+from engine.cases import case_file, case_lists, exports, personal_data, queries
+from engine.definitions.deployment import latest_definitions
+from engine.store.models import InstanceStatus
 
 from .. import db
 from . import bp
@@ -59,7 +59,7 @@ def _run(limit: int, offset: int):
     specs = case_lists.search_field_specs(chosen or definitions)
     rows, total = queries.search_cases(s, actor=me, search=_criteria(fields, limit=limit, offset=offset))
     values = case_lists.projected_values(s, instance_ids=[r.id for r in rows])
-    shown = {r.id: {name: "、".join(personal_data.mask(v) if sensitive else str(cases.display_value(s, specs.get(name), v))
+    shown = {r.id: {name: "、".join(personal_data.mask(v) if sensitive else str(case_file.display_value(s, specs.get(name), v))
                                    for v in values[r.id].get(name, []))
                     for name, _, sensitive in fields} for r in rows}
     starters = case_lists.user_names(s, user_ids={r.started_by_id for r in rows})
@@ -75,7 +75,7 @@ def search():
     args = {k: v for k, v in request.args.items() if k != "page"}
     return render("search/search.html", definitions=definitions, fields=fields, rows=rows, total=total,
                   shown=shown, starters=starters, page=page_number(), pages=max(1, -(-total // PAGE)),
-                  args=args, searched=searched, pickers=pickers, statuses=cases.STATUS_LABELS,
+                  args=args, searched=searched, pickers=pickers, statuses=case_file.STATUS_LABELS,
                   townships=case_lists.org_choices(db.session(), kind="township"),
                   units=case_lists.org_choices(db.session(), kind="unit"), deadlines=DEADLINES)
 
@@ -88,7 +88,7 @@ def search_export():
               t("所属组织", "Org"), t("发起人", "Started by"), t("发起时间", "Started at"), t("办结时间", "Ended at")]
     header += [label for _, label, _ in fields]
     table = ([r.business_key, r.title, names.get(r.process_key, r.process_key),
-              cases.STATUS_LABELS.get(r.status, r.status), r.org.name, starters.get(r.started_by_id, ""),
+              case_file.STATUS_LABELS.get(r.status, r.status), r.org.name, starters.get(r.started_by_id, ""),
               local_time(r.started_at), local_time(r.ended_at)] + [shown[r.id][n] for n, _, _ in fields] for r in rows)
     note = t(f"共 {total} 条，仅导出前 {len(rows)} 条，请缩小查询范围",
              f"{total} cases; only the first {len(rows)} exported") if total > len(rows) else None

@@ -17,7 +17,7 @@ from pathlib import Path
 from flask import current_app
 from itsdangerous import BadSignature, URLSafeSerializer
 
-from engine.attachments import Upload, clean_filename
+from engine.cases.attachments import Upload, clean_filename
 
 from .. import db
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from markupsafe import Markup, escape
 
-from engine import runtime
-from engine.attachments import Upload
-from engine.definitions import form_for, get_definition, latest_definitions
+from engine.cases.attachments import Upload
+from engine.definitions.deployment import form_for, get_definition, latest_definitions
+from engine.definitions.form_fields import FieldType
 from engine.errors import FormInvalid, NotAllowed, NotFound
-from engine.form_fields import FieldType
+from engine.runtime import lifecycle
 
 from .. import db
 from . import bp, staging
@@ -20,7 +20,7 @@ def _startable(s, me):
     out = []
     for d in latest_definitions(s):
         try:
-            runtime.check_may_start(d, actor=me, org_path=me.org_path)
+            lifecycle.check_may_start(d, actor=me, org_path=me.org_path)
         except NotAllowed:
             continue
         out.append(d)
@@ -39,7 +39,7 @@ def _definition(key: str):
         definition = get_definition(s, key=key)
     except NotFound:
         abort(404)
-    runtime.check_may_start(definition, actor=me, org_path=me.org_path)
+    lifecycle.check_may_start(definition, actor=me, org_path=me.org_path)
     return definition
 
 
@@ -67,7 +67,7 @@ def start_submit(key: str):
     for name, files in _uploads(form).items():
         uploads.setdefault(name, []).extend(files)
     try:
-        instance = runtime.start_instance(s, process_key=definition.key, data=data, actor=me, uploads=uploads)
+        instance = lifecycle.start_instance(s, process_key=definition.key, data=data, actor=me, uploads=uploads)
     except FormInvalid as exc:
         s.rollback()
         # The browser will not send the chosen files again: keep them for the corrected form.
@@ -80,7 +80,7 @@ def start_submit(key: str):
     staging.close_all(uploads, remove=True)
     mine = [t_ for t_ in instance_tasks(s, instance.id) if t_.assignee_id in (None, me.id)]
     flash(Markup(escape(t("已发起：", "Started: ")) + escape(instance.title)), "ok")
-    from engine.runtime import may_act
+    from engine.runtime.lifecycle import may_act
 
     for row in mine:
         if may_act(row, me):
@@ -98,7 +98,7 @@ def _uploads(form) -> dict[str, list[Upload]]:
 
 
 def instance_tasks(s, instance_id: int):
-    from engine.cases import open_tasks
-    from engine.models import HumanTask
+    from engine.cases.case_file import open_tasks
+    from engine.store.models import HumanTask
 
     return [s.get(HumanTask, o.id) for o in open_tasks(s, instance_id=instance_id)]

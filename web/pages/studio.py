@@ -9,10 +9,10 @@ from __future__ import annotations
 from flask import abort, redirect, request, url_for
 from flask_login import current_user
 
-from engine import admin
+from engine.definitions.forms import parse_form
 from engine.errors import DefinitionInvalid, EngineError
-from engine.forms import parse_form
-from engine.orgs import ROLES
+from engine.org.orgs import ROLES
+from engine.runtime import admin
 from engine.studio.access import may_design
 from engine.studio.diff import diff_draft, diff_versions
 from engine.studio.drafts import create_draft, get_draft, list_drafts

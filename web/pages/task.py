@@ -4,16 +4,17 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from markupsafe import Markup, escape
 
-from engine import case_lists, cases, drafts, personal_data, runtime, tasks
-from engine.definitions import form_for
+from engine.cases import case_file, case_lists, personal_data
+from engine.cases.summaries import visible_task
+from engine.cases.task_data import task_form_data
+from engine.definitions.deployment import form_for
+from engine.definitions.form_fields import FieldType
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
-from engine.form_fields import FieldType
-from engine.models import HumanTask, TaskStatus
-from engine.orgs import ROLES
+from engine.org.orgs import ROLES
+from engine.runtime import drafts, lifecycle, tasks
 from engine.signing import operations as signing
 from engine.signing.models import signers_of
-from engine.summaries import visible_task
-from engine.task_data import task_form_data
+from engine.store.models import HumanTask, TaskStatus
 
 from .. import db
 from . import bp
@@ -36,7 +37,7 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
     s, me = db.session(), actor()
     instance = row.instance
     form = form_for(instance.definition, row.form_key)
-    perms = cases.task_permissions(s, task=row, actor=me)
+    perms = case_file.task_permissions(s, task=row, actor=me)
     data = task_form_data(s, task=row)
     if values is None:
         values = initial_values(form, data, row.draft)
@@ -51,10 +52,10 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
         "task/page.html", status, task=row, instance=instance, form=form, perms=perms, opinion=opinion,
         fields=field_views(s, form, values, errors or {}, org_path=org_path,
                            attachment_info=lambda ids: attachment_info(s, ids)),
-        errors=errors or {}, light=cases.light_of(row), role_label=ROLES.get(row.candidate_role or "", ""),
-        case_data=[d for d in cases.case_data(s, instance=instance, full=full) if d.name not in shown],
-        history=cases.timeline(s, instance=instance),
-        steps=cases.returnable_steps(s, task=row) if perms.send_back else [],
+        errors=errors or {}, light=case_file.light_of(row), role_label=ROLES.get(row.candidate_role or "", ""),
+        case_data=[d for d in case_file.case_data(s, instance=instance, full=full) if d.name not in shown],
+        history=case_file.timeline(s, instance=instance),
+        steps=case_file.returnable_steps(s, task=row) if perms.send_back else [],
         transferees=case_lists.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
         people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc or perms.add_signers) else [],
         signers=signers_of(s, row.id), removable={x.id for x in perms.removable_signers},
@@ -88,7 +89,7 @@ def task_submit(task_id: str):
         flash(t("草稿已保存", "Draft saved"), "ok")
         return redirect(url_for("pages.task_page", task_id=row.id))
     try:
-        instance = runtime.complete_task(s, task_id=row.id, data=data, actor=me, opinion=opinion or None)
+        instance = lifecycle.complete_task(s, task_id=row.id, data=data, actor=me, opinion=opinion or None)
     except FormInvalid as exc:
         s.rollback()
         return _page(s.get(HumanTask, task_id), values=data, errors=errors_by_field(exc), opinion=opinion, status=422)

@@ -1,10 +1,10 @@
-"""Files typed into a task form: stored through engine.attachments, their ids kept in the form's value."""
+"""Files typed into a task form: stored through engine.cases.attachments, their ids kept in the form's value."""
 from __future__ import annotations
 
-from engine import attachments
+from engine.cases import attachments
+from engine.definitions.form_fields import FieldType
+from engine.definitions.forms import Form
 from engine.errors import EngineError
-from engine.form_fields import FieldType
-from engine.forms import Form
 
 from .common import t
 from .formdata import PREFIX

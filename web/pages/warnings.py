@@ -9,13 +9,13 @@ from __future__ import annotations
 from flask import flash, redirect, request, url_for
 from marshmallow import EXCLUDE
 
-from engine import case_lists
 from engine.board.models import WarningLevel, WarningStatus
 from engine.board.warning_rules import KINDS, LEVEL_LABELS
 from engine.board.warnings import (
     STATUS_LABELS, acknowledge_warning, dismiss_warning, get_warning, list_warnings, may_see_warnings, may_supervise,
     supervise_warning, supervision_draft, warning_timeline,
 )
+from engine.cases import case_lists
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
 
 from .. import db

@@ -1,0 +1,430 @@
+"""After every engine step: project the workflow's open tasks, waits and search fields into tables."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import bindparam, cast, delete, insert, literal_column, null, or_, select, union_all, update
+from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
+
+from .. import clock
+from ..context import context_of
+from ..definitions.form_contract import accept_payload, message_contract
+from ..definitions.lint import form_key_for
+from ..definitions.scripting import parse_moment, use_calendar
+from ..errors import FormInvalid
+from ..org.orgs import Actor, get_org, role_for_lane
+from ..spiff.timers import FiredTimerEvent, take_fired_timers
+from ..spiff.values import jsonable
+from ..spiff.workflow import StepError
+from ..store import audit
+from ..store.audit import EntryKind
+from ..store.models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
+from ..store.rows import put
+from .notifications import NotificationKind, notify, notify_pool
+
+# Delivering a kept message can make the case wait for another kept message; bound the chain.
+_MAX_DELIVERY_ROUNDS = 20
+
+
+def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | None:
+    """Bring tasks, waits and case fields in line with the workflow; deliver kept messages."""
+    # A case started in this transaction has no rows yet: nothing to read back the first time.
+    fresh = loaded.new
+    # Otherwise the three projections' rows are read in one statement; a delivered message (which
+    # moves the workflow on) has the waits and task rows read again.
+    rows = None if fresh else read_projections(session, loaded)
+    with use_calendar(context_of(session).calendar(session)):
+        for _ in range(_MAX_DELIVERY_ROUNDS):
+            waits = sync_waits(session, loaded, fresh=fresh, rows=rows.waits if rows else None)
+            fresh = False
+            delivered = deliver_kept_messages(session, loaded, waits, actor=actor)
+            if delivered is None:
+                break
+            if rows is not None:
+                rows.waits = rows.tasks = None
+            if isinstance(delivered, StepError):
+                return delivered
+        record_fired_timers(session, loaded)
+        try:
+            sync_tasks(session, loaded, fresh=loaded.new, rows=rows.tasks if rows else None)
+        except _AssignmentError as exc:
+            return StepError(message=str(exc), element_id=exc.element_id, element_name=None,
+                             task_id=exc.task_id, line=None, error_line=None, trace=[])
+    project_case_fields(session, loaded.instance, loaded.definition, fresh=loaded.new,
+                        existing=rows.fields if rows else None)
+    return None
+
+
+@dataclass
+class Projections:
+    """A case's projection rows as one step found them: waits by task id, task rows that can change, fields."""
+
+    waits: dict | None
+    tasks: dict | None
+    fields: set | None
+
+
+@dataclass(frozen=True)
+class _WaitRow:
+    id: int
+    task_id: str
+    element_id: str
+    kind: str
+    name: str
+    due_at: object
+    correlation: dict
+
+
+def read_projections(session: Session, loaded) -> Projections:
+    """Read what ``sync_waits``, ``sync_tasks`` and ``project_case_fields`` compare with, in one statement."""
+    ready = [t.id for t in loaded.runner.ready_user_tasks()]
+    waits, tasks, fields = {}, {}, set()
+    for r in session.connection().execute(_SELECT_PROJECTIONS, {"instance_id": loaded.instance.id, "ready": ready}):
+        if r.src == 0:
+            waits[r.a] = _WaitRow(r.n, r.a, r.b, r.c, r.d, r.due_at, r.correlation)
+        elif r.src == 1:
+            tasks[r.a] = (r.b, r.n)
+        else:
+            fields.add((r.a, r.b))
+    return Projections(waits, {"ready": frozenset(ready), "rows": tasks}, fields)
+
+
+def record_fired_timers(session: Session, loaded) -> list[FiredTimerEvent]:
+    """Write one history entry per timer the workflow fired since the last call; return them."""
+    fired = take_fired_timers(loaded.runner)
+    for event in fired:
+        audit.record(session, instance=loaded.instance, kind=EntryKind.TIMER, actor="system",
+                     task_id=event.task_id, element_id=event.element_id, at=event.fired_at,
+                     payload={"name": event.name, "due_at": event.due_at.isoformat() if event.due_at else None,
+                              "fired_at": event.fired_at.isoformat()}, into=loaded.entries)
+    return fired
+
+
+class _AssignmentError(Exception):
+    def __init__(self, message: str, element_id: str, task_id: str):
+        super().__init__(message)
+        self.element_id, self.task_id = element_id, task_id
+
+
+_TASKS = HumanTask.__table__
+_SELECT_TASKS = select(_TASKS.c.id, _TASKS.c.status, _TASKS.c.completed_by_id).where(
+    _TASKS.c.instance_id == bindparam("instance_id"),
+    or_(_TASKS.c.status == TaskStatus.OPEN.value, _TASKS.c.id.in_(bindparam("ready", expanding=True))))
+_INSERT_TASKS = insert(_TASKS)
+
+
+def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None) -> None:
+    """Open rows for newly ready user tasks; close rows the workflow no longer offers.
+
+    Rows go through Core statements; an object this session holds for a row takes the values
+    written (rows.put), and what other code changed on it and has not flushed counts as its state.
+    """
+    instance, definition, runner = loaded.instance, loaded.definition, loaded.runner
+    now = clock.now()
+    ready = {t.id: t for t in runner.ready_user_tasks()}
+    conn = session.connection()
+    # Only rows that can change: open ones, and earlier rows of tasks that are ready again (a
+    # return reopens the same task). A long-lived case has thousands of finished rows.
+    if fresh:
+        rows = {}
+    elif rows is not None and rows["ready"] == frozenset(ready):  # read_projections, for the same ready tasks
+        rows = dict(rows["rows"])
+    else:
+        rows = {r.id: (r.status, r.completed_by_id) for r in conn.execute(
+            _SELECT_TASKS, {"instance_id": instance.id, "ready": list(ready)})}
+    held = {}
+    for task_id in rows:
+        obj = session.identity_map.get(identity_key(HumanTask, task_id))
+        if obj is not None:
+            held[task_id] = obj
+            rows[task_id] = (obj.status, obj.completed_by_id)
+    for task_id, (status, _) in rows.items():
+        if status == TaskStatus.OPEN and task_id not in ready:
+            # Taken away by the flow itself: an interrupting timer, a return, a cancellation.
+            _write_task(conn, held, task_id, status=TaskStatus.CANCELLED.value, completed_at=now)
+    defaults = definition.config or {}
+    new_rows, pending_pools = [], []
+    for task_id, task in ready.items():
+        status, completed_by_id = rows.get(task_id, (None, None))
+        if status == TaskStatus.OPEN:
+            continue
+        props = task.properties
+        org_id = _candidate_org(session, runner, task, props.get("candidateOrg") or defaults.get("candidate_org"), instance)
+        assignee_id = _assignee(session, runner, task, props.get("assignee"))
+        if status is not None and assignee_id is None and completed_by_id:
+            # A task sent back (退回) returns to whoever did it last time.
+            assignee_id = completed_by_id
+        values = dict(
+            element_id=task.element_id, title=task.name, process_key=instance.process_key,
+            candidate_role=role_for_lane(task.lane), candidate_org_id=org_id, assignee_id=assignee_id,
+            owner_id=None, status=TaskStatus.OPEN.value, created_at=now, completed_at=None, completed_by_id=None,
+            form_key=form_key_for(instance.process_key, task.element_id, props.get("formKey")),
+            due_at=_moment(runner, task, props.get("dueDate")), warn_at=_moment(runner, task, props.get("warnAt")),
+            multi_index=task.multi_index)
+        if status is None:
+            new_rows.append({"id": task_id, "instance_id": instance.id, **values})  # draft: SQL NULL
+        else:
+            _write_task(conn, held, task_id, **values)
+        if assignee_id:
+            notify(session, user_ids=[assignee_id], kind=NotificationKind.TASK, instance_id=instance.id,
+                   task_id=task_id, text=f"新任务：{task.name}（{instance.title}）")
+        elif values["candidate_role"] and status is None:
+            pending_pools.append((values["candidate_role"], org_id, task_id, f"新任务（待签收）：{task.name}（{instance.title}）"))
+    if new_rows:
+        conn.execute(_INSERT_TASKS, new_rows)
+    for role, org_id, task_id, text in pending_pools:
+        notify_pool(session, role=role, org_id=org_id, text=text, instance_id=instance.id, task_id=task_id)
+
+
+def _write_task(conn, held: dict, task_id: str, **values) -> None:
+    conn.execute(update(_TASKS).where(_TASKS.c.id == task_id).values(**values))
+    obj = held.get(task_id)
+    if obj is not None:  # the session's object says what the row now says
+        put(obj, **values)
+
+
+def _candidate_org(session, runner, task, expr, instance: Instance) -> int:
+    if not expr:
+        return instance.org_id
+    code = _evaluate(runner, task, expr, "candidateOrg")
+    if not code:
+        return instance.org_id
+    try:
+        return get_org(session, code=str(code)).id
+    except Exception:
+        raise _AssignmentError(f"任务“{task.name}”的候选组织 '{code}' 不存在", task.element_id, task.id) from None
+
+
+_ACTIVE_USER = select(User.id).where(User.username == bindparam("username"), User.active.is_(True))
+
+
+def _assignee(session, runner, task, expr) -> int | None:
+    if not expr:
+        return None
+    username = _evaluate(runner, task, expr, "assignee")
+    if not username:
+        return None
+    user_id = session.connection().execute(_ACTIVE_USER, {"username": str(username)}).scalar()
+    if user_id is None:
+        raise _AssignmentError(f"任务“{task.name}”的办理人 '{username}' 不存在或已停用", task.element_id, task.id)
+    return user_id
+
+
+def _moment(runner, task, expr):
+    if not expr:
+        return None
+    value = _evaluate(runner, task, expr, "dueDate/warnAt")
+    try:
+        return parse_moment(value)
+    except (TypeError, ValueError) as exc:
+        raise _AssignmentError(f"任务“{task.name}”的期限表达式结果无效：{exc}", task.element_id, task.id) from None
+
+
+def _evaluate(runner, task, expr: str, what: str):
+    try:
+        return runner.evaluate(expr, task.data)
+    except Exception as exc:
+        raise _AssignmentError(f"任务“{task.name}”的 {what} 表达式出错：{exc}", task.element_id, task.id) from None
+
+
+@dataclass(frozen=True)
+class MessageWait:
+    """A message an instance waits for, with the correlation values it expects."""
+
+    task_id: str
+    element_id: str
+    name: str
+    correlation: dict
+
+
+_WAITS = EventWait.__table__
+_SELECT_WAITS = select(_WAITS.c.id, _WAITS.c.task_id, _WAITS.c.element_id, _WAITS.c.kind, _WAITS.c.name,
+                       _WAITS.c.due_at, _WAITS.c.correlation).where(_WAITS.c.instance_id == bindparam("instance_id"))
+_DELETE_WAITS = delete(_WAITS).where(_WAITS.c.id.in_(bindparam("ids", expanding=True)))
+_INSERT_WAITS = insert(_WAITS)
+
+
+def sync_waits(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None) -> list[MessageWait]:
+    """Rewrite the instance's waiting timers and messages as rows; return the message waits.
+
+    ``rows`` are the wait rows by task id when the caller read them (``read_projections``).
+    """
+    instance, runner = loaded.instance, loaded.runner
+    conn = session.connection()
+    current = {w.task_id: w for w in runner.waiting_events()}
+    if fresh:
+        rows = {}
+    elif rows is None:
+        rows = {r.task_id: r for r in conn.execute(_SELECT_WAITS, {"instance_id": instance.id})}
+    gone = [r.id for task_id, r in rows.items() if task_id not in current]
+    if gone:
+        conn.execute(_DELETE_WAITS, {"ids": gone})
+    now = clock.now()
+    new_rows, changed, messages, timers_changed = [], [], [], bool(gone)
+    for task_id, wait in current.items():
+        row = rows.get(task_id)
+        correlation = _expected_correlation(runner, wait) if wait.kind == "message" else {}
+        if wait.kind == "message":
+            messages.append(MessageWait(task_id, wait.element_id, wait.name, correlation))
+        if row is None:
+            new_rows.append(dict(instance_id=instance.id, task_id=task_id, element_id=wait.element_id,
+                                 kind=wait.kind, name=wait.name, due_at=wait.due_at, correlation=correlation,
+                                 created_at=now, attempts=0, next_attempt_at=None, last_error=None))
+            timers_changed = timers_changed or wait.kind == "timer"
+            continue
+        values = {}
+        if (row.element_id, row.kind, row.name, row.correlation) != (wait.element_id, wait.kind, wait.name, correlation):
+            values.update(element_id=wait.element_id, kind=wait.kind, name=wait.name, correlation=correlation)
+        if row.due_at != wait.due_at:
+            values.update(due_at=wait.due_at, attempts=0, next_attempt_at=None, last_error=None)
+            timers_changed = True
+        if values:
+            conn.execute(update(_WAITS).where(_WAITS.c.id == row.id).values(**values))
+            changed.append(row.id)
+    if new_rows:
+        conn.execute(_INSERT_WAITS, new_rows)
+    _forget(session, EventWait, gone, changed)
+    if timers_changed:
+        # What engine/runtime/timer_loop.py's flush listener notes for ORM writes: wake the loop on commit.
+        session.info["pingan_timers_changed"] = True
+    return messages
+
+
+def _forget(session: Session, model, deleted: list, changed: list) -> None:
+    """Keep objects this session holds in line with rows just written by Core statements."""
+    for ident in deleted:
+        obj = session.identity_map.get(identity_key(model, ident))
+        if obj is not None:
+            session.expunge(obj)
+    for ident in changed:
+        obj = session.identity_map.get(identity_key(model, ident))
+        if obj is not None:
+            session.expire(obj)
+
+
+def _expected_correlation(runner, wait) -> dict:
+    values = {}
+    for prop, expr in (wait.detail.get("properties") or {}).items():
+        try:
+            # As JSON (a script's Decimal or date as text): the row stores it, matching compares text.
+            values[prop] = jsonable(runner.evaluate(expr, wait.detail.get("data") or {}))
+        except Exception:
+            values[prop] = None  # not known yet: matches nothing until the data has it
+    return values
+
+
+def correlation_matches(expected: dict, given: dict) -> bool:
+    """Tell whether a message's correlation satisfies what a waiting instance expects."""
+    return all(v is not None and given.get(k) is not None and str(given[k]) == str(v)
+               for k, v in expected.items())
+
+
+def deliver_kept_messages(session: Session, loaded, waits: list[MessageWait], *, actor: Actor):
+    """Hand the oldest matching kept message to this instance; None when nothing was delivered."""
+    if not waits:
+        return None
+    names = {w.name for w in waits}
+    # SKIP LOCKED: a message another case is taking right now is not ours to take (PostgreSQL;
+    # SQLite's single writer needs no row lock).
+    pending = session.scalars(select(PendingMessage).where(
+        PendingMessage.name.in_(names), PendingMessage.consumed_at.is_(None)).order_by(PendingMessage.id)
+        .with_for_update(skip_locked=True))
+    for message in pending:
+        if message.consumed_at is not None:
+            continue  # taken in an earlier round of this step, not flushed yet
+        for wait in waits:
+            if wait.name == message.name and correlation_matches(wait.correlation, message.correlation):
+                try:  # kept for whichever process declares its payload; this one may not
+                    payload = accept_payload(message_contract(session, definition=loaded.definition, name=message.name,
+                                                              org_path=loaded.instance.org.path), message.payload)
+                except FormInvalid:
+                    continue
+                if not loaded.runner.catch_message(message.name, payload, message.correlation,
+                                                   task_ids=[wait.task_id]):
+                    continue
+                message.consumed_at, message.consumed_by_instance_id = clock.now(), loaded.instance.id
+                audit.record(session, instance=loaded.instance, kind=EntryKind.MESSAGE, actor=actor.username,
+                             element_id=wait.element_id,
+                             payload={"name": message.name, "correlation": message.correlation,
+                                      "payload": message.payload, "kept_since": message.received_at.isoformat()},
+                             into=loaded.entries)
+                error = loaded.runner.run_engine_steps()
+                put(loaded.instance, state=loaded.runner.dump(), data=loaded.runner.data())
+                return error or True
+    return None
+
+
+_FIELDS = CaseField.__table__
+_SELECT_FIELDS = select(_FIELDS.c.name, _FIELDS.c.value).where(_FIELDS.c.instance_id == bindparam("instance_id"))
+_DELETE_FIELDS = delete(_FIELDS).where(_FIELDS.c.instance_id == bindparam("instance_id"),
+                                       _FIELDS.c.name == bindparam("name"), _FIELDS.c.value == bindparam("value"))
+_INSERT_FIELDS = insert(_FIELDS)
+
+
+def _none(column):
+    return cast(null(), column.type)
+
+
+# read_projections: one row shape for three tables (the first branch's types decode every row).
+#   src  n                a             b                c     d     due_at  correlation
+#   0    wait id          task id       element id       kind  name  due_at  correlation
+#   1    completed_by_id  task row id   status
+#   2                     field name    field value
+_SELECT_PROJECTIONS = union_all(
+    select(literal_column("0").label("src"), _WAITS.c.id.label("n"), _WAITS.c.task_id.label("a"),
+           _WAITS.c.element_id.label("b"), _WAITS.c.kind.label("c"), _WAITS.c.name.label("d"),
+           _WAITS.c.due_at.label("due_at"), _WAITS.c.correlation.label("correlation"))
+    .where(_WAITS.c.instance_id == bindparam("instance_id")),
+    _SELECT_TASKS.with_only_columns(  # the rows sync_tasks reads: open ones, and earlier rows of ready tasks
+        literal_column("1"), _TASKS.c.completed_by_id, _TASKS.c.id, _TASKS.c.status, _none(_WAITS.c.kind),
+        _none(_WAITS.c.name), _none(_WAITS.c.due_at), _none(_WAITS.c.correlation)),
+    select(literal_column("2"), _none(_WAITS.c.id), _FIELDS.c.name, _FIELDS.c.value, _none(_WAITS.c.kind),
+           _none(_WAITS.c.name), _none(_WAITS.c.due_at), _none(_WAITS.c.correlation))
+    .where(_FIELDS.c.instance_id == bindparam("instance_id")))
+
+
+def project_case_fields(session: Session, instance: Instance, definition, *, fresh: bool = False,
+                        existing: set | None = None) -> None:
+    """Copy the searchable fields declared in the process config into indexed rows.
+
+    ``existing`` are the case's (name, value) rows when the caller read them (``read_projections``).
+    """
+    fields = (definition.config or {}).get("search_fields") or []
+    if not fields:
+        return
+    wanted = set()
+    for spec in fields:
+        name, path = spec["name"], spec.get("path", spec["name"])
+        for value in extract(instance.data, path):
+            if value not in (None, ""):
+                wanted.add((name, str(value)[:300]))
+    conn = session.connection()
+    if fresh:
+        existing = set()
+    elif existing is None:
+        existing = set(tuple(r) for r in conn.execute(_SELECT_FIELDS, {"instance_id": instance.id}))
+    # Only the rows that changed: a field's old value goes, its new one comes in.
+    gone, added = sorted(existing - wanted), sorted(wanted - existing)
+    if gone:
+        conn.execute(_DELETE_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in gone])
+    if added:
+        conn.execute(_INSERT_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in added])
+
+
+def extract(data, path: str) -> list:
+    """Follow a path like ``parties[*].name`` through nested data; return every value found."""
+    values = [data]
+    for part in path.split("."):
+        many = part.endswith("[*]")
+        key = part[:-3] if many else part
+        nxt = []
+        for v in values:
+            if isinstance(v, dict) and key in v:
+                item = v[key]
+                if many and isinstance(item, list):
+                    nxt.extend(item)
+                else:
+                    nxt.append(item)
+        values = nxt
+    return [v for v in values if not isinstance(v, (dict, list))]
