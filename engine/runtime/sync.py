@@ -284,14 +284,14 @@ def sync_waits(session: Session, loaded, *, fresh: bool = False, rows: dict | No
             changed.append(row.id)
     if new_rows:
         conn.execute(_INSERT_WAITS, new_rows)
-    _forget(session, EventWait, gone, changed)
+    forget_rows(session, EventWait, gone, changed)
     if timers_changed:
         # What engine/runtime/timer_loop.py's flush listener notes for ORM writes: wake the loop on commit.
         session.info["pingan_timers_changed"] = True
     return messages
 
 
-def _forget(session: Session, model, deleted: list, changed: list) -> None:
+def forget_rows(session: Session, model, deleted: list, changed: list) -> None:
     """Keep objects this session holds in line with rows just written by Core statements."""
     for ident in deleted:
         obj = session.identity_map.get(identity_key(model, ident))

@@ -21,7 +21,6 @@ from sqlalchemy import bindparam, delete, insert, null, select, update
 from sqlalchemy.orm import Session, joinedload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
-from sqlalchemy.orm.util import identity_key
 
 from .. import clock
 from ..context import context_of
@@ -36,7 +35,7 @@ from ..store import audit
 from ..store.audit import EntryKind
 from ..store.models import EventWait, HumanTask, Instance, InstanceStatus, TaskStatus
 from . import lifecycle
-from .sync import project_case_fields
+from . import sync
 
 __all__ = ["PlainFiring", "lock_cases", "restore", "take_plain", "save_plain"]
 
@@ -140,7 +139,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
         with use_calendar(calendar):
             current = {w.task_id: w for w in runner.waiting_events()}
         _diff_waits(instance.id, current, rows.get(instance.id, {}), now, gone, changed, new_waits)
-        project_case_fields(session, instance, loaded.definition)
+        sync.project_case_fields(session, instance, loaded.definition)
         loaded.new = False
         if runner.completed and instance.status != InstanceStatus.CANCELLED:
             _put(instance, status=InstanceStatus.COMPLETED, ended_at=now, end_event=runner.end_event(), error=None)
@@ -152,7 +151,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
         conn.execute(_update_wait(tuple(sorted(values))), {"w_id": wait_id, **{f"v_{k}": v for k, v in values.items()}})
     if new_waits:
         conn.execute(_INSERT_WAITS, new_waits)
-    _forget(session, gone, [wait_id for wait_id, _ in changed])
+    sync.forget_rows(session, EventWait, gone, [wait_id for wait_id, _ in changed])
     conn.execute(_CANCEL_OPEN_TASKS, {"ids": ids, "now": clock.now()})
     audit.write(session, entries)
     _write_instances(session, [f.loaded.instance for f in firings])
@@ -195,18 +194,6 @@ def _update_wait(keys: tuple):
             {_WAITS.c[k]: bindparam(f"v_{k}") for k in keys})
         _UPDATE_WAIT_STATEMENTS[keys] = stmt
     return stmt
-
-
-def _forget(session: Session, deleted: list, changed: list) -> None:
-    # Keep wait objects this session holds in line with the rows just written.
-    for ident in deleted:
-        obj = session.identity_map.get(identity_key(EventWait, ident))
-        if obj is not None:
-            session.expunge(obj)
-    for ident in changed:
-        obj = session.identity_map.get(identity_key(EventWait, ident))
-        if obj is not None:
-            session.expire(obj)
 
 
 def _put(obj, **values) -> None:
