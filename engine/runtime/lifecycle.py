@@ -159,7 +159,7 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
         elif instance.status == InstanceStatus.ERROR:
             put(instance, status=InstanceStatus.RUNNING, error=None)
         audit.write(session, loaded.entries)
-        _write_case(session, instance)
+        write_cases(session, [instance])
     except BaseException:
         # What the step set on the objects never reached the database: read them again if asked.
         session.expire(instance)
@@ -176,17 +176,27 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     return instance
 
 
-def _write_case(session: Session, instance: Instance) -> None:
-    version = instance.lock_version
-    values = {k: getattr(instance, k) for k in _SAVED}
-    error = instance.error
-    params = {**values, "error": error, "lock_version": version + 1, "w_id": instance.id, "w_version": version}
-    result = session.connection().execute(_SAVE_CASE[error is not None], params)
-    if result.rowcount != 1:
-        raise StaleDataError(f"UPDATE statement on table 'instances' expected to update 1 row(s); "
-                             f"{result.rowcount} were matched.")
-    # Written: also what other code set through the ORM on these columns, which a flush now skips.
-    put(instance, **values, error=error, lock_version=version + 1)
+def write_cases(session: Session, instances: list[Instance]) -> None:
+    """Write the case rows with the prebuilt UPDATE, checking and bumping each ``lock_version``.
+
+    One statement for one case; for several (the timer batch), one executemany per error form.
+    """
+    groups: dict[bool, list[tuple[Instance, dict]]] = {}
+    for instance in instances:
+        values = {k: getattr(instance, k) for k in _SAVED}
+        groups.setdefault(instance.error is not None, []).append((instance, {
+            **values, "error": instance.error, "lock_version": instance.lock_version + 1,
+            "w_id": instance.id, "w_version": instance.lock_version}))
+    conn = session.connection()
+    for with_error, written in groups.items():
+        params = [p for _, p in written]
+        result = conn.execute(_SAVE_CASE[with_error], params[0] if len(params) == 1 else params)
+        if (len(params) == 1 or conn.dialect.supports_sane_multi_rowcount) and result.rowcount != len(params):
+            raise StaleDataError(f"UPDATE statement on table 'instances' expected to update {len(params)} row(s); "
+                                 f"{result.rowcount} were matched.")
+        for instance, p in written:
+            # Written: also what other code set through the ORM on these columns, which a flush now skips.
+            put(instance, **{k: p[k] for k in _SAVED}, error=p["error"], lock_version=p["lock_version"])
 
 
 def advance(session: Session, loaded: Loaded, step) -> StepError | None:

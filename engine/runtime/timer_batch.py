@@ -8,19 +8,17 @@ DELETE, INSERT or UPDATE each, executemany) where ``lifecycle.save`` would send 
 on PostgreSQL the round trips, not the statements' work, were most of a firing's cost
 (docs/performance.md, timers). What it writes is what ``lifecycle.save`` and ``sync.sync_after_step``
 write for such a case; every other case is left to them (``take_plain`` says which).
-tests/engine/test_timer_batch.py compares the rows both paths leave. It borrows three helpers
-of engine/runtime/lifecycle.py (``_restore``, ``_title``, ``_fingerprint``) so a restore, a title and the
-workflow cache's key stay the ones ``lifecycle.load`` and ``lifecycle.save`` use.
+tests/engine/test_timer_batch.py compares the rows both paths leave. A restore, a title and the
+workflow cache's key come from engine/runtime/lifecycle.py (``restore_locked``, ``case_title``,
+``state_fingerprint``), the ones ``lifecycle.load`` and ``lifecycle.save`` use.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import bindparam, delete, insert, null, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.orm import Session, joinedload
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.exc import StaleDataError
 
 from .. import clock
 from ..context import context_of
@@ -34,12 +32,12 @@ from ..spiff.workflow import SERIALIZER_VERSION, StepError, WaitingEvent
 from ..store import audit
 from ..store.audit import EntryKind
 from ..store.models import EventWait, HumanTask, Instance, InstanceStatus, TaskStatus
+from ..store.rows import put
 from . import lifecycle
 from . import sync
 
 __all__ = ["PlainFiring", "lock_cases", "restore", "take_plain", "save_plain"]
 
-_INSTANCES = Instance.__table__
 _LOCK = (select(Instance).where(Instance.id.in_(bindparam("ids", expanding=True))).order_by(Instance.id)
          .with_for_update(of=Instance)
          .options(joinedload(Instance.definition, innerjoin=True).options(*WITHOUT_JSON))
@@ -82,7 +80,7 @@ def lock_cases(session: Session, instance_ids: list[int]) -> list[Instance]:
 
 def restore(session: Session, instance: Instance) -> lifecycle.Loaded:
     """Restore the workflow of an instance locked by ``lock_cases`` (as ``lifecycle.load`` would)."""
-    return lifecycle.restore_locked(session, instance)  # runtime.load without its own SELECT
+    return lifecycle.restore_locked(session, instance)  # lifecycle.load without its own SELECT
 
 
 def take_plain(session: Session, loaded: lifecycle.Loaded, error: StepError | None) -> PlainFiring | None:
@@ -134,15 +132,15 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
                                   "fired_at": event.fired_at.isoformat()}, into=entries)
         now = clock.now()
         # Set as committed values: the batch's UPDATE below writes them, no flush does.
-        _put(instance, state=runner.dump(), serializer_version=SERIALIZER_VERSION, data=runner.data(), updated_at=now)
-        _put(instance, title=lifecycle.case_title(session, loaded.definition, instance.data, instance))
+        put(instance, state=runner.dump(), serializer_version=SERIALIZER_VERSION, data=runner.data(), updated_at=now)
+        put(instance, title=lifecycle.case_title(session, loaded.definition, instance.data, instance))
         with use_calendar(calendar):
             current = {w.task_id: w for w in runner.waiting_events()}
         _diff_waits(instance.id, current, rows.get(instance.id, {}), now, gone, changed, new_waits)
         sync.project_case_fields(session, instance, loaded.definition)
         loaded.new = False
         if runner.completed and instance.status != InstanceStatus.CANCELLED:
-            _put(instance, status=InstanceStatus.COMPLETED, ended_at=now, end_event=runner.end_event(), error=None)
+            put(instance, status=InstanceStatus.COMPLETED, ended_at=now, end_event=runner.end_event(), error=None)
             audit.record(session, instance=instance, kind=EntryKind.FINISHED, actor=actor.username,
                          element_id=instance.end_event, into=entries)
     if gone:
@@ -154,7 +152,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
     sync.forget_rows(session, EventWait, gone, [wait_id for wait_id, _ in changed])
     conn.execute(_CANCEL_OPEN_TASKS, {"ids": ids, "now": clock.now()})
     audit.write(session, entries)
-    _write_instances(session, [f.loaded.instance for f in firings])
+    lifecycle.write_cases(session, [f.loaded.instance for f in firings])
     session.flush()
     if gone or new_waits or changed:
         # What engine/runtime/timer_loop.py's flush listener notes for ORM writes: wake the loop on commit.
@@ -194,38 +192,3 @@ def _update_wait(keys: tuple):
             {_WAITS.c[k]: bindparam(f"v_{k}") for k in keys})
         _UPDATE_WAIT_STATEMENTS[keys] = stmt
     return stmt
-
-
-def _put(obj, **values) -> None:
-    for key, value in values.items():
-        set_committed_value(obj, key, value)
-
-
-# Every column a plain save changes, with the optimistic version check the mapper's
-# version_id_col makes; an error of None is SQL NULL (the second form), never JSON 'null'.
-_SAVED = ("title", "status", "updated_at", "ended_at", "end_event", "state", "serializer_version", "data",
-          "audit_head", "audit_seq")
-_SAVE_CASES = {
-    with_error: update(_INSTANCES).where(_INSTANCES.c.id == bindparam("w_id"),
-                                         _INSTANCES.c.lock_version == bindparam("w_version"))
-    .values({**{_INSTANCES.c[k]: bindparam(k) for k in _SAVED}, _INSTANCES.c.lock_version: bindparam("lock_version"),
-             _INSTANCES.c.error: bindparam("error") if with_error else null()})
-    for with_error in (True, False)}
-
-
-def _write_instances(session: Session, instances: list[Instance]) -> None:
-    """UPDATE the instances' rows, one executemany (two if some carry an error); bump their versions."""
-    groups: dict[bool, list[dict]] = defaultdict(list)
-    for instance in instances:
-        values = {k: getattr(instance, k) for k in _SAVED}
-        groups[instance.error is not None].append(
-            {**values, "error": instance.error, "lock_version": instance.lock_version + 1,
-             "w_id": instance.id, "w_version": instance.lock_version})
-    conn = session.connection()
-    for with_error, params in groups.items():
-        result = conn.execute(_SAVE_CASES[with_error], params)
-        if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(params):
-            raise StaleDataError(f"UPDATE statement on table 'instances' expected to update {len(params)} row(s); "
-                                 f"{result.rowcount} were matched.")
-    for instance in instances:
-        _put(instance, lock_version=instance.lock_version + 1)
