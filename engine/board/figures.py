@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..cases.queries import Deadline, deadline_condition, soon_until
 from ..context import context_of
+from ..errors import NotAllowed, NotFound
 from ..org.orgs import Actor
 from ..store.models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskStatus
 from . import aggregates
@@ -59,10 +60,22 @@ class Count(NamedTuple):
 
 
 class Row(NamedTuple):
-    """One township's or member unit's counts (the COUNTS, in order)."""
+    """One area's (county or township) or member unit's counts (the COUNTS, in order).
+
+    ``drill``: the area lies wholly in the viewer's scope, so its own board (``board(area=code)``) can be opened.
+    """
     code: str
     name: str
     counts: list[Count]
+    drill: bool = False
+
+
+class Area(NamedTuple):
+    """An org the board is narrowed to, and the areas above it inside the viewer's scope (outermost first)."""
+    code: str
+    name: str
+    kind: str
+    trail: list[tuple[str, str]]  # (code, name)
 
 
 @dataclass(frozen=True)
@@ -102,10 +115,12 @@ class Board:
     month_start: date
     window_start: date
     counts: list[Count]
-    by_township: list[Row]
+    area: Area | None                    # the org the board is narrowed to (None: the viewer's whole scope)
+    area_level: str                      # what ``by_area`` holds: 'township', or 'county' when the scope spans counties
+    by_area: list[Row]
     by_unit: list[Row]
     by_type: list[Count]                 # cases started in the window, by process
-    township_started: list[Count]        # cases started in the window, by township
+    area_started: list[Count]            # cases started in the window, by area
     started_by_month: list[Count]
     closed_by_month: list[Count]
     cards: list[Count]                   # supervision items in progress, by card
@@ -118,13 +133,14 @@ _MEMOS_LOCK = threading.Lock()
 
 
 class _Orgs:
-    """The townships and member units as light rows, and which of them an org lies in (read from its path).
+    """The counties, townships and member units as light rows, and which of them an org lies in (read from its path).
 
     The counts come keyed by the org's path, so a county of thousands of villages never has to be
     loaded to tell which township each lies in.
     """
 
     def __init__(self, rows):
+        self.counties = [o for o in rows if o.kind == "county"]
         self.townships = [o for o in rows if o.kind == "township"]
         self.units = [o for o in rows if o.kind == "unit"]
         self._by_id = {str(o.id): o for o in rows}
@@ -139,10 +155,10 @@ class _Orgs:
             self._memo: dict[str, tuple] = _MEMOS[key]
 
     def _of(self, path: str | None) -> tuple:
-        """The outermost township and unit on ``path`` (the org itself included), each None when there is none."""
+        """The outermost township, unit and county on ``path`` (the org itself included), each None when there is none."""
         found = self._memo.get(path)
         if found is None:
-            township = unit = None
+            township = unit = county = None
             for i in (path or "").split("/"):
                 a = self._by_id.get(i)
                 if a is not None:
@@ -150,7 +166,9 @@ class _Orgs:
                         township = a
                     elif unit is None and a.kind == "unit":
                         unit = a
-            found = self._memo[path] = (township, unit)
+                    elif county is None and a.kind == "county":
+                        county = a
+            found = self._memo[path] = (township, unit, county)
         return found
 
     def paths_of(self, session: Session, ids: set[int]) -> dict[int, str]:
@@ -167,9 +185,17 @@ class _Orgs:
     def unit_of(self, path: str | None):
         return self._of(path)[1]
 
+    def county_of(self, path: str | None):
+        return self._of(path)[2]
 
-def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Board:
-    """Return the board's counts and series for what the actor may see."""
+
+def board(session: Session, *, actor: Actor, now: datetime | None = None, area: str | None = None) -> Board:
+    """Return the board's counts and series for what the actor may see, or for the org ``area`` (a code) within it.
+
+    Its rows are per township, or per county when what it covers spans more than one county (a
+    市级 leader's board: a county's row opens that county's board, ``area=<county>``, whose rows
+    are its townships). Narrowed to an area, every figure's link carries the area as well.
+    """
     now = now or clock.now()
     zone = ZoneInfo(context_of(session).settings.timezone)
     today = now.astimezone(zone).date()
@@ -179,8 +205,13 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
     orgs = _load_orgs(session)
 
     months = [_months_back(month_start, MONTHS - 1 - i) for i in range(MONTHS)]
-    trend_figures = _trend_figures(today=today, month_start=month_start, zone=zone)
-    scope = viewer_scope(session, actor=actor)
+    scope = viewer = viewer_scope(session, actor=actor)
+    narrowed = None
+    if area is not None:
+        narrowed = _area(session, scope=viewer, code=area)
+        scope = ViewerScope((narrowed.path,), ())
+    near = {"org": narrowed.code} if narrowed is not None else {}  # every search link keeps to the area
+    trend_figures = _trend_figures(today=today, month_start=month_start, zone=zone, near=near)
     found = _tallied(session, scope=scope, orgs=orgs, now=now, zone=zone, today=today, months=months,
                      trend_figures=trend_figures)
     if found is None:
@@ -189,55 +220,98 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None) -> Boa
                         tomorrow=tomorrow, trend_figures=trend_figures)
     per_org, by_process, by_org, started, closed = (found.per_org, found.by_process, found.by_org, found.started,
                                                     found.closed)
-    links = _count_links(month_start, today)
+    links = _count_links(month_start, today, near)
+    inside = _inside(scope)
+    # The rows: per township, or per county when the townships shown lie in more than one.
+    shown = [t for t in orgs.townships if inside(t.path)]
+    if len({orgs.county_of(t.path) for t in shown} - {None}) > 1:
+        level, area_of, candidates = "county", orgs.county_of, orgs.counties
+    else:
+        level, area_of, candidates = "township", orgs.township_of, orgs.townships
     totals = [0] * len(COUNTS)
-    by_township: dict[int, list[int]] = {}
-    township_of = orgs.township_of
+    by_area: dict[int, list[int]] = {}
     for path, values in per_org.items():  # one pass: a county's villages can be thousands
         totals = [a + b for a, b in zip(totals, values)]
-        township = township_of(path)
-        if township is not None:
-            row = by_township.get(township.id)
-            by_township[township.id] = list(values) if row is None else [a + b for a, b in zip(row, values)]
+        a = area_of(path)
+        if a is not None:
+            row = by_area.get(a.id)
+            by_area[a.id] = list(values) if row is None else [a + b for a, b in zip(row, values)]
     counts = [_count(key, totals[i], links[key]) for i, (key, _, _) in enumerate(COUNTS)]
-    granted = tuple(p for _, p in actor.grants)
-    shown = [t for t in orgs.townships if t.id in by_township or t.path.startswith(granted)]
-    township_rows = _rows_of(shown, by_township, links, "org")
+    started_in: dict[int, int] = {}
+    for path, n in by_org.items():
+        a = area_of(path)
+        if a is not None:
+            started_in[a.id] = started_in.get(a.id, 0) + n
+    areas = [a for a in candidates if a.id in by_area or a.id in started_in or inside(a.path)]
+    whole = scope.paths or ()
+    area_rows = _rows_of(areas, by_area, links, "org",
+                         drill=lambda a: inside(a.path) and (a.path,) != whole)
     unit_rows = _unit_rows(session, scope=scope, orgs=orgs, now=now, horizon=soon_until(session, now),
                            month_start=_start(month_start, zone), tomorrow=tomorrow, links=links)
 
     # Each process's name as its latest version has it (later versions overwrite earlier ones).
     names = dict(session.connection().execute(select(ProcessDefinition.key, ProcessDefinition.name)
                                               .order_by(ProcessDefinition.key, ProcessDefinition.version)).all())
-    since = {"from": window_start.isoformat()}
+    since = {"from": window_start.isoformat(), **near}
     by_type = [Count(key, names.get(key, key), key, n, ListLink("search", {**since, "process": key}))
                for key, n in sorted(by_process.items(), key=lambda kv: (-kv[1], kv[0]))]
-    started_in: dict[int, int] = {}
-    for path, n in by_org.items():
-        township = orgs.township_of(path)
-        if township is not None:
-            started_in[township.id] = started_in.get(township.id, 0) + n
-    make = tuple.__new__  # as in _rows_of: one figure per township
-    township_started = [make(Count, (t.code, t.name, t.code, started_in.get(t.id, 0),
-                                     make(ListLink, ("search", {**since, "org": t.code})))) for t in shown]
+    make = tuple.__new__  # as in _rows_of: one figure per area
+    area_started = [make(Count, (a.code, a.name, a.code, started_in.get(a.id, 0),
+                                 make(ListLink, ("search", {**since, "org": a.code})))) for a in areas]
     started_by_month, closed_by_month = [], []
     for i, first in enumerate(months):
         last = (months[i + 1] if i + 1 < MONTHS else _months_back(month_start, -1)) - timedelta(days=1)
         last = min(last, today)
         label = f"{first.year}年{first.month}月"
-        span = {"from": first.isoformat(), "to": last.isoformat()}
+        span = {"from": first.isoformat(), "to": last.isoformat(), **near}
         started_by_month.append(Count(first.strftime("%Y-%m"), label, first.strftime("%Y-%m"), started[i],
                                       ListLink("search", span)))
         closed_by_month.append(Count(first.strftime("%Y-%m"), label, first.strftime("%Y-%m"), closed[i], ListLink(
             "search", {"status": InstanceStatus.COMPLETED.value, "closed_from": first.isoformat(),
-                       "closed_to": last.isoformat()})))
+                       "closed_to": last.isoformat(), **near})))
 
     return Board(now=now, today=today, month_start=month_start, window_start=window_start, counts=counts,
-                 by_township=township_rows, by_unit=unit_rows, by_type=by_type, township_started=township_started,
+                 area=None if narrowed is None else _area_ref(session, narrowed, viewer=viewer),
+                 area_level=level, by_area=area_rows, by_unit=unit_rows, by_type=by_type, area_started=area_started,
                  started_by_month=started_by_month, closed_by_month=closed_by_month,
-                 cards=_cards(session, actor=actor, scope=scope, now=now),
+                 cards=_cards(session, actor=actor, scope=scope, now=now, area=narrowed),
                  trends=_trends(trend_figures, found.trends),
                  rates=_rates(session, actor=actor, scope=scope, today=today, month_start=month_start, zone=zone))
+
+
+def _inside(scope: ViewerScope):
+    """Return a test of whether an org (by path) lies wholly in the scope's subtrees."""
+    if scope.everything:
+        return lambda path: True
+    paths = scope.paths
+    return lambda path: path.startswith(paths)
+
+
+def _area(session: Session, *, scope: ViewerScope, code: str):
+    """Return the org ``code`` names, which must lie in the viewer's subtrees."""
+    org = session.connection().execute(select(Org.id, Org.code, Org.name, Org.kind, Org.path)
+                                       .where(Org.code == code)).first()
+    if org is None:
+        raise NotFound(f"没有编码为“{code}”的单位或地区", message_en=f"No org or area has the code {code!r}")
+    if not _inside(scope)(org.path):
+        raise NotAllowed(f"“{org.name}”不在您的查看范围内，无法查看其看板",
+                         message_en=f"{org.name} is outside what you may see; its board cannot be opened")
+    return org
+
+
+def _area_ref(session: Session, org, *, viewer: ViewerScope) -> Area:
+    """The area with the areas above it that the viewer may open (for a breadcrumb back up)."""
+    inside = _inside(viewer)
+    above = [int(i) for i in org.path.strip("/").split("/")[:-1]]
+    rows = session.connection().execute(select(Org.id, Org.code, Org.name, Org.path).where(Org.id.in_(above))).all() \
+        if above else []
+    by_id = {r.id: r for r in rows}
+    # An area holding the viewer's whole scope is the board without an area: the trail's first step.
+    scope_paths = viewer.paths if viewer.paths is not None else tuple(
+        session.scalars(select(Org.path).where(Org.parent_id.is_(None))))
+    trail = [(by_id[i].code, by_id[i].name) for i in above
+             if i in by_id and inside(by_id[i].path) and not all(p.startswith(by_id[i].path) for p in scope_paths)]
+    return Area(org.code, org.name, org.kind, trail)
 
 
 def _start(day: date, zone: ZoneInfo) -> datetime:
@@ -252,7 +326,8 @@ def _months_back(month_start: date, n: int) -> date:
 
 def _load_orgs(session: Session) -> _Orgs:
     return _Orgs(session.connection().execute(select(Org.id, Org.code, Org.name, Org.kind, Org.path)
-                                              .where(Org.kind.in_(("township", "unit"))).order_by(Org.path)).all())
+                                              .where(Org.kind.in_(("county", "township", "unit")))
+                                              .order_by(Org.path)).all())
 
 
 def _count_conditions(session: Session, *, now: datetime, month_start: datetime, tomorrow: datetime) -> list:
@@ -265,17 +340,18 @@ def _count_conditions(session: Session, *, now: datetime, month_start: datetime,
                  Instance.ended_at < tomorrow)]
 
 
-def _count_links(month_start: date, today: date) -> dict[str, ListLink]:
-    running = {"status": InstanceStatus.RUNNING.value}
+def _count_links(month_start: date, today: date, near: dict[str, str]) -> dict[str, ListLink]:
+    running = {"status": InstanceStatus.RUNNING.value, **near}
     return {"in_progress": ListLink("search", running),
             "due_soon": ListLink("search", {**running, "deadline": Deadline.SOON.value}),
             "overdue": ListLink("search", {**running, "deadline": Deadline.OVERDUE.value}),
             "closed_this_month": ListLink("search", {"status": InstanceStatus.COMPLETED.value,
                                                      "closed_from": month_start.isoformat(),
-                                                     "closed_to": today.isoformat()})}
+                                                     "closed_to": today.isoformat(), **near})}
 
 
-def _rows_of(orgs: list, values: dict[int, list[int]], links: dict[str, ListLink], param: str) -> list[Row]:
+def _rows_of(orgs: list, values: dict[int, list[int]], links: dict[str, ListLink], param: str,
+             drill=lambda org: False) -> list[Row]:
     """One row of COUNTS per org (its ``values``, zeros if none), each linked to its list narrowed to the org.
 
     Hundreds of townships make thousands of counts per request: the tuples are made directly
@@ -284,7 +360,8 @@ def _rows_of(orgs: list, values: dict[int, list[int]], links: dict[str, ListLink
     zeros, make = [0] * len(COUNTS), tuple.__new__
     figures = [(key, zh, en, links[key].page, links[key].params) for key, zh, en in COUNTS]
     return [make(Row, (o.code, o.name, [make(Count, (key, zh, en, int(n), make(ListLink, (page, {**params, param: o.code}))))
-                                         for (key, zh, en, page, params), n in zip(figures, values.get(o.id, zeros))]))
+                                         for (key, zh, en, page, params), n in zip(figures, values.get(o.id, zeros))],
+                       drill(o)))
             for o in orgs]
 
 
@@ -470,15 +547,16 @@ def _window_series(session: Session, *, where, months: list[date], zone: ZoneInf
     return by_process, by_org, started_n, closed_n
 
 
-def _cards(session: Session, *, actor: Actor, scope: ViewerScope, now: datetime) -> list[Count]:
-    """Return the supervision items in progress by card, each linked to the ledger filtered to it."""
+def _cards(session: Session, *, actor: Actor, scope: ViewerScope, now: datetime, area=None) -> list[Count]:
+    """Return the supervision items in progress by card, each linked to the ledger filtered to it (and to ``area``)."""
+    near = {} if area is None else {"township": area.code}  # the ledger's filter takes any org's subtree
     items, _ = ledger(session, actor=actor, flt=LedgerFilter(status=ItemStatus.IN_PROGRESS, limit=10**9), now=now,
                       scope=scope)
     out = []
     for card in Card:
         zh, en = CARD_LABELS[card]
         out.append(Count(card.value, zh, en, sum(i.card == card for i in items), ListLink(
-            "ledger", {"status": ItemStatus.IN_PROGRESS.value, "card": card.value})))
+            "ledger", {"status": ItemStatus.IN_PROGRESS.value, "card": card.value, **near})))
     return out
 
 
@@ -500,7 +578,7 @@ def _rates(session: Session, *, actor: Actor, scope: ViewerScope, today: date, m
                  now[key].denominator, before[key].value) for key in RATES if key in now]
 
 
-def _trend_figures(*, today: date, month_start: date, zone: ZoneInfo) -> list:
+def _trend_figures(*, today: date, month_start: date, zone: ZoneInfo, near: dict[str, str]) -> list:
     """Return new and closed cases this month to date and the same days of the month before.
 
     Each as (key, 中文, English, condition on ``Instance``, list filters, (first day, last day)).
@@ -512,12 +590,12 @@ def _trend_figures(*, today: date, month_start: date, zone: ZoneInfo) -> list:
             lower, upper = _start(first, zone), _start(last + timedelta(days=1), zone)
             if key == "started":
                 condition = and_(Instance.started_at >= lower, Instance.started_at < upper)
-                params = {"from": first.isoformat(), "to": last.isoformat()}
+                params = {"from": first.isoformat(), "to": last.isoformat(), **near}
             else:
                 condition = and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= lower,
                                  Instance.ended_at < upper)
                 params = {"status": InstanceStatus.COMPLETED.value, "closed_from": first.isoformat(),
-                          "closed_to": last.isoformat()}
+                          "closed_to": last.isoformat(), **near}
             figures.append((key, zh, en, condition, params, (first, last)))
     return figures
 
@@ -529,4 +607,4 @@ def _trends(figures: list, values: list[int]) -> list[Trend]:
     return [Trend(c.key, c.label, c.label_en, c, previous) for c, previous in zip(counts[::2], counts[1::2])]
 
 
-__all__ = ["Board", "Count", "Rate", "Row", "Trend", "ListLink", "COUNTS", "MONTHS", "board"]
+__all__ = ["Area", "Board", "Count", "Rate", "Row", "Trend", "ListLink", "COUNTS", "MONTHS", "board"]

@@ -132,7 +132,7 @@ def test_a_case_in_a_village_or_grid_due_today_counts_in_its_township(seeded):  
                       .values(due_at=NOW + timedelta(hours=hours)))
         s.flush()
         assert _assert_tallied_equals_direct(s, ["he.ld", "lin.ld", "cao.ld"]) == 3
-        rows = {r.code: r for r in board(s, actor=actor_for(s, username="he.ld"), now=NOW).by_township}
+        rows = {r.code: r for r in board(s, actor=actor_for(s, username="he.ld"), now=NOW).by_area}
         due = {key: {code: r.counts[i].value for code, r in rows.items()} for i, (key, *_) in enumerate(figures.COUNTS)}
         assert due["due_soon"]["chengguan"] >= 1 and due["overdue"]["hexi"] >= 1 and due["due_soon"]["xinzhuang"] >= 1
     finally:

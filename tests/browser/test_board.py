@@ -15,7 +15,7 @@ from engine.store.models import Instance
 
 from .conftest import delete_cases_after, shoot
 
-CHARTS = ["chart-months", "chart-types", "chart-townships", "chart-cards"]
+CHARTS = ["chart-months", "chart-types", "chart-areas", "chart-cards"]
 # A canvas counts as drawn when enough of its pixels are not blank.
 PAINTED = """id => {
   const canvas = document.querySelector('#' + id + ' canvas');
@@ -83,6 +83,27 @@ def test_the_leader_lands_on_the_board_sees_drawn_charts_and_clicks_through(new_
         page.mouse.click(box["x"] + month_new["x"] - 6, box["y"] + month_new["y"])
         page.wait_for_url(re.compile(r"/search\?from="))
         assert _total(page) == month_new["value"]
+
+
+def test_a_township_row_opens_the_township_board_and_the_way_back(new_page, history):
+    page = new_page("he.ld")
+    row = page.locator("#by-area tbody tr").filter(has_text="城关镇")
+    in_progress = int(row.locator("td.num").first.inner_text())
+    row.locator("td.primary a").click()
+    page.wait_for_url(re.compile(r"/board\?area=chengguan$"))
+    assert page.inner_text("h1") == "看板 · 城关镇"
+    assert "全部范围" in page.inner_text("[data-testid=board-trail]")
+    assert int(page.inner_text("a.kpi[data-key=in_progress] .kpi-value")) == in_progress
+    for chart in CHARTS:
+        page.wait_for_selector(f"#{chart} canvas")
+    shoot(page, "board-township-desktop")
+    page.click("a.kpi[data-key=in_progress]")
+    page.wait_for_url(re.compile(r"/search\?.*org=chengguan"))
+    assert _total(page) == in_progress
+    page.go_back()
+    page.click("[data-testid=board-up]")
+    page.wait_for_url(re.compile(r"/board$"))
+    assert page.inner_text("h1") == "看板"
 
 
 def test_the_board_on_a_phone(new_page, history):

@@ -79,7 +79,7 @@ def test_the_api_gives_the_figures_of_the_page_each_with_its_list(seeded, client
     client.get("/logout")
     login(client, "lin.ld")
     town = client.get("/api/v1/board").get_json()
-    assert [r["code"] for r in town["by_township"]] == ["chengguan"]
+    assert [r["code"] for r in town["by_area"]] == ["chengguan"]
     assert town["counts"][0]["value"] < body["counts"][0]["value"]
 
 
@@ -125,3 +125,39 @@ def test_a_figure_links_where_url_for_would(app):
     with app.test_request_context("/"):
         for link in links:
             assert link_url(link) == url_for(PAGES[link.page], **link.params)
+
+
+def test_a_township_row_opens_its_own_board_with_a_way_back(seeded, client, login):
+    login(client, "he.ld")
+    county = client.get("/api/v1/board").get_json()
+    row = next(r for r in county["by_area"] if r["code"] == "chengguan")
+    assert county["area"] is None and county["area_level"] == "township"
+    assert row["board_url"] == "/board?area=chengguan"
+    town = client.get("/api/v1/board?area=chengguan").get_json()
+    assert town["area"] == {"code": "chengguan", "name": "城关镇", "kind": "township", "trail": [], "up_url": "/board"}
+    assert [c["value"] for c in town["counts"]] == [c["value"] for c in row["counts"]]
+    assert town["counts"][0]["params"] == {"status": "running", "org": "chengguan"}
+    assert town["cards"][0]["params"]["township"] == "chengguan"
+    for figure in [*town["counts"], *town["cards"], town["trends"][0]["current"]]:
+        assert _listed(client, figure["url"]) == figure["value"], figure
+    # The page: the township's name in the title, the way back, and the same numbers.
+    page = client.get(row["board_url"]).get_data(as_text=True)
+    assert "看板 · 城关镇" in page
+    assert re.search(r'href="/board"[^>]*data-testid="board-up"', page)
+    assert [int(v) for _, _, v in KPI.findall(page)] == [c["value"] for c in town["counts"]]
+    county_page = client.get("/board").get_data(as_text=True)
+    assert 'href="/board?area=chengguan"' in county_page
+
+
+def test_a_board_outside_the_scope_or_of_no_org_is_refused_in_chinese(seeded, client, login):
+    login(client, "lin.ld")
+    refused = client.get("/api/v1/board?area=hexi")
+    assert refused.status_code == 403
+    assert "河西乡" in refused.get_json()["message"] and "不在您的查看范围内" in refused.get_json()["message"]
+    unknown = client.get("/api/v1/board?area=nowhere")
+    assert unknown.status_code == 404 and "nowhere" in unknown.get_json()["message"]
+    page = client.get("/board?area=hexi")
+    assert page.status_code == 403 and "不在您的查看范围内" in page.get_data(as_text=True)
+    # Her own township's row has nothing to open: it is her whole board.
+    own = client.get("/api/v1/board").get_json()
+    assert [(r["code"], r["board_url"]) for r in own["by_area"]][0] == ("chengguan", None)

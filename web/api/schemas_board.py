@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 from flask import g, url_for
 from marshmallow import fields
 
-from engine.board.figures import Board, Count, ListLink, Row
+from engine.board.figures import Area, Board, Count, ListLink, Row
 
 from .schemas import Strict
 
@@ -50,6 +50,27 @@ class RowSchema(Strict):
     name = fields.String(required=True)
     counts = fields.List(fields.Nested(CountSchema), required=True,
                          metadata={"description": "在办、3个工作日内到期、已超期、本月办结"})
+    board_url = fields.String(allow_none=True, metadata={
+        "description": "该地区自己的看板（`?area=组织编码`）；地区不全在您的查看范围内时（如借阅、抄送所见），及成员单位行，为空"})
+
+
+class AreaLinkSchema(Strict):
+    code = fields.String(required=True)
+    name = fields.String(required=True)
+    board_url = fields.String(required=True)
+
+
+class AreaSchema(Strict):
+    code = fields.String(required=True, metadata={"description": "看板限定的地区（组织编码）"})
+    name = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"description": "county 县（市、区）、township 乡镇（街道）等"})
+    trail = fields.List(fields.Nested(AreaLinkSchema), required=True,
+                        metadata={"description": "其上级地区中您可查看者（由外到内），供逐级返回"})
+    up_url = fields.String(required=True, metadata={"description": "上一级看板的地址（最外一级为您的全部范围）"})
+
+
+class BoardArgs(Strict):
+    area = fields.String(metadata={"description": "只看该地区（县、乡镇等组织编码，须在您的查看范围内）；不填为全部范围"})
 
 
 class TrendSchema(Strict):
@@ -78,12 +99,17 @@ class BoardSchema(Strict):
     window_start = fields.Date(required=True, metadata={"description": "图表统计的起始日（含本月共6个月）"})
     counts = fields.List(fields.Nested(CountSchema), required=True,
                          metadata={"description": "在办案件、3个工作日内到期、已超期、本月办结"})
-    by_township = fields.List(fields.Nested(RowSchema), required=True)
+    area = fields.Nested(AreaSchema, allow_none=True, required=True,
+                         metadata={"description": "看板限定的地区；为空表示您的全部查看范围"})
+    area_level = fields.String(required=True, metadata={
+        "description": "by_area 的层级：township 按乡镇（街道）；范围跨多个县时为 county 按县（市、区），每行可打开该县的看板"})
+    by_area = fields.List(fields.Nested(RowSchema), required=True,
+                          metadata={"description": "按地区（见 area_level）：在办、3个工作日内到期、已超期、本月办结"})
     by_unit = fields.List(fields.Nested(RowSchema), required=True,
                           metadata={"description": "按成员单位：该单位办理过或正在办理其环节的案件"})
     by_type = fields.List(fields.Nested(CountSchema), required=True, metadata={"description": "统计期内新增案件，按流程"})
-    township_started = fields.List(fields.Nested(CountSchema), required=True,
-                                   metadata={"description": "统计期内新增案件，按乡镇"})
+    area_started = fields.List(fields.Nested(CountSchema), required=True,
+                               metadata={"description": "统计期内新增案件，按地区（见 area_level）"})
     started_by_month = fields.List(fields.Nested(CountSchema), required=True)
     closed_by_month = fields.List(fields.Nested(CountSchema), required=True)
     cards = fields.List(fields.Nested(CountSchema), required=True, metadata={"description": "办理中的督办事项，按亮牌"})
@@ -97,8 +123,26 @@ def count_dict(c: Count) -> dict:
             "params": dict(c.link.params), "url": link_url(c.link)}
 
 
+def board_url(code: str | None) -> str:
+    """Return the board's page for the area ``code`` (None: the viewer's whole scope)."""
+    bases = g.setdefault("board_page_urls", {})
+    base = bases.get("board")
+    if base is None:
+        base = bases["board"] = url_for("pages.board_page")
+    return base if code is None else f"{base}?{urlencode([('area', code)], safe=_SAFE)}"
+
+
 def _row(r: Row) -> dict:
-    return {"code": r.code, "name": r.name, "counts": [count_dict(c) for c in r.counts]}
+    return {"code": r.code, "name": r.name, "counts": [count_dict(c) for c in r.counts],
+            "board_url": board_url(r.code) if r.drill else None}
+
+
+def _area(a: Area | None) -> dict | None:
+    if a is None:
+        return None
+    trail = [{"code": code, "name": name, "board_url": board_url(code)} for code, name in a.trail]
+    return {"code": a.code, "name": a.name, "kind": a.kind, "trail": trail,
+            "up_url": trail[-1]["board_url"] if trail else board_url(None)}
 
 
 def board_dict(b: Board) -> dict:
@@ -106,8 +150,9 @@ def board_dict(b: Board) -> dict:
     return {
         "as_of": b.now, "month_start": b.month_start, "window_start": b.window_start,
         "counts": [count_dict(c) for c in b.counts],
-        "by_township": [_row(r) for r in b.by_township], "by_unit": [_row(r) for r in b.by_unit],
-        "by_type": [count_dict(c) for c in b.by_type], "township_started": [count_dict(c) for c in b.township_started],
+        "area": _area(b.area), "area_level": b.area_level,
+        "by_area": [_row(r) for r in b.by_area], "by_unit": [_row(r) for r in b.by_unit],
+        "by_type": [count_dict(c) for c in b.by_type], "area_started": [count_dict(c) for c in b.area_started],
         "started_by_month": [count_dict(c) for c in b.started_by_month],
         "closed_by_month": [count_dict(c) for c in b.closed_by_month],
         "cards": [count_dict(c) for c in b.cards],
@@ -119,4 +164,4 @@ def board_dict(b: Board) -> dict:
     }
 
 
-__all__ = ["BoardSchema", "board_dict", "count_dict", "link_url"]
+__all__ = ["BoardArgs", "BoardSchema", "board_dict", "board_url", "count_dict", "link_url"]

@@ -5,6 +5,8 @@ ECharts) draw from that JSON, and every bar and slice opens the list behind it.
 """
 from __future__ import annotations
 
+from flask import request
+
 from engine.board.figures import board
 
 from .. import db
@@ -24,5 +26,5 @@ def sees_board(me) -> bool:
 
 @bp.get("/board")
 def board_page():
-    data = board_dict(board(db.session(), actor=actor()))
+    data = board_dict(board(db.session(), actor=actor(), area=(request.args.get("area") or "").strip()[:64] or None))
     return render("board/board.html", board=data)

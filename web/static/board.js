@@ -53,14 +53,14 @@
     }]
   }, [data.by_type]);
 
-  draw("chart-townships", {
+  draw("chart-areas", {
     tooltip: { trigger: "axis" },
     grid: grid,
     xAxis: { type: "value", minInterval: 1 },
-    yAxis: { type: "category", inverse: true, data: data.township_started.map(label) },
-    series: [{ type: "bar", data: data.township_started.map(function (p) { return p.value; }), itemStyle: { color: "#1f4e79" },
+    yAxis: { type: "category", inverse: true, data: data.area_started.map(label) },
+    series: [{ type: "bar", data: data.area_started.map(function (p) { return p.value; }), itemStyle: { color: "#1f4e79" },
                label: { show: true, position: "right" } }]
-  }, [data.township_started]);
+  }, [data.area_started]);
 
   draw("chart-cards", {
     tooltip: { trigger: "axis" },
