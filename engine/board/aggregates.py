@@ -29,7 +29,7 @@ from sqlalchemy import Index, Integer, String, UniqueConstraint, and_, bindparam
     or_, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
-from sqlalchemy.orm import Mapped, Session, aliased, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from ..org.visibility import orgs_under
 from ..store.db import Base
@@ -481,13 +481,13 @@ def deadline_bounds(*, horizon: datetime, today: date, zone) -> list[datetime]:
 
 
 def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today: date, bounds: list[datetime],
-                    org_paths: tuple[str, ...] | None = None) -> tuple[dict[int, list[int]], dict[str, list[int]]]:
+                    org_paths: tuple[str, ...] | None = None) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """Return the running cases [due soon, overdue] (earliest open deadline by ``horizon``, or past ``now``) per org.
 
     Whole days are summed from the deadline tallies (per township), returned by org id: overdue
     before today, due soon from tomorrow to the day before the horizon's. Only today's and the
-    horizon day's deadlines are read from ``board_open_cases`` itself, returned by a path in the
-    same township as the case's org (its own if a township, else its parent's). ``bounds`` are the local midnights (UTC+8 midnights) of today, tomorrow and the
+    horizon day's deadlines are read from ``board_open_cases`` itself, returned by the id of an org
+    in the same township as the case's org (its own if a township or a root, else its parent's). ``bounds`` are the local midnights (UTC+8 midnights) of today, tomorrow and the
     horizon's day (``deadline_bounds``).
     """
     last = bounds[2].date()
@@ -496,10 +496,10 @@ def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today
     conn = session.connection()  # Core rows
     by_id = {org_id: [int(soon or 0), int(late or 0)] for org_id, soon, late in conn.execute(tallied).all()}
     today_start, tomorrow_start, last_start = bounds
-    by_path = {path: [int(soon or 0), int(overdue or 0)] for path, soon, overdue in conn.execute(
+    by_place = {org_id: [int(soon or 0), int(overdue or 0)] for org_id, soon, overdue in conn.execute(
         open_cases, {"now": now, "horizon": horizon, "today_start": today_start, "tomorrow_start": tomorrow_start,
                      "last_start": last_start}).all()}
-    return by_id, by_path
+    return by_id, by_place
 
 
 def _deadline_statements(today: date, last: date, org_paths):
@@ -538,13 +538,13 @@ def _deadline_statements(today: date, last: date, org_paths):
     where = [or_(*days), BoardOpenCase.due_at <= horizon]
     if org_paths is not None:
         where.append(BoardOpenCase.org_id.in_(orgs_under(list(org_paths))))
-    # By the case org's path if it is a township, else by its parent's: the same township (a
-    # case's org is one level or more inside it), in a few hundred rows instead of a row per village.
-    parent = aliased(Org)
-    place = case((Org.kind == "township", Org.path), else_=func.coalesce(parent.path, Org.path))
+    # By the case org's id if it is a township (or a root), else by its parent's: the same township
+    # (a case's org is one level or more inside it), in a few hundred rows instead of a row per
+    # village, with one join (the parents' paths are the caller's: most are townships it holds).
+    place = case((Org.kind == "township", Org.id), else_=func.coalesce(Org.parent_id, Org.id))
     open_cases = (select(place, func.sum(case((BoardOpenCase.due_at > now, 1), else_=0)),
                          func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
-                  .join(Org, Org.id == BoardOpenCase.org_id).outerjoin(parent, parent.id == Org.parent_id)
+                  .join(Org, Org.id == BoardOpenCase.org_id)
                   .where(*where).group_by(place))
     return tallied, open_cases
 

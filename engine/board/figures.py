@@ -445,9 +445,9 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
     # Per org: closed this month, started in the window (and, added by ``sums``, running now).
     org_spans = [Span(CLOSED, months[-1], today), Span(STARTED, months[0], today)]
     by_process, by_org = aggregates.sums(session, spans=spans, org_spans=org_spans, today=today, org_paths=org_paths)
-    due, due_by_path = aggregates.deadline_counts(session, now=now, horizon=horizon, today=today, bounds=due_bounds,
-                                                  org_paths=org_paths)
-    path_of = orgs.paths_of(session, set(by_org) | set(due))
+    due, due_near = aggregates.deadline_counts(session, now=now, horizon=horizon, today=today, bounds=due_bounds,
+                                               org_paths=org_paths)
+    path_of = orgs.paths_of(session, set(by_org) | set(due) | set(due_near))
     n = len(months)
     found = _Found({}, {}, {}, [0] * n, [0] * n, [0] * len(trend_figures))
     for process_key, values in by_process.items():
@@ -463,7 +463,7 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
         row[3] += closed_now
         if started:
             found.by_org[path] = found.by_org.get(path, 0) + started
-    for path, (soon, overdue) in [(path_of[org_id], v) for org_id, v in due.items()] + list(due_by_path.items()):
+    for path, (soon, overdue) in [(path_of[org_id], v) for org_id, v in [*due.items(), *due_near.items()]]:
         township = orgs.township_of(path)  # a case's own org, often a village: counted where its township is
         row = found.per_org.setdefault(path if township is None else township.path, [0] * len(COUNTS))
         row[1] += soon

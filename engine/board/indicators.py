@@ -19,7 +19,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 
-from sqlalchemy import and_, case, distinct, exists, func, or_, select, true
+from sqlalchemy import and_, case, distinct, exists, func, literal, or_, select, true, union_all
 from sqlalchemy.orm import Session, aliased
 
 from ..context import context_of
@@ -161,17 +161,17 @@ def _counts(session: Session, viewer: ViewerScope, org_path: str | None, periods
             for stmt in _statements(viewer, org_path, start, end, keys):
                 sub = stmt.subquery()
                 hit = case((sub.c[1], 1), else_=0)
-                parts.append(select(func.count(distinct(sub.c[0])).label("p"), func.coalesce(func.sum(hit), 0).label("r"),
-                                    func.count(distinct(case((sub.c[1], sub.c[0]), else_=None))).label("c")).subquery())
-        joined = parts[0]
-        for part in parts[1:]:
-            joined = joined.join(part, true())  # one row each: a cross join of single rows
-        stmt = select(*[c for part in parts for c in part.c]).select_from(joined)
+                parts.append(select(literal(len(parts)).label("i"), func.count(distinct(sub.c[0])).label("p"),
+                                    func.coalesce(func.sum(hit), 0).label("r"),
+                                    func.count(distinct(case((sub.c[1], sub.c[0]), else_=None))).label("c")))
+        # One row per figure: a UNION ALL, not a cross join of single rows, whose join order
+        # PostgreSQL searches on every execution (2.6 ms of planning for ten figures, five times the run).
+        stmt = union_all(*parts)
         with _COUNTED_LOCK:
             _COUNTED[memo] = stmt
             while len(_COUNTED) > 32:
                 _COUNTED.popitem(last=False)
-    values = list(session.connection().execute(stmt).one())
+    values = [v for _, *row in sorted(session.connection().execute(stmt).all()) for v in row]
     out = []
     for i in range(len(periods)):
         figures = []
