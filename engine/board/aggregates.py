@@ -426,19 +426,27 @@ class _Built:
 _BUILT = _Built()
 
 
+def built(key, build):
+    """Return the statement kept under ``key``, building it with ``build()`` the first time (see ``_Built``)."""
+    return _BUILT.get(key, build)
+
+
 def sums(session: Session, *, spans: list[Span], org_spans: list[Span], today: date | None = None,
-         org_paths: tuple[str, ...] | None = None):
+         org_paths: tuple[str, ...] | None = None, due_until: date | None = None):
     """Return each span's count per process, and each of ``org_spans``' counts and the cases running now per org id.
 
     ``org_paths`` are the subtrees whose orgs' rows count (None: every org); the orgs are tally
     orgs (townships) for folded rows and case orgs for the deltas not yet folded. Two queries: the
     totals grouped by period (a few dozen rows, the spans added up here), and the few figures the
-    board shows per township grouped by org.
+    board shows per township grouped by org. With ``due_until`` (the horizon's local day), each
+    org's figures end with the deadlines of whole days from the deadline tallies: [due soon, overdue]
+    (see ``deadline_counts``), read in the same statement.
     """
     spans_terms = [(span.kind, _terms(span, today)) for span in spans]
     org_terms = [(span.kind, _terms(span, today)) for span in org_spans]
-    by_period, by_org = _BUILT.get(("sums", _frozen(spans_terms), _frozen(org_terms), org_paths),
-                                   lambda: _sums_statements(spans_terms, org_terms, org_paths))
+    due = None if due_until is None else _due_terms(today, due_until)
+    by_period, by_org = _BUILT.get(("sums", _frozen(spans_terms), _frozen(org_terms), org_paths, due),
+                                   lambda: _sums_statements(spans_terms, org_terms, org_paths, due))
     conn = session.connection()  # Core rows
     by_process: dict[str, list[int]] = {}
     for kind, period, process_key, n in conn.execute(by_period).all():
@@ -453,7 +461,7 @@ def _frozen(kind_terms) -> tuple:
     return tuple((kind, tuple(terms)) for kind, terms in kind_terms)
 
 
-def _sums_statements(spans_terms, org_terms, org_paths):
+def _sums_statements(spans_terms, org_terms, org_paths, due=None):
     def picks(terms_of):
         ranges = sorted({(kind, a, b) for kind, terms in terms_of for _, a, b in terms})  # spans share ranges
         def wanted(table):
@@ -464,13 +472,18 @@ def _sums_statements(spans_terms, org_terms, org_paths):
     by_period = (select(rows.c.kind, rows.c.period, rows.c.process_key, func.sum(rows.c.n))
                  .group_by(rows.c.kind, rows.c.period, rows.c.process_key))
 
+    before, between = due or ((), ())
+
     def wanted_by_org(table):
-        return or_(table.kind == RUNNING, picks(org_terms)(table))
+        return or_(table.kind == RUNNING, picks(org_terms)(table),
+                   *[and_(table.kind == kind, _due_term(table.period, a, b)) for _, kind, a, b in (*before, *between)])
 
     rows = _rows(wanted_by_org, org_paths)
     columns = [func.sum(case(*[(and_(rows.c.kind == kind, _in(rows.c.period, a, b)), rows.c.n * sign)
                                for sign, a, b in terms], else_=0)) for kind, terms in org_terms]
     columns.append(func.sum(case((rows.c.kind == RUNNING, rows.c.n), else_=0)))
+    if due is not None:
+        columns += [_due_summed(rows, between), _due_summed(rows, before)]
     return by_period, select(rows.c.org_id, *columns).group_by(rows.c.org_id)
 
 
@@ -481,20 +494,23 @@ def deadline_bounds(*, horizon: datetime, today: date, zone) -> list[datetime]:
 
 
 def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today: date, bounds: list[datetime],
-                    org_paths: tuple[str, ...] | None = None) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+                    org_paths: tuple[str, ...] | None = None,
+                    tallied: bool = True) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
     """Return the running cases [due soon, overdue] (earliest open deadline by ``horizon``, or past ``now``) per org.
 
     Whole days are summed from the deadline tallies (per township), returned by org id: overdue
-    before today, due soon from tomorrow to the day before the horizon's. Only today's and the
+    before today, due soon from tomorrow to the day before the horizon's (``tallied=False``: not
+    read here, the caller has them from ``sums(due_until=...)``). Only today's and the
     horizon day's deadlines are read from ``board_open_cases`` itself, returned by the id of an org
     in the same township as the case's org (its own if a township or a root, else its parent's). ``bounds`` are the local midnights (UTC+8 midnights) of today, tomorrow and the
     horizon's day (``deadline_bounds``).
     """
     last = bounds[2].date()
-    tallied, open_cases = _BUILT.get(("deadlines", today, last, org_paths),
+    tallied_rows, open_cases = _BUILT.get(("deadlines", today, last, org_paths),
                                      lambda: _deadline_statements(today, last, org_paths))
     conn = session.connection()  # Core rows
-    by_id = {org_id: [int(soon or 0), int(late or 0)] for org_id, soon, late in conn.execute(tallied).all()}
+    by_id = {org_id: [int(soon or 0), int(late or 0)] for org_id, soon, late in conn.execute(tallied_rows).all()} \
+        if tallied else {}
     today_start, tomorrow_start, last_start = bounds
     by_place = {org_id: [int(soon or 0), int(overdue or 0)] for org_id, soon, overdue in conn.execute(
         open_cases, {"now": now, "horizon": horizon, "today_start": today_start, "tomorrow_start": tomorrow_start,
@@ -502,7 +518,13 @@ def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today
     return by_id, by_place
 
 
-def _deadline_statements(today: date, last: date, org_paths):
+def _due_terms(today: date, last: date) -> tuple[tuple, tuple]:
+    """The deadline tallies' terms (sign, kind, first period, last period) of whole days: (overdue before today, due between).
+
+    Overdue: every month before this one, and this month's days before today (its days, or the
+    month less the days after, whichever is fewer rows). Due soon: the whole days after today and
+    before the horizon's day ``last``. A first period of None means "every period before the last".
+    """
     month = today.replace(day=1)
     before = [(1, DUE_MONTH, None, month.strftime("%Y-%m"))]  # every month before this one
     if today > month:  # and this month's days before today: its days, or the month less the days after
@@ -515,21 +537,28 @@ def _deadline_statements(today: date, last: date, org_paths):
     between = []  # the whole days after today and before the horizon's day
     if last - today > timedelta(days=1):
         between.append((1, DUE_DAY, (today + timedelta(days=1)).isoformat(), (last - timedelta(days=1)).isoformat()))
+    return tuple(before), tuple(between)
 
-    def term(period, first, last):
-        return period < last if first is None else _in(period, first, last)
+
+def _due_term(period, first, last):
+    return period < last if first is None else _in(period, first, last)
+
+
+def _due_summed(rows, terms):
+    if not terms:
+        return literal(0)
+    return func.sum(case(*[(and_(rows.c.kind == kind, _due_term(rows.c.period, a, b)), rows.c.n * sign)
+                           for sign, kind, a, b in terms], else_=0))
+
+
+def _deadline_statements(today: date, last: date, org_paths):
+    before, between = _due_terms(today, last)
 
     def wanted(table):
-        return or_(*[and_(table.kind == kind, term(table.period, a, b)) for _, kind, a, b in before + between])
-
-    def summed(rows, terms):
-        if not terms:
-            return literal(0)
-        return func.sum(case(*[(and_(rows.c.kind == kind, term(rows.c.period, a, b)), rows.c.n * sign)
-                               for sign, kind, a, b in terms], else_=0))
+        return or_(*[and_(table.kind == kind, _due_term(table.period, a, b)) for _, kind, a, b in before + between])
 
     rows = _rows(wanted, org_paths)
-    tallied = select(rows.c.org_id, summed(rows, between), summed(rows, before)).group_by(rows.c.org_id)
+    tallied = select(rows.c.org_id, _due_summed(rows, between), _due_summed(rows, before)).group_by(rows.c.org_id)
     now, horizon = bindparam("now", type_=BoardOpenCase.due_at.type), bindparam("horizon", type_=BoardOpenCase.due_at.type)
     days = [and_(BoardOpenCase.due_at >= bindparam("today_start", type_=BoardOpenCase.due_at.type),
                  BoardOpenCase.due_at < bindparam("tomorrow_start", type_=BoardOpenCase.due_at.type))]
@@ -551,4 +580,5 @@ def _deadline_statements(today: date, last: date, org_paths):
 
 __all__ = ["BoardTally", "BoardTallyDelta", "BoardOpenCase", "Span", "OFFSET", "STARTED", "CLOSED", "RUNNING",
            "DUE_MONTH", "DUE_DAY",
-           "buckets", "compact", "create_triggers", "deadline_bounds", "deadline_counts", "delta_rows", "on_buckets", "sums"]
+           "buckets", "built", "compact", "create_triggers", "deadline_bounds", "deadline_counts", "delta_rows", "on_buckets",
+           "sums"]

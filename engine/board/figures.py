@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from typing import NamedTuple
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy import and_, bindparam, case, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -444,10 +444,13 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
                 for key, *_, (first, last) in trend_figures])
     # Per org: closed this month, started in the window (and, added by ``sums``, running now).
     org_spans = [Span(CLOSED, months[-1], today), Span(STARTED, months[0], today)]
-    by_process, by_org = aggregates.sums(session, spans=spans, org_spans=org_spans, today=today, org_paths=org_paths)
-    due, due_near = aggregates.deadline_counts(session, now=now, horizon=horizon, today=today, bounds=due_bounds,
-                                               org_paths=org_paths)
-    path_of = orgs.paths_of(session, set(by_org) | set(due) | set(due_near))
+    # Per org also the deadlines of whole days (due soon, overdue) from the deadline tallies, in the same statement.
+    by_process, by_org = aggregates.sums(session, spans=spans, org_spans=org_spans, today=today, org_paths=org_paths,
+                                         due_until=due_bounds[2].date())
+    _, due_near = aggregates.deadline_counts(session, now=now, horizon=horizon, today=today, bounds=due_bounds,
+                                             org_paths=org_paths, tallied=False)
+    path_of = orgs.paths_of(session, set(by_org) | set(due_near))
+    due = {}
     n = len(months)
     found = _Found({}, {}, {}, [0] * n, [0] * n, [0] * len(trend_figures))
     for process_key, values in by_process.items():
@@ -456,13 +459,15 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
         found.started = [a + b for a, b in zip(found.started, values[:n])]
         found.closed = [a + b for a, b in zip(found.closed, values[n:2 * n])]
         found.trends = [a + b for a, b in zip(found.trends, values[2 * n:])]
-    for org_id, (closed_now, started, running) in by_org.items():
+    for org_id, (closed_now, started, running, soon, overdue) in by_org.items():
         path = path_of[org_id]
         row = found.per_org.setdefault(path, [0] * len(COUNTS))
         row[0] += running
         row[3] += closed_now
         if started:
             found.by_org[path] = found.by_org.get(path, 0) + started
+        if soon or overdue:
+            due[org_id] = [soon, overdue]
     for path, (soon, overdue) in [(path_of[org_id], v) for org_id, v in [*due.items(), *due_near.items()]]:
         township = orgs.township_of(path)  # a case's own org, often a village: counted where its township is
         row = found.per_org.setdefault(path if township is None else township.path, [0] * len(COUNTS))
@@ -493,21 +498,9 @@ def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: dateti
     """
     if not orgs.units:
         return []
-    involved = (select(HumanTask.instance_id, HumanTask.candidate_org_id)
-                .where(HumanTask.status.in_((TaskStatus.OPEN, TaskStatus.COMPLETED)),
-                       HumanTask.candidate_org_id.in_(select(Org.id).where(
-                           or_(*[Org.path.like(u.path + "%") for u in orgs.units]))))
-                .distinct().subquery())
-    running = Instance.status == InstanceStatus.RUNNING
-    closed = and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= month_start,
-                  Instance.ended_at < tomorrow)
-    rows = session.connection().execute(
-        select(Org.path, Instance.id, running, closed, BoardOpenCase.due_at)
-        .select_from(involved)
-        .join(Org, Org.id == involved.c.candidate_org_id)
-        .join(Instance, Instance.id == involved.c.instance_id)
-        .outerjoin(BoardOpenCase, BoardOpenCase.instance_id == Instance.id)
-        .where(_where(scope), or_(running, closed))).all()
+    statement = aggregates.built(("unit_rows", tuple(u.path for u in orgs.units), scope),
+                                 lambda: _unit_rows_statement([u.path for u in orgs.units], scope))
+    rows = session.connection().execute(statement, {"month_start": month_start, "tomorrow": tomorrow}).all()
     seen: set[tuple[int, int]] = set()
     totals: dict[int, list[int]] = {}
     for path, instance_id, is_running, is_closed, due in rows:
@@ -520,6 +513,28 @@ def _unit_rows(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: dateti
                  bool(is_closed))
         totals[unit.id] = [a + int(b) for a, b in zip(totals.get(unit.id, [0] * len(COUNTS)), flags)]
     return _rows_of([u for u in orgs.units if u.id in totals], totals, links, "unit")
+
+
+def _unit_rows_statement(unit_paths: list[str], scope: ViewerScope):
+    """The (unit org path, case id, running?, closed this month?, earliest open deadline) rows ``_unit_rows`` reads.
+
+    Built once per set of units and scope and kept: the period's bounds are bound at execution.
+    """
+    involved = (select(HumanTask.instance_id, HumanTask.candidate_org_id)
+                .where(HumanTask.status.in_((TaskStatus.OPEN, TaskStatus.COMPLETED)),
+                       HumanTask.candidate_org_id.in_(select(Org.id).where(
+                           or_(*[Org.path.like(path + "%") for path in unit_paths]))))
+                .distinct().subquery())
+    moment = Instance.ended_at.type
+    running = Instance.status == InstanceStatus.RUNNING
+    closed = and_(Instance.status == InstanceStatus.COMPLETED, Instance.ended_at >= bindparam("month_start", type_=moment),
+                  Instance.ended_at < bindparam("tomorrow", type_=moment))
+    return (select(Org.path, Instance.id, running, closed, BoardOpenCase.due_at)
+            .select_from(involved)
+            .join(Org, Org.id == involved.c.candidate_org_id)
+            .join(Instance, Instance.id == involved.c.instance_id)
+            .outerjoin(BoardOpenCase, BoardOpenCase.instance_id == Instance.id)
+            .where(_where(scope), or_(running, closed)))
 
 
 def _window_series(session: Session, *, where, months: list[date], zone: ZoneInfo, tomorrow: datetime):
