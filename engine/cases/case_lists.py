@@ -1,43 +1,13 @@
-"""Helpers for lists and pickers: people and orgs to choose from, searchable case fields, who holds what."""
+"""Helpers for lists: searchable case fields, their values, who holds what (the pickers' people and orgs are ``org.choices``)."""
 from __future__ import annotations
 
-from sqlalchemy import and_, exists, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from ..definitions.deployment import field_catalogue
 from ..definitions.form_fields import FormField
-from ..store.models import CaseField, HumanTask, Org, ProcessDefinition, RoleAssignment, TaskStatus, User
+from ..store.models import CaseField, HumanTask, ProcessDefinition, TaskStatus, User
 from .personal_data import is_sensitive, sensitive_paths
-
-
-def person_choices(session: Session, *, role: str | None, org_path: str = "/") -> list[tuple[str, str]]:
-    """Return (username, label) of active users for a person picker: holders of ``role`` near ``org_path``."""
-    query = select(User, Org.name).join(Org, Org.id == User.org_id).where(User.active.is_(True))
-    if role:
-        query = query.where(exists().where(and_(
-            RoleAssignment.user_id == User.id, RoleAssignment.role == role,
-            RoleAssignment.org_id.in_(select(Org.id).where(or_(
-                Org.path.startswith(org_path), literal_prefix(org_path)))))))
-    return [(u.username, f"{u.name}（{org}）") for u, org in session.execute(query.order_by(Org.path, User.username))]
-
-
-def literal_prefix(org_path: str):
-    """A condition on ``Org``: the org is an ancestor of (or is) the org at ``org_path``."""
-    ancestors = ["/" + "/".join(org_path.strip("/").split("/")[:i]) + "/" for i in range(1, org_path.count("/"))]
-    return Org.path.in_(ancestors) if ancestors else Org.path.is_(None)
-
-
-def org_choices(session: Session, *, kind: str | None) -> list[tuple[str, str]]:
-    """Return (code, name) of orgs for an org picker, optionally of one kind, in tree order."""
-    query = select(Org.code, Org.name).order_by(Org.path)
-    if kind:
-        query = query.where(Org.kind == kind)
-    return [tuple(r) for r in session.execute(query)]
-
-
-def org_paths(session: Session) -> dict[str, str]:
-    """Return every org's materialised path by its code (what "inside the chosen org" is decided on)."""
-    return dict(session.execute(select(Org.code, Org.path)).all())
 
 
 def search_fields(definitions: list[ProcessDefinition]) -> list[tuple[str, str, bool]]:

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ..cases.case_lists import org_choices, org_paths, person_choices
+from ..org.choices import org_choices, org_paths, person_choices
 from ..context import context_of
 from ..store.models import Attachment, HumanTask, Instance, ProcessDefinition
 from .declared_data import message_form

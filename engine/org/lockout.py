@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import delete, or_, select
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..context import context_of
 from ..errors import EngineError, NotAllowed, NotFound
-from ..store.models import LoginThrottle, Org, SecurityEvent, User
+from ..store.models import LoginThrottle, Org, SecurityEvent, SecurityEventKind, User
 from .orgs import Actor
 
 ACCOUNT_FAILURES = 5  # per (username, source) before the first lock
@@ -33,13 +32,6 @@ LOCK_CAP = timedelta(hours=1)
 QUIET_RESET = timedelta(hours=24)
 WHOLE_SOURCE = ""  # the username of a source's own counter
 UNKNOWN_SOURCE = "unknown"
-
-
-class SecurityEventKind(StrEnum):
-    LOGIN_FAILED = "login_failed"
-    LOCKED = "login_locked"
-    UNLOCKED = "login_unlocked"
-    AUDIT_REKEYED = "audit_rekeyed"  # engine/store/audit.py rekey: re-signing history is itself recorded
 
 
 class AccountLocked(EngineError):

@@ -21,9 +21,8 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..context import context_of
 from ..errors import EngineError
-from ..org.lockout import SecurityEventKind
 from ..settings import DEFAULT_AUDIT_KEY, Settings
-from .models import AuditEntry, Instance, SecurityEvent
+from .models import AuditEntry, Instance, SecurityEvent, SecurityEventKind
 from .rows import put
 
 GENESIS = "0" * 64

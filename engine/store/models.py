@@ -432,8 +432,16 @@ class LoginThrottle(Base):
     last_failure_at: Mapped[datetime]
 
 
+class SecurityEventKind(StrEnum):
+    """What a ``SecurityEvent`` records."""
+    LOGIN_FAILED = "login_failed"
+    LOCKED = "login_locked"
+    UNLOCKED = "login_unlocked"
+    AUDIT_REKEYED = "audit_rekeyed"  # engine/store/audit.py rekey: re-signing history is itself recorded
+
+
 class SecurityEvent(Base):
-    """A failed sign-in, a lock or an unlock, kept for administrators; append-only."""
+    """A failed sign-in, a lock or an unlock, or the audit trail re-signed, kept for administrators; append-only."""
 
     __tablename__ = "security_events"
     __table_args__ = (Index("ix_security_events_username", "username", "at"),)

@@ -3,8 +3,9 @@ from __future__ import annotations
 
 from flask import Response, abort, flash, redirect, request, url_for
 
-from engine.cases import case_file, case_lists
+from engine.cases import case_file
 from engine.errors import NotFound
+from engine.org import choices
 from engine.runtime import lifecycle, tasks
 from engine.store.models import HumanTask
 
@@ -29,7 +30,7 @@ def case_page(instance_id: int):
     return render("case/page.html", view=view, instance=instance, running=running,
                   may_cancel=running and (me.is_admin or instance.started_by_id == me.id),
                   may_urge=running and case_file.may_urge(instance, me),
-                  people=case_lists.person_choices(s, role=None),
+                  people=choices.person_choices(s, role=None),
                   documents=[(key, title) for key, (title, _) in DOCUMENTS.items()
                              if key in document_keys(instance.process_key, instance.data)],
                   withdrawable=_withdrawable(view, me))

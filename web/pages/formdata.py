@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from werkzeug.datastructures import MultiDict
 
-from engine.cases.case_lists import org_choices, org_paths, person_choices
+from engine.org.choices import org_choices, org_paths, person_choices
 from engine.definitions.form_fields import FieldType, FormField
 from engine.definitions.forms import Form
 from engine.errors import FormInvalid

@@ -14,8 +14,8 @@ from marshmallow import EXCLUDE
 from engine.board.ledger import CARD_LABELS, STATUS_LABELS, Card, ItemStatus, LedgerItem, ledger, source_choices
 from engine.board.notice import supervision_notice, supervision_sheet
 from engine.board.urging import urge_items
-from engine.cases import case_lists
 from engine.cases.exports import build_workbook
+from engine.org import choices
 
 from .. import db
 from ..api.schemas_supervision import LedgerArgs, ledger_filter
@@ -104,7 +104,7 @@ def ledger_page():
     return render("ledger/ledger.html", items=items, total=total, args=args, page=page,
                   pages=max(1, -(-total // PAGE)), columns=COLUMNS, cells=cells,
                   sort_base={k: v for k, v in args.items() if k not in ("sort", "order")},
-                  units=case_lists.org_choices(s, kind="unit"), townships=case_lists.org_choices(s, kind="township"),
+                  units=choices.org_choices(s, kind="unit"), townships=choices.org_choices(s, kind="township"),
                   sources=source_choices(s), cards=[(c.value, card_label(c)) for c in Card],
                   statuses=[(st.value, status_label(st)) for st in ItemStatus])
 

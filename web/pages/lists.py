@@ -44,7 +44,7 @@ def todo():
 
 
 def _townships(s):
-    from engine.cases.case_lists import org_choices
+    from engine.org.choices import org_choices
 
     return org_choices(s, kind="township")
 

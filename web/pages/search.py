@@ -8,6 +8,7 @@ from flask import Response, request
 
 from engine.cases import case_file, case_lists, exports, personal_data, queries
 from engine.definitions.deployment import latest_definitions
+from engine.org import choices
 from engine.store.models import InstanceStatus
 
 from .. import db
@@ -63,7 +64,7 @@ def _run(limit: int, offset: int):
                                    for v in values[r.id].get(name, []))
                     for name, _, sensitive in fields} for r in rows}
     starters = case_lists.user_names(s, user_ids={r.started_by_id for r in rows})
-    pickers = {name: case_lists.org_choices(s, kind=f.kind) for name, f in specs.items()
+    pickers = {name: choices.org_choices(s, kind=f.kind) for name, f in specs.items()
                if f is not None and f.type.value == "org"}
     return definitions, fields, rows, total, shown, starters, pickers
 
@@ -76,8 +77,8 @@ def search():
     return render("search/search.html", definitions=definitions, fields=fields, rows=rows, total=total,
                   shown=shown, starters=starters, page=page_number(), pages=max(1, -(-total // PAGE)),
                   args=args, searched=searched, pickers=pickers, statuses=case_file.STATUS_LABELS,
-                  townships=case_lists.org_choices(db.session(), kind="township"),
-                  units=case_lists.org_choices(db.session(), kind="unit"), deadlines=DEADLINES)
+                  townships=choices.org_choices(db.session(), kind="township"),
+                  units=choices.org_choices(db.session(), kind="unit"), deadlines=DEADLINES)
 
 
 @bp.get("/search/export.xlsx")

@@ -4,12 +4,13 @@ from __future__ import annotations
 from flask import abort, flash, redirect, request, url_for
 from markupsafe import Markup, escape
 
-from engine.cases import case_file, case_lists, personal_data
+from engine.cases import case_file, personal_data
 from engine.cases.summaries import visible_task
 from engine.cases.task_data import task_form_data
 from engine.definitions.deployment import form_for
 from engine.definitions.form_fields import FieldType
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
+from engine.org import choices
 from engine.org.orgs import ROLES
 from engine.runtime import drafts, lifecycle, tasks
 from engine.signing import operations as signing
@@ -56,8 +57,8 @@ def _page(row: HumanTask, *, values: dict | None = None, errors: dict | None = N
         case_data=[d for d in case_file.case_data(s, instance=instance, full=full) if d.name not in shown],
         history=case_file.timeline(s, instance=instance),
         steps=case_file.returnable_steps(s, task=row) if perms.send_back else [],
-        transferees=case_lists.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
-        people=case_lists.person_choices(s, role=None) if (perms.delegate or perms.cc or perms.add_signers) else [],
+        transferees=choices.person_choices(s, role=row.candidate_role, org_path=org_path) if perms.transfer else [],
+        people=choices.person_choices(s, role=None) if (perms.delegate or perms.cc or perms.add_signers) else [],
         signers=signers_of(s, row.id), removable={x.id for x in perms.removable_signers},
         visible_context=visible_context(form, data),
         has_files=any(f.type is FieldType.FILE for f in form.fields), me=me, documents=documents_for_form(form),

@@ -15,8 +15,8 @@ from engine.board.warnings import (
     STATUS_LABELS, acknowledge_warning, dismiss_warning, get_warning, list_warnings, may_see_warnings, may_supervise,
     supervise_warning, supervision_draft, warning_timeline,
 )
-from engine.cases import case_lists
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound
+from engine.org import choices
 
 from .. import db
 from ..api.schemas_warnings import WarningArgs
@@ -67,7 +67,7 @@ def _page(*, status: int = 200, dialog: dict | None = None, one: int | None = No
     return render(template, status, warnings=views, total=total, page=page,
                   pages=max(1, -(-total // PAGE)), args=args, action_args=action_args, single=one is not None,
                   history=history, tabs=TABS, drafts=drafts,
-                  units=case_lists.org_choices(s, kind="unit"), level_label=level_label, status_label=status_label,
+                  units=choices.org_choices(s, kind="unit"), level_label=level_label, status_label=status_label,
                   levels=[(lv.value, level_label(lv)) for lv in WarningLevel],
                   rules=[(k, kind.name) for k, kind in KINDS.items()], local_time=local_time,
                   supervises=may_supervise(s, actor=me),
