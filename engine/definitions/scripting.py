@@ -7,8 +7,8 @@ from datetime import datetime, time, timedelta, timezone
 from typing import Callable, Iterator
 
 from .. import clock
-from ..org.calendar import calendar_var
 from ..spiff.sandbox import SandboxViolation, make_script_engine
+from ..spiff.timer_clock import calendar_var
 
 # The calendar helpers walk day by day in the web process, so a script must not ask for a
 # million days; ten-odd years is far beyond any procedure's time limit.
@@ -17,7 +17,8 @@ MAX_WORKHOURS = MAX_WORKDAYS * 7
 
 # The calendar scripts see: set by the runtime around each engine step, so helpers never open
 # a database session of their own (on SQLite that would wait on the step's own write lock).
-# calendar_var (the calendar the running step uses) lives beside the calendar, so timer code reads it too.
+# calendar_var (the calendar the running step uses) lives with the timers' context (spiff.timer_clock),
+# so working-day timer cycles read it too.
 
 
 @contextmanager

@@ -10,7 +10,6 @@ import math
 import re
 import threading
 import weakref
-from contextvars import ContextVar
 from datetime import date, datetime, time, timedelta, timezone
 from enum import StrEnum
 from pathlib import Path
@@ -29,9 +28,6 @@ DEFAULT_WORK_HOURS = "08:30-12:00,14:00-17:30"
 DEFAULT_TZ = "Asia/Shanghai"
 CACHE_MAX_AGE = 60.0
 ONE_DAY = timedelta(days=1)
-# The calendar of the engine step running now: set by the runtime around each step (scripting's
-# use_calendar), read by script helpers and by working-day timer cycles, which open no session.
-calendar_var: ContextVar = ContextVar("pingan_calendar", default=None)
 _SHIPPED_YEARS = range(min(chinese_calendar.holidays).year, max(chinese_calendar.holidays).year + 1)
 # chinese_calendar abbreviates some names; the State Council's notices use the full ones.
 _FULL_NAMES = {"清明": "清明节", "端午": "端午节", "中秋": "中秋节"}

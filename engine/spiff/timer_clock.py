@@ -19,7 +19,7 @@ from SpiffWorkflow.bpmn.specs.event_definitions.timer import TimerEventDefinitio
 
 from .. import clock
 
-__all__ = ["TimerClock", "seeing", "seen_override", "timer_zone", "use_zone"]
+__all__ = ["TimerClock", "calendar_var", "seeing", "seen_override", "timer_zone", "use_zone"]
 
 DEFAULT_ZONE = "Asia/Shanghai"  # Settings.timezone's default
 _TICK = timedelta(microseconds=1)
@@ -27,6 +27,11 @@ _zone: tzinfo = ZoneInfo(DEFAULT_ZONE)
 # (moment, at_least): while a sweep fires timers, "now" is at least the sweep's moment; while
 # planning a start timer, "now" is exactly the deployment time the schedule is anchored at.
 _now_override: ContextVar[tuple[datetime, bool] | None] = ContextVar("pingan_timer_now", default=None)
+# The working-day calendar of the engine step running now (an ``org.calendar.WorkCalendar``): set by
+# the runtime around each step (scripting's ``use_calendar``), read by script helpers and by
+# working-day timer cycles, which open no session. It lives here, with the timers' other context,
+# so that this layer reads the calendar it is given and imports nothing above it.
+calendar_var: ContextVar = ContextVar("pingan_calendar", default=None)
 
 
 def use_zone(name: str) -> None:

@@ -22,9 +22,8 @@ from SpiffWorkflow.bpmn.specs.mixins.events.start_event import StartEvent
 from SpiffWorkflow.util.task import TaskState
 
 from .. import clock
-from ..org.calendar import calendar_var
 from .timer_clock import seeing as _seeing
-from .timer_clock import TimerClock, seen_override
+from .timer_clock import TimerClock, calendar_var, seen_override
 from .workflow import Runner, StepError, _step_error
 
 __all__ = ["FiredTimerEvent", "StartTimerEvent", "fire_due_timers", "fire_start_event",
