@@ -493,29 +493,24 @@ def deadline_bounds(*, horizon: datetime, today: date, zone) -> list[datetime]:
     return [datetime.combine(d, datetime.min.time(), tzinfo=zone) for d in days]
 
 
-def deadline_counts(session: Session, *, now: datetime, horizon: datetime, today: date, bounds: list[datetime],
-                    org_paths: tuple[str, ...] | None = None,
-                    tallied: bool = True) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
-    """Return the running cases [due soon, overdue] (earliest open deadline by ``horizon``, or past ``now``) per org.
+def deadline_counts(session: Session, *, now: datetime, horizon: datetime, bounds: list[datetime],
+                    org_paths: tuple[str, ...] | None = None) -> dict[int, list[int]]:
+    """Return the running cases [due soon, overdue] (earliest open deadline by ``horizon``, or past ``now``) per org
+    whose deadline falls today or on the horizon's day.
 
-    Whole days are summed from the deadline tallies (per township), returned by org id: overdue
-    before today, due soon from tomorrow to the day before the horizon's (``tallied=False``: not
-    read here, the caller has them from ``sums(due_until=...)``). Only today's and the
-    horizon day's deadlines are read from ``board_open_cases`` itself, returned by the id of an org
-    in the same township as the case's org (its own if a township or a root, else its parent's). ``bounds`` are the local midnights (UTC+8 midnights) of today, tomorrow and the
-    horizon's day (``deadline_bounds``).
+    The whole days between are summed from the deadline tallies (per township) with the other
+    per-org figures (``sums(due_until=...)``): overdue before today, due soon from tomorrow to the
+    day before the horizon's. Today's and the horizon day's deadlines depend on the moment, so they
+    are read from ``board_open_cases`` itself, returned by the id of an org in the same township as
+    the case's org (its own if a township or a root, else its parent's). ``bounds`` are the local
+    midnights (UTC+8 midnights) of today, tomorrow and the horizon's day (``deadline_bounds``).
     """
-    last = bounds[2].date()
-    tallied_rows, open_cases = _BUILT.get(("deadlines", today, last, org_paths),
-                                     lambda: _deadline_statements(today, last, org_paths))
-    conn = session.connection()  # Core rows
-    by_id = {org_id: [int(soon or 0), int(late or 0)] for org_id, soon, late in conn.execute(tallied_rows).all()} \
-        if tallied else {}
+    open_cases = _BUILT.get(("deadlines", bounds[2].date() > bounds[0].date(), org_paths),
+                            lambda: _deadline_statement(bounds[2].date() > bounds[0].date(), org_paths))
     today_start, tomorrow_start, last_start = bounds
-    by_place = {org_id: [int(soon or 0), int(overdue or 0)] for org_id, soon, overdue in conn.execute(
+    return {org_id: [int(soon or 0), int(overdue or 0)] for org_id, soon, overdue in session.connection().execute(
         open_cases, {"now": now, "horizon": horizon, "today_start": today_start, "tomorrow_start": tomorrow_start,
                      "last_start": last_start}).all()}
-    return by_id, by_place
 
 
 def _due_terms(today: date, last: date) -> tuple[tuple, tuple]:
@@ -551,18 +546,11 @@ def _due_summed(rows, terms):
                            for sign, kind, a, b in terms], else_=0))
 
 
-def _deadline_statements(today: date, last: date, org_paths):
-    before, between = _due_terms(today, last)
-
-    def wanted(table):
-        return or_(*[and_(table.kind == kind, _due_term(table.period, a, b)) for _, kind, a, b in before + between])
-
-    rows = _rows(wanted, org_paths)
-    tallied = select(rows.c.org_id, _due_summed(rows, between), _due_summed(rows, before)).group_by(rows.c.org_id)
+def _deadline_statement(horizon_after_today: bool, org_paths):
     now, horizon = bindparam("now", type_=BoardOpenCase.due_at.type), bindparam("horizon", type_=BoardOpenCase.due_at.type)
     days = [and_(BoardOpenCase.due_at >= bindparam("today_start", type_=BoardOpenCase.due_at.type),
                  BoardOpenCase.due_at < bindparam("tomorrow_start", type_=BoardOpenCase.due_at.type))]
-    if last > today:
+    if horizon_after_today:
         days.append(BoardOpenCase.due_at >= bindparam("last_start", type_=BoardOpenCase.due_at.type))
     where = [or_(*days), BoardOpenCase.due_at <= horizon]
     if org_paths is not None:
@@ -575,7 +563,7 @@ def _deadline_statements(today: date, last: date, org_paths):
                          func.sum(case((BoardOpenCase.due_at <= now, 1), else_=0)))
                   .join(Org, Org.id == BoardOpenCase.org_id)
                   .where(*where).group_by(place))
-    return tallied, open_cases
+    return open_cases
 
 
 __all__ = ["BoardTally", "BoardTallyDelta", "BoardOpenCase", "Span", "OFFSET", "STARTED", "CLOSED", "RUNNING",

@@ -232,16 +232,16 @@ def board(session: Session, *, actor: Actor, now: datetime | None = None, area: 
     by_area: dict[int, list[int]] = {}
     for path, values in per_org.items():  # one pass: a county's villages can be thousands
         totals = [a + b for a, b in zip(totals, values)]
-        a = area_of(path)
-        if a is not None:
-            row = by_area.get(a.id)
-            by_area[a.id] = list(values) if row is None else [a + b for a, b in zip(row, values)]
+        place = area_of(path)
+        if place is not None:
+            row = by_area.get(place.id)
+            by_area[place.id] = list(values) if row is None else [a + b for a, b in zip(row, values)]
     counts = [_count(key, totals[i], links[key]) for i, (key, _, _) in enumerate(COUNTS)]
     started_in: dict[int, int] = {}
     for path, n in by_org.items():
-        a = area_of(path)
-        if a is not None:
-            started_in[a.id] = started_in.get(a.id, 0) + n
+        place = area_of(path)
+        if place is not None:
+            started_in[place.id] = started_in.get(place.id, 0) + n
     areas = [a for a in candidates if a.id in by_area or a.id in started_in or inside(a.path)]
     whole = scope.paths or ()
     area_rows = _rows_of(areas, by_area, links, "org",
@@ -447,10 +447,8 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
     # Per org also the deadlines of whole days (due soon, overdue) from the deadline tallies, in the same statement.
     by_process, by_org = aggregates.sums(session, spans=spans, org_spans=org_spans, today=today, org_paths=org_paths,
                                          due_until=due_bounds[2].date())
-    _, due_near = aggregates.deadline_counts(session, now=now, horizon=horizon, today=today, bounds=due_bounds,
-                                             org_paths=org_paths, tallied=False)
-    path_of = orgs.paths_of(session, set(by_org) | set(due_near))
-    due = {}
+    due = aggregates.deadline_counts(session, now=now, horizon=horizon, bounds=due_bounds, org_paths=org_paths)
+    path_of = orgs.paths_of(session, set(by_org) | set(due))
     n = len(months)
     found = _Found({}, {}, {}, [0] * n, [0] * n, [0] * len(trend_figures))
     for process_key, values in by_process.items():
@@ -467,8 +465,8 @@ def _tallied(session: Session, *, scope: ViewerScope, orgs: _Orgs, now: datetime
         if started:
             found.by_org[path] = found.by_org.get(path, 0) + started
         if soon or overdue:
-            due[org_id] = [soon, overdue]
-    for path, (soon, overdue) in [(path_of[org_id], v) for org_id, v in [*due.items(), *due_near.items()]]:
+            due[org_id] = [a + b for a, b in zip(due.get(org_id, (0, 0)), (soon, overdue))]
+    for path, (soon, overdue) in [(path_of[org_id], v) for org_id, v in due.items()]:
         township = orgs.township_of(path)  # a case's own org, often a village: counted where its township is
         row = found.per_org.setdefault(path if township is None else township.path, [0] * len(COUNTS))
         row[1] += soon
