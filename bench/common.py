@@ -327,10 +327,12 @@ class Driver:
 
 def instance_state_size(services, instance_id: int) -> int:
     """Return the stored workflow state of an instance as compact JSON bytes."""
+    from engine.store import case_state
     from engine.store.models import Instance
 
     with services.session() as s:
-        state = s.scalar(select(Instance.state).where(Instance.id == instance_id))
+        kept = s.scalar(select(Instance.state).where(Instance.id == instance_id))
+        state, _rows = case_state.read(s.connection(), instance_id, kept)
     return len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode())
 
 

@@ -115,6 +115,7 @@ def _scenario_sizes(services, processes: list[str]) -> list[Result]:
 
     from engine import clock
     from engine.clock import FrozenClock
+    from engine.store import case_state
     from engine.store.models import Instance
 
     sys.path.insert(0, str(ROOT))
@@ -125,7 +126,8 @@ def _scenario_sizes(services, processes: list[str]) -> list[Result]:
         def checkpoint(self) -> None:
             super().checkpoint()
             if self.instance_id is not None:
-                state = self.session.get(Instance, self.instance_id).state
+                kept = self.session.get(Instance, self.instance_id).state
+                state, _rows = case_state.read(self.session.connection(), self.instance_id, kept)
                 self.sizes.append(len(json.dumps(state, separators=(",", ":"), ensure_ascii=False).encode()))
 
     out = []

@@ -121,14 +121,17 @@ def load() -> float:
 
 def sample_states(svc) -> tuple[str, str]:
     """Play one real one-task case; return its stored state when finished and while waiting."""
+    from engine.store import case_state
     from engine.store.models import Instance
 
     driver = Driver(svc)
     waiting = driver.start(ONE_TASK)
     finished = driver.play(ONE_TASK)
     with svc.session() as s:
-        states = {i: s.get(Instance, i).state for i in (waiting, finished)}
-        for table in ("audit_entries", "case_fields", "task_actors", "notifications", "event_waits",
+        # Whole states, tasks included: the copies below are stored in the single-document form,
+        # which a case's next step rewrites as rows (engine/store/case_state.py).
+        states = {i: case_state.read(s.connection(), i, s.get(Instance, i).state)[0] for i in (waiting, finished)}
+        for table in ("audit_entries", "case_fields", "task_actors", "notifications", "event_waits", "case_task_states",
                       "human_tasks", "instances"):
             s.execute(text(f"DELETE FROM {table}"))
     return json.dumps(states[finished], ensure_ascii=False), json.dumps(states[waiting], ensure_ascii=False)

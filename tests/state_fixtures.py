@@ -31,6 +31,7 @@ from engine.clock import FrozenClock
 from engine.org.orgs import SYSTEM
 from engine.runtime import lifecycle
 from engine.spiff.workflow import SERIALIZER_VERSION
+from engine.store import case_state
 from engine.store.models import EventWait, Instance
 from engine.studio.player import Player
 from engine.studio.sandbox import open_sandbox
@@ -101,7 +102,7 @@ def save(cut: Cut) -> dict:
                 "saved_with": {"date": date.today().isoformat(), "spiffworkflow": SpiffWorkflow.__version__,
                                "serializer_version": instance.serializer_version},
                 "files": files, "start": scenario.start, "clock": sim.now().isoformat(),
-                "state": instance.state, "data": instance.data,
+                "state": case_state.read(session.connection(), instance.id, instance.state)[0], "data": instance.data,
                 "open_tasks": open_elements(session, player), "waits": waits(session, instance.id),
                 "steps": scenario.steps[cut.after_steps:], "expect": scenario.expect,
             }

@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 from ..context import context_of
 from ..definitions.deployment import runtime_spec, with_cached_json
 from ..spiff.values import jsonable
-from ..spiff.workflow import Runner
+from ..store import case_state
 from ..store.models import HumanTask, TaskStatus
 
 
@@ -24,7 +24,7 @@ def task_form_data(session: Session, *, task: HumanTask) -> dict:
         return data
     with_cached_json(instance.definition)
     spec, subs = runtime_spec(instance.definition)
-    runner = Runner.restore(instance.state, spec, subs, context_of(session).script_engine)
+    runner = case_state.restore(session.connection(), instance, spec, subs, context_of(session).script_engine)
     own = next((t for t in runner.ready_user_tasks() if t.id == task.id), None)
     if own is None:
         return data

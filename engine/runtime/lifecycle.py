@@ -25,7 +25,7 @@ from ..signing import queue as signing_queue
 from ..signing.models import Position, SignerStatus, TaskSigner, pending as signing_pending
 from ..spiff import cache as workflow_cache
 from ..spiff.workflow import SERIALIZER_VERSION, Runner, StepError
-from ..store import audit
+from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskActor, TaskStatus
 from ..store.rows import attach, put, write_changes
@@ -99,7 +99,7 @@ def load(session: Session, *, instance_id: int) -> Loaded:
     return restore_locked(session, _locked_case(session, instance_id))
 
 
-def restore_locked(session: Session, instance: Instance) -> Loaded:
+def restore_locked(session: Session, instance: Instance, rows: list | None = None) -> Loaded:
     """Return the workflow of a case already locked and read (the kept one when its version matches)."""
     with_cached_json(instance.definition)
     engine = context_of(session).script_engine
@@ -109,8 +109,18 @@ def restore_locked(session: Session, instance: Instance) -> Loaded:
     if kept is not None:
         return Loaded(instance, instance.definition, Runner.resume(kept, engine))
     spec, subs = runtime_spec(instance.definition)
-    runner = Runner.restore(instance.state, spec, subs, engine)
-    return Loaded(instance, instance.definition, runner)
+    return Loaded(instance, instance.definition,
+                  case_state.restore(session.connection(), instance, spec, subs, engine, rows))
+
+
+def put_state(session: Session, instance: Instance, runner: Runner, *, kept: dict | None = None, **values) -> None:
+    """Write the workflow's changed task rows and set its state and data on the case (written with the case row).
+
+    ``kept``: what ``case_state.store_many`` returned for the case, its rows written already.
+    """
+    if kept is None:
+        kept = case_state.store(session.connection(), instance.id, runner)
+    put(instance, state=kept, serializer_version=SERIALIZER_VERSION, data=runner.data(), **values)
 
 
 def state_fingerprint(instance: Instance) -> tuple:
@@ -142,7 +152,7 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     instance, runner = loaded.instance, loaded.runner
     now = clock.now()
     try:
-        put(instance, state=runner.dump(), serializer_version=SERIALIZER_VERSION, data=runner.data(), updated_at=now)
+        put_state(session, instance, runner, updated_at=now)
         put(instance, title=case_title(session, loaded.definition, instance.data, instance))
         if error is None:
             error = sync_after_step(session, loaded, actor=actor)

@@ -17,7 +17,7 @@ from ..org.orgs import Actor, get_org, role_for_lane
 from ..spiff.timers import FiredTimerEvent, take_fired_timers
 from ..spiff.values import jsonable
 from ..spiff.workflow import StepError
-from ..store import audit
+from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
 from ..store.rows import put
@@ -78,7 +78,8 @@ class _WaitRow:
 
 def read_projections(session: Session, loaded) -> Projections:
     """Read what ``sync_waits``, ``sync_tasks`` and ``project_case_fields`` compare with, in one statement."""
-    ready = [t.id for t in loaded.runner.ready_user_tasks()]
+    ready_tasks = loaded.runner.ready_user_tasks()
+    ready = [t.id for t in ready_tasks]
     waits, tasks, fields = {}, {}, set()
     for r in session.connection().execute(_SELECT_PROJECTIONS, {"instance_id": loaded.instance.id, "ready": ready}):
         if r.src == 0:
@@ -87,7 +88,7 @@ def read_projections(session: Session, loaded) -> Projections:
             tasks[r.a] = (r.b, r.n)
         else:
             fields.add((r.a, r.b))
-    return Projections(waits, {"ready": frozenset(ready), "rows": tasks}, fields)
+    return Projections(waits, {"ready": frozenset(ready), "rows": tasks, "tasks": ready_tasks}, fields)
 
 
 def record_fired_timers(session: Session, loaded) -> list[FiredTimerEvent]:
@@ -122,7 +123,8 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | No
     """
     instance, definition, runner = loaded.instance, loaded.definition, loaded.runner
     now = clock.now()
-    ready = {t.id: t for t in runner.ready_user_tasks()}
+    # read_projections' list when the workflow has not moved since (a delivered message drops ``rows``).
+    ready = {t.id: t for t in (rows["tasks"] if rows is not None and "tasks" in rows else runner.ready_user_tasks())}
     conn = session.connection()
     # Only rows that can change: open ones, and earlier rows of tasks that are ready again (a
     # return reopens the same task). A long-lived case has thousands of finished rows.
@@ -350,7 +352,8 @@ def deliver_kept_messages(session: Session, loaded, waits: list[MessageWait], *,
                                       "payload": message.payload, "kept_since": message.received_at.isoformat()},
                              into=loaded.entries)
                 error = loaded.runner.run_engine_steps()
-                put(loaded.instance, state=loaded.runner.dump(), data=loaded.runner.data())
+                put(loaded.instance, state=case_state.store(session.connection(), loaded.instance.id, loaded.runner),
+                    data=loaded.runner.data())
                 return error or True
     return None
 

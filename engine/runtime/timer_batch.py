@@ -28,15 +28,15 @@ from ..errors import NotFound
 from ..org.orgs import Actor
 from ..spiff import cache as workflow_cache
 from ..spiff.timers import FiredTimerEvent, take_fired_timers
-from ..spiff.workflow import SERIALIZER_VERSION, StepError, WaitingEvent
-from ..store import audit
+from ..spiff.workflow import StepError, WaitingEvent
+from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import EventWait, HumanTask, Instance, InstanceStatus, TaskStatus
 from ..store.rows import put
 from . import lifecycle
 from . import sync
 
-__all__ = ["PlainFiring", "lock_cases", "restore", "take_plain", "save_plain"]
+__all__ = ["PlainFiring", "lock_cases", "task_rows", "restore", "take_plain", "save_plain"]
 
 _LOCK = (select(Instance).where(Instance.id.in_(bindparam("ids", expanding=True))).order_by(Instance.id)
          .with_for_update(of=Instance)
@@ -78,9 +78,19 @@ def lock_cases(session: Session, instance_ids: list[int]) -> list[Instance]:
     return instances
 
 
-def restore(session: Session, instance: Instance) -> lifecycle.Loaded:
-    """Restore the workflow of an instance locked by ``lock_cases`` (as ``lifecycle.load`` would)."""
-    return lifecycle.restore_locked(session, instance)  # lifecycle.load without its own SELECT
+def task_rows(session: Session, instances: list[Instance]) -> dict[int, list]:
+    """The stored task rows of the locked cases this process does not keep a workflow of, in one statement."""
+    return case_state.read_many(session.connection(), [i.id for i in instances if i.id not in workflow_cache.live_workflows
+                                                       and case_state.in_rows(i.state)])
+
+
+def restore(session: Session, instance: Instance, rows: dict[int, list] | None = None) -> lifecycle.Loaded:
+    """Restore the workflow of an instance locked by ``lock_cases`` (as ``lifecycle.load`` would).
+
+    ``rows``: ``task_rows`` of the batch; a case not in it reads its own.
+    """
+    # lifecycle.load without its own SELECT of the case
+    return lifecycle.restore_locked(session, instance, (rows or {}).get(instance.id))
 
 
 def take_plain(session: Session, loaded: lifecycle.Loaded, error: StepError | None) -> PlainFiring | None:
@@ -122,6 +132,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
     gone: list[int] = []
     changed: list[tuple[int, dict]] = []
     new_waits: list[dict] = []
+    stored = case_state.store_many(conn, [(f.loaded.instance.id, f.loaded.runner) for f in firings])
     for firing in firings:
         loaded = firing.loaded
         instance, runner = loaded.instance, loaded.runner
@@ -132,7 +143,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
                                   "fired_at": event.fired_at.isoformat()}, into=entries)
         now = clock.now()
         # Set as committed values: the batch's UPDATE below writes them, no flush does.
-        put(instance, state=runner.dump(), serializer_version=SERIALIZER_VERSION, data=runner.data(), updated_at=now)
+        lifecycle.put_state(session, instance, runner, kept=stored[instance.id], updated_at=now)
         put(instance, title=lifecycle.case_title(session, loaded.definition, instance.data, instance))
         with use_calendar(calendar):
             current = {w.task_id: w for w in runner.waiting_events()}

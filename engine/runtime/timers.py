@@ -21,7 +21,7 @@ from ..context import Services
 from ..errors import EngineError
 from ..org.orgs import SYSTEM
 from ..spiff.timers import fire_due_timers
-from ..store import audit, tallies
+from ..store import audit, case_state, tallies
 from ..store.audit import EntryKind
 from ..store.models import EventWait, Instance, InstanceStatus
 from . import deadlines, lifecycle, schedules, timer_batch
@@ -99,10 +99,10 @@ def fire_cases_timers(session: Session, *, instance_ids: list[int], now: datetim
     """
     results: dict[int, list[FiredTimer]] = {}
     plain: list[timer_batch.PlainFiring] = []
-    for instance in timer_batch.lock_cases(session, instance_ids):
-        if instance.status != InstanceStatus.RUNNING:
-            continue
-        loaded = timer_batch.restore(session, instance)
+    instances = [i for i in timer_batch.lock_cases(session, instance_ids) if i.status == InstanceStatus.RUNNING]
+    rows = timer_batch.task_rows(session, instances)
+    for instance in instances:
+        loaded = timer_batch.restore(session, instance, rows)
         error = lifecycle.advance(session, loaded, lambda: fire_due_timers(loaded.runner, now))
         firing = timer_batch.take_plain(session, loaded, error)
         if firing is None:
@@ -308,6 +308,7 @@ def sweep(services: Services, *, limit: int = 500, now: datetime | None = None) 
             with services.session() as s:
                 tallies.compact(s)
                 board_tallies.compact(s)  # the board's deltas grow with the same case changes
+                case_state.purge(s.connection())  # and the rows of tasks gone from their cases
     except Exception:
         log.exception("folding the case tallies failed")
     try:

@@ -138,7 +138,9 @@ class Runner:
         wf.task_tree.data.update(copy.deepcopy(data))
         for task in wf.get_tasks(state=TaskState.READY):
             task.data.update(copy.deepcopy(data))
-        return cls(wf)
+        runner = cls(wf)
+        runner.stored_tasks = {}  # nothing of a new workflow is stored yet
+        return runner
 
     @classmethod
     def restore(cls, state: dict, spec, subprocess_specs: dict, script_engine) -> Runner:
@@ -153,6 +155,8 @@ class Runner:
             sub["tasks"] = parents_first(sub["tasks"], sub["root"])
         wf = _SERIALIZER.from_dict(dct)
         wf.script_engine = script_engine
+        if state.get(_SERIALIZER.VERSION_KEY) == SERIALIZER_VERSION:
+            _TaskForms.seed(wf, state)
         return cls(wf)
 
     @classmethod
@@ -160,6 +164,19 @@ class Runner:
         """Go on with a workflow kept in memory since it was saved (engine/spiff/cache.py)."""
         workflow.script_engine = script_engine
         return cls(workflow)
+
+    @property
+    def stored_tasks(self) -> dict | None:
+        """What the store holds of each task (id -> the form last written), None if not known.
+
+        Set by the store (engine/store/case_state.py) and kept with the workflow, so a kept
+        workflow knows which of its dumped forms are already written: those that ``is`` them.
+        """
+        return self.wf.__dict__.get(_STORED_TASKS)
+
+    @stored_tasks.setter
+    def stored_tasks(self, value: dict | None) -> None:
+        self.wf.__dict__[_STORED_TASKS] = value
 
     def dump(self) -> dict:
         """Serialize the workflow without its spec (the spec is stored once per definition).
@@ -550,6 +567,9 @@ class Runner:
         return self.wf.script_engine.environment.evaluate(expression, copy_data(data))
 
 
+_STORED_TASKS = "_pingan_stored_tasks"
+
+
 class _TaskForms:
     """Each task's stored form as a workflow's last dump made it, with what it was made from.
 
@@ -574,6 +594,27 @@ class _TaskForms:
         self.entries: dict = {}  # task id -> (key, task id as text, form)
         self.layout: tuple | None = None  # the orders the last dump left (see _layout)
         self.structure_changed = True
+
+    @classmethod
+    def seed(cls, wf: BpmnWorkflow, state: dict) -> None:
+        """Take the stored forms of a state just restored as the tasks' forms: no conversion at its first dump.
+
+        They are what converting the restored tasks gives (restore is lossless:
+        tests/engine/test_incremental_dump.py), and the very dicts the store read, so the store
+        sees them unchanged. A task the state does not hold leaves the workflow unseeded.
+        """
+        stored = dict(state.get("tasks", {}))
+        for sub in state.get("subprocesses", {}).values():
+            stored.update(sub.get("tasks", {}))
+        forms = cls()
+        for workflow in (wf, *wf.subprocesses.values()):
+            for task_id, task in workflow.tasks.items():
+                text = str(task_id)
+                form = stored.get(text)
+                if form is None:
+                    return
+                forms.entries[task_id] = (_form_key(task), text, form)
+        setattr(wf, cls._ATTRIBUTE, forms)
 
     @classmethod
     def of(cls, wf: BpmnWorkflow) -> _TaskForms:

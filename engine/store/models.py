@@ -6,6 +6,7 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -14,7 +15,9 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     event,
+    text,
 )
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from .db import Base, JSONType
@@ -143,6 +146,30 @@ class Instance(Base):
     org: Mapped[Org] = relationship()
 
     __mapper_args__ = {"version_id_col": lock_version}
+
+
+class CaseTaskState(Base):
+    """One task of a case's workflow as the serializer stores it (engine/store/case_state.py).
+
+    ``instances.state`` keeps the workflow's own fields; each task is a row, written only when a
+    step changed it, so a completion in a case of a thousand open tasks writes a few rows, not
+    the whole state.
+    """
+
+    __tablename__ = "case_task_states"
+    __table_args__ = (
+        Index("ix_case_task_states_gone", "instance_id", postgresql_where=text("body IS NULL"),
+              sqlite_where=text("body IS NULL")),
+    )
+
+    instance_id: Mapped[int] = mapped_column(ForeignKey("instances.id", ondelete="CASCADE"), primary_key=True)
+    task_id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    # "" for the case's own workflow, else the id of the subprocess task whose workflow it is in.
+    workflow: Mapped[str] = mapped_column(String(36), default="")
+    # SQL NULL: the task is gone from the workflow. Written with the step's other rows, in the same
+    # statement, instead of a DELETE of its own; the sweep deletes such rows (case_state.purge).
+    body: Mapped[dict[str, Any] | None] = mapped_column(
+        JSON(none_as_null=True).with_variant(JSONB(none_as_null=True), "postgresql"))
 
 
 class InstanceTally(Base):

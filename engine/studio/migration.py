@@ -29,7 +29,7 @@ from ..org.orgs import SYSTEM, Actor, role_for_lane
 from ..runtime import lifecycle
 from ..spiff.migration import Obstacle, migrate_runner, migration_obstacles
 from ..spiff.workflow import Runner
-from ..store import audit
+from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import HumanTask, Instance, InstanceStatus, ProcessDefinition, TaskStatus
 from .access import require_designer
@@ -167,7 +167,7 @@ def _obstacle_text(obstacle: Obstacle, version: int) -> tuple[str, str]:
 def _restore(session: Session, instance: Instance) -> Runner:
     definition = with_cached_json(instance.definition)
     spec, subs = runtime_spec(definition)
-    return Runner.restore(instance.state, spec, subs, context_of(session).script_engine)
+    return case_state.restore(session.connection(), instance, spec, subs, context_of(session).script_engine)
 
 
 def _open_rows(session: Session, instance_id: int) -> list[HumanTask]:

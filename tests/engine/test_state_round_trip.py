@@ -5,7 +5,9 @@ step saved is compared, as it stands in memory after the step, with the workflow
 state the step stored: ``dump(restore(dump(w))) == dump(w)`` and the same tasks in the same states
 with the same data (types included: a tuple is not a list), the same case data and the same
 waiting timers and messages. A cached workflow (engine/spiff/cache.py) is only a stand-in for the
-restored one if this holds.
+restored one if this holds. The same holds of what the database keeps: the case's state and task
+rows (engine/store/case_state.py), written only where a step changed them, read back after every
+step, are the live workflow and restore to it.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import select
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine import clock
@@ -25,6 +28,8 @@ from engine.context import context_of
 from engine.definitions.scripting import build_script_engine
 from engine.spiff import values
 from engine.spiff.workflow import _SERIALIZER, Runner
+from engine.store import case_state
+from engine.store.models import Instance
 from engine.studio.scenarios import _start_moment
 from tests.scenario_player import Player, all_scenarios
 
@@ -100,9 +105,9 @@ def observe(runner: Runner) -> dict:
 class CheckingPlayer(Player):
     """Plays a scenario; after every step compares each workflow saved in it with its restored copy."""
 
-    def __init__(self, services, clock_, saved: list):
+    def __init__(self, services, clock_, saved: list, stored: list):
         super().__init__(services, clock_, restore=False)
-        self.saved, self.checked = saved, 0
+        self.saved, self.stored, self.checked, self.checked_rows = saved, stored, 0, 0
 
     def checkpoint(self) -> None:
         super().checkpoint()
@@ -112,6 +117,26 @@ class CheckingPlayer(Player):
         self.saved.clear()
         for runner, state in latest.values():
             self.compare(runner, state)
+        written = dict(self.stored)  # instance id -> the runner last written for it
+        self.stored.clear()
+        for instance_id, runner in written.items():
+            self.compare_stored(instance_id, runner)
+
+    def compare_stored(self, instance_id: int, live: Runner) -> None:
+        """What the database holds of the case (its state and task rows) is the live workflow, and restores to it."""
+        conn = self.session.connection()
+        kept = conn.execute(select(Instance.state).where(Instance.id == instance_id)).scalar_one()
+        assert case_state.in_rows(kept)
+        state, rows = case_state.read(conn, instance_id, kept)
+        where = f"{self.scenario_id} step {self.step_no}, case {instance_id}"
+        sorted_text = lambda value: json.dumps(value, ensure_ascii=False, sort_keys=True)  # noqa: E731
+        assert sorted_text(state) == sorted_text(live.full_dump()), f"{where}: the stored rows are not the workflow"
+        assert set(rows) == set(case_state.tasks_of(state))
+        restored = Runner.restore(state, live.wf.spec, live.wf.subprocess_specs, context_of(self.session).script_engine)
+        seen_live, seen_restored = observe(live), observe(restored)
+        assert strict_equal(seen_live, seen_restored), (
+            f"{where}: the workflow restored from the rows differs at {first_difference(seen_live, seen_restored)}")
+        self.checked_rows += 1
 
     def compare(self, live: Runner, state: dict) -> None:
         # The spec objects are the parsed ones every load shares (engine/definitions/deployment.py caches them).
@@ -136,8 +161,17 @@ def test_every_step_survives_a_round_trip(scenario, services, monkeypatch):
         return state
 
     monkeypatch.setattr(Runner, "dump", recording_dump)
+    stored: list = []
+    original_store = case_state.store
+
+    def recording_store(conn, instance_id, runner):
+        kept = original_store(conn, instance_id, runner)
+        stored.append((instance_id, runner))
+        return kept
+
+    monkeypatch.setattr(case_state, "store", recording_store)
     sim = FrozenClock(_start_moment(scenario.start))
-    player = CheckingPlayer(services, sim, saved)
+    player = CheckingPlayer(services, sim, saved, stored)
     player.scenario_id, player.step_no = scenario.id, 0
     steps = list(scenario.steps)
     original_run_step = player.run_step
@@ -154,6 +188,9 @@ def test_every_step_survives_a_round_trip(scenario, services, monkeypatch):
         player.close()
     # The start and every step saved at least once, and each save was checked.
     assert player.checked >= len(steps) + 1, (player.checked, len(steps))
+    # The start and every completion not refused wrote rows, read back after it.
+    changing = [step for step in steps if isinstance(step, dict) and "task" in step and not step.get("refused")]
+    assert player.checked_rows >= len(changing) + 1, (player.checked_rows, len(changing))
 
 
 _VALUES = [
