@@ -20,6 +20,7 @@ from ..errors import DefinitionInvalid, EngineError, NotFound, Problem
 from ..spiff.parser import ParsedProcess, call_cycles, parse_bundle
 from ..spiff.workflow import dump_spec, load_spec
 from ..store.models import ProcessDefinition
+from ..store.rows import attach
 from .declared_data import check_declared_names
 from .form_fields import FormField
 from .forms import form_from_dict, form_to_dict, parse_form
@@ -182,23 +183,27 @@ def _meta(parsed: ParsedProcess) -> dict:
 
 # Forms and config are decoded from JSON once per process (see with_cached_json), not per load.
 WITHOUT_JSON = (defer(ProcessDefinition.forms), defer(ProcessDefinition.config))
-_LATEST = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"))
-           .order_by(ProcessDefinition.version.desc()).limit(1).options(*WITHOUT_JSON))
-_VERSION = (select(ProcessDefinition).where(ProcessDefinition.key == bindparam("key"),
-                                            ProcessDefinition.version == bindparam("version"))
-            .limit(1).options(*WITHOUT_JSON))
+# A row, not an ORM load (rows.attach makes the object): what a start reads first. Not the large
+# or JSON columns, as in WITHOUT_JSON; the deferred ones load when first touched.
+_D = ProcessDefinition.__table__
+_ROW_KEYS = ("id", "key", "version", "name", "content_hash", "deployed_at", "deployed_by")
+_LATEST = (select(*(_D.c[k] for k in _ROW_KEYS)).where(_D.c.key == bindparam("key"))
+           .order_by(_D.c.version.desc()).limit(1))
+_VERSION = (select(*(_D.c[k] for k in _ROW_KEYS)).where(_D.c.key == bindparam("key"),
+                                                          _D.c.version == bindparam("version")).limit(1))
 
 
 def get_definition(session: Session, *, key: str, version: int | None = None) -> ProcessDefinition:
     """Return a process definition: the given version, else the latest."""
+    session.flush()  # a definition deployed earlier in this transaction is in the database
     if version:
-        definition = session.scalars(_VERSION, {"key": key, "version": version}).first()
+        row = session.connection().execute(_VERSION, {"key": key, "version": version}).first()
     else:
-        definition = session.scalars(_LATEST, {"key": key}).first()
-    if definition is None:
+        row = session.connection().execute(_LATEST, {"key": key}).first()
+    if row is None:
         raise NotFound(f"流程 '{key}' 未部署" + (f"版本 {version}" if version else ""),
                        message_en=f"process '{key}' is not deployed" + (f" at version {version}" if version else ""))
-    return with_cached_json(definition)
+    return with_cached_json(attach(session, ProcessDefinition, dict(row._mapping)))
 
 
 class FrozenDict(dict):

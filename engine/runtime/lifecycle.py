@@ -216,7 +216,7 @@ def advance(session: Session, loaded: Loaded, step) -> StepError | None:
         return step()
 
 
-_INSERT_INSTANCE = insert(Instance).returning(Instance)
+_INSERT_INSTANCE = insert(_I).returning(*_I.c)
 
 
 def start_instance(session: Session, *, process_key: str, data: dict | None = None, actor: Actor,
@@ -250,11 +250,13 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
     # case; submitted data can only set declared fields, and those are never named like a parameter.
     data = {**contract.accept(data), **copy.deepcopy(parameters(definition))}
     now = clock.now()
-    # An ORM INSERT … RETURNING: the persistent instance without a unit-of-work flush.
-    instance = session.scalars(_INSERT_INSTANCE, [dict(
+    # A Core INSERT … RETURNING: the persistent instance from its row, without the ORM's insert machinery.
+    row = session.connection().execute(_INSERT_INSTANCE, dict(
         definition_id=definition.id, process_key=definition.key, business_key=business_key,
         status=InstanceStatus.RUNNING, org_id=org_id, started_by_id=actor.id or None, started_at=now,
-        updated_at=now, state={}, serializer_version=SERIALIZER_VERSION, data=data, title=definition.name)]).one()
+        updated_at=now, state={}, serializer_version=SERIALIZER_VERSION, data=data, title=definition.name)).one()
+    instance = attach(session, Instance, dict(row._mapping))
+    put(instance, definition=definition)
     if business_key is None:
         prefix = (definition.config or {}).get("business_key_prefix") or definition.key.upper()
         put(instance, business_key=f"{prefix}-{now:%Y%m%d}-{instance.id:06d}")
