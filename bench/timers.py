@@ -247,12 +247,15 @@ def _stop(proc: subprocess.Popen) -> None:
 
 def _clone_waiting_cases(svc, n: int, due: datetime) -> list[int]:
     """Make ``n`` cases waiting for a timer due at ``due``: one started for real, then copied."""
-    from engine.store.models import EventWait, Instance
+    from engine.store.models import CaseTaskState, EventWait, Instance
 
     [template_id] = _start_cases(svc, [due])
     with svc.session() as s:
         inst = s.get(Instance, template_id)
         row = s.scalar(select(EventWait).where(EventWait.instance_id == template_id))
+        # Each copy has the template's workflow task rows too, if it has any (engine/store/case_state.py).
+        task_rows = [{"task_id": r.task_id, "workflow": r.workflow, "body": r.body} for r in s.scalars(
+            select(CaseTaskState).where(CaseTaskState.instance_id == template_id, CaseTaskState.body.isnot(None)))]
         values = {c.key: getattr(inst, c.key) for c in Instance.__mapper__.column_attrs if c.key != "id"}
         values.update(audit_head="", audit_seq=0)  # each copy's history starts with its firing
         wait = {c.key: getattr(row, c.key) for c in EventWait.__mapper__.column_attrs if c.key not in ("id", "instance_id")}
@@ -261,6 +264,8 @@ def _clone_waiting_cases(svc, n: int, due: datetime) -> list[int]:
             size = min(1000, n - 1 - start)
             new = list(s.scalars(insert(Instance).returning(Instance.id), [values] * size))
             s.execute(insert(EventWait), [{**wait, "instance_id": i} for i in new])
+            if task_rows:  # a case this small is stored as one document and has none
+                s.execute(insert(CaseTaskState), [{**r, "instance_id": i} for i in new for r in task_rows])
             ids += new
     return ids
 

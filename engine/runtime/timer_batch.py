@@ -80,8 +80,8 @@ def lock_cases(session: Session, instance_ids: list[int]) -> list[Instance]:
 
 def task_rows(session: Session, instances: list[Instance]) -> dict[int, list]:
     """The stored task rows of the locked cases this process does not keep a workflow of, in one statement."""
-    return case_state.read_many(session.connection(), [i.id for i in instances if i.id not in workflow_cache.live_workflows
-                                                       and case_state.in_rows(i.state)])
+    wanted = [i.id for i in instances if i.id not in workflow_cache.live_workflows and case_state.in_rows(i.state)]
+    return case_state.read_many(session.connection(), wanted)
 
 
 def restore(session: Session, instance: Instance, rows: dict[int, list] | None = None) -> lifecycle.Loaded:

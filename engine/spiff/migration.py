@@ -145,7 +145,9 @@ def migrate_runner(runner: Runner, new_spec, new_subs: dict, script_engine) -> R
                 # Same timer or message: it keeps its due time and correlation, not one counted from now.
                 task.internal_data = internal
     # Through the serializer: waiting events re-registered, every task bound to a spec of the new version.
-    return Runner.restore(runner.dump(), new_spec, new_subs, script_engine)
+    moved = Runner.restore(runner.dump(), new_spec, new_subs, script_engine)
+    moved.stored_tasks = runner.stored_tasks  # what the store holds of the case is what it held
+    return moved
 
 
 def _event_of(spec, registry):

@@ -138,9 +138,7 @@ class Runner:
         wf.task_tree.data.update(copy.deepcopy(data))
         for task in wf.get_tasks(state=TaskState.READY):
             task.data.update(copy.deepcopy(data))
-        runner = cls(wf)
-        runner.stored_tasks = {}  # nothing of a new workflow is stored yet
-        return runner
+        return cls(wf)
 
     @classmethod
     def restore(cls, state: dict, spec, subprocess_specs: dict, script_engine) -> Runner:

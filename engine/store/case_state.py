@@ -3,8 +3,8 @@
 The serializer makes one document of a workflow: its own fields, its tasks, and each
 subprocess with its tasks (engine/spiff/workflow.py, ``Runner.dump``). Stored whole, a step in a
 case of a thousand parallel tasks rewrote 0.56 MB to change a few tasks. Here the document is
-split: ``instances.state`` keeps everything but the tasks (with ``"task_rows": true``), and each
-task is a row of ``case_task_states`` written only when its stored form changed. A task gone
+split once it is large: ``instances.state`` keeps everything but the tasks (with ``"task_rows": true``),
+and each task is a row of ``case_task_states`` written only when its stored form changed. A task gone
 from the workflow has its row's body set to NULL in the same statement (one statement per step,
 not a DELETE besides); the sweep deletes those rows (``purge``).
 
@@ -12,11 +12,12 @@ Which forms changed is known without comparing them: a dump hands back the very 
 back last time for a task it did not convert again, so a form that ``is`` the one last written
 is in the database already. What was last written is kept with the workflow (``Runner.stored_tasks``),
 which the per-process cache keeps between requests; after a restore it is the rows just read.
-When it is not known (a new case, a state still in the old single-document form) every row of
-the case is written afresh.
+A case stored as one document has none (``None``); when it grows past ``INLINE_TASKS`` every row
+is written afresh.
 
-The whole case is still restored from one read of the rows (``read``). A state written before
-this split holds its tasks and is read as it is.
+Small cases are not split (``INLINE_TASKS``): their whole document stays in ``instances.state``,
+one UPDATE per step as before, as does any state written before migration 0008. The whole case
+is restored from ``instances.state`` and, for a split one, one read of its rows (``read``).
 """
 from __future__ import annotations
 
@@ -28,6 +29,10 @@ from ..spiff.workflow import Runner
 from .models import CaseTaskState
 
 ROWS_KEY = "task_rows"  # in instances.state: its tasks are rows of case_task_states
+# A case of at most this many tasks is stored as one document, as before: rewriting a few
+# kilobytes costs less than reading and upserting rows (a timer firing in a small case changes
+# five of its eight tasks). One that grows past it moves to rows and stays there.
+INLINE_TASKS = 64
 
 _R = CaseTaskState.__table__
 _SELECT = select(_R.c.task_id, _R.c.workflow, _R.c.body).where(_R.c.instance_id == bindparam("instance_id"),
@@ -48,7 +53,7 @@ _UPSERT = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.in
 
 
 def in_rows(state: dict | None) -> bool:
-    """Whether a stored state keeps its tasks in rows (else it holds them, as written before 0008)."""
+    """Whether a stored state keeps its tasks in rows (else it holds them: a small case, or one written before 0008)."""
     return bool(state) and bool(state.get(ROWS_KEY))
 
 
@@ -74,7 +79,7 @@ def read(conn: Connection, instance_id: int, stored: dict | None,
          rows: list | None = None) -> tuple[dict, dict[str, dict] | None]:
     """The whole state of a case from its ``instances.state``, and what its rows hold (task id -> form).
 
-    The second is None for a state in the old single-document form, whose tasks have no rows.
+    The second is None for a case stored as one document (small, or written before 0008), which has no rows.
     The forms in the state are the very dicts of the second, so a dump that keeps them unchanged
     is seen to need no write. ``rows``: the case's rows as ``read_many`` read them, else read here.
     """
@@ -102,23 +107,22 @@ def read_many(conn: Connection, instance_ids: list[int]) -> dict[int, list]:
     return out
 
 
-def write(conn: Connection, instance_id: int, state: dict, written: dict[str, dict] | None) -> tuple[dict, dict]:
-    """Write the task rows of a whole state; return what ``instances.state`` keeps and what the rows now hold.
+def write_many(conn: Connection, cases: list[tuple[int, dict, dict | None]]) -> list[tuple[dict, dict | None]]:
+    """Write the task rows of whole states; return, per case, what ``instances.state`` keeps and what its rows hold.
 
-    ``written`` is what the rows held before (``read``'s second value, or the last ``write``'s);
-    None when not known: then the case's rows are all written afresh.
+    Each case is (id, whole state, what its rows held before: ``read``'s second value or the
+    last write's). None for a case stored as one document: it stays one while it has at most
+    ``INLINE_TASKS`` tasks (what its rows hold is then None too), else its rows are all written
+    afresh. At most one DELETE (cases moving to rows) and one upsert for all the cases.
     """
-    [(kept, held)] = write_many(conn, [(instance_id, state, written)])
-    return kept, held
-
-
-def write_many(conn: Connection, cases: list[tuple[int, dict, dict | None]]) -> list[tuple[dict, dict]]:
-    """``write`` for several cases: at most one DELETE (cases written afresh) and one upsert in all."""
     afresh, changed, out = [], [], []
     for instance_id, state, written in cases:
         current = tasks_of(state)
         if written is None:
-            afresh.append(instance_id)
+            if len(current) <= INLINE_TASKS:
+                out.append((state, None))  # small: the whole document in instances.state, no row
+                continue
+            afresh.append(instance_id)  # grown: its rows from now on (any left by an earlier form go)
             written = {}
         # The changed tasks, and the gone ones with no body.
         changed += [{"instance_id": instance_id, "task_id": task_id, "workflow": workflow, "body": form}

@@ -7,6 +7,7 @@ migration 0008, is still read and is written as rows at its case's next step.
 """
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import event, func, select, update
 
 from engine.runtime import lifecycle
@@ -17,6 +18,12 @@ from tests.factories import only_task, open_tasks
 
 UNITS = ["police", "housing", "justice"]
 HANDLERS = {"police": "zhou.ga", "housing": "wu.zj", "justice": "ma.sf"}
+
+
+@pytest.fixture
+def split(monkeypatch):
+    """Every case's tasks as rows, however small (the shipped threshold keeps small cases whole)."""
+    monkeypatch.setattr(case_state, "INLINE_TASKS", 0)
 
 
 def dispatch(session, actors):
@@ -37,7 +44,7 @@ def gone_rows(session, instance_id: int) -> int:
 
 
 class RowsWritten:
-    """Counts the rows each statement on case_task_states carried (an executemany carries several)."""
+    """The statements that wrote case_task_states, and the rows their INSERTs carried (an executemany carries several)."""
 
     def __init__(self, session):
         self.engine, self.rows, self.statements = session.get_bind(), 0, []
@@ -52,10 +59,11 @@ class RowsWritten:
     def _seen(self, conn, cursor, statement, parameters, context, executemany):
         if "case_task_states" in statement and not statement.lstrip().upper().startswith("SELECT"):
             self.statements.append(statement)
-            self.rows += len(parameters) if executemany else 1
+            if statement.lstrip().upper().startswith("INSERT"):
+                self.rows += len(parameters) if executemany else 1
 
 
-def test_the_state_keeps_no_task_and_each_task_is_a_row(session, actors):
+def test_the_state_keeps_no_task_and_each_task_is_a_row(session, actors, split):
     inst = dispatch(session, actors)
     session.flush()
     kept = session.scalar(select(Instance.state).where(Instance.id == inst.id))
@@ -64,7 +72,7 @@ def test_the_state_keeps_no_task_and_each_task_is_a_row(session, actors):
     assert set(rows) == set(case_state.tasks_of(whole)) and len(rows) == live_rows(session, inst.id) > 10
 
 
-def test_a_completion_writes_only_the_tasks_it_changed_in_one_statement(session, actors):
+def test_a_completion_writes_only_the_tasks_it_changed_in_one_statement(session, actors, split):
     inst = dispatch(session, actors)
     assist = {t.candidate_org.code: t for t in open_tasks(session, inst.id) if t.element_id == "assist"}
     total = live_rows(session, inst.id)
@@ -84,7 +92,7 @@ def test_a_completion_writes_only_the_tasks_it_changed_in_one_statement(session,
     assert summarize.candidate_org.code == "chengguan"
 
 
-def test_gone_tasks_keep_a_row_without_body_until_the_sweep_deletes_them(session, actors):
+def test_gone_tasks_keep_a_row_without_body_until_the_sweep_deletes_them(session, actors, split):
     li = actors("li.sl")
     inst = lifecycle.start_instance(session, process_key="review", actor=li)
     session.flush()
@@ -104,7 +112,7 @@ def test_gone_tasks_keep_a_row_without_body_until_the_sweep_deletes_them(session
     assert again == whole
 
 
-def test_a_state_stored_whole_is_read_and_written_as_rows_at_the_next_step(session, actors):
+def test_a_state_stored_whole_is_read_and_written_as_rows_at_the_next_step(session, actors, split):
     """A case saved before migration 0008 holds its tasks in instances.state and has no rows."""
     inst = dispatch(session, actors)
     session.flush()
@@ -122,4 +130,30 @@ def test_a_state_stored_whole_is_read_and_written_as_rows_at_the_next_step(sessi
     for unit in ("housing", "justice"):
         lifecycle.complete_task(session, task_id=assist[unit].id, data={"feedback": "已协办"},
                                 actor=actors(HANDLERS[unit]))
+    assert only_task(session, inst.id, "summarize").status == "open"
+
+
+def test_a_small_case_stays_one_document_and_moves_to_rows_when_it_grows(session, actors, monkeypatch):
+    li = actors("li.sl")
+    inst = lifecycle.start_instance(session, process_key="countersign", actor=li)
+    session.flush()
+    kept = session.scalar(select(Instance.state).where(Instance.id == inst.id))
+    assert not case_state.in_rows(kept) and kept["tasks"] and live_rows(session, inst.id) == 0
+    # Dispatching to three units adds their tasks: past the threshold, the case moves to rows.
+    monkeypatch.setattr(case_state, "INLINE_TASKS", len(case_state.tasks_of(kept)))
+    with RowsWritten(session) as written:
+        lifecycle.complete_task(session, task_id=only_task(session, inst.id, "dispatch").id,
+                                data={"units": list(UNITS)}, actor=li)
+    session.flush()
+    kept = session.scalar(select(Instance.state).where(Instance.id == inst.id))
+    whole, rows = case_state.read(session.connection(), inst.id, kept)
+    assert case_state.in_rows(kept) and kept["tasks"] == {}
+    assert written.rows == len(rows) == live_rows(session, inst.id) == len(case_state.tasks_of(whole))
+    # and stays split when it shrinks again: the three units answer, the case goes on to summarize.
+    monkeypatch.setattr(case_state, "INLINE_TASKS", 1000)
+    for task in open_tasks(session, inst.id):
+        lifecycle.complete_task(session, task_id=task.id, data={"feedback": "好"},
+                                actor=actors(HANDLERS[task.candidate_org.code]))
+    session.flush()
+    assert case_state.in_rows(session.scalar(select(Instance.state).where(Instance.id == inst.id)))
     assert only_task(session, inst.id, "summarize").status == "open"

@@ -9,15 +9,13 @@ from engine.store.models import HumanTask, TaskStatus
 from tests.factories import Statements, only_task
 
 # Measured on 2026-12-07 for review/register (amount 100, which ends the case), the test's
-# savepoints left out: 8 on SQLite and 8 on PostgreSQL (13 before the write path went to Core rows).
+# savepoints left out: 6 on SQLite and 6 on PostgreSQL (13 before the write path went to Core rows).
 # The task with its case, definition, candidate org, pending after-signers and whether the actor
-# is a task actor already, locked in one read; the case's task rows (engine/store/case_state.py:
-# the workflow is not kept in this process, as after a restart or on another worker; a kept one
-# skips this read); the task's UPDATE; the changed and gone workflow tasks in one upsert; the
-# waits, task rows and case fields read in one statement; the new case field's INSERT; both audit
-# entries in one INSERT; the case's UPDATE.
+# is a task actor already, locked in one read; the task's UPDATE; the waits, task rows and case
+# fields read in one statement; the new case field's INSERT; both audit entries in one INSERT;
+# the case's UPDATE.
 # One statement more breaks the test: say why in the commit that raises the bound.
-MAX_STATEMENTS = {"sqlite": 8, "postgresql": 8}
+MAX_STATEMENTS = {"sqlite": 6, "postgresql": 6}
 
 
 
@@ -51,9 +49,6 @@ def test_one_task_completion_sends_a_bounded_number_of_statements(session, actor
     assert sum(s.startswith("SELECT") and "FROM event_waits" in s for s in sent.sql) == 1, listing
     assert not any(s.startswith("SELECT process_definitions") for s in sent.sql), listing
     assert sent.count("attachments") == 0, listing
-    # The workflow's tasks: read once (not kept here), written in one statement, never deleted one by one.
-    assert sent.count("FROM case_task_states") == 1 and sent.count("INSERT INTO case_task_states") == 1, listing
-    assert not any(s.startswith("DELETE") for s in sent.sql), listing
     assert session.get(HumanTask, task_id).status == TaskStatus.COMPLETED
 
 
