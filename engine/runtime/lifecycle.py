@@ -113,16 +113,6 @@ def restore_locked(session: Session, instance: Instance, rows: list | None = Non
                   case_state.restore(session.connection(), instance, spec, subs, engine, rows))
 
 
-def put_state(session: Session, instance: Instance, runner: Runner, *, kept: dict | None = None, **values) -> None:
-    """Write the workflow's changed task rows and set its state and data on the case (written with the case row).
-
-    ``kept``: what ``case_state.store_many`` returned for the case, its rows written already.
-    """
-    if kept is None:
-        kept = case_state.store(session.connection(), instance.id, runner)
-    put(instance, state=kept, serializer_version=SERIALIZER_VERSION, data=runner.data(), **values)
-
-
 def state_fingerprint(instance: Instance) -> tuple:
     """What, beside id and version, must match for a kept workflow to be this case's.
 
@@ -152,7 +142,7 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     instance, runner = loaded.instance, loaded.runner
     now = clock.now()
     try:
-        put_state(session, instance, runner, updated_at=now)
+        case_state.put_state(session.connection(), instance, runner, updated_at=now)
         put(instance, title=case_title(session, loaded.definition, instance.data, instance))
         if error is None:
             error = sync_after_step(session, loaded, actor=actor)

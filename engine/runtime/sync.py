@@ -352,8 +352,7 @@ def deliver_kept_messages(session: Session, loaded, waits: list[MessageWait], *,
                                       "payload": message.payload, "kept_since": message.received_at.isoformat()},
                              into=loaded.entries)
                 error = loaded.runner.run_engine_steps()
-                put(loaded.instance, state=case_state.store(session.connection(), loaded.instance.id, loaded.runner),
-                    data=loaded.runner.data())
+                case_state.put_state(session.connection(), loaded.instance, loaded.runner)
                 return error or True
     return None
 

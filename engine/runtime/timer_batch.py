@@ -143,7 +143,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
                                   "fired_at": event.fired_at.isoformat()}, into=entries)
         now = clock.now()
         # Set as committed values: the batch's UPDATE below writes them, no flush does.
-        lifecycle.put_state(session, instance, runner, kept=stored[instance.id], updated_at=now)
+        case_state.put_state(conn, instance, runner, kept=stored[instance.id], updated_at=now)
         put(instance, title=lifecycle.case_title(session, loaded.definition, instance.data, instance))
         with use_calendar(calendar):
             current = {w.task_id: w for w in runner.waiting_events()}

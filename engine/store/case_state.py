@@ -25,8 +25,9 @@ from sqlalchemy import bindparam, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 
-from ..spiff.workflow import Runner
+from ..spiff.workflow import SERIALIZER_VERSION, Runner
 from .models import CaseTaskState
+from .rows import put
 
 ROWS_KEY = "task_rows"  # in instances.state: its tasks are rows of case_task_states
 # A case of at most this many tasks is stored as one document, as before: rewriting a few
@@ -149,6 +150,16 @@ def store_many(conn: Connection, cases: list[tuple[int, Runner]]) -> dict[int, d
     for (instance_id, runner), (kept, held) in zip(cases, written):
         runner.stored_tasks, out[instance_id] = held, kept
     return out
+
+
+def put_state(conn: Connection, instance, runner: Runner, *, kept: dict | None = None, **values) -> None:
+    """Write the workflow's changed task rows; set its state and data on the case as written (the case row's UPDATE writes them).
+
+    ``kept``: what ``store_many`` returned for the case, its rows written already.
+    """
+    if kept is None:
+        kept = store(conn, instance.id, runner)
+    put(instance, state=kept, serializer_version=SERIALIZER_VERSION, data=runner.data(), **values)
 
 
 def restore(conn: Connection, instance, spec, subprocess_specs: dict, script_engine, rows: list | None = None) -> Runner:

@@ -10,9 +10,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import event, func, select, update
 
-from engine.runtime import lifecycle
+from engine.org.orgs import actor_for
+from engine.runtime import lifecycle, timers
 from engine.spiff import cache as workflow_cache
-from engine.store import case_state
+from engine.store import case_state, tallies
 from engine.store.models import CaseTaskState, Instance, InstanceStatus
 from tests.factories import only_task, open_tasks
 
@@ -157,3 +158,20 @@ def test_a_small_case_stays_one_document_and_moves_to_rows_when_it_grows(session
     session.flush()
     assert case_state.in_rows(session.scalar(select(Instance.state).where(Instance.id == inst.id)))
     assert only_task(session, inst.id, "summarize").status == "open"
+
+
+def test_the_sweep_deletes_the_rows_of_gone_tasks(committed, monkeypatch):
+    monkeypatch.setattr(case_state, "INLINE_TASKS", 0)
+    with committed.session() as s:
+        li = actor_for(s, username="li.sl")
+        inst = lifecycle.start_instance(s, process_key="review", actor=li)
+        lifecycle.complete_task(s, task_id=only_task(s, inst.id, "register").id,
+                                data={"subject": "修缮围墙", "amount": 100}, actor=li)
+        instance_id = inst.id
+    with committed.session() as s:
+        gone, live = gone_rows(s, instance_id), live_rows(s, instance_id)
+    assert gone > 0
+    monkeypatch.setattr(tallies, "COMPACT_ABOVE", 0)  # the sweep purges when it folds the tallies
+    timers.sweep(committed)
+    with committed.session() as s:
+        assert gone_rows(s, instance_id) == 0 and live_rows(s, instance_id) == live
