@@ -45,6 +45,9 @@ class Loaded:
     # Read with the task under the lock (open_task_for_update); None when not read.
     after_signers: bool | None = None
     actor_known: bool = False  # the acting user is already among the case's task actors
+    # The case's task, wait and field rows when known without reading them (sync.KnownRows): kept
+    # with the workflow by the save that wrote them; None means read them.
+    rows_known: object = None
 
 
 # Built once: composing a statement costs about as much as running it. Rows, not ORM loads:
@@ -105,9 +108,10 @@ def restore_locked(session: Session, instance: Instance, rows: list | None = Non
     engine = context_of(session).script_engine
     # The workflow this process saved at the row's current version, if it still holds it: the
     # same workflow a restore would build (engine/spiff/cache.py), without building it.
-    kept = workflow_cache.take(instance.id, version=instance.lock_version, fingerprint=state_fingerprint(instance))
+    kept = workflow_cache.take_kept(instance.id, version=instance.lock_version, fingerprint=state_fingerprint(instance))
     if kept is not None:
-        return Loaded(instance, instance.definition, Runner.resume(kept, engine))
+        workflow, rows_known = kept
+        return Loaded(instance, instance.definition, Runner.resume(workflow, engine), rows_known=rows_known)
     spec, subs = runtime_spec(instance.definition)
     return Loaded(instance, instance.definition,
                   case_state.restore(session.connection(), instance, spec, subs, engine, rows))
@@ -146,6 +150,8 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
         put(instance, title=case_title(session, loaded.definition, instance.data, instance))
         if error is None:
             error = sync_after_step(session, loaded, actor=actor)
+        else:
+            loaded.rows_known = None  # not synced: the step's own writes (its task row) are not in them
         loaded.new = False
         if error is not None:
             put(instance, status=InstanceStatus.ERROR, error=error.as_dict())
@@ -172,8 +178,24 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
         # Kept once the caller's transaction commits, as the row's state at its new version.
         workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
-                                         workflow=runner.wf, fingerprint=state_fingerprint(instance))
+                                         workflow=runner.wf, fingerprint=state_fingerprint(instance),
+                                         companion=loaded.rows_known)
     return instance
+
+
+def give_back(session: Session, loaded: Loaded) -> None:
+    """Keep a workflow this transaction took but did not move, at the case's version once it commits.
+
+    For what locks a case and leaves its workflow and its task, wait and field rows as they were
+    but for who holds a task (claim, transfer, a look at the path taken): without it, the next
+    step would restore the workflow and read its rows again.
+    """
+    session.flush()  # the row's version as this transaction leaves it
+    instance = loaded.instance
+    if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
+        workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
+                                         workflow=loaded.runner.wf, fingerprint=state_fingerprint(instance),
+                                         companion=loaded.rows_known)
 
 
 def write_cases(session: Session, instances: list[Instance]) -> None:
@@ -461,5 +483,5 @@ def get_instance(session: Session, *, instance_id: int) -> Instance:
     return instance
 
 
-__all__ = ["start_instance", "complete_task", "cancel_instance", "retry_instance", "load", "save",
+__all__ = ["start_instance", "complete_task", "cancel_instance", "retry_instance", "load", "save", "give_back",
            "lock_instance", "may_act", "open_task_for_update", "get_instance", "FormInvalid"]

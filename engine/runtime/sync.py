@@ -28,15 +28,27 @@ _MAX_DELIVERY_ROUNDS = 20
 
 
 def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | None:
-    """Bring tasks, waits and case fields in line with the workflow; deliver kept messages."""
+    """Bring tasks, waits and case fields in line with the workflow; deliver kept messages.
+
+    On success ``loaded.rows_known`` says what the projection rows now are (``KnownRows``).
+    """
     # A case started in this transaction has no rows yet: nothing to read back the first time.
     fresh = loaded.new
-    # Otherwise the three projections' rows are read in one statement; a delivered message (which
-    # moves the workflow on) has the waits and task rows read again.
-    rows = None if fresh else read_projections(session, loaded)
+    # Otherwise the rows are what the last save left, when that is known and no task was made
+    # ready again under its own id (a return reopens its row); else the three projections'
+    # rows are read in one statement. A delivered message (which moves the workflow on) has the
+    # waits and task rows read again.
+    known, loaded.rows_known = loaded.rows_known, None  # good until this step writes
+    if fresh:
+        rows = None
+    elif known is not None and not loaded.runner.went_back:
+        rows = known.projections(loaded.runner)
+    else:
+        rows = read_projections(session, loaded)
+    wait_rows: dict = {}
     with use_calendar(context_of(session).calendar(session)):
         for _ in range(_MAX_DELIVERY_ROUNDS):
-            waits = sync_waits(session, loaded, fresh=fresh, rows=rows.waits if rows else None)
+            waits = sync_waits(session, loaded, fresh=fresh, rows=rows.waits if rows else None, into=wait_rows)
             fresh = False
             delivered = deliver_kept_messages(session, loaded, waits, actor=actor)
             if delivered is None:
@@ -47,12 +59,13 @@ def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | No
                 return delivered
         record_fired_timers(session, loaded)
         try:
-            sync_tasks(session, loaded, fresh=loaded.new, rows=rows.tasks if rows else None)
+            open_tasks = sync_tasks(session, loaded, fresh=loaded.new, rows=rows.tasks if rows else None)
         except _AssignmentError as exc:
             return StepError(message=str(exc), element_id=exc.element_id, element_name=None,
                              task_id=exc.task_id, line=None, error_line=None, trace=[])
-    project_case_fields(session, loaded.instance, loaded.definition, fresh=loaded.new,
-                        existing=rows.fields if rows else None)
+    fields = project_case_fields(session, loaded.instance, loaded.definition, fresh=loaded.new,
+                                 existing=rows.fields if rows else None)
+    loaded.rows_known = KnownRows(wait_rows, open_tasks, fields)
     return None
 
 
@@ -66,8 +79,31 @@ class Projections:
 
 
 @dataclass(frozen=True)
+class KnownRows:
+    """A case's projection rows as a successful ``sync_after_step`` left them, for the next step to start from.
+
+    Kept beside the workflow (engine/spiff/cache.py) by the save that wrote them, so it is used
+    only while the case's row is at that save's version. Every writer of these rows either saves
+    the case, bumping the version, or takes the kept workflow without putting it back; and within
+    a transaction, code that writes them outside ``sync_after_step`` sets ``rows_known`` to None.
+    A task row this session holds as an object (finish_task's) is laid over them by ``sync_tasks``.
+    tests/engine/test_known_rows.py compares them with the rows at every step of every scenario.
+    """
+
+    waits: dict  # task id -> _WaitRow
+    open_tasks: frozenset  # ids of the open task rows
+    fields: frozenset | None  # (name, value) rows; None: not known (the process declares no search field)
+
+    def projections(self, runner) -> Projections:
+        """What ``read_projections`` would read now."""
+        ready_tasks = runner.ready_user_tasks()
+        return Projections(dict(self.waits), {
+            "ready": frozenset(t.id for t in ready_tasks), "rows": dict.fromkeys(self.open_tasks, (TaskStatus.OPEN, None)),
+            "tasks": ready_tasks}, None if self.fields is None else set(self.fields))
+
+
+@dataclass(frozen=True)
 class _WaitRow:
-    id: int
     task_id: str
     element_id: str
     kind: str
@@ -83,7 +119,7 @@ def read_projections(session: Session, loaded) -> Projections:
     waits, tasks, fields = {}, {}, set()
     for r in session.connection().execute(_SELECT_PROJECTIONS, {"instance_id": loaded.instance.id, "ready": ready}):
         if r.src == 0:
-            waits[r.a] = _WaitRow(r.n, r.a, r.b, r.c, r.d, r.due_at, r.correlation)
+            waits[r.a] = _WaitRow(r.a, r.b, r.c, r.d, r.due_at, r.correlation)
         elif r.src == 1:
             tasks[r.a] = (r.b, r.n)
         else:
@@ -115,8 +151,8 @@ _SELECT_TASKS = select(_TASKS.c.id, _TASKS.c.status, _TASKS.c.completed_by_id).w
 _INSERT_TASKS = insert(_TASKS)
 
 
-def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None) -> None:
-    """Open rows for newly ready user tasks; close rows the workflow no longer offers.
+def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None) -> frozenset:
+    """Open rows for newly ready user tasks; close rows the workflow no longer offers; return the open ones' ids.
 
     Rows go through Core statements; an object this session holds for a row takes the values
     written (rows.put), and what other code changed on it and has not flushed counts as its state.
@@ -177,6 +213,7 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | No
         conn.execute(_INSERT_TASKS, new_rows)
     for role, org_id, task_id, text in pending_pools:
         notify_pool(session, role=role, org_id=org_id, text=text, instance_id=instance.id, task_id=task_id)
+    return frozenset(ready)
 
 
 def _write_task(conn, held: dict, task_id: str, **values) -> None:
@@ -241,34 +278,42 @@ class MessageWait:
 
 
 _WAITS = EventWait.__table__
-_SELECT_WAITS = select(_WAITS.c.id, _WAITS.c.task_id, _WAITS.c.element_id, _WAITS.c.kind, _WAITS.c.name,
+_SELECT_WAITS = select(_WAITS.c.task_id, _WAITS.c.element_id, _WAITS.c.kind, _WAITS.c.name,
                        _WAITS.c.due_at, _WAITS.c.correlation).where(_WAITS.c.instance_id == bindparam("instance_id"))
-_DELETE_WAITS = delete(_WAITS).where(_WAITS.c.id.in_(bindparam("ids", expanding=True)))
+# By case and task id (unique together): rows known from the last save have no id in hand.
+_DELETE_WAITS = delete(_WAITS).where(_WAITS.c.instance_id == bindparam("instance_id"),
+                                     _WAITS.c.task_id.in_(bindparam("task_ids", expanding=True)))
 _INSERT_WAITS = insert(_WAITS)
 
 
-def sync_waits(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None) -> list[MessageWait]:
+def sync_waits(session: Session, loaded, *, fresh: bool = False, rows: dict | None = None,
+               into: dict | None = None) -> list[MessageWait]:
     """Rewrite the instance's waiting timers and messages as rows; return the message waits.
 
-    ``rows`` are the wait rows by task id when the caller read them (``read_projections``).
+    ``rows`` are the wait rows by task id when the caller knows them (``read_projections``,
+    ``KnownRows``); ``into`` receives the rows as written, by task id.
     """
     instance, runner = loaded.instance, loaded.runner
+    if into is None:
+        loaded.rows_known = None  # written outside sync_after_step: what a save knew is past
     conn = session.connection()
     current = {w.task_id: w for w in runner.waiting_events()}
     if fresh:
         rows = {}
     elif rows is None:
-        rows = {r.task_id: r for r in conn.execute(_SELECT_WAITS, {"instance_id": instance.id})}
-    gone = [r.id for task_id, r in rows.items() if task_id not in current]
+        rows = {r.task_id: _WaitRow(*r) for r in conn.execute(_SELECT_WAITS, {"instance_id": instance.id})}
+    gone = [task_id for task_id in rows if task_id not in current]
     if gone:
-        conn.execute(_DELETE_WAITS, {"ids": gone})
+        conn.execute(_DELETE_WAITS, {"instance_id": instance.id, "task_ids": gone})
     now = clock.now()
     new_rows, changed, messages, timers_changed = [], [], [], bool(gone)
+    written = {}
     for task_id, wait in current.items():
         row = rows.get(task_id)
         correlation = _expected_correlation(runner, wait) if wait.kind == "message" else {}
         if wait.kind == "message":
             messages.append(MessageWait(task_id, wait.element_id, wait.name, correlation))
+        written[task_id] = _WaitRow(task_id, wait.element_id, wait.kind, wait.name, wait.due_at, correlation)
         if row is None:
             new_rows.append(dict(instance_id=instance.id, task_id=task_id, element_id=wait.element_id,
                                  kind=wait.kind, name=wait.name, due_at=wait.due_at, correlation=correlation,
@@ -282,15 +327,31 @@ def sync_waits(session: Session, loaded, *, fresh: bool = False, rows: dict | No
             values.update(due_at=wait.due_at, attempts=0, next_attempt_at=None, last_error=None)
             timers_changed = True
         if values:
-            conn.execute(update(_WAITS).where(_WAITS.c.id == row.id).values(**values))
-            changed.append(row.id)
+            conn.execute(update(_WAITS).where(_WAITS.c.instance_id == instance.id, _WAITS.c.task_id == task_id)
+                         .values(**values))
+            changed.append(task_id)
     if new_rows:
         conn.execute(_INSERT_WAITS, new_rows)
-    forget_rows(session, EventWait, gone, changed)
+    if gone or changed:
+        _forget_waits(session, instance.id, gone, changed)
     if timers_changed:
         # What engine/runtime/timer_loop.py's flush listener notes for ORM writes: wake the loop on commit.
         session.info["pingan_timers_changed"] = True
+    if into is not None:
+        into.clear()
+        into.update(written)
     return messages
+
+
+def _forget_waits(session: Session, instance_id: int, deleted: list, changed: list) -> None:
+    """Keep wait objects this session holds (by case and task id) in line with rows just written."""
+    held = [obj for obj in list(session.identity_map.values())
+            if isinstance(obj, EventWait) and obj.instance_id == instance_id]
+    for obj in held:
+        if obj.task_id in deleted:
+            session.expunge(obj)
+        elif obj.task_id in changed:
+            session.expire(obj)
 
 
 def forget_rows(session: Session, model, deleted: list, changed: list) -> None:
@@ -370,11 +431,11 @@ def _none(column):
 
 # read_projections: one row shape for three tables (the first branch's types decode every row).
 #   src  n                a             b                c     d     due_at  correlation
-#   0    wait id          task id       element id       kind  name  due_at  correlation
+#   0                     task id       element id       kind  name  due_at  correlation
 #   1    completed_by_id  task row id   status
 #   2                     field name    field value
 _SELECT_PROJECTIONS = union_all(
-    select(literal_column("0").label("src"), _WAITS.c.id.label("n"), _WAITS.c.task_id.label("a"),
+    select(literal_column("0").label("src"), _none(_TASKS.c.completed_by_id).label("n"), _WAITS.c.task_id.label("a"),
            _WAITS.c.element_id.label("b"), _WAITS.c.kind.label("c"), _WAITS.c.name.label("d"),
            _WAITS.c.due_at.label("due_at"), _WAITS.c.correlation.label("correlation"))
     .where(_WAITS.c.instance_id == bindparam("instance_id")),
@@ -387,14 +448,15 @@ _SELECT_PROJECTIONS = union_all(
 
 
 def project_case_fields(session: Session, instance: Instance, definition, *, fresh: bool = False,
-                        existing: set | None = None) -> None:
-    """Copy the searchable fields declared in the process config into indexed rows.
+                        existing: set | None = None) -> frozenset | None:
+    """Copy the searchable fields declared in the process config into indexed rows; return them.
 
-    ``existing`` are the case's (name, value) rows when the caller read them (``read_projections``).
+    ``existing`` are the case's (name, value) rows when the caller knows them (``read_projections``).
+    None when the process declares no search field (its rows, if any, are left alone unread).
     """
     fields = (definition.config or {}).get("search_fields") or []
     if not fields:
-        return
+        return None
     wanted = set()
     for spec in fields:
         name, path = spec["name"], spec.get("path", spec["name"])
@@ -412,6 +474,7 @@ def project_case_fields(session: Session, instance: Instance, definition, *, fre
         conn.execute(_DELETE_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in gone])
     if added:
         conn.execute(_INSERT_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in added])
+    return frozenset(wanted)
 
 
 def extract(data, path: str) -> list:

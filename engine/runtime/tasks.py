@@ -18,7 +18,7 @@ from ..org.visibility import can_see
 from ..store import audit
 from ..store.audit import EntryKind
 from ..store.models import AuditEntry, CarbonCopy, HumanTask, Instance, InstanceStatus, Notification, TaskStatus, User
-from .lifecycle import _remember_actor, advance, load, lock_instance, may_act, open_task_for_update, save
+from .lifecycle import _remember_actor, advance, give_back, load, lock_instance, may_act, open_task_for_update, save
 from .notifications import NotificationKind, notify
 
 # One reminder per task in this window, whoever sends it: a handler is not to be flooded.
@@ -53,7 +53,7 @@ def claim_task(session: Session, *, task_id: str, actor: Actor, opinion: str | N
     _remember_actor(session, row.instance_id, actor.id)
     audit.record(session, instance=loaded.instance, kind=EntryKind.CLAIMED, actor=actor.username,
                  task_id=row.id, element_id=row.element_id, opinion=opinion)
-    session.flush()
+    give_back(session, loaded)  # the workflow did not move
     return row
 
 
@@ -68,7 +68,7 @@ def release_task(session: Session, *, task_id: str, actor: Actor, opinion: str |
     row.assignee_id = None
     audit.record(session, instance=loaded.instance, kind=RELEASED, actor=actor.username,
                  task_id=row.id, element_id=row.element_id, opinion=opinion)
-    session.flush()
+    give_back(session, loaded)  # the workflow did not move
     return row
 
 
@@ -89,7 +89,7 @@ def transfer_task(session: Session, *, task_id: str, actor: Actor, to: str, opin
                  task_id=row.id, element_id=row.element_id, opinion=opinion, payload={"to": to})
     notify(session, user_ids=[target.id], kind=NotificationKind.TASK, instance_id=row.instance_id, task_id=row.id,
            text=f"{actor.name} 将任务“{row.title}”转办给您（{loaded.instance.title}）" + _said(opinion))
-    session.flush()
+    give_back(session, loaded)  # the workflow did not move
     return row
 
 
@@ -108,7 +108,7 @@ def delegate_task(session: Session, *, task_id: str, actor: Actor, to: str, opin
                  task_id=row.id, element_id=row.element_id, opinion=opinion, payload={"to": to})
     notify(session, user_ids=[target.id], kind=NotificationKind.DELEGATED, instance_id=row.instance_id, task_id=row.id,
            text=f"{actor.name} 委派您协助办理“{row.title}”（{loaded.instance.title}）" + _said(opinion))
-    session.flush()
+    give_back(session, loaded)  # the workflow did not move
     return row
 
 
@@ -126,7 +126,7 @@ def resolve_task(session: Session, *, task_id: str, actor: Actor, opinion: str |
                  task_id=row.id, element_id=row.element_id, opinion=opinion, payload={"draft": draft or {}})
     notify(session, user_ids=[owner_id], kind=NotificationKind.TASK, instance_id=row.instance_id, task_id=row.id,
            text=f"{actor.name} 已办理完委派的“{row.title}”，请您继续办理" + _said(opinion))
-    session.flush()
+    give_back(session, loaded)  # the workflow did not move
     return row
 
 

@@ -135,6 +135,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
     stored = case_state.store_many(conn, [(f.loaded.instance.id, f.loaded.runner) for f in firings])
     for firing in firings:
         loaded = firing.loaded
+        loaded.rows_known = None  # rows written here, not by sync_after_step
         instance, runner = loaded.instance, loaded.runner
         for event in firing.fired:  # sync.record_fired_timers
             audit.record(session, instance=instance, kind=EntryKind.TIMER, actor="system",

@@ -16,6 +16,9 @@ Rules that keep a kept workflow true to the database:
   rollback. Any rollback of the session, even of a savepoint, drops what it was to keep.
 * The version must match and so must a fingerprint (the definition and the root task's id), so
   an id a rolled-back or deleted case used again cannot meet another case's workflow.
+* A workflow may be kept with a companion: what its saver knew of the case's other rows at that
+  version (engine/runtime/sync.py keeps its projection rows so), valid exactly as long as the
+  workflow is. The cache never looks inside one.
 
 ``DEFAULT_SIZE`` bounds the number of workflows per process (least recently used go first); a
 kept workflow costs about what its state costs as Python objects, typically tens of kilobytes.
@@ -29,7 +32,7 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-__all__ = ["DEFAULT_SIZE", "WorkflowCache", "keep_after_commit", "live_workflows", "take"]
+__all__ = ["DEFAULT_SIZE", "WorkflowCache", "keep_after_commit", "live_workflows", "take", "take_kept"]
 
 # Workflows kept per process: the cases being worked on right now. A web process of 8 threads
 # completes far fewer distinct cases a minute; 128 keeps a few hundred megabytes out of reach.
@@ -44,6 +47,7 @@ class _Entry:
     version: int
     fingerprint: tuple
     workflow: object
+    companion: object = None
 
 
 class WorkflowCache:
@@ -59,21 +63,26 @@ class WorkflowCache:
 
     def take(self, instance_id: int, *, version: int, fingerprint: tuple = ()) -> object | None:
         """Remove and return the case's workflow if it was kept at exactly this version and fingerprint."""
+        kept = self.take_kept(instance_id, version=version, fingerprint=fingerprint)
+        return None if kept is None else kept[0]
+
+    def take_kept(self, instance_id: int, *, version: int, fingerprint: tuple = ()) -> tuple[object, object] | None:
+        """``take``, returning the workflow with the companion kept beside it."""
         with self._lock:
             entry = self._entries.pop(instance_id, None)
             if entry is None or entry.version != version or entry.fingerprint != fingerprint:
                 self.misses += 1
                 return None
             self.hits += 1
-            return entry.workflow
+            return entry.workflow, entry.companion
 
-    def put(self, instance_id: int, *, version: int, workflow, fingerprint: tuple = ()) -> None:
+    def put(self, instance_id: int, *, version: int, workflow, fingerprint: tuple = (), companion=None) -> None:
         """Keep the workflow a committed transaction saved at ``version``, dropping the least recently used."""
         if self.size == 0:
             return
         with self._lock:
             self._entries.pop(instance_id, None)
-            self._entries[instance_id] = _Entry(version, fingerprint, workflow)
+            self._entries[instance_id] = _Entry(version, fingerprint, workflow, companion)
             while len(self._entries) > self.size:
                 self._entries.popitem(last=False)
 
@@ -101,8 +110,13 @@ def take(instance_id: int, *, version: int, fingerprint: tuple = (), cache: Work
     return (cache or live_workflows).take(instance_id, version=version, fingerprint=fingerprint)
 
 
+def take_kept(instance_id: int, *, version: int, fingerprint: tuple = (), cache: WorkflowCache | None = None):
+    """Return the case's kept workflow and its companion for this row version, or None."""
+    return (cache or live_workflows).take_kept(instance_id, version=version, fingerprint=fingerprint)
+
+
 def keep_after_commit(session: Session, *, instance_id: int, version: int, workflow, fingerprint: tuple = (),
-                      cache: WorkflowCache | None = None) -> None:
+                      cache: WorkflowCache | None = None, companion=None) -> None:
     """Keep ``workflow`` as the case's state at ``version`` once this session's transaction commits for good.
 
     Called after each save; the last save of a case in the transaction wins. A rollback, a
@@ -116,18 +130,18 @@ def keep_after_commit(session: Session, *, instance_id: int, version: int, workf
         event.listen(session, "after_soft_rollback", _rolled_back)
         event.listen(session, "after_transaction_end", _ended)
         session.info[_LISTENING] = True
-    pending[instance_id] = (cache or live_workflows, session.connection(), version, fingerprint, workflow)
+    pending[instance_id] = (cache or live_workflows, session.connection(), version, fingerprint, workflow, companion)
 
 
 def _committed(session: Session) -> None:
     pending = session.info.pop(_PENDING, None)
-    for instance_id, (cache, connection, version, fingerprint, workflow) in (pending or {}).items():
+    for instance_id, (cache, connection, version, fingerprint, workflow, companion) in (pending or {}).items():
         # Still in a transaction after "commit": the session only released a savepoint inside one
         # (a test's, or a sandbox that is rolled back). Not durable, so not kept.
         if connection.closed or connection.in_transaction():
             cache.evict(instance_id)
             continue
-        cache.put(instance_id, version=version, workflow=workflow, fingerprint=fingerprint)
+        cache.put(instance_id, version=version, workflow=workflow, fingerprint=fingerprint, companion=companion)
 
 
 def _rolled_back(session: Session, previous_transaction) -> None:

@@ -130,6 +130,10 @@ class Runner:
         # Per Runner, and a Runner lives for one request: every step entry point shares it.
         self.step_budget = getattr(engine, "step_budget", None) or DEFAULT_STEP_BUDGET
         self.steps_left = self.step_budget
+        # Set by reset_to: a task done earlier is ready again under its own id, so its stored row
+        # is there to reopen (engine/runtime/sync.py reads the rows then). No other way makes a
+        # task ready twice: SpiffWorkflow gives a looped or repeated task a new id.
+        self.went_back = False
 
     @classmethod
     def start(cls, spec, subprocess_specs: dict, script_engine, data: dict) -> Runner:
@@ -365,6 +369,7 @@ class Runner:
             self.wf.reset_from_task_id(UUID(task_id), data=data)
         except TaskNotFoundException:
             return False  # pruned from the tree by compaction: too far back to return to
+        self.went_back = True
         if keep is not None:
             task.data = keep
             if task.workflow is self.wf:

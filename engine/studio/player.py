@@ -190,7 +190,9 @@ class Player:
 
     def reached_end_events(self) -> list[str]:
         # The engine records only the final end event; side branches' ends are read from the workflow.
-        return lifecycle.load(self.session, instance_id=self.instance_id).runner.end_events_reached()
+        loaded = lifecycle.load(self.session, instance_id=self.instance_id)
+        lifecycle.give_back(self.session, loaded)  # only looked at
+        return loaded.runner.end_events_reached()
 
     def note_path(self) -> None:
         """Add the elements the case has passed since the last look to its path."""
@@ -200,6 +202,7 @@ class Player:
             AuditEntry.instance_id == self.instance_id, AuditEntry.kind.in_(_PASSED),
             AuditEntry.element_id.is_not(None)).order_by(AuditEntry.seq))
         loaded = lifecycle.load(self.session, instance_id=self.instance_id)
+        lifecycle.give_back(self.session, loaded)  # only looked at
         flows = _sequence_flows(loaded.definition)
         for element, completed, source in loaded.runner.reached_steps():
             if completed:

@@ -64,3 +64,27 @@ def test_a_hidden_case_is_not_found_whatever_its_task_state(session, actors):
         lifecycle.complete_visible_task(session, task_id=task_id, data={"subject": "x", "amount": 1}, actor=qian)
     with pytest.raises(NotFound):
         lifecycle.complete_visible_task(session, task_id="no-such-task", data={}, actor=li)
+
+
+def test_a_completion_on_a_kept_workflow_reads_no_rows_back(session, actors, monkeypatch):
+    """The case's waits, task rows and fields are known from the save that kept the workflow (sync.KnownRows)."""
+    from engine.spiff import cache as workflow_cache
+
+    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
+        # The test's commits are savepoints, which keep nothing: keep at once, as a real commit would.
+        workflow_cache.live_workflows.put(instance_id, version=version, workflow=workflow, fingerprint=fingerprint,
+                                          companion=companion)
+
+    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
+    workflow_cache.live_workflows.clear()
+    li = actors("li.sl")
+    try:
+        task_id = _ready_task(session, li)
+        with Statements(session) as sent:
+            lifecycle.complete_visible_task(session, task_id=task_id, data={"subject": "修缮围墙", "amount": 100}, actor=li)
+    finally:
+        workflow_cache.live_workflows.clear()
+    listing = "\n".join(s[:120] for s in sent.sql)
+    assert not any(s.startswith("SELECT") and "FROM event_waits" in s for s in sent.sql), listing
+    assert len(sent.sql) <= MAX_STATEMENTS[session.get_bind().dialect.name] - 1, listing
+    assert session.get(HumanTask, task_id).status == TaskStatus.COMPLETED

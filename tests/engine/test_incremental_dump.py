@@ -60,11 +60,11 @@ def test_every_dump_of_every_scenario_is_a_full_dump(scenario, services, monkeyp
         checked[0] += 1
         return state
 
-    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None):
+    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
         # The player's steps commit savepoints only, which keep nothing; keep at once instead, so
         # each step goes on with the workflow the one before left (a stale version is never taken).
         (cache or workflow_cache.live_workflows).put(instance_id, version=version, workflow=workflow,
-                                                     fingerprint=fingerprint)
+                                                     fingerprint=fingerprint, companion=companion)
 
     monkeypatch.setattr(Runner, "dump", checking_dump)
     monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
