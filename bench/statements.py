@@ -6,16 +6,19 @@ the same Flask app gunicorn serves (its test client, the bench database, a beare
 statement of the request, authentication included; gunicorn itself sends none.
 `python -m bench.statements sqlite|postgresql` prints the statements themselves.
 
-What each operation takes (2026-12-07, `bench_one`; SQLite counts its `BEGIN IMMEDIATE`):
+What each operation takes (2026-12-07, `bench_one`; SQLite counts its `BEGIN IMMEDIATE`; the
+completions on a workflow this process kept, as the bench's are):
 
 * ``engine_start`` 9 / 8 on PostgreSQL: definition, INSERT case, task actor, task rows, the
   pool's holders (notifications), case fields, the audit entry, the case's UPDATE.
-* ``engine_complete`` 6 / 5: the task locked with its case, definition, candidate org, pending
-  after-signers and known actor (one read); the task's UPDATE; waits, task rows and case fields
-  (one read); the audit entries (one INSERT); the case's UPDATE.
-* ``http_start`` 16 / 15: the token check, the engine's start, then the answer's reads.
-* ``http_complete`` 9 / 8: the token check, the engine's completion, usernames and org codes.
-* ``http_complete_brief`` 7 / 6: the token check and the engine's completion.
+* ``engine_complete`` 5 / 4: the task locked with its case, definition, candidate org, pending
+  after-signers and known actor (one read); the task's UPDATE; the audit entries (one INSERT);
+  the case's UPDATE. A restored workflow reads its waits, task rows and case fields back (one
+  read more).
+* ``http_start`` 14 / 13: the token check, the engine's start, then the answer's reads
+  (usernames and org codes in one).
+* ``http_complete`` 7 / 6: the token check, the engine's completion, usernames and org codes (one read).
+* ``http_complete_brief`` 6 / 5: the token check and the engine's completion.
 """
 from __future__ import annotations
 

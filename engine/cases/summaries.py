@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Iterable
 
-from sqlalchemy import bindparam, select
+from sqlalchemy import bindparam, literal_column, select, union_all
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -45,16 +45,22 @@ def visible_task(session: Session, *, task_id: str, actor: Actor) -> HumanTask:
 # Built once (an IN list of any length binds as one expanding parameter).
 _USERNAMES = select(User.id, User.username).where(User.id.in_(bindparam("ids", expanding=True)))
 _ORG_CODES = select(Org.id, Org.code).where(Org.id.in_(bindparam("ids", expanding=True)))
+# Both at once, for a response that names people and orgs: one round trip, not two.
+_NAMES_AND_CODES = union_all(
+    select(literal_column("0").label("org"), User.id, User.username.label("name"))
+    .where(User.id.in_(bindparam("user_ids", expanding=True))),
+    select(literal_column("1"), Org.id, Org.code).where(Org.id.in_(bindparam("org_ids", expanding=True))))
+_USER_MEMO, _ORG_MEMO = "pingan.usernames", "pingan.org_codes"
 
 
 def user_names(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     """Return username by user id for the ids given."""
-    return _names(session, "pingan.usernames", _USERNAMES, ids)
+    return _names(session, _USER_MEMO, _USERNAMES, ids)
 
 
 def org_codes(session: Session, ids: Iterable[int | None]) -> dict[int, str]:
     """Return org code by org id for the ids given."""
-    return _names(session, "pingan.org_codes", _ORG_CODES, ids)
+    return _names(session, _ORG_MEMO, _ORG_CODES, ids)
 
 
 def _names(session: Session, memo_key: str, statement, ids: Iterable[int | None]) -> dict[int, str]:
@@ -64,8 +70,21 @@ def _names(session: Session, memo_key: str, statement, ids: Iterable[int | None]
     wanted = {i for i in ids if i}
     missing = wanted - memo.keys()
     if missing:
-        memo.update(session.execute(statement, {"ids": sorted(missing)}).all())
+        memo.update(session.connection().execute(statement, {"ids": sorted(missing)}).all())
     return {i: memo[i] for i in wanted if i in memo}
+
+
+def names_and_codes(session: Session, user_ids: Iterable[int | None],
+                    org_ids: Iterable[int | None]) -> tuple[dict[int, str], dict[int, str]]:
+    """``user_names`` and ``org_codes`` together, in one statement when both need reading."""
+    users, orgs = session.info.setdefault(_USER_MEMO, {}), session.info.setdefault(_ORG_MEMO, {})
+    want_users, want_orgs = {i for i in user_ids if i}, {i for i in org_ids if i}
+    missing_users, missing_orgs = want_users - users.keys(), want_orgs - orgs.keys()
+    if missing_users and missing_orgs:
+        for is_org, ident, name in session.connection().execute(
+                _NAMES_AND_CODES, {"user_ids": sorted(missing_users), "org_ids": sorted(missing_orgs)}):
+            (orgs if is_org else users)[ident] = name
+    return user_names(session, want_users), org_codes(session, want_orgs)
 
 
 class _Masker:
@@ -119,9 +138,8 @@ def task_summaries(session: Session, tasks: list[HumanTask], *, now: datetime | 
     """Return tasks as list rows: the issue's fields, plus the case's key and (masked) title."""
     now = now or clock.now()
     masker = masker or _Masker()
-    users = user_names(session, [t.assignee_id for t in tasks] + [t.owner_id for t in tasks]
-                       + [t.completed_by_id for t in tasks])
-    orgs = org_codes(session, [t.candidate_org_id for t in tasks])
+    users, orgs = names_and_codes(session, [t.assignee_id for t in tasks] + [t.owner_id for t in tasks]
+                                  + [t.completed_by_id for t in tasks], [t.candidate_org_id for t in tasks])
     out = []
     for t in tasks:
         instance = t.instance
@@ -140,8 +158,7 @@ def task_summaries(session: Session, tasks: list[HumanTask], *, now: datetime | 
 def case_summaries(session: Session, instances: list[Instance], *, masker: _Masker | None = None) -> list[dict[str, Any]]:
     """Return cases as list rows with personal data masked in their titles."""
     masker = masker or _Masker()
-    users = user_names(session, [i.started_by_id for i in instances])
-    orgs = org_codes(session, [i.org_id for i in instances])
+    users, orgs = names_and_codes(session, [i.started_by_id for i in instances], [i.org_id for i in instances])
     return [{
         "id": i.id, "process": i.process_key, "version": i.definition.version, "business_key": i.business_key,
         "title": masker.text(i.definition, i.data, i.title or ""), "status": str(i.status),

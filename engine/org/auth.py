@@ -145,7 +145,7 @@ def token_holder(session: Session, token: str) -> TokenHolder:
     Reads only: a request that merely reads records the use through a writing session of its own
     (``record_token_use``), so the check never takes SQLite's write lock.
     """
-    rows = session.execute(_TOKEN_HOLDER, {"token_hash": _digest(token or "")}).all()
+    rows = session.connection().execute(_TOKEN_HOLDER, {"token_hash": _digest(token or "")}).all()
     if not rows or rows[0][1] is not None or not rows[0][7]:
         raise AuthenticationFailed("访问令牌无效或已撤销", message_en="invalid or revoked token")
     token_id, _revoked, last_used, user_id, username, name, org_id, _active, org_path = rows[0][:9]
