@@ -102,6 +102,12 @@ class KnownRows:
             "tasks": ready_tasks}, None if self.fields is None else set(self.fields))
 
 
+def known_after_timers(waits, *, fields: frozenset | None) -> KnownRows:
+    """``KnownRows`` for a case whose rows ``timer_batch.save_plain`` wrote: these timer waits, no open task."""
+    return KnownRows({w.task_id: _WaitRow(w.task_id, w.element_id, w.kind, w.name, w.due_at, {}) for w in waits},
+                     frozenset(), fields)
+
+
 @dataclass(frozen=True)
 class _WaitRow:
     task_id: str

@@ -133,6 +133,7 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
     changed: list[tuple[int, dict]] = []
     new_waits: list[dict] = []
     stored = case_state.store_many(conn, [(f.loaded.instance.id, f.loaded.runner) for f in firings])
+    known: dict[int, sync.KnownRows] = {}
     for firing in firings:
         loaded = firing.loaded
         loaded.rows_known = None  # rows written here, not by sync_after_step
@@ -149,7 +150,9 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
         with use_calendar(calendar):
             current = {w.task_id: w for w in runner.waiting_events()}
         _diff_waits(instance.id, current, rows.get(instance.id, {}), now, gone, changed, new_waits)
-        sync.project_case_fields(session, instance, loaded.definition)
+        fields = sync.project_case_fields(session, instance, loaded.definition)
+        # What the statements below leave: the next step on the kept workflow need not read them.
+        known[instance.id] = sync.known_after_timers(current.values(), fields=fields)
         loaded.new = False
         if runner.completed and instance.status != InstanceStatus.CANCELLED:
             put(instance, status=InstanceStatus.COMPLETED, ended_at=now, end_event=runner.end_event(), error=None)
@@ -174,7 +177,8 @@ def save_plain(session: Session, firings: list[PlainFiring], *, actor: Actor) ->
         if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
             workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
                                              workflow=firing.loaded.runner.wf,
-                                             fingerprint=lifecycle.state_fingerprint(instance))
+                                             fingerprint=lifecycle.state_fingerprint(instance),
+                                             companion=known[instance.id])
 
 
 def _diff_waits(instance_id: int, current: dict[str, WaitingEvent], rows: dict, now, gone: list,

@@ -8,14 +8,14 @@ the steps that started from them did what a read would have done.
 """
 from __future__ import annotations
 
-from datetime import timezone
+from datetime import timedelta, timezone
 
 import pytest
 from sqlalchemy import select
 
 from engine import clock
 from engine.clock import FrozenClock
-from engine.runtime import lifecycle, sync, tasks
+from engine.runtime import lifecycle, sync, tasks, timers
 from engine.spiff import cache as workflow_cache
 from engine.store.models import CaseField, EventWait, HumanTask, InstanceStatus, TaskStatus
 from engine.studio.scenarios import _start_moment
@@ -134,3 +134,39 @@ def test_a_step_ending_in_error_keeps_no_rows_so_the_retry_reads_them(session, a
     # The completed task stays completed: the rows known before the failed step did not yet say so.
     assert task.status == TaskStatus.COMPLETED
     assert only_task(session, inst.id, "check")
+
+
+def test_a_timer_batch_knows_the_rows_it_wrote(session, actors, frozen, monkeypatch):
+    """Plain firings saved together (timer_batch.save_plain) keep their rows with their workflows too."""
+    from tests.engine.test_timer_batch import KINDS, _start
+
+    verified = []
+
+    def keep_now(s, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
+        if companion is not None:
+            s.flush()
+            assert_rows_are(s, instance_id, companion, f"case {instance_id} at version {version}")
+            verified.append(instance_id)
+        workflow_cache.live_workflows.put(instance_id, version=version, workflow=workflow, fingerprint=fingerprint,
+                                          companion=companion)
+
+    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
+    monkeypatch.setattr(sync, "known_after_timers", counted := _Counted(sync.known_after_timers))
+    workflow_cache.live_workflows.clear()
+    try:
+        ids = [_start(session, actors, kind).id for kind in KINDS]
+        for advance in (timedelta(hours=1), timedelta(days=1), timedelta(days=3), timedelta(days=30)):
+            frozen.advance(advance)
+            timers.fire_cases_timers(session, instance_ids=ids, now=clock.now())
+    finally:
+        workflow_cache.live_workflows.clear()
+    assert counted.calls >= 3 and len(verified) > len(KINDS)
+
+
+class _Counted:
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
