@@ -16,12 +16,15 @@ from pathlib import Path
 
 from sqlalchemy.orm import Session
 
+from engine import clock as engine_clock
+from engine.clock import FrozenClock
 from engine.definitions import deployment
 from engine.org.orgs import actor_for
 from engine.runtime import lifecycle
 from engine.store.models import Instance
 from engine.studio import player as engine_player
-from engine.studio.scenarios import Scenario, parse_scenario
+from engine.spiff import cache as workflow_cache
+from engine.studio.scenarios import Scenario, _start_moment, parse_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 PROCESSES = ROOT / "processes"
@@ -106,3 +109,31 @@ class Player(engine_player.Player):
             self.checkpoint()
         self.check(scenario.expect)
         return self.instance
+
+
+def play_on_its_clock(services, scenario: Scenario) -> Instance:
+    """Play a scenario in one rolled-back transaction, on a frozen clock set to its start moment."""
+    sim = FrozenClock(_start_moment(scenario.start))
+    player = Player(services, sim, restore=False)
+    try:
+        with engine_clock.using(sim):
+            return player.play(scenario)
+    finally:
+        player.close()
+
+
+def keep_at_once(monkeypatch, *, check=None) -> None:
+    """Keep each save's workflow (with its known rows) at once, as a real commit would keep it.
+
+    The tests' commits only release savepoints, which keep nothing (engine/spiff/cache.py), so
+    without this each step would restore. ``check(session, instance_id, version, companion)``,
+    if given, runs on every keep first. The cache starts empty.
+    """
+    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
+        if check is not None:
+            check(session, instance_id, version, companion)
+        (cache or workflow_cache.live_workflows).put(instance_id, version=version, workflow=workflow,
+                                                     fingerprint=fingerprint, companion=companion)
+
+    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
+    workflow_cache.live_workflows.clear()

@@ -5,8 +5,10 @@ import pytest
 
 from engine.errors import NotFound
 from engine.runtime import lifecycle
+from engine.spiff import cache as workflow_cache
 from engine.store.models import HumanTask, TaskStatus
 from tests.factories import Statements, only_task
+from tests.scenario_player import keep_at_once
 
 # Measured on 2026-12-07 for review/register (amount 100, which ends the case), the test's
 # savepoints left out: 6 on SQLite and 6 on PostgreSQL (13 before the write path went to Core rows).
@@ -68,15 +70,7 @@ def test_a_hidden_case_is_not_found_whatever_its_task_state(session, actors):
 
 def test_a_completion_on_a_kept_workflow_reads_no_rows_back(session, actors, monkeypatch):
     """The case's waits, task rows and fields are known from the save that kept the workflow (sync.KnownRows)."""
-    from engine.spiff import cache as workflow_cache
-
-    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
-        # The test's commits are savepoints, which keep nothing: keep at once, as a real commit would.
-        workflow_cache.live_workflows.put(instance_id, version=version, workflow=workflow, fingerprint=fingerprint,
-                                          companion=companion)
-
-    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
-    workflow_cache.live_workflows.clear()
+    keep_at_once(monkeypatch)  # the test's commits are savepoints, which keep nothing: keep at once
     li = actors("li.sl")
     try:
         task_id = _ready_task(session, li)

@@ -17,14 +17,11 @@ from uuid import UUID
 import pytest
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
-from engine import clock
-from engine.clock import FrozenClock
 from engine.definitions.scripting import build_script_engine
 from engine.spiff import cache as workflow_cache
 from engine.spiff import values
 from engine.spiff.workflow import Runner
-from engine.studio.scenarios import _start_moment
-from tests.scenario_player import Player, all_scenarios
+from tests.scenario_player import all_scenarios, keep_at_once, play_on_its_clock
 
 SCENARIO_LIST = all_scenarios()
 
@@ -60,22 +57,13 @@ def test_every_dump_of_every_scenario_is_a_full_dump(scenario, services, monkeyp
         checked[0] += 1
         return state
 
-    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
-        # The player's steps commit savepoints only, which keep nothing; keep at once instead, so
-        # each step goes on with the workflow the one before left (a stale version is never taken).
-        (cache or workflow_cache.live_workflows).put(instance_id, version=version, workflow=workflow,
-                                                     fingerprint=fingerprint, companion=companion)
-
     monkeypatch.setattr(Runner, "dump", checking_dump)
-    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
-    workflow_cache.live_workflows.clear()
-    sim = FrozenClock(_start_moment(scenario.start))
-    player = Player(services, sim, restore=False)
+    # The player's steps commit savepoints only, which keep nothing; keep at once instead, so
+    # each step goes on with the workflow the one before left (a stale version is never taken).
+    keep_at_once(monkeypatch)
     try:
-        with clock.using(sim):
-            player.play(scenario)
+        play_on_its_clock(services, scenario)
     finally:
-        player.close()
         workflow_cache.live_workflows.clear()
     assert checked[0] >= len(scenario.steps) // 2
     # The point: a workflow dumped again (kept from a step before, unless that step failed and

@@ -14,13 +14,12 @@ import pytest
 from sqlalchemy import select
 
 from engine import clock
-from engine.clock import FrozenClock
 from engine.runtime import lifecycle, sync, tasks, timers
 from engine.spiff import cache as workflow_cache
 from engine.store.models import CaseField, EventWait, HumanTask, InstanceStatus, TaskStatus
-from engine.studio.scenarios import _start_moment
+from tests.engine.test_timer_batch import KINDS, _start
 from tests.factories import only_task
-from tests.scenario_player import Player, all_scenarios
+from tests.scenario_player import all_scenarios, keep_at_once, play_on_its_clock
 
 SCENARIO_LIST = all_scenarios()
 
@@ -46,57 +45,43 @@ def assert_rows_are(session, instance_id: int, known: sync.KnownRows, where: str
 
 @pytest.mark.parametrize("scenario", SCENARIO_LIST, ids=[s.id for s in SCENARIO_LIST])
 def test_the_rows_a_save_knows_are_the_rows_at_every_step_of_every_scenario(scenario, services, monkeypatch):
-    kept, reads = [0], [0]
-    original_read = sync.read_projections
+    kept, reads = [0], []
 
-    def counting_read(session, loaded):
-        reads[0] += 1
-        return original_read(session, loaded)
-
-    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
-        # The player's steps commit savepoints only, which keep nothing; keep at once instead, so
-        # each step goes on with what the one before left (a stale version is never taken).
+    def check(session, instance_id, version, companion):
         if companion is not None:
             session.flush()
             kept[0] += 1
             assert_rows_are(session, instance_id, companion, f"{scenario.id} save {kept[0]}")
-        (cache or workflow_cache.live_workflows).put(instance_id, version=version, workflow=workflow,
-                                                     fingerprint=fingerprint, companion=companion)
 
-    monkeypatch.setattr(sync, "read_projections", counting_read)
-    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
-    workflow_cache.live_workflows.clear()
-    sim = FrozenClock(_start_moment(scenario.start))
-    player = Player(services, sim, restore=False)
+    count_reads(monkeypatch, reads)
+    keep_at_once(monkeypatch, check=check)
     try:
-        with clock.using(sim):
-            player.play(scenario)
+        play_on_its_clock(services, scenario)
     finally:
-        player.close()
         workflow_cache.live_workflows.clear()
     assert kept[0] >= 1
     # The point: steps after the first went on from the known rows, not a read.
     if kept[0] > 1:
-        assert reads[0] < kept[0], f"{reads[0]} reads for {kept[0]} saves"
+        assert len(reads) < kept[0], f"{len(reads)} reads for {kept[0]} saves"
 
 
-@pytest.fixture
-def kept_at_once(monkeypatch):
-    """Keep each save's workflow and rows at once (the session fixture's commits are savepoints); count reads."""
-    reads = []
+def count_reads(monkeypatch, reads: list) -> None:
+    """Note the case id of every read of projection rows (``sync.read_projections``)."""
     original_read = sync.read_projections
 
     def counting_read(session, loaded):
         reads.append(loaded.instance.id)
         return original_read(session, loaded)
 
-    def keep_now(session, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
-        (cache or workflow_cache.live_workflows).put(instance_id, version=version, workflow=workflow,
-                                                     fingerprint=fingerprint, companion=companion)
-
     monkeypatch.setattr(sync, "read_projections", counting_read)
-    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
-    workflow_cache.live_workflows.clear()
+
+
+@pytest.fixture
+def kept_at_once(monkeypatch):
+    """Keep each save's workflow and rows at once (the session fixture's commits are savepoints); count reads."""
+    reads = []
+    count_reads(monkeypatch, reads)
+    keep_at_once(monkeypatch)
     yield reads
     workflow_cache.live_workflows.clear()
 
@@ -138,21 +123,17 @@ def test_a_step_ending_in_error_keeps_no_rows_so_the_retry_reads_them(session, a
 
 def test_a_timer_batch_knows_the_rows_it_wrote(session, actors, frozen, monkeypatch):
     """Plain firings saved together (timer_batch.save_plain) keep their rows with their workflows too."""
-    from tests.engine.test_timer_batch import KINDS, _start
+    verified, made = [], []
 
-    verified = []
-
-    def keep_now(s, *, instance_id, version, workflow, fingerprint=(), cache=None, companion=None):
+    def check(s, instance_id, version, companion):
         if companion is not None:
             s.flush()
             assert_rows_are(s, instance_id, companion, f"case {instance_id} at version {version}")
             verified.append(instance_id)
-        workflow_cache.live_workflows.put(instance_id, version=version, workflow=workflow, fingerprint=fingerprint,
-                                          companion=companion)
 
-    monkeypatch.setattr(workflow_cache, "keep_after_commit", keep_now)
-    monkeypatch.setattr(sync, "known_after_timers", counted := _Counted(sync.known_after_timers))
-    workflow_cache.live_workflows.clear()
+    original = sync.known_after_timers
+    monkeypatch.setattr(sync, "known_after_timers", lambda *a, **kw: made.append(1) or original(*a, **kw))
+    keep_at_once(monkeypatch, check=check)
     try:
         ids = [_start(session, actors, kind).id for kind in KINDS]
         for advance in (timedelta(hours=1), timedelta(days=1), timedelta(days=3), timedelta(days=30)):
@@ -160,13 +141,4 @@ def test_a_timer_batch_knows_the_rows_it_wrote(session, actors, frozen, monkeypa
             timers.fire_cases_timers(session, instance_ids=ids, now=clock.now())
     finally:
         workflow_cache.live_workflows.clear()
-    assert counted.calls >= 3 and len(verified) > len(KINDS)
-
-
-class _Counted:
-    def __init__(self, fn):
-        self.fn, self.calls = fn, 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.fn(*args, **kwargs)
+    assert len(made) >= 3 and len(verified) > len(KINDS)

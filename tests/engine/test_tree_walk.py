@@ -14,14 +14,11 @@ from SpiffWorkflow.bpmn.util.task import BpmnTaskFilter, BpmnTaskIterator
 from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from SpiffWorkflow.util.task import TaskState
 
-from engine import clock
-from engine.clock import FrozenClock
 from engine.definitions.scripting import build_script_engine
 from engine.spiff import values
 from engine.spiff.workflow import Runner
-from engine.studio.scenarios import _start_moment
 from tests.engine.test_incremental_dump import _PROCESS  # a start, a script, five instances, a last task
-from tests.scenario_player import Player, all_scenarios
+from tests.scenario_player import all_scenarios, play_on_its_clock
 
 SCENARIO_LIST = all_scenarios()
 
@@ -60,13 +57,7 @@ def test_the_walk_is_the_library_iterators(scenario, services, monkeypatch):
         return original_dump(self)
 
     monkeypatch.setattr(Runner, "dump", checking_dump)
-    sim = FrozenClock(_start_moment(scenario.start))
-    player = Player(services, sim, restore=False)
-    try:
-        with clock.using(sim):
-            player.play(scenario)
-    finally:
-        player.close()
+    play_on_its_clock(services, scenario)
     assert checked[0] > 0
 
 
