@@ -29,7 +29,7 @@ from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskActor, TaskStatus
 from ..store.rows import attach, put, write_changes
-from .sync import sync_after_step
+from .sync import KnownRows, sync_after_step
 
 
 @dataclass
@@ -45,9 +45,9 @@ class Loaded:
     # Read with the task under the lock (open_task_for_update); None when not read.
     after_signers: bool | None = None
     actor_known: bool = False  # the acting user is already among the case's task actors
-    # The case's task, wait and field rows when known without reading them (sync.KnownRows): kept
-    # with the workflow by the save that wrote them; None means read them.
-    rows_known: object = None
+    # The case's task, wait and field rows when known without reading them: kept with the
+    # workflow by the save that wrote them; None means read them.
+    rows_known: KnownRows | None = None
 
 
 # Built once: composing a statement costs about as much as running it. Rows, not ORM loads:
