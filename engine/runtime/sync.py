@@ -177,12 +177,15 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | No
     else:
         rows = {r.id: (r.status, r.completed_by_id) for r in conn.execute(
             _SELECT_TASKS, {"instance_id": instance.id, "ready": list(ready)})}
+    # The objects this session holds for these rows: looked up by the session's few keys, not
+    # by each of a large case's hundreds of open rows.
     held = {}
-    for task_id in rows:
-        obj = session.identity_map.get(identity_key(HumanTask, task_id))
-        if obj is not None:
-            held[task_id] = obj
-            rows[task_id] = (obj.status, obj.completed_by_id)
+    for key in list(session.identity_map.keys()):
+        if key[0] is HumanTask and key[1][0] in rows:
+            obj = session.identity_map.get(key)
+            if obj is not None:
+                held[key[1][0]] = obj
+                rows[key[1][0]] = (obj.status, obj.completed_by_id)
     for task_id, (status, _) in rows.items():
         if status == TaskStatus.OPEN and task_id not in ready:
             # Taken away by the flow itself: an interrupting timer, a return, a cancellation.

@@ -39,7 +39,6 @@ __all__ = ["DEFAULT_SIZE", "WorkflowCache", "keep_after_commit", "live_workflows
 DEFAULT_SIZE = 128
 
 _PENDING = "pingan.live_workflows"  # session.info: what this session's commit will keep
-_LISTENING = "pingan.live_workflows.listening"
 
 
 @dataclass(frozen=True)
@@ -125,15 +124,12 @@ def keep_after_commit(session: Session, *, instance_id: int, version: int, workf
     pending = session.info.get(_PENDING)
     if pending is None:
         pending = session.info[_PENDING] = {}
-    if not session.info.get(_LISTENING):
-        event.listen(session, "after_commit", _committed)
-        event.listen(session, "after_soft_rollback", _rolled_back)
-        event.listen(session, "after_transaction_end", _ended)
-        session.info[_LISTENING] = True
     pending[instance_id] = (cache or live_workflows, session.connection(), version, fingerprint, workflow, companion)
 
 
 def _committed(session: Session) -> None:
+    if _PENDING not in session.info:
+        return
     pending = session.info.pop(_PENDING, None)
     for instance_id, (cache, connection, version, fingerprint, workflow, companion) in (pending or {}).items():
         # Still in a transaction after "commit": the session only released a savepoint inside one
@@ -154,6 +150,16 @@ def _ended(session: Session, transaction) -> None:
 
 
 def _discard(session: Session) -> None:
+    if _PENDING not in session.info:
+        return
     pending = session.info.pop(_PENDING, None)
     for instance_id, (cache, *_rest) in (pending or {}).items():
         cache.evict(instance_id)
+
+
+# Listening on the class, once: every session, each of its commits and rollbacks. Adding the
+# three listeners to each session that kept something cost about a tenth of a millisecond a save;
+# a session with nothing pending pays one dictionary lookup per event.
+event.listen(Session, "after_commit", _committed)
+event.listen(Session, "after_soft_rollback", _rolled_back)
+event.listen(Session, "after_transaction_end", _ended)
