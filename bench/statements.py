@@ -7,18 +7,20 @@ statement of the request, authentication included; gunicorn itself sends none.
 `python -m bench.statements sqlite|postgresql` prints the statements themselves.
 
 What each operation takes (2026-12-07, `bench_one`; SQLite counts its `BEGIN IMMEDIATE`; the
-completions on a workflow this process kept, as the bench's are):
+completions on a workflow this process kept, as the bench's are). On PostgreSQL a step's task
+UPDATE, new task actor, audit entries and case UPDATE are one statement (``lifecycle.write_step``):
 
-* ``engine_start`` 9 / 8 on PostgreSQL: definition, INSERT case, task actor, task rows, the
-  pool's holders (notifications), case fields, the audit entry, the case's UPDATE.
-* ``engine_complete`` 5 / 4: the task locked with its case, definition, candidate org, pending
-  after-signers and known actor (one read); the task's UPDATE; the audit entries (one INSERT);
-  the case's UPDATE. A restored workflow reads its waits, task rows and case fields back (one
-  read more).
-* ``http_start`` 14 / 13: the token check, the engine's start, then the answer's reads
+* ``engine_start`` 9 / 6 on PostgreSQL: definition, INSERT case, task rows, the pool's holders
+  (notifications), case fields; then the task actor, the audit entry and the case's UPDATE
+  (three statements on SQLite, one on PostgreSQL).
+* ``engine_complete`` 5 / 2: the task locked with its case, definition, candidate org, pending
+  after-signers and known actor (one read); the task's UPDATE, the audit entries (one INSERT)
+  and the case's UPDATE (one statement on PostgreSQL). A restored workflow reads its waits, task
+  rows and case fields back (one read more).
+* ``http_start`` 14 / 11: the token check, the engine's start, then the answer's reads
   (usernames and org codes in one).
-* ``http_complete`` 7 / 6: the token check, the engine's completion, usernames and org codes (one read).
-* ``http_complete_brief`` 6 / 5: the token check and the engine's completion.
+* ``http_complete`` 7 / 4: the token check, the engine's completion, usernames and org codes (one read).
+* ``http_complete_brief`` 6 / 3: the token check and the engine's completion.
 """
 from __future__ import annotations
 

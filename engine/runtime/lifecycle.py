@@ -5,7 +5,7 @@ import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from sqlalchemy import bindparam, exists, insert, null, select, update
+from sqlalchemy import bindparam, exists, func, insert, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -48,11 +48,17 @@ class Loaded:
     # The case's task, wait and field rows when known without reading them: kept with the
     # workflow by the save that wrote them; None means read them.
     rows_known: KnownRows | None = None
+    # Writes of this step that nothing reads before its save, sent with the case's UPDATE
+    # (``write_step``): the task it completed (``_FINISH_TASK``'s values) and the user to add
+    # to the case's task actors.
+    finished: dict | None = None
+    new_actor: int | None = None
 
 
 # Built once: composing a statement costs about as much as running it. Rows, not ORM loads:
 # rows.attach makes (or refreshes) the objects callers get from them without a query.
 _I, _T, _D, _O = Instance.__table__, HumanTask.__table__, ProcessDefinition.__table__, Org.__table__
+_A = TaskActor.__table__
 _CASE_KEYS = tuple(c.key for c in _I.c)
 _TASK_KEYS = tuple(c.key for c in _T.c)
 # Not the large or JSON columns: forms and config come from the per-process cache, spec only
@@ -130,11 +136,15 @@ def state_fingerprint(instance: Instance) -> tuple:
 # never the JSON text 'null'.
 _SAVED = ("definition_id", "process_key", "business_key", "title", "status", "updated_at", "ended_at", "end_event",
           "state", "serializer_version", "data", "audit_head", "audit_seq")
-_SAVE_CASE = {
-    with_error: update(_I).where(_I.c.id == bindparam("w_id"), _I.c.lock_version == bindparam("w_version"))
-    .values({**{_I.c[k]: bindparam(k) for k in _SAVED}, _I.c.lock_version: bindparam("lock_version"),
-             _I.c.error: bindparam("error") if with_error else null()})
-    for with_error in (True, False)}
+
+
+def _case_update(with_error: bool, prefix: str = ""):
+    return (update(_I).where(_I.c.id == bindparam(f"{prefix}w_id"), _I.c.lock_version == bindparam(f"{prefix}w_version"))
+            .values({**{_I.c[k]: bindparam(f"{prefix}{k}") for k in _SAVED}, _I.c.lock_version: bindparam(f"{prefix}lock_version"),
+                     _I.c.error: bindparam(f"{prefix}error") if with_error else null()}))
+
+
+_SAVE_CASE = {with_error: _case_update(with_error) for with_error in (True, False)}
 
 
 def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | None) -> Instance:
@@ -164,8 +174,7 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
                          element_id=instance.end_event, into=loaded.entries)
         elif instance.status == InstanceStatus.ERROR:
             put(instance, status=InstanceStatus.RUNNING, error=None)
-        audit.write(session, loaded.entries)
-        write_cases(session, [instance])
+        write_step(session, loaded)
     except BaseException:
         # What the step set on the objects never reached the database: read them again if asked.
         session.expire(instance)
@@ -198,6 +207,21 @@ def give_back(session: Session, loaded: Loaded) -> None:
                                          companion=loaded.rows_known)
 
 
+def _case_values(instance: Instance) -> dict:
+    return {**{k: getattr(instance, k) for k in _SAVED}, "error": instance.error,
+            "lock_version": instance.lock_version + 1, "w_id": instance.id, "w_version": instance.lock_version}
+
+
+def _written(instance: Instance, p: dict) -> None:
+    # Written: also what other code set through the ORM on these columns, which a flush now skips.
+    put(instance, **{k: p[k] for k in _SAVED}, error=p["error"], lock_version=p["lock_version"])
+
+
+def _stale(expected: int, matched: int) -> StaleDataError:
+    return StaleDataError(f"UPDATE statement on table 'instances' expected to update {expected} row(s); "
+                          f"{matched} were matched.")
+
+
 def write_cases(session: Session, instances: list[Instance]) -> None:
     """Write the case rows with the prebuilt UPDATE, checking and bumping each ``lock_version``.
 
@@ -205,20 +229,81 @@ def write_cases(session: Session, instances: list[Instance]) -> None:
     """
     groups: dict[bool, list[tuple[Instance, dict]]] = {}
     for instance in instances:
-        values = {k: getattr(instance, k) for k in _SAVED}
-        groups.setdefault(instance.error is not None, []).append((instance, {
-            **values, "error": instance.error, "lock_version": instance.lock_version + 1,
-            "w_id": instance.id, "w_version": instance.lock_version}))
+        groups.setdefault(instance.error is not None, []).append((instance, _case_values(instance)))
     conn = session.connection()
     for with_error, written in groups.items():
         params = [p for _, p in written]
         result = conn.execute(_SAVE_CASE[with_error], params[0] if len(params) == 1 else params)
         if (len(params) == 1 or conn.dialect.supports_sane_multi_rowcount) and result.rowcount != len(params):
-            raise StaleDataError(f"UPDATE statement on table 'instances' expected to update {len(params)} row(s); "
-                                 f"{result.rowcount} were matched.")
+            raise _stale(len(params), result.rowcount)
         for instance, p in written:
-            # Written: also what other code set through the ORM on these columns, which a flush now skips.
-            put(instance, **{k: p[k] for k in _SAVED}, error=p["error"], lock_version=p["lock_version"])
+            _written(instance, p)
+
+
+def write_step(session: Session, loaded: Loaded) -> None:
+    """Write what a step left for its save: the completed task, a new task actor, history entries, the case row.
+
+    On PostgreSQL in one statement (``_one_write``): each is a round trip of its own otherwise,
+    and a completion's round trips were most of its time there. Elsewhere one after the other.
+    The case's ``lock_version`` is checked and bumped as ``write_cases`` does.
+    """
+    instance, conn = loaded.instance, session.connection()
+    values = _case_values(instance)
+    finished, actor_id, entries = loaded.finished, loaded.new_actor, loaded.entries
+    if conn.dialect.name == "postgresql":
+        if len(entries) > _ENTRIES_IN_ONE:  # a step that fired many timers: its entries go first, on their own
+            audit.write(session, entries)
+        statement = _one_write(finished is not None, actor_id is not None, len(entries), instance.error is not None)
+        # Every parameter prefixed: one named like a column of a table the statement updates
+        # would be taken as a value to set there too (SQLAlchemy's rule for UPDATE parameters).
+        params = {f"c_{k}": v for k, v in values.items()}
+        if finished is not None:
+            params.update({f"t_{k}": v for k, v in finished.items()})
+        if actor_id is not None:
+            params.update(a_instance_id=instance.id, a_user_id=actor_id)
+        params.update(audit.bound(entries))
+        matched = conn.execute(statement, params).scalar_one()
+        if matched != 1:
+            raise _stale(1, matched)
+        entries.clear()
+    else:
+        if finished is not None:
+            conn.execute(_FINISH_TASK, finished)
+        if actor_id is not None:
+            _remember_actor(session, instance.id, actor_id)
+        audit.write(session, entries)
+        matched = conn.execute(_SAVE_CASE[instance.error is not None], values).rowcount
+        if matched != 1:
+            raise _stale(1, matched)
+    loaded.finished = loaded.new_actor = None
+    _written(instance, values)
+
+
+_ONE_WRITE: dict[tuple, object] = {}
+_ENTRIES_IN_ONE = 8  # history entries written inside the one statement; a shape per count is built and kept
+
+
+def _one_write(finished: bool, actor: bool, entries: int, with_error: bool):
+    """The step's writes as data-modifying CTEs of one SELECT, which counts the case rows updated (built once per shape)."""
+    shape = (finished, actor, entries, with_error)
+    statement = _ONE_WRITE.get(shape)
+    if statement is None:
+        ctes = []
+        if finished:
+            ctes.append(update(_T).where(_T.c.id == bindparam("t_w_id")).values(
+                status=bindparam("t_status"), completed_at=bindparam("t_completed_at"),
+                completed_by_id=bindparam("t_completed_by_id"), draft=null()).cte("finished_task"))
+        if actor:
+            ctes.append(postgresql.insert(_A).values(instance_id=bindparam("a_instance_id"), user_id=bindparam("a_user_id"))
+                        .on_conflict_do_nothing(index_elements=["instance_id", "user_id"]).cte("new_actor"))
+        if entries:
+            ctes.append(audit.insert_bound(entries).cte("history"))
+        case = _case_update(with_error, "c_").returning(_I.c.id).cte("saved_case")
+        statement = select(func.count()).select_from(case)
+        if ctes:
+            statement = statement.add_cte(*ctes)
+        _ONE_WRITE[shape] = statement
+    return statement
 
 
 def advance(session: Session, loaded: Loaded, step) -> StepError | None:
@@ -283,7 +368,7 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
                  payload={"data": data, "version": definition.version}, into=loaded.entries)
     error = advance(session, loaded, runner.run_engine_steps)
     if actor.id:
-        session.connection().execute(_INSERT_ACTOR, {"instance_id": instance.id, "user_id": actor.id})
+        loaded.new_actor = actor.id  # written by the save, with the case (write_step)
     return save(session, loaded, actor=actor, error=error)
 
 
@@ -418,10 +503,10 @@ def finish_task(session: Session, *, row: HumanTask, loaded: Loaded, data: dict,
                            trace=error.trace)
     now = clock.now()
     done = {"status": TaskStatus.COMPLETED.value, "completed_at": now, "completed_by_id": actor.id}
-    session.connection().execute(_FINISH_TASK, {"w_id": task_id, **done})
+    loaded.finished = {"w_id": task_id, **done}  # written by the save, with the case (write_step)
     put(row, **done, draft=None)
     if not (loaded.actor_known and actor.id):
-        _remember_actor(session, loaded.instance.id, actor.id)
+        loaded.new_actor = actor.id
     payload = {"data": cleaned, "title": row.title} | ({"signed_by": signed_by} if signed_by else {})
     audit.record(session, instance=loaded.instance, kind=EntryKind.COMPLETED, actor=actor.username,
                  task_id=task_id, element_id=row.element_id, opinion=opinion, payload=payload, into=loaded.entries)
@@ -459,7 +544,6 @@ def retry_instance(session: Session, *, instance_id: int, actor: Actor, data: di
     return save(session, loaded, actor=actor, error=error)
 
 
-_INSERT_ACTOR = insert(TaskActor.__table__)
 _ADD_ACTOR = {name: dialect.insert(TaskActor.__table__).on_conflict_do_nothing(index_elements=["instance_id", "user_id"])
               for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 

@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import bindparam, insert, select, union_all, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -131,6 +131,19 @@ def record(session: Session, *, instance: Instance, kind: str, actor: str | None
     # append-only, is never changed through the object afterwards.
     session.connection().execute(_INSERT, {c: getattr(entry, c) for c in _COLUMNS})
     return entry
+
+
+def insert_bound(count: int):
+    """An INSERT of ``count`` entries valued by parameters ``h<i>_<column>`` (``bound``), to go inside another statement."""
+    # INSERT … SELECT, not a multi-row VALUES: SQLAlchemy caches the compiled form of this one only.
+    table = AuditEntry.__table__
+    rows = [select(*(bindparam(f"h{i}_{c}", type_=table.c[c].type) for c in _COLUMNS)) for i in range(count)]
+    return insert(table).from_select(list(_COLUMNS), rows[0] if count == 1 else union_all(*rows))
+
+
+def bound(rows: list[dict]) -> dict:
+    """The parameters of ``insert_bound(len(rows))`` for the rows ``record`` collected."""
+    return {f"h{i}_{c}": value for i, row in enumerate(rows) for c, value in row.items()}
 
 
 def write(session: Session, rows: list[dict]) -> None:
