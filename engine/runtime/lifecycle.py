@@ -28,7 +28,7 @@ from ..spiff.workflow import SERIALIZER_VERSION, Runner, StepError
 from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import HumanTask, Instance, InstanceStatus, Org, ProcessDefinition, TaskActor, TaskStatus
-from ..store.rows import attach, put, write_changes
+from ..store.rows import attach, bound_rows, insert_rows, put, write_changes
 from .sync import KnownRows, sync_after_step
 
 
@@ -53,6 +53,9 @@ class Loaded:
     # to the case's task actors.
     finished: dict | None = None
     new_actor: int | None = None
+    # Inserts the step's projections left for the same statement: (table, rows), few rows each
+    # (rows.insert_now_or_later). None where a save writes them at once (SQLite).
+    later: list | None = None
 
 
 # Built once: composing a statement costs about as much as running it. Rows, not ORM loads:
@@ -155,6 +158,7 @@ def save(session: Session, loaded: Loaded, *, actor: Actor, error: StepError | N
     """
     instance, runner = loaded.instance, loaded.runner
     now = clock.now()
+    loaded.later = [] if session.connection().dialect.name == "postgresql" else None
     try:
         case_state.put_state(session.connection(), instance, runner, updated_at=now)
         put(instance, title=case_title(session, loaded.definition, instance.data, instance))
@@ -241,7 +245,8 @@ def write_cases(session: Session, instances: list[Instance]) -> None:
 
 
 def write_step(session: Session, loaded: Loaded) -> None:
-    """Write what a step left for its save: the completed task, a new task actor, history entries, the case row.
+    """Write what a step left for its save: the completed task, a new task actor, new task and
+    case field rows (``later``), history entries, the case row.
 
     On PostgreSQL in one statement (``_one_write``): each is a round trip of its own otherwise,
     and a completion's round trips were most of its time there. Elsewhere one after the other.
@@ -249,11 +254,13 @@ def write_step(session: Session, loaded: Loaded) -> None:
     """
     instance, conn = loaded.instance, session.connection()
     values = _case_values(instance)
-    finished, actor_id, entries = loaded.finished, loaded.new_actor, loaded.entries
+    finished, actor_id, entries, later = loaded.finished, loaded.new_actor, loaded.entries, loaded.later or []
     if conn.dialect.name == "postgresql":
         if len(entries) > _ENTRIES_IN_ONE:  # a step that fired many timers: its entries go first, on their own
             audit.write(session, entries)
-        statement = _one_write(finished is not None, actor_id is not None, len(entries), instance.error is not None)
+        inserts = tuple((table, tuple(rows[0]), len(rows)) for table, rows in later)
+        statement = _one_write(finished is not None, actor_id is not None, len(entries), instance.error is not None,
+                               inserts)
         # Every parameter prefixed: one named like a column of a table the statement updates
         # would be taken as a value to set there too (SQLAlchemy's rule for UPDATE parameters).
         params = {f"c_{k}": v for k, v in values.items()}
@@ -262,11 +269,15 @@ def write_step(session: Session, loaded: Loaded) -> None:
         if actor_id is not None:
             params.update(a_instance_id=instance.id, a_user_id=actor_id)
         params.update(audit.bound(entries))
+        for index, (_table, rows) in enumerate(later):
+            params.update(bound_rows(rows, f"r{index}_"))
         matched = conn.execute(statement, params).scalar_one()
         if matched != 1:
             raise _stale(1, matched)
         entries.clear()
     else:
+        for table, rows in later:
+            conn.execute(insert(table), rows)
         if finished is not None:
             conn.execute(_FINISH_TASK, finished)
         if actor_id is not None:
@@ -275,7 +286,7 @@ def write_step(session: Session, loaded: Loaded) -> None:
         matched = conn.execute(_SAVE_CASE[instance.error is not None], values).rowcount
         if matched != 1:
             raise _stale(1, matched)
-    loaded.finished = loaded.new_actor = None
+    loaded.finished = loaded.new_actor = loaded.later = None
     _written(instance, values)
 
 
@@ -283,12 +294,16 @@ _ONE_WRITE: dict[tuple, object] = {}
 _ENTRIES_IN_ONE = 8  # history entries written inside the one statement; a shape per count is built and kept
 
 
-def _one_write(finished: bool, actor: bool, entries: int, with_error: bool):
-    """The step's writes as data-modifying CTEs of one SELECT, which counts the case rows updated (built once per shape)."""
-    shape = (finished, actor, entries, with_error)
+def _one_write(finished: bool, actor: bool, entries: int, with_error: bool, inserts: tuple = ()):
+    """The step's writes as data-modifying CTEs of one SELECT, which counts the case rows updated (built once per shape).
+
+    ``inserts``: (table, columns, number of rows) of each insert left ``later``.
+    """
+    shape = (finished, actor, entries, with_error, tuple((t.name, c, n) for t, c, n in inserts))
     statement = _ONE_WRITE.get(shape)
     if statement is None:
-        ctes = []
+        ctes = [insert_rows(table, columns, count, f"r{index}_").cte(f"rows_{index}")
+                for index, (table, columns, count) in enumerate(inserts)]
         if finished:
             ctes.append(update(_T).where(_T.c.id == bindparam("t_w_id")).values(
                 status=bindparam("t_status"), completed_at=bindparam("t_completed_at"),

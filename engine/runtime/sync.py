@@ -20,7 +20,7 @@ from ..spiff.workflow import StepError
 from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
-from ..store.rows import put
+from ..store.rows import insert_now_or_later, put
 from .notifications import NotificationKind, notify, notify_pool
 
 # Delivering a kept message can make the case wait for another kept message; bound the chain.
@@ -64,7 +64,7 @@ def sync_after_step(session: Session, loaded, *, actor: Actor) -> StepError | No
             return StepError(message=str(exc), element_id=exc.element_id, element_name=None,
                              task_id=exc.task_id, line=None, error_line=None, trace=[])
     fields = project_case_fields(session, loaded.instance, loaded.definition, fresh=loaded.new,
-                                 existing=rows.fields if rows else None)
+                                 existing=rows.fields if rows else None, later=loaded.later)
     loaded.rows_known = KnownRows(wait_rows, open_tasks, fields)
     return None
 
@@ -219,7 +219,7 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | No
         elif values["candidate_role"] and status is None:
             pending_pools.append((values["candidate_role"], org_id, task_id, f"新任务（待签收）：{task.name}（{instance.title}）"))
     if new_rows:
-        conn.execute(_INSERT_TASKS, new_rows)
+        insert_now_or_later(conn, _INSERT_TASKS, new_rows, loaded.later)
     for role, org_id, task_id, text in pending_pools:
         notify_pool(session, role=role, org_id=org_id, text=text, instance_id=instance.id, task_id=task_id)
     return frozenset(ready)
@@ -457,11 +457,12 @@ _SELECT_PROJECTIONS = union_all(
 
 
 def project_case_fields(session: Session, instance: Instance, definition, *, fresh: bool = False,
-                        existing: set | None = None) -> frozenset | None:
+                        existing: set | None = None, later: list | None = None) -> frozenset | None:
     """Copy the searchable fields declared in the process config into indexed rows; return them.
 
     ``existing`` are the case's (name, value) rows when the caller knows them (``read_projections``).
     None when the process declares no search field (its rows, if any, are left alone unread).
+    New rows go into ``later`` when given (``rows.insert_now_or_later``).
     """
     fields = (definition.config or {}).get("search_fields") or []
     if not fields:
@@ -482,7 +483,8 @@ def project_case_fields(session: Session, instance: Instance, definition, *, fre
     if gone:
         conn.execute(_DELETE_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in gone])
     if added:
-        conn.execute(_INSERT_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in added])
+        insert_now_or_later(conn, _INSERT_FIELDS, [{"instance_id": instance.id, "name": n, "value": v} for n, v in added],
+                            later)
     return frozenset(wanted)
 
 

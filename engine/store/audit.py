@@ -15,7 +15,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import bindparam, insert, select, union_all, update
+from sqlalchemy import insert, select, update
 from sqlalchemy.orm import Session
 
 from .. import clock
@@ -23,7 +23,7 @@ from ..context import context_of
 from ..errors import EngineError
 from ..settings import DEFAULT_AUDIT_KEY, Settings
 from .models import AuditEntry, Instance, SecurityEvent, SecurityEventKind
-from .rows import put
+from .rows import bound_rows, insert_rows, put
 
 GENESIS = "0" * 64
 log = logging.getLogger(__name__)
@@ -135,15 +135,12 @@ def record(session: Session, *, instance: Instance, kind: str, actor: str | None
 
 def insert_bound(count: int):
     """An INSERT of ``count`` entries valued by parameters ``h<i>_<column>`` (``bound``), to go inside another statement."""
-    # INSERT … SELECT, not a multi-row VALUES: SQLAlchemy caches the compiled form of this one only.
-    table = AuditEntry.__table__
-    rows = [select(*(bindparam(f"h{i}_{c}", type_=table.c[c].type) for c in _COLUMNS)) for i in range(count)]
-    return insert(table).from_select(list(_COLUMNS), rows[0] if count == 1 else union_all(*rows))
+    return insert_rows(AuditEntry.__table__, _COLUMNS, count, "h")
 
 
 def bound(rows: list[dict]) -> dict:
     """The parameters of ``insert_bound(len(rows))`` for the rows ``record`` collected."""
-    return {f"h{i}_{c}": value for i, row in enumerate(rows) for c, value in row.items()}
+    return bound_rows(rows, "h")
 
 
 def write(session: Session, rows: list[dict]) -> None:

@@ -10,7 +10,7 @@ Only public SQLAlchemy API is used for this (``set_committed_value``,
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam, inspect, update
+from sqlalchemy import bindparam, insert, inspect, select, union_all, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.exc import StaleDataError
@@ -97,3 +97,35 @@ def _statement(table, pk, version_col, changed: tuple):
         stmt = stmt.values(values)
         _STATEMENTS[key] = stmt
     return stmt
+
+
+# Rows a step inserts that can go inside its save's one statement (engine/runtime/lifecycle.py,
+# write_step, on PostgreSQL); more than this many are inserted at once, on their own.
+INSERT_IN_ONE = 8
+
+
+def insert_rows(table, columns: tuple[str, ...], count: int, prefix: str):
+    """An INSERT of ``count`` rows valued by typed parameters ``<prefix><i>_<column>`` (``bound_rows``).
+
+    For a data-modifying CTE of another statement. INSERT … SELECT … UNION ALL, not a multi-row
+    VALUES: SQLAlchemy caches the compiled form of this one only.
+    """
+    rows = [select(*(bindparam(f"{prefix}{i}_{c}", type_=table.c[c].type) for c in columns)) for i in range(count)]
+    return insert(table).from_select(list(columns), rows[0] if count == 1 else union_all(*rows))
+
+
+def bound_rows(rows: list[dict], prefix: str) -> dict:
+    """The parameters of ``insert_rows`` for ``rows`` (each with the same keys, in the same order)."""
+    return {f"{prefix}{i}_{c}": value for i, row in enumerate(rows) for c, value in row.items()}
+
+
+def insert_now_or_later(connection, statement, rows: list[dict], later: list | None) -> None:
+    """Run ``statement`` (an INSERT of one table) for ``rows`` now, or leave them in ``later`` for the save to send.
+
+    ``later`` is a step's list of inserts its save writes inside its one statement; None where
+    there is none (SQLite, or outside a save), and then, as for many rows, they go at once.
+    """
+    if later is not None and len(rows) <= INSERT_IN_ONE:
+        later.append((statement.table, rows))
+    else:
+        connection.execute(statement, rows if len(rows) > 1 else rows[0])
