@@ -254,8 +254,9 @@ def write_step(session: Session, loaded: Loaded) -> None:
     """
     instance, conn = loaded.instance, session.connection()
     values = _case_values(instance)
-    finished, actor_id, entries, later = loaded.finished, loaded.new_actor, loaded.entries, loaded.later or []
+    finished, actor_id, entries = loaded.finished, loaded.new_actor, loaded.entries
     if conn.dialect.name == "postgresql":
+        later = loaded.later or []  # set by save on PostgreSQL only: elsewhere every row went at once
         if len(entries) > _ENTRIES_IN_ONE:  # a step that fired many timers: its entries go first, on their own
             audit.write(session, entries)
         inserts = tuple((table, tuple(rows[0]), len(rows)) for table, rows in later)
@@ -276,8 +277,6 @@ def write_step(session: Session, loaded: Loaded) -> None:
             raise _stale(1, matched)
         entries.clear()
     else:
-        for table, rows in later:
-            conn.execute(insert(table), rows)
         if finished is not None:
             conn.execute(_FINISH_TASK, finished)
         if actor_id is not None:

@@ -130,8 +130,8 @@ def keep_after_commit(session: Session, *, instance_id: int, version: int, workf
 def _committed(session: Session) -> None:
     if _PENDING not in session.info:
         return
-    pending = session.info.pop(_PENDING, None)
-    for instance_id, (cache, connection, version, fingerprint, workflow, companion) in (pending or {}).items():
+    pending = session.info.pop(_PENDING)
+    for instance_id, (cache, connection, version, fingerprint, workflow, companion) in pending.items():
         # Still in a transaction after "commit": the session only released a savepoint inside one
         # (a test's, or a sandbox that is rolled back). Not durable, so not kept.
         if connection.closed or connection.in_transaction():
@@ -152,8 +152,8 @@ def _ended(session: Session, transaction) -> None:
 def _discard(session: Session) -> None:
     if _PENDING not in session.info:
         return
-    pending = session.info.pop(_PENDING, None)
-    for instance_id, (cache, *_rest) in (pending or {}).items():
+    pending = session.info.pop(_PENDING)
+    for instance_id, (cache, *_rest) in pending.items():
         cache.evict(instance_id)
 
 

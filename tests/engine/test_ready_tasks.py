@@ -27,21 +27,26 @@ def walked(runner: Runner) -> list:
 
 @pytest.fixture
 def compared(monkeypatch):
-    """Check every listing against a walk; count the listings that reused the last one."""
-    listed = {"all": 0, "reused": 0}
-    original = Runner._ready_user_task_objects
+    """Check every listing against a walk; count the listings that answered without walking the tree."""
+    listed = {"all": 0, "reused": 0, "walks": 0}
+    original, original_walk = Runner._ready_user_task_objects, Runner._tree_walk
+
+    def counted_walk(self, *args, **kwargs):
+        listed["walks"] += 1
+        return original_walk(self, *args, **kwargs)
 
     def checked(self):
-        last = self.wf.__dict__.get(spiff_workflow._READY_ORDER)
+        walks = listed["walks"]
         found = original(self)
+        if found and listed["walks"] == walks:
+            listed["reused"] += 1
         expected = walked(self)
         assert [t.id for t in found] == [t.id for t in expected]
         assert all(a is b for a, b in zip(found, expected))
         listed["all"] += 1
-        if last is not None and len(found) > 0 and set(map(id, found)) <= last[1].keys():
-            listed["reused"] += 1
         return found
 
+    monkeypatch.setattr(Runner, "_tree_walk", counted_walk)
     monkeypatch.setattr(Runner, "_ready_user_task_objects", checked)
     return listed
 
