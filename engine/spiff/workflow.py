@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import marshal
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from uuid import UUID
@@ -22,7 +23,6 @@ from SpiffWorkflow.bpmn.workflow import BpmnWorkflow
 from SpiffWorkflow.exceptions import SpiffWorkflowException, TaskNotFoundException
 from SpiffWorkflow.spiff.serializer.config import SPIFF_CONFIG
 from SpiffWorkflow.task import Task
-from SpiffWorkflow.util.deep_merge import DeepMerge
 from SpiffWorkflow.util.task import TaskState
 
 from . import timer_clock  # noqa: F401  (patches SpiffWorkflow's timers before any runs)
@@ -616,13 +616,14 @@ class _TaskForms:
     A task's form (SpiffWorkflow's TaskConverter, data through values.encode) is made of its
     parent's id and its children's, its state, last state change, spec, ``triggered``, its
     internal data and, below the root, the delta of its data against its parent's (keys updated
-    and deleted). The key a form is kept under holds each of those: the data parts as the
-    ``repr`` of the very delta the converter would compute now, so data a script or the
-    library changed in place, or a parent whose data changed under its children, are seen. A
-    ``repr`` names type and value of everything ``values.encode`` and the registry store
-    (1 is not True, Decimal("1.10") is not Decimal("1.1"), key order shows); one that shows an
-    object's identity instead (``<… object at 0x…>``) does not say what it holds, and such a
-    task is converted at every dump.
+    and deleted). The key a form is kept under holds each of those: the data parts written out
+    (``marshal``, else ``repr``: see ``_form_key``) from the very delta the converter would
+    compute now, so data a script or the library changed in place, or a parent whose data
+    changed under its children, are seen. Both name type and value of everything
+    ``values.encode`` and the registry store (1 is not True, Decimal("1.10") is not
+    Decimal("1.1"), key order shows); a ``repr`` that shows an object's identity instead
+    (``<… object at 0x…>``) does not say what it holds, and such a task is converted at every
+    dump.
     """
 
     _ATTRIBUTE = "_pingan_task_forms"
@@ -667,8 +668,9 @@ class _TaskForms:
         convert = _SERIALIZER.registry.convert
         old, new, moved = self.entries, {}, False
         for workflow in (wf, *wf.subprocesses.values()):
-            for task_id, task in workflow.tasks.items():
-                key = _form_key(task)
+            tasks = workflow.tasks
+            for task_id, task in tasks.items():
+                key = _form_key(task, tasks)
                 entry = old.get(task_id)
                 if entry is None or entry[0][0] != key[0]:
                     moved = True  # a new task, or one moved or given other children
@@ -700,22 +702,40 @@ class _TaskForms:
 _IDENTITY_REPR = " at 0x"
 
 
-def _form_key(task) -> tuple:
-    """Return (where the task sits, what else its stored form is made of, or None if unsure)."""
-    parent = task.parent
-    place = (parent.id if parent is not None else None, tuple(internals.child_ids(task)))
+def _form_key(task, tasks: dict | None = None) -> tuple:
+    """Return (where the task sits, what else its stored form is made of, or None if unsure).
+
+    ``tasks`` is the task's workflow's tasks, passed by a caller keying a whole workflow. Called
+    for every task at every dump, so it is written out: the parent looked up once, the data
+    delta computed as ``DeepMerge.get_updated_keys`` and ``get_deleted_keys`` do (the same
+    comparisons, in the same order), and the three parts written by ``marshal`` in its format 0,
+    which writes no back-references and does not mark interned text, so the same values give
+    the same bytes; it names every type it takes (``1``, ``True`` and ``1.0`` differ) and keeps
+    key order. What it does not take (dates, decimals, subclasses) is written by ``repr``: about
+    three times slower, and in a case of a thousand tasks this key is made a thousand times a step.
+    """
+    parent_id = task._parent
+    parent = None if parent_id is None else (task.workflow.tasks if tasks is None else tasks).get(parent_id)
+    children = task._children
+    place = (None if parent is None else parent_id, tuple(children) if children else ())
     try:
-        internal = repr(task.internal_data)
+        data = task.data
         if parent is None:
-            data, deleted = repr(task.data), ""
+            parts = (task.internal_data, data)
         else:  # what TaskConverter stores below the root: the delta against the parent's data
-            data = repr(DeepMerge.get_updated_keys(parent.data, task.data))
-            deleted = repr(DeepMerge.get_deleted_keys(parent.data, task.data))
+            above = parent.data
+            parts = (task.internal_data,
+                     {k: v for k, v in data.items() if k not in above or v != above[k]},
+                     [k for k in above if k not in data])
+        try:
+            text = marshal.dumps(parts, 0)
+        except ValueError:  # a value marshal does not take (a date, a Decimal, a subclass)
+            text = repr(parts)
+            if _IDENTITY_REPR in text:
+                return place, None
     except Exception:  # the converter will say what is wrong
         return place, None
-    if _IDENTITY_REPR in internal or _IDENTITY_REPR in data or _IDENTITY_REPR in deleted:
-        return place, None
-    return place, (task.state, task.last_state_change, task.triggered, task.task_spec.name, internal, data, deleted)
+    return place, (task._state, task.last_state_change, task.triggered, task.task_spec.name, text)
 
 
 def _layout(wf: BpmnWorkflow) -> tuple:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from decimal import Decimal
 from uuid import UUID
 
@@ -163,6 +164,17 @@ def test_a_change_without_a_state_change_is_dumped(runner, change):
     elif change == "workflow_data":
         runner.wf.data["shared"] = [1]
     assert as_text(dump_checked(runner)) != as_text(before)
+
+
+@pytest.mark.parametrize("value", [Decimal("1.10"), datetime(2026, 12, 7, 9, 30), [1, True, 1.0, "一"]],
+                         ids=["decimal", "datetime", "json"])
+def test_a_task_keeps_its_form_while_its_value_stays(runner, value):
+    """Values marshal takes and those keyed by their ``repr`` (dates, decimals) alike."""
+    task = ready_task(runner, 1)
+    task.data["value"] = value
+    first = dump_checked(runner)
+    second = dump_checked(runner)
+    assert second["tasks"][str(task.id)] is first["tasks"][str(task.id)]
 
 
 def test_a_task_holding_an_object_is_converted_at_every_dump(runner):
