@@ -665,7 +665,6 @@ class _TaskForms:
         return forms
 
     def _refresh(self, wf: BpmnWorkflow) -> None:
-        convert = _SERIALIZER.registry.convert
         old, new, moved = self.entries, {}, False
         for workflow in (wf, *wf.subprocesses.values()):
             tasks = workflow.tasks
@@ -675,7 +674,7 @@ class _TaskForms:
                 if entry is None or entry[0][0] != key[0]:
                     moved = True  # a new task, or one moved or given other children
                 if entry is None or key[1] is None or entry[0] != key:
-                    entry = (key, str(task_id), convert(task))
+                    entry = (key, str(task_id), _task_form(task, tasks))
                 new[task_id] = entry
         # Assigned only now: a conversion that failed (an unstorable value) keeps nothing half-done.
         self.entries, self.structure_changed = new, moved or len(new) != len(old)
@@ -736,6 +735,48 @@ def _form_key(task, tasks: dict | None = None) -> tuple:
     except Exception:  # the converter will say what is wrong
         return place, None
     return place, (task._state, task.last_state_change, task.triggered, task.task_spec.name, text)
+
+
+_TASK_TYPENAME = _SERIALIZER.registry.typenames[Task]
+_PLAIN = (str, int, float, bool, type(None))
+
+
+def _task_form(task, tasks: dict) -> dict:
+    """Return what the serializer's task converter makes of the task (``internals.task_data_converter``).
+
+    Written out for the dump, which converts a task whenever its key changed: the library's
+    converter goes through the registry's generic dispatch, looks the parent up four times and
+    cleans the internal data even when it holds only text and numbers, about three times the
+    cost. ``Runner.full_dump`` still converts with the library's converter, and
+    tests/engine/test_incremental_dump.py compares the two at every dump of every shipped scenario.
+    """
+    parent_id = task._parent
+    parent = None if parent_id is None else tasks.get(parent_id)
+    internal = task.internal_data
+    if type(internal) is dict and all(type(v) in _PLAIN for v in internal.values()):
+        internal = dict(internal)  # what cleaning and converting such a dict gives: a copy
+    else:
+        internal = _SERIALIZER.registry.convert(internal)
+    if parent is None:
+        data, delta = values.encode(task.data), {}
+    else:
+        above, own = parent.data, task.data
+        data = {}
+        delta = {"updates": values.encode({k: v for k, v in own.items() if k not in above or v != above[k]}),
+                 "deletions": sorted(k for k in above if k not in own)}
+    return {
+        "id": str(task.id),
+        "parent": None if parent is None else str(parent_id),
+        "children": [str(child) for child in task._children],
+        "last_state_change": task.last_state_change,
+        "state": task._state,
+        "task_spec": task.task_spec.name,
+        "triggered": task.triggered,
+        "internal_data": internal,
+        "data": data,
+        "delta": delta,
+        "typename": _TASK_TYPENAME,
+    }
 
 
 def _layout(wf: BpmnWorkflow) -> tuple:

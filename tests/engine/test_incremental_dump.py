@@ -21,6 +21,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 from engine.definitions.scripting import build_script_engine
 from engine.spiff import cache as workflow_cache
 from engine.spiff import values
+from engine.spiff import workflow as workflow_module
 from engine.spiff.workflow import Runner
 from tests.scenario_player import all_scenarios, keep_at_once, play_on_its_clock
 
@@ -175,6 +176,19 @@ def test_a_task_keeps_its_form_while_its_value_stays(runner, value):
     first = dump_checked(runner)
     second = dump_checked(runner)
     assert second["tasks"][str(task.id)] is first["tasks"][str(task.id)]
+
+
+@pytest.mark.parametrize("internal", [
+    {}, {"key_or_index": 3}, {"event_value": datetime(2026, 12, 7, 9, 30)}, {"merged": ["a", "b"]},
+    {"fn": len, "n": 1}, {"nested": {"at": datetime(2026, 12, 7), "ids": [UUID(int=7)]}},
+], ids=["empty", "plain", "datetime", "list", "callable", "nested"])
+def test_the_dump_converts_a_task_as_the_library_does(runner, internal):
+    """The dump's own task conversion (``_task_form``) against the serializer's, on every task."""
+    ready_task(runner, 1).internal_data.update(internal)
+    ready_task(runner, 2).data.update({"when": datetime(2026, 1, 2, 3, 4), "money": Decimal("1.10"), "t": (1, 2)})
+    registry = workflow_module._SERIALIZER.registry
+    for task in runner.wf.tasks.values():
+        assert workflow_module._task_form(task, runner.wf.tasks) == registry.convert(task)
 
 
 def test_a_task_holding_an_object_is_converted_at_every_dump(runner):
