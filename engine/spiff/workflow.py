@@ -67,6 +67,14 @@ def load_spec(data: dict) -> tuple[object, dict]:
     return spec, subs
 
 
+def _with_own_correlations(dct: dict) -> dict:
+    """A shallow copy of a stored workflow's dict, with a copy of its correlations (see ``Runner.restore``)."""
+    out = dict(dct)
+    if "correlations" in out:
+        out["correlations"] = copy_data(out["correlations"])
+    return out
+
+
 @dataclass(frozen=True)
 class ReadyUserTask:
     id: str
@@ -147,7 +155,16 @@ class Runner:
     @classmethod
     def restore(cls, state: dict, spec, subprocess_specs: dict, script_engine) -> Runner:
         """Rebuild a workflow from stored state around already-loaded specs."""
-        dct = copy_data(state)
+        if state.get(_SERIALIZER.VERSION_KEY) == SERIALIZER_VERSION:
+            # Nothing to migrate, and the converters build new objects from what they read (the
+            # registry copies a tagged dict before taking its tag off; task data, internal data
+            # and events come back new), except the correlations, which the workflow takes as
+            # they are: copied here with the dicts this method changes, instead of the whole
+            # state, whose copy was a fifth of a restore.
+            dct = _with_own_correlations(state)
+            dct["subprocesses"] = {k: _with_own_correlations(v) for k, v in state.get("subprocesses", {}).items()}
+        else:
+            dct = copy_data(state)  # a migration rewrites the state in place
         _SERIALIZER.migrate(dct)
         dct["spec"], dct["subprocess_specs"] = spec, subprocess_specs
         # A task's data is stored as a delta against its parent and rebuilt only if the parent

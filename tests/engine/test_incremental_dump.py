@@ -237,3 +237,52 @@ def test_a_restored_workflow_dumps_what_was_stored(runner):
     assert again == state
     assert runner.complete_user_task(runner.ready_user_tasks()[0].id, {"result": 1}) is None
     dump_checked(runner)
+
+
+def _containers(value, into: set) -> set:
+    """The ids of every dict and list inside ``value``."""
+    if isinstance(value, dict):
+        into.add(id(value))
+        for k, v in value.items():
+            _containers(v, into)
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        if isinstance(value, list):
+            into.add(id(value))
+        for v in value:
+            _containers(v, into)
+    return into
+
+
+def _held_by(wf) -> set:
+    """The ids of the dicts and lists a workflow holds in its data, internal data and correlations."""
+    found: set = set()
+    for workflow in (wf, *wf.subprocesses.values()):
+        _containers(workflow.data, found)
+        _containers(workflow.correlations, found)
+        found.add(id(workflow.correlations))
+        for task in workflow.tasks.values():
+            _containers(task.data, found)
+            _containers(task.internal_data, found)
+    return found
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_LIST, ids=[s.id for s in SCENARIO_LIST])
+def test_a_restored_workflow_shares_nothing_with_the_stored_state(scenario, services, monkeypatch):
+    """``Runner.restore`` copies only what it changes: what the workflow holds must still be its own,
+    or a step would change the stored forms the next dump compares with."""
+    original_restore = Runner.restore.__func__
+    restored = [0]
+
+    def checking_restore(cls, state, *args, **kwargs):
+        stored = _containers(state, set())
+        runner = original_restore(cls, state, *args, **kwargs)
+        assert not stored & _held_by(runner.wf), f"{scenario.id}: the restored workflow holds part of the stored state"
+        restored[0] += 1
+        return runner
+
+    monkeypatch.setattr(Runner, "restore", classmethod(checking_restore))
+    try:
+        play_on_its_clock(services, scenario)
+    finally:
+        workflow_cache.live_workflows.clear()
+    assert restored[0] > 0
