@@ -286,3 +286,55 @@ def test_a_restored_workflow_shares_nothing_with_the_stored_state(scenario, serv
     finally:
         workflow_cache.live_workflows.clear()
     assert restored[0] > 0
+
+
+def _library_tasks(registry, forms: dict, workflow) -> dict:
+    """What the library restores a workflow's tasks with: ``BpmnConverter.mapping_from_dict`` of ``TaskConverter.from_dict``."""
+    return {UUID(k): registry.restore(v, workflow=workflow) for k, v in forms.items()}
+
+
+def _restored_text(wf) -> str:
+    """Everything a restore rebuilds, as text: tasks (their forms, whole data, the values they share
+    with their parent's data), their order, waiting events, and each workflow's own fields."""
+    convert = workflow_module._SERIALIZER.registry.convert
+    out = {"events": [str(k) for k in wf.event_manager.tasks]}
+    for workflow in (wf, *wf.subprocesses.values()):
+        tasks = workflow.tasks
+        out[str(workflow.task_tree.id)] = {
+            "order": [str(k) for k in tasks],
+            "forms": {str(k): convert(t) for k, t in tasks.items()},
+            "data": {str(k): values.encode(t.data) for k, t in tasks.items()},
+            "shared": {str(k): [name for name, v in t.data.items() if t.parent is not None
+                                and name in t.parent.data and t.parent.data[name] is v] for k, t in tasks.items()},
+            "own": [values.encode(workflow.data), workflow.correlations, workflow.success, workflow.completed,
+                    str(workflow.last_task.id) if workflow.last_task is not None else None],
+        }
+    return json.dumps(out, ensure_ascii=False, sort_keys=True)
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_LIST, ids=[s.id for s in SCENARIO_LIST])
+def test_every_restore_of_every_scenario_is_the_librarys(scenario, services, monkeypatch):
+    """``internals.restore_tasks`` rebuilds what the library's converter rebuilds, at every restore."""
+    from engine.spiff import internals
+
+    original_restore = Runner.restore.__func__
+    ours = internals.restore_tasks
+    compared = [0]
+
+    def comparing_restore(cls, state, *args, **kwargs):
+        monkeypatch.setattr(internals, "restore_tasks", _library_tasks)
+        try:
+            expected = _restored_text(original_restore(cls, state, *args, **kwargs).wf)
+        finally:
+            monkeypatch.setattr(internals, "restore_tasks", ours)
+        runner = original_restore(cls, state, *args, **kwargs)
+        assert _restored_text(runner.wf) == expected, f"{scenario.id}: restore {compared[0] + 1} differs from the library's"
+        compared[0] += 1
+        return runner
+
+    monkeypatch.setattr(Runner, "restore", classmethod(comparing_restore))
+    try:
+        play_on_its_clock(services, scenario)
+    finally:
+        workflow_cache.live_workflows.clear()
+    assert compared[0] > 0

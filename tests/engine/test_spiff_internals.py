@@ -40,6 +40,14 @@ FINGERPRINTS = {
     ("SpiffWorkflow.specs.base", "TaskSpec._update"): "620de2e91a64d03f",
     # engine/spiff/internals.py CachedSpecConverter.from_dict is a copy of this one.
     ("SpiffWorkflow.bpmn.serializer.default.workflow", "BpmnWorkflowConverter.from_dict"): "2179639f09e09ef2",
+    # ...and SubWorkflowDataConverter.from_dict of this one, with the tasks restored by
+    # internals.restore_tasks, which does what the next three do for each task.
+    ("SpiffWorkflow.bpmn.serializer.default.workflow", "BpmnSubWorkflowConverter.from_dict"): "17d217948e1ea9d3",
+    ("SpiffWorkflow.bpmn.serializer.helpers.bpmn_converter", "BpmnConverter.mapping_from_dict"): "ab110f89dcd6dd88",
+    ("SpiffWorkflow.bpmn.serializer.default.workflow", "TaskConverter.from_dict"): "cf192b21b8d974ed",
+    ("SpiffWorkflow.util.deep_merge", "DeepMerge.merge"): "5cf4fa228ce36906",
+    # engine/spiff/workflow.py _task_form writes what this one (with values.encode) returns.
+    ("SpiffWorkflow.bpmn.serializer.default.workflow", "TaskConverter.to_dict"): "749398115d903b8b",
     # Wrapped by engine/spiff/steps.py (the multi-instance budget).
     ("SpiffWorkflow.bpmn.specs.mixins.multiinstance_task", "ParallelMultiInstanceTask.create_children"):
         "c81a35d5207211c9",
