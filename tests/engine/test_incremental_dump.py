@@ -20,6 +20,7 @@ from SpiffWorkflow.spiff.parser.process import SpiffBpmnParser
 
 from engine.definitions.scripting import build_script_engine
 from engine.spiff import cache as workflow_cache
+from engine.spiff import internals
 from engine.spiff import values
 from engine.spiff import workflow as workflow_module
 from engine.spiff.workflow import Runner
@@ -266,18 +267,15 @@ def _held_by(wf) -> set:
     return found
 
 
-@pytest.mark.parametrize("scenario", SCENARIO_LIST, ids=[s.id for s in SCENARIO_LIST])
-def test_a_restored_workflow_shares_nothing_with_the_stored_state(scenario, services, monkeypatch):
-    """``Runner.restore`` copies only what it changes: what the workflow holds must still be its own,
-    or a step would change the stored forms the next dump compares with."""
+def _play_checking_restores(services, monkeypatch, scenario, check) -> int:
+    """Play a scenario with every ``Runner.restore`` going through ``check(restore, state)``, which
+    calls ``restore()`` and returns the runner; return how many restores there were."""
     original_restore = Runner.restore.__func__
-    restored = [0]
+    count = [0]
 
     def checking_restore(cls, state, *args, **kwargs):
-        stored = _containers(state, set())
-        runner = original_restore(cls, state, *args, **kwargs)
-        assert not stored & _held_by(runner.wf), f"{scenario.id}: the restored workflow holds part of the stored state"
-        restored[0] += 1
+        runner = check(lambda: original_restore(cls, state, *args, **kwargs), state)
+        count[0] += 1
         return runner
 
     monkeypatch.setattr(Runner, "restore", classmethod(checking_restore))
@@ -285,7 +283,21 @@ def test_a_restored_workflow_shares_nothing_with_the_stored_state(scenario, serv
         play_on_its_clock(services, scenario)
     finally:
         workflow_cache.live_workflows.clear()
-    assert restored[0] > 0
+    return count[0]
+
+
+@pytest.mark.parametrize("scenario", SCENARIO_LIST, ids=[s.id for s in SCENARIO_LIST])
+def test_a_restored_workflow_shares_nothing_with_the_stored_state(scenario, services, monkeypatch):
+    """``Runner.restore`` copies only what it changes: what the workflow holds must still be its own,
+    or a step would change the stored forms the next dump compares with."""
+
+    def check(restore, state):
+        stored = _containers(state, set())
+        runner = restore()
+        assert not stored & _held_by(runner.wf), f"{scenario.id}: the restored workflow holds part of the stored state"
+        return runner
+
+    assert _play_checking_restores(services, monkeypatch, scenario, check) > 0
 
 
 def _library_tasks(registry, forms: dict, workflow) -> dict:
@@ -315,26 +327,17 @@ def _restored_text(wf) -> str:
 @pytest.mark.parametrize("scenario", SCENARIO_LIST, ids=[s.id for s in SCENARIO_LIST])
 def test_every_restore_of_every_scenario_is_the_librarys(scenario, services, monkeypatch):
     """``internals.restore_tasks`` rebuilds what the library's converter rebuilds, at every restore."""
-    from engine.spiff import internals
+    ours, compared = internals.restore_tasks, [0]
 
-    original_restore = Runner.restore.__func__
-    ours = internals.restore_tasks
-    compared = [0]
-
-    def comparing_restore(cls, state, *args, **kwargs):
+    def check(restore, state):
         monkeypatch.setattr(internals, "restore_tasks", _library_tasks)
         try:
-            expected = _restored_text(original_restore(cls, state, *args, **kwargs).wf)
+            expected = _restored_text(restore().wf)
         finally:
             monkeypatch.setattr(internals, "restore_tasks", ours)
-        runner = original_restore(cls, state, *args, **kwargs)
-        assert _restored_text(runner.wf) == expected, f"{scenario.id}: restore {compared[0] + 1} differs from the library's"
+        runner = restore()
         compared[0] += 1
+        assert _restored_text(runner.wf) == expected, f"{scenario.id}: restore {compared[0]} differs from the library's"
         return runner
 
-    monkeypatch.setattr(Runner, "restore", classmethod(comparing_restore))
-    try:
-        play_on_its_clock(services, scenario)
-    finally:
-        workflow_cache.live_workflows.clear()
-    assert compared[0] > 0
+    assert _play_checking_restores(services, monkeypatch, scenario, check) > 0
