@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import copy
 
-_IMMUTABLE = (str, int, float, bool, type(None))
+SCALARS = (str, int, float, bool, type(None))  # immutable: shared, never copied
 
 
 def copy_data(value):
@@ -18,6 +18,6 @@ def copy_data(value):
         return {k: copy_data(v) for k, v in value.items()}
     if kind is list:
         return [copy_data(v) for v in value]
-    if kind in _IMMUTABLE:
+    if kind in SCALARS:
         return value
     return copy.deepcopy(value)

@@ -28,7 +28,7 @@ from SpiffWorkflow.util.task import TaskState
 from . import timer_clock  # noqa: F401  (patches SpiffWorkflow's timers before any runs)
 from . import internals, values
 from .compaction import compact
-from .copying import copy_data
+from .copying import SCALARS, copy_data
 from .loops import inject_loop_counts, loop_index, loops_user_task, remove_injected
 from .ordering import parents_first, restored_order
 from .steps import COMPACT_EVERY, DEFAULT_STEP_BUDGET, MAX_NESTING, Breather, CheckedScripts, StepBudgetSpent
@@ -155,7 +155,8 @@ class Runner:
     @classmethod
     def restore(cls, state: dict, spec, subprocess_specs: dict, script_engine) -> Runner:
         """Rebuild a workflow from stored state around already-loaded specs."""
-        if state.get(_SERIALIZER.VERSION_KEY) == SERIALIZER_VERSION:
+        current = state.get(_SERIALIZER.VERSION_KEY) == SERIALIZER_VERSION
+        if current:
             # Nothing to migrate, and the converters build new objects from what they read (the
             # registry copies a tagged dict before taking its tag off; task data, internal data
             # and events come back new), except the correlations, which the workflow takes as
@@ -174,7 +175,7 @@ class Runner:
             sub["tasks"] = parents_first(sub["tasks"], sub["root"])
         wf = _SERIALIZER.from_dict(dct)
         wf.script_engine = script_engine
-        if state.get(_SERIALIZER.VERSION_KEY) == SERIALIZER_VERSION:
+        if current:
             _TaskForms.seed(wf, state)
         return cls(wf)
 
@@ -718,17 +719,24 @@ class _TaskForms:
 _IDENTITY_REPR = " at 0x"
 
 
+def _delta(data: dict, above: dict) -> tuple[dict, list]:
+    """A task's data against its parent's as TaskConverter stores it: the keys updated (with their
+    values) and deleted, by the comparisons ``DeepMerge.get_updated_keys`` and ``get_deleted_keys`` make."""
+    return ({k: v for k, v in data.items() if k not in above or v != above[k]},
+            [k for k in above if k not in data])
+
+
 def _form_key(task, tasks: dict | None = None) -> tuple:
     """Return (where the task sits, what else its stored form is made of, or None if unsure).
 
     ``tasks`` is the task's workflow's tasks, passed by a caller keying a whole workflow. Called
-    for every task at every dump, so it is written out: the parent looked up once, the data
-    delta computed as ``DeepMerge.get_updated_keys`` and ``get_deleted_keys`` do (the same
-    comparisons, in the same order), and the three parts written by ``marshal`` in its format 0,
-    which writes no back-references and does not mark interned text, so the same values give
-    the same bytes; it names every type it takes (``1``, ``True`` and ``1.0`` differ) and keeps
-    key order. What it does not take (dates, decimals, subclasses) is written by ``repr``: about
-    three times slower, and in a case of a thousand tasks this key is made a thousand times a step.
+    for every task at every dump, so it is written out: the parent looked up once, the data delta
+    computed as the converter computes it (``_delta``), and the three parts written by ``marshal``
+    in its format 0, which writes no back-references and does not mark interned text, so the same
+    values give the same bytes; it names every type it takes (``1``, ``True`` and ``1.0`` differ)
+    and keeps key order. What it does not take (dates, decimals, subclasses) is written by
+    ``repr``: about three times slower, and in a case of a thousand tasks this key is made a
+    thousand times a step.
     """
     parent_id = task._parent
     parent = None if parent_id is None else (task.workflow.tasks if tasks is None else tasks).get(parent_id)
@@ -739,10 +747,7 @@ def _form_key(task, tasks: dict | None = None) -> tuple:
         if parent is None:
             parts = (task.internal_data, data)
         else:  # what TaskConverter stores below the root: the delta against the parent's data
-            above = parent.data
-            parts = (task.internal_data,
-                     {k: v for k, v in data.items() if k not in above or v != above[k]},
-                     [k for k in above if k not in data])
+            parts = (task.internal_data, *_delta(data, parent.data))
         try:
             text = marshal.dumps(parts, 0)
         except ValueError:  # a value marshal does not take (a date, a Decimal, a subclass)
@@ -755,7 +760,6 @@ def _form_key(task, tasks: dict | None = None) -> tuple:
 
 
 _TASK_TYPENAME = _SERIALIZER.registry.typenames[Task]
-_PLAIN = (str, int, float, bool, type(None))
 
 
 def _task_form(task, tasks: dict) -> dict:
@@ -770,17 +774,15 @@ def _task_form(task, tasks: dict) -> dict:
     parent_id = task._parent
     parent = None if parent_id is None else tasks.get(parent_id)
     internal = task.internal_data
-    if type(internal) is dict and all(type(v) in _PLAIN for v in internal.values()):
+    if type(internal) is dict and all(type(v) in SCALARS for v in internal.values()):
         internal = dict(internal)  # what cleaning and converting such a dict gives: a copy
     else:
         internal = _SERIALIZER.registry.convert(internal)
     if parent is None:
         data, delta = values.encode(task.data), {}
     else:
-        above, own = parent.data, task.data
-        data = {}
-        delta = {"updates": values.encode({k: v for k, v in own.items() if k not in above or v != above[k]}),
-                 "deletions": sorted(k for k in above if k not in own)}
+        updates, deletions = _delta(task.data, parent.data)
+        data, delta = {}, {"updates": values.encode(updates), "deletions": sorted(deletions)}
     return {
         "id": str(task.id),
         "parent": None if parent is None else str(parent_id),
