@@ -8,17 +8,17 @@ statement of the request, authentication included; gunicorn itself sends none.
 
 What each operation takes (2026-12-07, `bench_one`; SQLite counts its `BEGIN IMMEDIATE`; the
 completions on a workflow this process kept, as the bench's are). On PostgreSQL a step's task
-UPDATE, new task actor, new task and case field rows, audit entries and case UPDATE are one
-statement (``lifecycle.write_step``):
+UPDATE, new task actor, new task and case field rows, the pool's notices, audit entries and case
+UPDATE are one statement (``lifecycle.write_step``):
 
-* ``engine_start`` 9 / 4 on PostgreSQL: definition, INSERT case, the pool's holders
-  (notifications); then the task rows, case fields, task actor, audit entry and the case's
-  UPDATE (five statements on SQLite, one on PostgreSQL).
+* ``engine_start`` 9 / 3 on PostgreSQL: definition, INSERT case; then the task rows, the pool's
+  notices (an INSERT … SELECT of the role's holders), case fields, task actor, audit entry and
+  the case's UPDATE (six statements on SQLite, one on PostgreSQL).
 * ``engine_complete`` 5 / 2: the task locked with its case, definition, candidate org, pending
   after-signers and known actor (one read); the task's UPDATE, the audit entries (one INSERT)
   and the case's UPDATE (one statement on PostgreSQL). A restored workflow reads its waits, task
   rows and case fields back (one read more).
-* ``http_start`` 14 / 9: the token check, the engine's start, then the answer's reads
+* ``http_start`` 14 / 8: the token check, the engine's start, then the answer's reads
   (usernames and org codes in one).
 * ``http_complete`` 7 / 4: the token check, the engine's completion, usernames and org codes (one read).
 * ``http_complete_brief`` 6 / 3: the token check and the engine's completion.

@@ -296,9 +296,9 @@ _ENTRIES_IN_ONE = 8  # history entries written inside the one statement; a shape
 def _one_write(finished: bool, actor: bool, entries: int, with_error: bool, inserts: tuple = ()):
     """The step's writes as data-modifying CTEs of one SELECT, which counts the case rows updated (built once per shape).
 
-    ``inserts``: (table, columns, number of rows) of each insert left ``later``.
+    ``inserts``: (table or ``rows.Selected``, columns, number of rows) of each insert left ``later``.
     """
-    shape = (finished, actor, entries, with_error, tuple((t.name, c, n) for t, c, n in inserts))
+    shape = (finished, actor, entries, with_error, inserts)
     statement = _ONE_WRITE.get(shape)
     if statement is None:
         ctes = [insert_rows(table, columns, count, f"r{index}_").cte(f"rows_{index}")

@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 from .. import clock
 from ..cases.personal_data import mask_text
 from ..store.models import HumanTask, Instance, Notification, Org, RoleAssignment, TaskStatus, User
+from ..store.rows import Selected, insert_now_or_later
 
 
 class NotificationKind(StrEnum):
@@ -32,35 +33,53 @@ def notify(session: Session, *, user_ids: list[int] | set[int], kind: str, text:
     return len(rows)
 
 
-def _pool_statement():
-    task_path = select(Org.path).where(Org.id == bindparam("org_id")).scalar_subquery()
-    holders = (select(RoleAssignment.user_id, Org.path).join(Org, Org.id == RoleAssignment.org_id)
-               .join(User, User.id == RoleAssignment.user_id)
-               .where(RoleAssignment.role == bindparam("role"), User.active.is_(True), task_path.like(Org.path + "%"))
-               .cte("holders"))
-    nearest = select(func.max(func.length(holders.c.path))).scalar_subquery()
+_POOL_COLUMNS = ("user_id", "kind", "text", "instance_id", "task_id", "created_at")
+
+
+def _pool_row(prefix: str):
+    """The notices of one pool task: one row per active holder of the role at the nearest level above its org.
+
+    Parameters ``<prefix>role``, ``org_id``, ``text``, ``instance_id``, ``task_id``, ``created_at``.
+    The nearest level is a window over the holders, not a CTE of its own, so that this SELECT can
+    be one branch of an INSERT inside another statement's CTE (``rows.Selected``).
+    """
     columns = Notification.__table__.c  # typed parameters: created_at goes through the UTC column type
-    chosen = (select(holders.c.user_id, literal(NotificationKind.TASK.value), bindparam("text", type_=columns.text.type),
-                     bindparam("instance_id", type_=columns.instance_id.type),
-                     bindparam("task_id", type_=columns.task_id.type),
-                     bindparam("created_at", type_=columns.created_at.type))
-              .where(func.length(holders.c.path) == nearest).distinct())
-    return insert(Notification).from_select(["user_id", "kind", "text", "instance_id", "task_id", "created_at"], chosen)
+    task_path = select(Org.path).where(Org.id == bindparam(f"{prefix}org_id")).scalar_subquery()
+    depth = func.length(Org.path)
+    holders = (select(RoleAssignment.user_id.label("user_id"), depth.label("depth"),
+                      func.max(depth).over().label("nearest"))
+               .join(Org, Org.id == RoleAssignment.org_id).join(User, User.id == RoleAssignment.user_id)
+               .where(RoleAssignment.role == bindparam(f"{prefix}role"), User.active.is_(True),
+                      task_path.like(Org.path + "%"))
+               .subquery())
+    return (select(holders.c.user_id, literal(NotificationKind.TASK.value),
+                   bindparam(f"{prefix}text", type_=columns.text.type),
+                   bindparam(f"{prefix}instance_id", type_=columns.instance_id.type),
+                   bindparam(f"{prefix}task_id", type_=columns.task_id.type),
+                   bindparam(f"{prefix}created_at", type_=columns.created_at.type))
+            .where(holders.c.depth == holders.c.nearest).distinct())
 
 
 # Built once: composing it costs more than running it.
-_NOTIFY_POOL = _pool_statement()
+POOL_NOTICES = Selected(Notification.__table__, _POOL_COLUMNS, _pool_row,
+                        insert(Notification).from_select(list(_POOL_COLUMNS), _pool_row("")))
 
 
-def notify_pool(session: Session, *, role: str, org_id: int, text: str, instance_id: int, task_id: str) -> None:
-    """Tell the people a task is offered to: the holders of ``role`` at the nearest level above the task's org.
+def pool_notice(*, role: str, org_id: int, text: str, instance_id: int, task_id: str) -> dict:
+    """The parameters of a pool task's notices, for ``notify_pool`` or a save's one statement (``POOL_NOTICES``)."""
+    return {"role": role, "org_id": org_id, "text": text[:500], "instance_id": instance_id, "task_id": task_id,
+            "created_at": clock.now()}
+
+
+def notify_pool(session: Session, notices: list[dict], later: list | None = None) -> None:
+    """Tell the people each task is offered to: the holders of its role at the nearest level above its org.
 
     A township's task reaches the township's dispatchers, not every dispatcher of the county above
-    it; only where the township has none does it go up. One INSERT … SELECT, no round trip.
+    it; only where the township has none does it go up. ``notices`` come from ``pool_notice``: one
+    INSERT … SELECT for them all, now or, given a save's ``later``, inside the save's one statement.
     """
-    session.connection().execute(_NOTIFY_POOL, {"org_id": org_id, "role": role, "text": text[:500],
-                                                "instance_id": instance_id, "task_id": task_id,
-                                                "created_at": clock.now()})
+    if notices:
+        insert_now_or_later(session.connection(), POOL_NOTICES, notices, later)
 
 
 # A new-task notice is moot once the task is closed or someone else holds it (one of the pool

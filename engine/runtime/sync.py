@@ -21,7 +21,7 @@ from ..store import audit, case_state
 from ..store.audit import EntryKind
 from ..store.models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
 from ..store.rows import insert_now_or_later, put
-from .notifications import NotificationKind, notify, notify_pool
+from .notifications import NotificationKind, notify, notify_pool, pool_notice
 
 # Delivering a kept message can make the case wait for another kept message; bound the chain.
 _MAX_DELIVERY_ROUNDS = 20
@@ -217,11 +217,11 @@ def sync_tasks(session: Session, loaded, *, fresh: bool = False, rows: dict | No
             notify(session, user_ids=[assignee_id], kind=NotificationKind.TASK, instance_id=instance.id,
                    task_id=task_id, text=f"新任务：{task.name}（{instance.title}）")
         elif values["candidate_role"] and status is None:
-            pending_pools.append((values["candidate_role"], org_id, task_id, f"新任务（待签收）：{task.name}（{instance.title}）"))
+            pending_pools.append(pool_notice(role=values["candidate_role"], org_id=org_id, instance_id=instance.id,
+                                             task_id=task_id, text=f"新任务（待签收）：{task.name}（{instance.title}）"))
     if new_rows:
         insert_now_or_later(conn, _INSERT_TASKS, new_rows, loaded.later)
-    for role, org_id, task_id, text in pending_pools:
-        notify_pool(session, role=role, org_id=org_id, text=text, instance_id=instance.id, task_id=task_id)
+    notify_pool(session, pending_pools, loaded.later)
     return frozenset(ready)
 
 

@@ -10,6 +10,9 @@ Only public SQLAlchemy API is used for this (``set_committed_value``,
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import NamedTuple
+
 from sqlalchemy import bindparam, insert, inspect, select, union_all, update
 from sqlalchemy.orm import Session, make_transient_to_detached
 from sqlalchemy.orm.attributes import set_committed_value
@@ -104,13 +107,31 @@ def _statement(table, pk, version_col, changed: tuple):
 INSERT_IN_ONE = 8
 
 
-def insert_rows(table, columns: tuple[str, ...], count: int, prefix: str):
+class Selected(NamedTuple):
+    """Rows a SELECT of their own gives (a notice to every holder of a role), inserted like a table's.
+
+    ``row(prefix)`` is the SELECT for one entry, its parameters named ``<prefix><key>`` after the
+    keys of the entry's dict; ``statement`` inserts one entry on its own (parameters unprefixed).
+    """
+    table: object
+    columns: tuple[str, ...]
+    row: Callable[[str], object]
+    statement: object
+
+
+def insert_rows(target, columns: tuple[str, ...], count: int, prefix: str):
     """An INSERT of ``count`` rows valued by typed parameters ``<prefix><i>_<column>`` (``bound_rows``).
 
-    For a data-modifying CTE of another statement. INSERT … SELECT … UNION ALL, not a multi-row
-    VALUES: SQLAlchemy caches the compiled form of this one only.
+    ``target`` is a table (``columns`` are the rows' keys) or a ``Selected`` (each entry is the
+    rows of its SELECT). For a data-modifying CTE of another statement. INSERT … SELECT … UNION
+    ALL, not a multi-row VALUES: SQLAlchemy caches the compiled form of this one only.
     """
-    rows = [select(*(bindparam(f"{prefix}{i}_{c}", type_=table.c[c].type) for c in columns)) for i in range(count)]
+    if isinstance(target, Selected):
+        table, columns = target.table, target.columns
+        rows = [target.row(f"{prefix}{i}_") for i in range(count)]
+    else:
+        table = target
+        rows = [select(*(bindparam(f"{prefix}{i}_{c}", type_=table.c[c].type) for c in columns)) for i in range(count)]
     return insert(table).from_select(list(columns), rows[0] if count == 1 else union_all(*rows))
 
 
@@ -119,13 +140,15 @@ def bound_rows(rows: list[dict], prefix: str) -> dict:
     return {f"{prefix}{i}_{c}": value for i, row in enumerate(rows) for c, value in row.items()}
 
 
-def insert_now_or_later(connection, statement, rows: list[dict], later: list | None) -> None:
-    """Run ``statement`` (an INSERT of one table) for ``rows`` now, or leave them in ``later`` for the save to send.
+def insert_now_or_later(connection, target, rows: list[dict], later: list | None) -> None:
+    """Insert ``rows`` now, or leave them in ``later`` for the save to send.
 
-    ``later`` is a step's list of inserts its save writes inside its one statement; None where
-    there is none (SQLite, or outside a save), and then, as for many rows, they go at once.
+    ``target``: a prebuilt INSERT of one table, or a ``Selected``. ``later`` is a step's list of
+    inserts its save writes inside its one statement; None where there is none (SQLite, or outside
+    a save), and then, as for many rows, they go at once.
     """
     if later is not None and len(rows) <= INSERT_IN_ONE:
-        later.append((statement.table, rows))
+        later.append((target if isinstance(target, Selected) else target.table, rows))
     else:
+        statement = target.statement if isinstance(target, Selected) else target
         connection.execute(statement, rows if len(rows) > 1 else rows[0])
