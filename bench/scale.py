@@ -28,6 +28,7 @@ OPEN = 100_000
 QUERY_GOAL = at_most(20.0)  # ms, p95
 BUDGET_SECONDS, MIN_SAMPLES = 10.0, 10  # per query
 TOWNSHIP_USER = "li.sl"     # dispatcher of 城关镇 in the demo county
+ADMIN_USER = "admin"  # the demo county's administrator: sees every case
 LEADER_USER = "bench.leader"  # a leader over every county: every open case is in scope
 BOARD_GOAL = at_most(50.0)  # ms, p95: the board and the ledger at 1 M cases / 100 k open in the viewer's scope
 EXTRA_COUNTIES, TOWNSHIPS_PER_COUNTY, VILLAGES_PER_TOWNSHIP = 29, 12, 8
@@ -260,6 +261,7 @@ def measure(svc, *, repeats: int) -> list[Result]:
     with svc.session() as s:
         actor = actor_for(s, username=TOWNSHIP_USER)
         leader = actor_for(s, username=LEADER_USER)
+        admin = actor_for(s, username=ADMIN_USER)
         open_for_leader = s.scalar(text("SELECT count(*) FROM instances WHERE status = 'running'"))
         open_in_scope = s.scalar(text(
             "SELECT count(*) FROM human_tasks t JOIN orgs o ON o.id = t.candidate_org_id "
@@ -278,6 +280,8 @@ def measure(svc, *, repeats: int) -> list[Result]:
         "search_party": lambda s: queries.search_cases(
             s, actor=actor, search=queries.CaseSearch(fields=(("party", names[next(searches) % len(names)]),))),
         "todo_counts": lambda s: queries.todo_counts(s, actor=actor),
+        "browse_all": lambda s: queries.search_cases(s, actor=admin, search=queries.CaseSearch()),
+        "browse_scope": lambda s: queries.search_cases(s, actor=actor, search=queries.CaseSearch()),
         "status_counts": status_counts,
         "board": lambda s: board(s, actor=leader),
         "ledger": lambda s: ledger(s, actor=leader, flt=LedgerFilter()),
@@ -293,6 +297,8 @@ def measure(svc, *, repeats: int) -> list[Result]:
         "todo": f"engine.cases.queries.todo for {TOWNSHIP_USER} (城关镇 dispatcher); {open_in_scope} open tasks in the township",
         "search_party": "engine.cases.queries.search_cases by projected field party = a full name (page + total)",
         "todo_counts": "engine.cases.queries.todo_counts (by light) for the township user",
+        "browse_all": f"engine.cases.queries.search_cases, no filter, for {ADMIN_USER} (every case, newest first; page + total)",
+        "browse_scope": "engine.cases.queries.search_cases, no filter, for the township user (page + total)",
         "status_counts": "engine.cases.queries.case_counts: cases by status in the township user's scope",
         "admin_instance_counts": "engine.runtime.admin.instance_counts: all cases by definition and status (tallies)",
         "board": f"engine.board.figures.board for {LEADER_USER} (leader over every county, {open_for_leader} open cases "

@@ -120,6 +120,8 @@ class Instance(Base):
         # the index alone (engine/org/visibility.py).
         Index("ix_instances_org_status", "org_id", "status", "id"),
         Index("ix_instances_starter_status", "started_by_id", "org_id", "status", "id"),
+        # The case list's order (newest first), read backwards: an unfiltered page without a sort.
+        Index("ix_instances_started", "started_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
