@@ -8,14 +8,19 @@ from ..store.models import Org, RoleAssignment, User
 
 
 def person_choices(session: Session, *, role: str | None, org_path: str = "/") -> list[tuple[str, str]]:
-    """Return (username, label) of active users for a person picker: holders of ``role`` near ``org_path``."""
-    query = select(User, Org.name).join(Org, Org.id == User.org_id).where(User.active.is_(True))
+    """Return (username, label) of active users for a person picker: holders of ``role`` near ``org_path``.
+
+    Read as columns, not as ``User`` objects: a form's contract asks this at every completion of
+    a form with a person field, and a task page for every active user of the county.
+    """
+    query = (select(User.username, User.name, Org.name.label("org_name")).join(Org, Org.id == User.org_id)
+             .where(User.active.is_(True)))
     if role:
         query = query.where(exists().where(and_(
             RoleAssignment.user_id == User.id, RoleAssignment.role == role,
             RoleAssignment.org_id.in_(select(Org.id).where(or_(
                 Org.path.startswith(org_path), literal_prefix(org_path)))))))
-    return [(u.username, f"{u.name}（{org}）") for u, org in session.execute(query.order_by(Org.path, User.username))]
+    return [(username, f"{name}（{org}）") for username, name, org in session.execute(query.order_by(Org.path, User.username))]
 
 
 def literal_prefix(org_path: str):

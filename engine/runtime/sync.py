@@ -13,13 +13,13 @@ from ..definitions.form_contract import accept_payload, message_contract
 from ..definitions.lint import form_key_for
 from ..definitions.scripting import parse_moment, use_calendar
 from ..errors import FormInvalid
-from ..org.orgs import Actor, get_org, role_for_lane
+from ..org.orgs import Actor, role_for_lane
 from ..spiff.timers import FiredTimerEvent, take_fired_timers
 from ..spiff.values import jsonable
 from ..spiff.workflow import StepError
 from ..store import audit, case_state
 from ..store.audit import EntryKind
-from ..store.models import CaseField, EventWait, HumanTask, Instance, PendingMessage, TaskStatus, User
+from ..store.models import CaseField, EventWait, HumanTask, Instance, Org, PendingMessage, TaskStatus, User
 from ..store.rows import insert_now_or_later, put
 from .notifications import NotificationKind, notify, notify_pool, pool_notice
 
@@ -238,12 +238,13 @@ def _candidate_org(session, runner, task, expr, instance: Instance) -> int:
     code = _evaluate(runner, task, expr, "candidateOrg")
     if not code:
         return instance.org_id
-    try:
-        return get_org(session, code=str(code)).id
-    except Exception:
-        raise _AssignmentError(f"任务“{task.name}”的候选组织 '{code}' 不存在", task.element_id, task.id) from None
+    org_id = session.connection().execute(_ORG_ID, {"code": str(code)}).scalar()
+    if org_id is None:
+        raise _AssignmentError(f"任务“{task.name}”的候选组织 '{code}' 不存在", task.element_id, task.id)
+    return org_id
 
 
+_ORG_ID = select(Org.id).where(Org.code == bindparam("code"))
 _ACTIVE_USER = select(User.id).where(User.username == bindparam("username"), User.active.is_(True))
 
 

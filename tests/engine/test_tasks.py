@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from engine.cases.queries import copied_to_me, todo
+from engine.definitions.deployment import deploy
 from engine.errors import Conflict, FormInvalid, NotAllowed, NotFound, TaskNotOpen
 from engine.org.orgs import create_user
 from engine.org.visibility import can_see
@@ -475,3 +476,31 @@ def test_a_case_returned_and_resubmitted_600_times_still_advances(session, actor
     kinds = [e.kind for e in audit.history(session, instance_id=inst.id)]
     assert (kinds.count("returned"), kinds.count("task_completed")) == (rounds // 2, 3 * rounds - rounds // 2 + 3)
     assert audit.verify(session, instance_id=inst.id) == (len(kinds), [])
+
+
+def test_a_candidate_org_the_flow_names_but_no_org_has_puts_the_case_in_error_naming_it(session, actors, tmp_path):
+    # A form's org picker refuses an unknown code (above); a process may still compute one.
+    xml = '''<?xml version="1.0" encoding="UTF-8"?>
+<bpmn:definitions xmlns:bpmn="http://www.omg.org/spec/BPMN/20100524/MODEL"
+    xmlns:spiffworkflow="http://spiffworkflow.org/bpmn/schema/1.0/core" id="d" targetNamespace="x">
+  <bpmn:process id="lost_org" name="lost_org" isExecutable="true">
+    <bpmn:laneSet><bpmn:lane id="L" name="调度员"><bpmn:flowNodeRef>s</bpmn:flowNodeRef><bpmn:flowNodeRef>u</bpmn:flowNodeRef>
+      <bpmn:flowNodeRef>e</bpmn:flowNodeRef></bpmn:lane></bpmn:laneSet>
+    <bpmn:startEvent id="s"><bpmn:outgoing>f1</bpmn:outgoing></bpmn:startEvent>
+    <bpmn:userTask id="u" name="核查"><bpmn:extensionElements><spiffworkflow:properties>
+      <spiffworkflow:property name="candidateOrg" value="'atlantis'" /></spiffworkflow:properties></bpmn:extensionElements>
+      <bpmn:incoming>f1</bpmn:incoming><bpmn:outgoing>f2</bpmn:outgoing></bpmn:userTask>
+    <bpmn:endEvent id="e"><bpmn:incoming>f2</bpmn:incoming></bpmn:endEvent>
+    <bpmn:sequenceFlow id="f1" sourceRef="s" targetRef="u"/><bpmn:sequenceFlow id="f2" sourceRef="u" targetRef="e"/>
+  </bpmn:process>
+</bpmn:definitions>'''
+    (tmp_path / "processes").mkdir()
+    (tmp_path / "processes" / "lost_org.bpmn").write_text(xml)
+    (tmp_path / "processes" / "lost_org.yaml").write_text("name: lost_org\n")
+    (tmp_path / "forms" / "lost_org").mkdir(parents=True)
+    (tmp_path / "forms" / "lost_org" / "u.yaml").write_text("title: 核查\nfields:\n  - {name: note, label: 说明, type: text}\n")
+    deploy(session, paths=[tmp_path])
+    inst = lifecycle.start_instance(session, process_key="lost_org", actor=actors("li.sl"))
+    assert inst.status == InstanceStatus.ERROR
+    assert inst.error["element_id"] == "u" and "候选组织 'atlantis' 不存在" in inst.error["message"]
+    assert open_tasks(session, inst.id) == []
