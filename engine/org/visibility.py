@@ -56,26 +56,26 @@ def visible_case_ids(actor: Actor, *, instance_id=None):
     return union_all(*by_case, *by_link) if instance_id is not None else union(*by_case, *by_link)
 
 
-def scope_branches(actor: Actor, *, instance_id=None, with_status: bool = False) -> tuple[list, list]:
+def scope_branches(actor: Actor, *, instance_id=None, columns: tuple[str, ...] = ()) -> tuple[list, list]:
     """Return the branches of ``visible_case_ids``: those that read cases, and those that read links to cases.
 
-    The first kind select ``(id)`` from cases, or ``(id, status)`` with ``with_status``, so a
-    count can take the status from the same index; those branches then do not overlap (the
-    cases one started leave out those of one's subtree) and need no deduplication. The second
-    kind select case ids from tasks, task actors and CCs.
+    The first kind select ``(id)`` from cases, or the id and the case ``columns`` named (say
+    ``("status",)``), so a count or a list can take them from the rows it reads anyway; those
+    branches then do not overlap (the cases one started leave out those of one's subtree) and
+    need no deduplication. The second kind select case ids from tasks, task actors and CCs.
     """
     def branch(id_column, query):
         return query.where(id_column == instance_id) if instance_id is not None else query
 
     case = _VISIBLE_CASE
-    columns = (case.id, case.status) if with_status else (case.id,)
-    started = select(*columns).where(case.started_by_id == actor.id)
+    started = select(case.id, *(getattr(case, name) for name in columns)).where(case.started_by_id == actor.id)
     subtrees = _outermost({path for _, path in actor.grants})
-    if subtrees and with_status:
+    if subtrees and columns:
         started = started.where(case.org_id.not_in(orgs_under(subtrees)))
     by_case = [branch(case.id, started)]
     if subtrees:
-        by_case.append(branch(case.id, select(*columns).where(case.org_id.in_(orgs_under(subtrees)))))
+        by_case.append(branch(case.id, select(case.id, *(getattr(case, name) for name in columns))
+                              .where(case.org_id.in_(orgs_under(subtrees)))))
 
     open_task = HumanTask.status == TaskStatus.OPEN
     by_link = [

@@ -116,10 +116,10 @@ class Instance(Base):
     __tablename__ = "instances"
     __table_args__ = (
         Index("ix_instances_status_process", "status", "process_key"),
-        # Scope lists and counts read a subtree's or a starter's cases with their status from
-        # the index alone (engine/org/visibility.py).
-        Index("ix_instances_org_status", "org_id", "status", "id"),
-        Index("ix_instances_starter_status", "started_by_id", "org_id", "status", "id"),
+        # Scope lists and counts read a subtree's or a starter's cases with their status and
+        # start time from the index alone (engine/org/visibility.py, engine/cases/queries.py).
+        Index("ix_instances_org_status", "org_id", "status", "id", "started_at"),
+        Index("ix_instances_starter_status", "started_by_id", "org_id", "status", "id", "started_at"),
         # The case list's order (newest first), read backwards: an unfiltered page without a sort.
         Index("ix_instances_started", "started_at", "id"),
     )

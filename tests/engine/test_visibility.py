@@ -143,3 +143,30 @@ def test_lists_and_single_cases_agree_over_finished_and_open_cases(session, acto
     seen = assert_agree(session, actors, ids)
     assert seen["zhou.ga"] == {ids[2]} and seen["ma.sf"] == {ids[1]}
     assert seen["li.sl"] == {ids[0], ids[1]}
+
+
+def test_the_unfiltered_list_pages_newest_first_with_its_total(session, actors, frozen):
+    """Every user's case list with no filter, page by page: the oracle's cases newest first, ties by
+    id, the same total on every page, and past the last page nothing but the total."""
+    li, qian = actors("li.sl"), actors("qian.sl")
+    made = [start_review(session, li, amount=100).id, start_review(session, qian, amount=50000).id]
+    frozen.advance(timedelta(hours=1))
+    # Started at the same instant: the later id first.
+    made += [start_review(session, li, amount=50000).id,
+             lifecycle.start_instance(session, process_key="review", actor=actors("gao.sl")).id,
+             start_review(session, qian, amount=100).id]
+    session.add(CarbonCopy(instance_id=made[1], user_id=user_id(session, "wang.wg"), sent_at=clock.now()))
+    session.flush()
+    for username in USERNAMES:
+        actor = actors(username)
+        expected = list(session.scalars(select(Instance.id).where(oracle(actor))
+                                        .order_by(Instance.started_at.desc(), Instance.id.desc())))
+        listed = []
+        for offset in range(0, len(expected) + 2, 2):
+            page, total = search_cases(session, actor=actor, search=CaseSearch(limit=2, offset=offset))
+            assert total == len(expected), username
+            listed += [c.id for c in page]
+        assert listed == expected, username
+        assert search_cases(session, actor=actor, search=CaseSearch(limit=2, offset=len(expected) + 3)) == (
+            [], len(expected)), username
+    assert made[1] in {c.id for c in search_cases(session, actor=actors("wang.wg"), search=CaseSearch())[0]}
