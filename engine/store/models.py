@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from .compression import use_lz4
 from .db import Base, JSONType
 from .tally_triggers import create_triggers
 
@@ -193,8 +194,13 @@ def _create_tally_triggers(target, connection, **kw) -> None:
     create_triggers(connection)
 
 
-# Migrations create them too (0002); this covers a schema built by create_all alone.
+def _compress_with_lz4(target, connection, **kw) -> None:
+    use_lz4(connection)
+
+
+# Migrations create them too (0002, 0011); this covers a schema built by create_all alone.
 event.listen(Instance.__table__, "after_create", _create_tally_triggers)
+event.listen(Instance.__table__, "after_create", _compress_with_lz4)
 
 
 class HumanTask(Base):
