@@ -79,17 +79,19 @@ class EntryKind:
     SIGNER_REMOVED = "signer_removed"
 
 
-def _content(entry: AuditEntry) -> bytes:
+def _content(entry) -> bytes:
+    """What an entry's hash covers: an ``AuditEntry`` or a row of ``_COLUMNS`` (a dict)."""
+    get = entry.__getitem__ if isinstance(entry, dict) else entry.__getattribute__
     body = {
-        "instance_id": entry.instance_id, "seq": entry.seq, "kind": entry.kind,
-        "at": entry.at.isoformat(), "actor": entry.actor, "task_id": entry.task_id,
-        "element_id": entry.element_id, "opinion": entry.opinion, "payload": entry.payload,
-        "prev": entry.prev_hash,
+        "instance_id": get("instance_id"), "seq": get("seq"), "kind": get("kind"),
+        "at": get("at").isoformat(), "actor": get("actor"), "task_id": get("task_id"),
+        "element_id": get("element_id"), "opinion": get("opinion"), "payload": get("payload"),
+        "prev": get("prev_hash"),
     }
     return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
 
 
-def _digest(entry: AuditEntry, key: bytes) -> str:
+def _digest(entry, key: bytes) -> str:
     return hmac.new(key, _content(entry), hashlib.sha256).hexdigest()
 
 
@@ -104,33 +106,30 @@ _COLUMNS = ("instance_id", "seq", "kind", "at", "actor", "task_id", "element_id"
 
 def record(session: Session, *, instance: Instance, kind: str, actor: str | None, task_id: str | None = None,
            element_id: str | None = None, opinion: str | None = None, payload: dict | None = None,
-           at: datetime | None = None, into: list | None = None) -> AuditEntry:
+           at: datetime | None = None, into: list | None = None) -> None:
     """Append one entry to an instance's history; the caller holds the instance lock.
 
     With ``into`` (a save's list, engine/runtime/lifecycle.py) the entry's row is added to the list for
     ``write`` to insert with the others in one statement, and the instance's chain head is set as
     the value the save's UPDATE writes; without it the entry is inserted at once and the head
-    changed through the object.
+    changed through the object. Append-only, an entry is never changed afterwards, so it is made
+    as a row (a dict); only for a case not yet flushed does the session get an ``AuditEntry`` to insert.
     """
     seq = (instance.audit_seq or 0) + 1
-    entry = AuditEntry(
-        instance_id=instance.id, seq=seq, kind=kind, at=at or clock.now(),
-        actor=actor, task_id=task_id, element_id=element_id, opinion=opinion or None,
-        payload=json.loads(json.dumps(payload or {}, ensure_ascii=False, default=str)),
-        prev_hash=instance.audit_head or GENESIS)
-    entry.hash = _digest(entry, audit_key(context_of(session).settings))
+    row = {"instance_id": instance.id, "seq": seq, "kind": kind, "at": at or clock.now(), "actor": actor,
+           "task_id": task_id, "element_id": element_id, "opinion": opinion or None,
+           "payload": json.loads(json.dumps(payload or {}, ensure_ascii=False, default=str)),
+           "prev_hash": instance.audit_head or GENESIS}
+    row["hash"] = _digest(row, audit_key(context_of(session).settings))
     if into is not None and instance.id is not None:
-        put(instance, audit_seq=seq, audit_head=entry.hash)
-        into.append({c: getattr(entry, c) for c in _COLUMNS})
-        return entry
-    instance.audit_seq, instance.audit_head = seq, entry.hash
+        put(instance, audit_seq=seq, audit_head=row["hash"])
+        into.append(row)
+        return
+    instance.audit_seq, instance.audit_head = seq, row["hash"]
     if instance.id is None:
-        session.add(entry)
-        return entry
-    # Written at once as a Core statement: cheaper than the unit of work, and the entry, being
-    # append-only, is never changed through the object afterwards.
-    session.connection().execute(_INSERT, {c: getattr(entry, c) for c in _COLUMNS})
-    return entry
+        session.add(AuditEntry(**row))
+        return
+    session.connection().execute(_INSERT, row)
 
 
 def insert_bound(count: int):
