@@ -79,7 +79,7 @@ class EntryKind:
     SIGNER_REMOVED = "signer_removed"
 
 
-def _content(entry) -> bytes:
+def _content(entry: AuditEntry | dict) -> bytes:
     """What an entry's hash covers: an ``AuditEntry`` or a row of ``_COLUMNS`` (a dict)."""
     get = entry.__getitem__ if isinstance(entry, dict) else entry.__getattribute__
     body = {
@@ -91,7 +91,7 @@ def _content(entry) -> bytes:
     return json.dumps(body, sort_keys=True, ensure_ascii=False, default=str).encode()
 
 
-def _digest(entry, key: bytes) -> str:
+def _digest(entry: AuditEntry | dict, key: bytes) -> str:
     return hmac.new(key, _content(entry), hashlib.sha256).hexdigest()
 
 

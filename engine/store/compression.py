@@ -8,8 +8,9 @@ section 15). lz4 compresses several times faster to about the same size and read
 
 It needs PostgreSQL 14 or later built with lz4 (Debian's, Ubuntu's and the official images are);
 where it is missing nothing changes. Setting a column's method only changes how new values are
-stored: values written before keep pglz and read as before, so it needs no rewrite and takes a
-moment's lock. SQLite has no such setting.
+stored: values written before keep pglz and read as before, so nothing is rewritten; the table
+is locked only while the setting changes (after the transactions using it end). SQLite has no
+such setting.
 
 Plain DDL, importing nothing of the engine: migration 0011 writes the same statements out, and
 the models attach ``use_lz4`` to ``create_all``.

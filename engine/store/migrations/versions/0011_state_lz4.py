@@ -7,8 +7,9 @@ Create Date: 2026-12-07
 Every step rewrites the case's state and data. PostgreSQL compressed each value over about 2 KB
 with pglz, about a fifth of the server's CPU per step of a mediation case; lz4 does the same
 work several times faster (docs/performance.md, section 15). Only new values use it: old ones
-keep pglz and read as before, so nothing is rewritten and the lock lasts a moment. Skipped on
-SQLite, and on a PostgreSQL server without lz4 (before 14, or built without it).
+keep pglz and read as before, so nothing is rewritten and the table is locked only while the
+setting changes (docs/operations.md, section 6). Skipped on SQLite, and on a PostgreSQL server
+without lz4 (before 14, or built without it).
 
 The statements are written out here, not imported from engine/store/compression.py, so this
 revision keeps doing what it did whatever that module becomes.
