@@ -68,14 +68,14 @@ def scope_branches(actor: Actor, *, instance_id=None, columns: tuple[str, ...] =
         return query.where(id_column == instance_id) if instance_id is not None else query
 
     case = _VISIBLE_CASE
-    started = select(case.id, *(getattr(case, name) for name in columns)).where(case.started_by_id == actor.id)
+    selected = (case.id, *(getattr(case, name) for name in columns))
+    started = select(*selected).where(case.started_by_id == actor.id)
     subtrees = _outermost({path for _, path in actor.grants})
     if subtrees and columns:
         started = started.where(case.org_id.not_in(orgs_under(subtrees)))
     by_case = [branch(case.id, started)]
     if subtrees:
-        by_case.append(branch(case.id, select(case.id, *(getattr(case, name) for name in columns))
-                              .where(case.org_id.in_(orgs_under(subtrees)))))
+        by_case.append(branch(case.id, select(*selected).where(case.org_id.in_(orgs_under(subtrees)))))
 
     open_task = HumanTask.status == TaskStatus.OPEN
     by_link = [
