@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import uuid
+from contextlib import contextmanager
 
 import pytest
 from alembic import command
@@ -13,6 +14,7 @@ from engine.settings import load_settings
 from engine.store.compression import COLUMNS, lz4_available, use_lz4
 from engine.store.db import make_engine
 from engine.store.schema import alembic_config, upgrade
+from engine.store.tables import metadata
 from tests.factories import start_review
 
 PG_URL = os.environ.get("PINGAN_TEST_DATABASE_URL", "")
@@ -45,8 +47,9 @@ def test_a_case_s_state_and_data_are_written_with_lz4(session, actors):
     assert stored[:2] == ("lz4", "lz4")
 
 
-@on_postgresql
-def test_migration_0011_sets_lz4_and_its_downgrade_gives_the_default_back():
+@contextmanager
+def _fresh_schema():
+    """An engine on a new, empty PostgreSQL schema, dropped afterwards."""
     schema = f"pingan_lz4_{uuid.uuid4().hex[:8]}"
     admin = create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1))
     with admin.begin() as conn:
@@ -56,6 +59,17 @@ def test_migration_0011_sets_lz4_and_its_downgrade_gives_the_default_back():
         with engine.connect() as conn:
             if not lz4_available(conn):
                 pytest.skip("this PostgreSQL server was built without lz4")
+        yield engine
+    finally:
+        engine.dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@on_postgresql
+def test_migration_0011_sets_lz4_and_its_downgrade_gives_the_default_back():
+    with _fresh_schema() as engine:
         upgrade(engine, "0010")
         with engine.connect() as conn:
             assert _methods(conn) == {"state": "", "data": ""}
@@ -65,8 +79,11 @@ def test_migration_0011_sets_lz4_and_its_downgrade_gives_the_default_back():
         command.downgrade(alembic_config(engine), "0010")
         with engine.connect() as conn:
             assert _methods(conn) == {"state": "", "data": ""}
-    finally:
-        engine.dispose()
-        with admin.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+
+
+@on_postgresql
+def test_a_schema_built_by_create_all_gets_lz4_as_well():
+    with _fresh_schema() as engine:
+        metadata.create_all(engine)
+        with engine.connect() as conn:
+            assert _methods(conn) == {"state": "l", "data": "l"}
