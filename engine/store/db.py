@@ -1,9 +1,12 @@
 """Database engine and session factory, built from settings inside a factory."""
 from __future__ import annotations
 
+import select
+import time
 from datetime import datetime, timezone
 
 from sqlalchemy import JSON, DateTime, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import DeclarativeBase, sessionmaker
@@ -66,7 +69,62 @@ def make_engine(settings: Settings) -> Engine:
     options = "-c jit=off"
     if settings.database_schema:
         options += f" -csearch_path={settings.database_schema}"
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args={"options": options})
+    engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"options": options})
+    _check_on_checkout(engine)
+    return engine
+
+
+# A pooled connection idle longer than this is pinged before use (a firewall or NAT may have
+# dropped it without a word); one used more recently is only looked at (``_looks_alive``).
+PING_AFTER_IDLE_S = 30.0
+_CHECKED_IN = "pingan_checked_in"
+
+
+def _check_on_checkout(engine: Engine) -> None:
+    """Hand out only live connections, without a round trip per request.
+
+    What ``pool_pre_ping`` promises (the first request after the database restarted succeeds),
+    for a round trip only where one can tell something: a server that restarts or ends a
+    session closes its socket, so a connection whose socket has something to read is pinged,
+    and so is one idle for ``PING_AFTER_IDLE_S``. Raising ``DisconnectionError`` makes the pool
+    drop the connection and hand out another (SQLAlchemy's "pessimistic disconnect handling").
+    A busy process thus skips the ``SELECT 1`` that ``pool_pre_ping`` sent before every request
+    (docs/performance.md, section 16).
+    """
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _checked_in(_dbapi_conn, record):
+        if record is not None:
+            record.info[_CHECKED_IN] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _checked_out(dbapi_conn, record, _proxy):
+        since = record.info.get(_CHECKED_IN)
+        if since is not None and time.monotonic() - since < PING_AFTER_IDLE_S and _looks_alive(dbapi_conn):
+            return
+        try:
+            dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            # Also what a dead socket raises: the pool discards this connection and makes
+            # another; a server that is down shows in connecting, with its own error.
+            raise DisconnectionError(f"pooled connection is gone: {exc}") from exc
+
+
+def _looks_alive(dbapi_conn) -> bool:
+    """Whether a psycopg connection idle in the pool has nothing waiting on its socket.
+
+    An idle session receives nothing unasked, except the server's goodbye (an error message,
+    then end of file) or a notice; either way the caller pings to know.
+    """
+    try:
+        if dbapi_conn.closed or dbapi_conn.broken:
+            return False
+        poller = select.poll()
+        poller.register(dbapi_conn.fileno(), select.POLLIN | select.POLLPRI)
+        return not poller.poll(0)
+    except Exception:
+        return False
 
 
 def _configure_sqlite(engine: Engine) -> None:
