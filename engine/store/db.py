@@ -5,6 +5,7 @@ import select
 import time
 from datetime import datetime, timezone
 
+from psycopg import _queries as psycopg_queries
 from sqlalchemy import JSON, DateTime, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.dialects.postgresql import JSONB
@@ -71,7 +72,31 @@ def make_engine(settings: Settings) -> Engine:
         options += f" -csearch_path={settings.database_schema}"
     engine = create_engine(url, pool_size=10, max_overflow=20, connect_args={"options": options})
     _check_on_checkout(engine)
+    _cache_long_statements()
     return engine
+
+
+# A step's one write statement (engine/runtime/lifecycle.py, write_step) names every row it
+# writes: a start's holds 60 parameters in 3.6 KB, one per opened task more. psycopg converts a
+# statement's placeholders once and caches the result only up to 50 parameters and 4 KB, so it
+# converted such a statement again at every execution: 1.2 M of a start's 9.3 M instructions
+# (docs/performance.md, section 16). Pingan's statements come from a few shapes that recur, which
+# is what psycopg's bound guards against the lack of (one-off bulk INSERTs); its cache keeps 128.
+STATEMENT_CACHE_PARAMS = 400
+STATEMENT_CACHE_LENGTH = 32_768
+
+
+def _cache_long_statements() -> None:
+    """Let psycopg cache the conversion of statements as large as a step's write.
+
+    ``psycopg._queries`` is private: tests/engine/test_postgresql_engine.py pins both names and
+    checks that a start's write statement is converted once, so an upgrade that moves them is
+    seen. Only what psycopg caches changes, never what it sends.
+    """
+    for name, at_least in (("MAX_CACHED_STATEMENT_PARAMS", STATEMENT_CACHE_PARAMS),
+                           ("MAX_CACHED_STATEMENT_LENGTH", STATEMENT_CACHE_LENGTH)):
+        if getattr(psycopg_queries, name, at_least) < at_least:
+            setattr(psycopg_queries, name, at_least)
 
 
 # A pooled connection idle longer than this is pinged before use (a firewall or NAT may have

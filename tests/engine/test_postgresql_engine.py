@@ -1,12 +1,17 @@
-"""A pooled PostgreSQL connection is checked at checkout without a round trip when it was just used
-(engine/store/db.py, ``_check_on_checkout``), and a dead one is replaced before the request sees it."""
+"""The PostgreSQL engine ``make_engine`` builds (engine/store/db.py).
+
+A pooled connection is checked at checkout without a round trip when it was just used
+(``_check_on_checkout``), and a dead one is replaced before the request sees it; psycopg caches
+the conversion of statements as large as a step's write (``_cache_long_statements``).
+"""
 from __future__ import annotations
 
 import os
 import time
 
 import pytest
-from sqlalchemy import create_engine, text
+from psycopg import _queries as psycopg_queries
+from sqlalchemy import Integer, bindparam, create_engine, select, text
 from sqlalchemy.pool import NullPool
 
 from engine.settings import load_settings
@@ -106,3 +111,21 @@ def test_a_connection_with_something_on_its_socket_is_pinged_and_kept_if_it_answ
     with engine.connect() as conn:  # the pool hands out the first returned first: the listener
         assert conn.scalar(text("SELECT pg_backend_pid()")) == pid
     assert len(pings) == before + 1
+
+
+def test_psycopg_s_statement_cache_takes_a_start_s_write_statement(engine):
+    # The private names _cache_long_statements sets: an upgrade that moves them fails here.
+    assert psycopg_queries.MAX_CACHED_STATEMENT_PARAMS >= db.STATEMENT_CACHE_PARAMS
+    assert psycopg_queries.MAX_CACHED_STATEMENT_LENGTH >= db.STATEMENT_CACHE_LENGTH
+    converted = psycopg_queries._query2pg  # the cached conversion (functools.lru_cache)
+    # As large as a start's write: 60 parameters, over 3.6 KB of text.
+    names = [f"p{i}_{'x' * 50}" for i in range(60)]
+    statement = select(*(bindparam(name, type_=Integer).label(f"c{i}") for i, name in enumerate(names)))
+    values = {name: i for i, name in enumerate(names)}
+    with engine.connect() as conn:
+        assert len(str(statement.compile(conn))) > 4096
+        conn.execute(statement, values)  # converted and cached
+        before = converted.cache_info()
+        assert list(conn.execute(statement, values).one()) == list(range(60))
+    after = converted.cache_info()
+    assert (after.hits, after.misses) == (before.hits + 1, before.misses)
