@@ -327,7 +327,11 @@ def advance(session: Session, loaded: Loaded, step) -> StepError | None:
         return step()
 
 
-_INSERT_INSTANCE = insert(_I).returning(*_I.c)
+# The new case's id is all the INSERT returns: the rest of its row is what was sent (with the
+# columns' defaults, ``last_inserted_params``) or NULL. Returning every column sent the state and
+# the case data back to be decoded again: 4 % of a start's client instructions (section 16).
+_INSERT_INSTANCE = insert(_I).returning(_I.c.id)
+_UNSET = dict.fromkeys(_I.c.keys())
 
 
 def start_instance(session: Session, *, process_key: str, data: dict | None = None, actor: Actor,
@@ -362,11 +366,13 @@ def start_instance(session: Session, *, process_key: str, data: dict | None = No
     data = {**contract.accept(data), **copy.deepcopy(parameters(definition))}
     now = clock.now()
     # A Core INSERT … RETURNING: the persistent instance from its row, without the ORM's insert machinery.
-    row = session.connection().execute(_INSERT_INSTANCE, dict(
+    inserted = session.connection().execute(_INSERT_INSTANCE, dict(
         definition_id=definition.id, process_key=definition.key, business_key=business_key,
         status=InstanceStatus.RUNNING, org_id=org_id, started_by_id=actor.id or None, started_at=now,
-        updated_at=now, state={}, serializer_version=SERIALIZER_VERSION, data=data, title=definition.name)).one()
-    instance = attach(session, Instance, dict(row._mapping))
+        updated_at=now, state={}, serializer_version=SERIALIZER_VERSION, data=dict(data),
+        title=definition.name))
+    new_id = inserted.scalar_one()
+    instance = attach(session, Instance, {**_UNSET, **inserted.last_inserted_params(), "id": new_id})
     put(instance, definition=definition)
     if business_key is None:
         prefix = (definition.config or {}).get("business_key_prefix") or definition.key.upper()
