@@ -10,7 +10,7 @@ PG_URL  ?= postgresql://postgres@127.0.0.1:5432/test
 PORT    ?= 5000
 export PINGAN_INSTANCE_PATH ?= $(CURDIR)/instance
 
-.PHONY: run test test-sqlite test-postgres setup system-deps services bench clean
+.PHONY: run test test-sqlite test-postgres setup system-deps bench-deps services bench clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -25,6 +25,9 @@ setup: $(VENV)/.installed
 
 system-deps:
 	@scripts/system-deps.sh
+
+bench-deps:
+	@scripts/bench-deps.sh
 
 services:
 	@scripts/services.sh
@@ -55,7 +58,7 @@ $(VENV)/.installed-bench: pyproject.toml $(VENV)/.installed
 	touch $@
 
 # Ten minutes or less on a 2-core machine once the 1M-row PostgreSQL schema is cached (see docs/performance.md).
-bench: setup services $(VENV)/.installed-bench
+bench: setup services bench-deps $(VENV)/.installed-bench
 	$(BIN)/python -m bench
 
 clean:

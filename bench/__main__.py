@@ -16,7 +16,8 @@ from .common import (
     reset_database, result,
 )
 
-PARTS = ("ceiling", "throughput", "long", "case_size", "http", "scale", "timers", "celery", "studio", "warnings")
+PARTS = ("ceiling", "throughput", "instructions", "long", "case_size", "http", "scale", "timers", "celery", "studio",
+         "warnings")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,6 +69,10 @@ def main(argv: list[str] | None = None) -> int:
             from . import throughput
             attempt(f"persisted throughput on {kind}",
                     lambda: throughput.run(kind=kind, plans=plans, ceilings=ceilings, quick=args.quick))
+        if "instructions" in parts:
+            from . import instructions
+            attempt(f"instructions per operation (callgrind) on {kind}",
+                    lambda: instructions.run(kind=kind, plans=plans, quick=args.quick))
         if "long" in parts:
             from . import long_cases
             attempt(f"long cases on {kind}", lambda: long_cases.run(kind=kind, quick=args.quick))

@@ -1,0 +1,152 @@
+"""Part "instructions": the client's CPU instructions per start and per completion, counted by callgrind.
+
+Timings on a shared 2-core VM swing by a third from one minute to the next; instruction counts do
+not (the same run twice agrees to 0.1 %), so a change of a few per cent shows here when no timed
+figure can show it. Each plan is played in a child process under ``valgrind --tool=callgrind``
+with counting off; the child switches it on (``callgrind_control -i on``) around the operations
+measured only, in batches: the starts, then each step's completions of all the batch's cases
+(the task lookups between steps are not counted). The in-memory case (SpiffWorkflow alone, as the
+ceiling part plays it) is counted the same way, so the ratio of the two is this run's own.
+
+What is counted is the Python process only: the database server's CPU (PostgreSQL) and waiting
+are not in it. SQLite runs in the process, so its figures include SQLite's own work.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .common import ONE_TASK, ROOT, Plan, Result, result
+
+# Counts repeat to 0.1 %, so a few cases suffice; valgrind runs Python some 50 times slower.
+CASES = {"one_task": 10, "multi_step": 3}
+QUICK_CASES = {"one_task": 4, "multi_step": 2}
+WARM_UP = 6  # cases played first: psycopg prepares a statement at its fifth execution
+_MEMORY: dict[tuple[str, int], dict[str, int]] = {}  # the in-memory counts, the same on every database
+
+
+def run(*, kind: str, plans: list[Plan], quick: bool) -> list[Result]:
+    """Count instructions for each plan on ``kind``; no records (and a note why) without valgrind."""
+    if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
+        print("   valgrind is not installed: no instruction counts (apt-get install valgrind)", flush=True)
+        return []
+    out = []
+    for plan in plans:
+        cases = (QUICK_CASES if quick else CASES).get(plan.label, 3)
+        if (plan.label, cases) not in _MEMORY:
+            _MEMORY[plan.label, cases] = _count(kind, plan, "memory", cases)
+        memory = _MEMORY[plan.label, cases]
+        persisted = _count(kind, plan, "persisted", cases)
+        per_start = persisted["start"] / cases
+        per_completion = persisted["complete"] / (cases * plan.tasks)
+        per_case = per_start + per_completion * plan.tasks
+        per_memory_case = memory["memory"] / cases
+        label = f"{kind}.instructions.{plan.label}"
+        note = f"{plan.process}, client process only, callgrind, {cases} cases"
+        out += [
+            result(f"{label}.start", per_start / 1e6, "M instr", kind, note=note),
+            result(f"{label}.completion", per_completion / 1e6, "M instr", kind, note=note),
+            result(f"{label}.case", per_case / 1e6, "M instr", kind,
+                   note=f"start + {plan.tasks} completion(s), task lookups not counted"),
+            result(f"{label}.memory_case", per_memory_case / 1e6, "M instr", kind,
+                   note="the same case by SpiffWorkflow alone in memory (the ceiling)"),
+            result(f"{label}.memory_over_persisted", per_memory_case / per_case, "×", kind,
+                   ratio=per_memory_case / per_case,
+                   note="in-memory case ÷ persisted case, instructions of the client process"),
+        ]
+    return out
+
+
+def _count(kind: str, plan: Plan, mode: str, cases: int) -> dict[str, int]:
+    """Run a child under callgrind; return the instructions of each batch kind it counted."""
+    counts: dict[str, int] = {}
+    with tempfile.TemporaryDirectory(prefix="pingan-callgrind-") as tmp:
+        out_file = Path(tmp) / "callgrind.out"
+        env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict and set orders in every run
+        # Each batch is a dump of its own: callgrind_control -d names it.
+        subprocess.run(
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}",
+             sys.executable, "-m", "bench.instructions", kind, plan.label, mode, str(cases)],
+            cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        batches = [_read(path) for path in Path(tmp).glob("callgrind.out*")]
+    # What switching counting off costs (a subprocess started while counting): an empty batch.
+    empty = next((total for name, total in batches if name == "empty"), 0)
+    for name, total in batches:
+        if name in ("start", "complete", "memory"):
+            counts[name] = counts.get(name, 0) + total - empty
+    missing = {"memory"} if mode == "memory" else {"start", "complete"}
+    if missing - counts.keys():
+        raise RuntimeError(f"callgrind counted no {', '.join(sorted(missing - counts.keys()))} for {plan.label}")
+    return counts
+
+
+def _read(path: Path) -> tuple[str | None, int]:
+    """The batch a callgrind dump belongs to (the reason ``_switch`` gave) and its instruction total."""
+    name, total = None, 0
+    with path.open(encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith("desc: Trigger: dump "):
+                name = line.removeprefix("desc: Trigger: dump ").strip()
+            elif line.startswith("totals:"):
+                total = int(line.split()[1])
+    return name, total
+
+
+# -- the child ----------------------------------------------------------------------------------
+
+def _switch(on: bool, dump: str | None = None) -> None:
+    pid = str(os.getpid())
+    if dump:
+        subprocess.run(["callgrind_control", "-d", dump, pid], check=True, capture_output=True)
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", pid], check=True, capture_output=True)
+
+
+def _child(kind: str, label: str, mode: str, cases: int) -> None:
+    from .common import Driver, multi_step_plan, open_bench_services
+
+    _switch(True, dump="before")
+    _switch(False, dump="empty")
+
+    plan = next(p for p in (ONE_TASK, multi_step_plan()) if p.label == label)
+    warm_up = WARM_UP if plan.tasks == 1 else 5  # a mediation case runs most statements more than once
+    if mode == "memory":
+        from engine.definitions.scripting import build_script_engine, use_calendar
+        from engine.org.calendar import WorkCalendar
+
+        from .ceiling import play_in_memory, prepared
+
+        calendar = WorkCalendar()
+        engine = build_script_engine(calendar=lambda: calendar)
+        with use_calendar(calendar):
+            spec, subs, cleaned = prepared(plan, engine)
+            for _ in range(warm_up):
+                play_in_memory(spec, subs, engine, cleaned)
+            _switch(True, dump="warm-up")
+            for _ in range(cases):
+                play_in_memory(spec, subs, engine, cleaned)
+            _switch(False, dump="memory")
+        return
+    svc = open_bench_services(kind)
+    try:
+        driver = Driver(svc)
+        for _ in range(warm_up):
+            driver.play(plan)
+        _switch(True, dump="warm-up")
+        ids = [driver.start(plan) for _ in range(cases)]
+        _switch(False, dump="start")
+        for step in plan.steps:
+            tasks = [driver.open_task(i, step.element_id, step.org) for i in ids]
+            _switch(True, dump="lookup")
+            for task_id in tasks:
+                driver.complete(task_id, step)
+            _switch(False, dump="complete")
+    finally:
+        svc.dispose()
+
+
+if __name__ == "__main__":
+    _child(sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]))
