@@ -77,11 +77,11 @@ def make_engine(settings: Settings) -> Engine:
 
 
 # A step's one write statement (engine/runtime/lifecycle.py, write_step) names every row it
-# writes: a start's holds 60 parameters in 3.6 KB, one per opened task more. psycopg converts a
-# statement's placeholders once and caches the result only up to 50 parameters and 4 KB, so it
-# converted such a statement again at every execution: 1.2 M of a start's 9.3 M instructions
-# (docs/performance.md, section 16). Pingan's statements come from a few shapes that recur, which
-# is what psycopg's bound guards against the lack of (one-off bulk INSERTs); its cache keeps 128.
+# writes: a start's holds 60 parameters in 3.6 KB, more for each task it opens. psycopg caches
+# the conversion of a statement's placeholders only up to 50 parameters and 4 KB, so it converted
+# such a statement again at every execution: 1.2 M of a start's 9.3 M instructions
+# (docs/performance.md, section 16). The bound keeps one-off statements (bulk INSERTs of varying
+# length) from churning psycopg's cache of 128; Pingan's large ones come from a few shapes that recur.
 STATEMENT_CACHE_PARAMS = 400
 STATEMENT_CACHE_LENGTH = 32_768
 
