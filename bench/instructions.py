@@ -25,7 +25,9 @@ from .common import ONE_TASK, ROOT, Plan, Result, result
 # Counts repeat to 0.1 %, so a few cases suffice; valgrind runs Python some 50 times slower.
 CASES = {"one_task": 10, "multi_step": 3}
 QUICK_CASES = {"one_task": 4, "multi_step": 2}
-WARM_UP = 6  # cases played first: psycopg prepares a statement at its fifth execution
+# Cases played first: psycopg prepares a statement at its fifth execution, and a mediation case
+# runs most of its statements more than once.
+WARM_UP = {"one_task": 6, "multi_step": 5}
 _MEMORY: dict[tuple[str, int], dict[str, int]] = {}  # the in-memory counts, the same on every database
 
 
@@ -68,10 +70,12 @@ def _count(kind: str, plan: Plan, mode: str, cases: int) -> dict[str, int]:
         out_file = Path(tmp) / "callgrind.out"
         env = {**os.environ, "PYTHONHASHSEED": "0"}  # the same dict and set orders in every run
         # Each batch is a dump of its own: callgrind_control -d names it.
-        subprocess.run(
+        child = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out_file}",
              sys.executable, "-m", "bench.instructions", kind, plan.label, mode, str(cases)],
-            cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if child.returncode:
+            raise RuntimeError(f"the {mode} child for {plan.label} failed: {child.stderr[-2000:]}")
         batches = [_read(path) for path in Path(tmp).glob("callgrind.out*")]
     # What switching counting off costs (a subprocess started while counting): an empty batch.
     empty = next((total for name, total in batches if name == "empty"), 0)
@@ -112,7 +116,7 @@ def _child(kind: str, label: str, mode: str, cases: int) -> None:
     _switch(False, dump="empty")
 
     plan = next(p for p in (ONE_TASK, multi_step_plan()) if p.label == label)
-    warm_up = WARM_UP if plan.tasks == 1 else 5  # a mediation case runs most statements more than once
+    warm_up = WARM_UP.get(plan.label, 5)
     if mode == "memory":
         from engine.definitions.scripting import build_script_engine, use_calendar
         from engine.org.calendar import WorkCalendar
