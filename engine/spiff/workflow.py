@@ -689,10 +689,13 @@ class _TaskForms:
             for task_id, task in tasks.items():
                 key = _form_key(task, tasks)
                 entry = old.get(task_id)
-                if entry is None or entry[0][0] != key[0]:
+                placed = entry is not None and entry[0][0] == key[0]
+                if not placed:
                     moved = True  # a new task, or one moved or given other children
                 if entry is None or key[1] is None or entry[0] != key:
-                    entry = (key, str(task_id), _task_form(task, tasks))
+                    # In its place with the same children, their ids as text are the last form's
+                    # (a loop task of a thousand instances is converted again at every step).
+                    entry = (key, str(task_id), _task_form(task, tasks, entry[2]["children"] if placed else None))
                 new[task_id] = entry
         # Assigned only now: a conversion that failed (an unstorable value) keeps nothing half-done.
         self.entries, self.structure_changed = new, moved or len(new) != len(old)
@@ -762,7 +765,7 @@ def _form_key(task, tasks: dict | None = None) -> tuple:
 _TASK_TYPENAME = _SERIALIZER.registry.typenames[Task]
 
 
-def _task_form(task, tasks: dict) -> dict:
+def _task_form(task, tasks: dict, children: list | None = None) -> dict:
     """Return what the serializer's task converter makes of the task (``internals.task_data_converter``).
 
     Written out for the dump, which converts a task whenever its key changed: the library's
@@ -770,6 +773,7 @@ def _task_form(task, tasks: dict) -> dict:
     cleans the internal data even when it holds only text and numbers, about three times the
     cost. ``Runner.full_dump`` still converts with the library's converter, and
     tests/engine/test_incremental_dump.py compares the two at every dump of every shipped scenario.
+    ``children``: the task's children's ids as text, known when they are the last form's.
     """
     parent_id = task._parent
     parent = None if parent_id is None else tasks.get(parent_id)
@@ -786,7 +790,7 @@ def _task_form(task, tasks: dict) -> dict:
     return {
         "id": str(task.id),
         "parent": None if parent is None else str(parent_id),
-        "children": [str(child) for child in task._children],
+        "children": [str(child) for child in task._children] if children is None else list(children),
         "last_state_change": task.last_state_change,
         "state": task._state,
         "task_spec": task.task_spec.name,
