@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import EllipsisType
 
-from sqlalchemy import bindparam, exists, func, insert, null, select, update
+from sqlalchemy import Text, bindparam, cast, exists, func, insert, null, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.exc import StaleDataError
@@ -68,6 +70,10 @@ _TASK_KEYS = tuple(c.key for c in _T.c)
 # on a spec-cache miss (engine/definitions/deployment.py).
 _DEFINITION_KEYS = ("id", "key", "version", "name", "content_hash", "deployed_at", "deployed_by")
 _CASE_COLUMNS = (*(c.label(f"i_{c.key}") for c in _I.c), *(_D.c[k].label(f"d_{k}") for k in _DEFINITION_KEYS))
+# The same with the state as the JSON text the database holds, decoded only when no kept
+# workflow is taken instead (``restore_locked``): a mediation case's state is 17-49 KB of JSON.
+_CASE_COLUMNS_STATE_TEXT = tuple(cast(_I.c.state, Text).label("i_state_text") if c.key == "i_state" else c
+                                 for c in _CASE_COLUMNS)
 _CASE_FROM = _I.join(_D, _D.c.id == _I.c.definition_id)
 _LOCK = (select(*_CASE_COLUMNS).select_from(_CASE_FROM).where(_I.c.id == bindparam("instance_id"))
          .with_for_update(of=_I))
@@ -77,7 +83,7 @@ _LOCK = (select(*_CASE_COLUMNS).select_from(_CASE_FROM).where(_I.c.id == bindpar
 _AFTER_SIGNERS = exists().where(TaskSigner.task_id == _T.c.id, TaskSigner.status == SignerStatus.PENDING.value,
                                 TaskSigner.position == Position.AFTER.value)
 _KNOWN_ACTOR = exists().where(TaskActor.instance_id == _I.c.id, TaskActor.user_id == bindparam("user_id"))
-_LOCK_TASK_CASE = (select(*(c.label(f"t_{c.key}") for c in _T.c), *_CASE_COLUMNS, _O.c.path.label("o_path"),
+_LOCK_TASK_CASE = (select(*(c.label(f"t_{c.key}") for c in _T.c), *_CASE_COLUMNS_STATE_TEXT, _O.c.path.label("o_path"),
                           _AFTER_SIGNERS.label("after_signers"), _KNOWN_ACTOR.label("actor_known"))
                    .select_from(_T.join(_I, _I.c.id == _T.c.instance_id).join(_D, _D.c.id == _I.c.definition_id)
                                 .outerjoin(_O, _O.c.id == _T.c.candidate_org_id))
@@ -85,12 +91,28 @@ _LOCK_TASK_CASE = (select(*(c.label(f"t_{c.key}") for c in _T.c), *_CASE_COLUMNS
 
 
 def _case_of(session: Session, row) -> Instance:
-    """The session's Instance (with its definition) for a row of ``_LOCK`` or ``_LOCK_TASK_CASE``."""
+    """The session's Instance (with its definition) for a row of ``_LOCK`` or ``_LOCK_TASK_CASE``.
+
+    A row of the second carries the state as text (``i_state_text``): a new Instance is left
+    without it (``restore_locked`` decodes it if it needs it, and a reader would load it), one
+    the session held takes it decoded, never keeping an older one.
+    """
     m = row._mapping
     definition = attach(session, ProcessDefinition, {k: m[f"d_{k}"] for k in _DEFINITION_KEYS})
-    instance = attach(session, Instance, {k: m[f"i_{k}"] for k in _CASE_KEYS})
+    if "i_state_text" not in m:
+        instance = attach(session, Instance, {k: m[f"i_{k}"] for k in _CASE_KEYS})
+    else:
+        held = session.identity_map.get(identity_key(Instance, m["i_id"])) is not None
+        instance = attach(session, Instance, {k: m[f"i_{k}"] for k in _CASE_KEYS if k != "state"})
+        if held:
+            put(instance, state=_decoded(m["i_state_text"]))
     put(instance, definition=definition)
     return instance
+
+
+def _decoded(state_text: str | None):
+    """A state read as text, as the JSON column would have given it."""
+    return None if state_text is None else json.loads(state_text)
 
 
 def _locked_case(session: Session, instance_id: int) -> Instance:
@@ -111,16 +133,28 @@ def load(session: Session, *, instance_id: int) -> Loaded:
     return restore_locked(session, _locked_case(session, instance_id))
 
 
-def restore_locked(session: Session, instance: Instance, rows: list | None = None) -> Loaded:
-    """Return the workflow of a case already locked and read (the kept one when its version matches)."""
+def restore_locked(session: Session, instance: Instance, rows: list | None = None, *,
+                   state_text: str | None | EllipsisType = ...) -> Loaded:
+    """Return the workflow of a case already locked and read (the kept one when its version matches).
+
+    ``state_text``: the case's state as the text the database holds, when the lock read it so
+    (``_LOCK_TASK_CASE``); decoded only if no kept workflow is taken.
+    """
     with_cached_json(instance.definition)
     engine = context_of(session).script_engine
     # The workflow this process saved at the row's current version, if it still holds it: the
     # same workflow a restore would build (engine/spiff/cache.py), without building it.
-    kept = workflow_cache.take_kept(instance.id, version=instance.lock_version, fingerprint=state_fingerprint(instance))
+    if state_text is ...:
+        kept = workflow_cache.take_kept(instance.id, version=instance.lock_version,
+                                        fingerprint=state_fingerprint(instance))
+    else:
+        kept = workflow_cache.take_kept_if(instance.id, version=instance.lock_version,
+                                           accept=lambda fingerprint: _fingerprint_in(instance, fingerprint, state_text))
     if kept is not None:
         workflow, rows_known = kept
         return Loaded(instance, instance.definition, Runner.resume(workflow, engine), rows_known=rows_known)
+    if state_text is not ...:
+        put(instance, state=_decoded(state_text))
     spec, subs = runtime_spec(instance.definition)
     return Loaded(instance, instance.definition,
                   case_state.restore(session.connection(), instance, spec, subs, engine, rows))
@@ -132,6 +166,22 @@ def state_fingerprint(instance: Instance) -> tuple:
     An id used again (SQLite, after a rollback or a deletion) never brings back another case's tasks.
     """
     return instance.definition_id, (instance.state or {}).get("root")
+
+
+def _workflow_fingerprint(instance: Instance, runner: Runner) -> tuple:
+    """``state_fingerprint`` of the state ``runner``'s workflow was restored from or dumped to (its root's id)."""
+    return instance.definition_id, str(runner.wf.task_tree.id)
+
+
+def _fingerprint_in(instance: Instance, fingerprint: tuple, state_text: str | None) -> bool:
+    """Whether a kept workflow's fingerprint is that of the state read as text, without decoding it.
+
+    The root's id is a random UUID, so the text naming it as its root is this workflow's state;
+    a text written otherwise (other spacing) only makes the case restored, never wrongly kept.
+    """
+    definition_id, root = fingerprint
+    return (definition_id == instance.definition_id and root is not None and state_text is not None
+            and f'"root": "{root}"' in state_text)
 
 
 # Every column a save may change, in one prebuilt statement with the optimistic version check the
@@ -207,7 +257,8 @@ def give_back(session: Session, loaded: Loaded) -> None:
     instance = loaded.instance
     if instance.status in (InstanceStatus.RUNNING, InstanceStatus.ERROR):
         workflow_cache.keep_after_commit(session, instance_id=instance.id, version=instance.lock_version,
-                                         workflow=loaded.runner.wf, fingerprint=state_fingerprint(instance),
+                                         workflow=loaded.runner.wf,
+                                         fingerprint=_workflow_fingerprint(instance, loaded.runner),
                                          companion=loaded.rows_known)
 
 
@@ -461,7 +512,7 @@ def open_task_for_update(session: Session, *, task_id: str, actor: Actor,
     if not may_act(row, actor):
         raise NotAllowed("您不是该任务的办理人，也不在其候选角色和组织范围内",
                          message_en="you are neither the assignee nor in the task's candidate pool")
-    loaded = restore_locked(session, instance)
+    loaded = restore_locked(session, instance, state_text=m["i_state_text"])
     loaded.after_signers, loaded.actor_known = bool(m["after_signers"]), bool(m["actor_known"])
     return row, loaded
 

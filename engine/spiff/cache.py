@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from sqlalchemy import event
 from sqlalchemy.orm import Session
 
-__all__ = ["DEFAULT_SIZE", "WorkflowCache", "keep_after_commit", "live_workflows", "take", "take_kept"]
+__all__ = ["DEFAULT_SIZE", "WorkflowCache", "keep_after_commit", "live_workflows", "take", "take_kept", "take_kept_if"]
 
 # Workflows kept per process: the cases being worked on right now. A web process of 8 threads
 # completes far fewer distinct cases a minute; 128 keeps a few hundred megabytes out of reach.
@@ -75,6 +75,19 @@ class WorkflowCache:
             self.hits += 1
             return entry.workflow, entry.companion
 
+    def take_kept_if(self, instance_id: int, *, version: int, accept) -> tuple[object, object] | None:
+        """``take_kept`` for a caller that tells a matching fingerprint by ``accept(fingerprint)``.
+
+        For a caller holding the case's state as text, not decoded (engine/runtime/lifecycle.py).
+        """
+        with self._lock:
+            entry = self._entries.pop(instance_id, None)
+            if entry is None or entry.version != version or not accept(entry.fingerprint):
+                self.misses += 1
+                return None
+            self.hits += 1
+            return entry.workflow, entry.companion
+
     def put(self, instance_id: int, *, version: int, workflow, fingerprint: tuple = (), companion=None) -> None:
         """Keep the workflow a committed transaction saved at ``version``, dropping the least recently used."""
         if self.size == 0:
@@ -112,6 +125,11 @@ def take(instance_id: int, *, version: int, fingerprint: tuple = (), cache: Work
 def take_kept(instance_id: int, *, version: int, fingerprint: tuple = (), cache: WorkflowCache | None = None):
     """Return the case's kept workflow and its companion for this row version, or None."""
     return (cache or live_workflows).take_kept(instance_id, version=version, fingerprint=fingerprint)
+
+
+def take_kept_if(instance_id: int, *, version: int, accept, cache: WorkflowCache | None = None):
+    """Return the case's kept workflow and its companion for this row version if ``accept`` takes its fingerprint."""
+    return (cache or live_workflows).take_kept_if(instance_id, version=version, accept=accept)
 
 
 def keep_after_commit(session: Session, *, instance_id: int, version: int, workflow, fingerprint: tuple = (),

@@ -237,3 +237,86 @@ def test_a_row_changed_elsewhere_is_restored_not_taken(committed):
     assert (live_workflows.hits, live_workflows.misses) == (hits, misses + 1)
     with svc.session() as s:
         assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
+
+
+# -- the state read as text by the completion's lock read (lifecycle._LOCK_TASK_CASE) ----------------------
+
+def _counting_decodes(monkeypatch) -> list:
+    decoded = []
+    original = lifecycle._decoded
+
+    def counting(state_text):
+        decoded.append(state_text)
+        return original(state_text)
+    monkeypatch.setattr(lifecycle, "_decoded", counting)
+    return decoded
+
+
+def test_a_completion_taking_the_kept_workflow_never_decodes_the_state(committed, monkeypatch):
+    svc = committed
+    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
+    instance_id, task_id = _register(svc, li)
+    decoded = _counting_decodes(monkeypatch)
+    hits = live_workflows.hits
+    with svc.session() as s:
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+    assert live_workflows.hits == hits + 1 and decoded == []
+    with svc.session() as s:
+        assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
+
+
+def test_without_a_kept_workflow_the_state_text_is_decoded_and_restored(committed, monkeypatch):
+    svc = committed
+    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
+    instance_id, task_id = _register(svc, li)
+    live_workflows.evict(instance_id)
+    decoded = _counting_decodes(monkeypatch)
+    with svc.session() as s:
+        stored = s.get(Instance, instance_id).state
+        s.expunge_all()
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+    assert len(decoded) == 1 and lifecycle._decoded(decoded[0]) == stored
+    with svc.session() as s:
+        assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
+    assert instance_id in live_workflows
+
+
+def test_a_kept_workflow_of_another_root_is_not_taken_from_the_state_text(committed):
+    """An id used again at the same version (SQLite after a deletion) meets another case's workflow: restored instead."""
+    svc = committed
+    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
+    instance_id, task_id = _register(svc, li)
+    with svc.session() as s:
+        row = s.get(Instance, instance_id)
+        version, definition_id, root = row.lock_version, row.definition_id, row.state["root"]
+    stranger = Workflow("another case's")
+    live_workflows.put(instance_id, version=version, workflow=stranger, fingerprint=(definition_id, root[::-1]))
+    misses = live_workflows.misses
+    with svc.session() as s:
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+    assert live_workflows.misses == misses + 1
+    with svc.session() as s:
+        assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
+    # The text names its root as the store writes it; another definition's workflow is refused too.
+    with svc.session() as s:
+        instance = s.get(Instance, instance_id)
+        text_of = s.scalar(text("SELECT CAST(state AS TEXT) FROM instances WHERE id = :id"), {"id": instance_id})
+        root = instance.state["root"]
+        assert lifecycle._fingerprint_in(instance, (instance.definition_id, root), text_of)
+        assert not lifecycle._fingerprint_in(instance, (instance.definition_id + 1, root), text_of)
+        assert not lifecycle._fingerprint_in(instance, (instance.definition_id, None), text_of)
+        assert not lifecycle._fingerprint_in(instance, (instance.definition_id, root), None)
+
+
+def test_a_case_the_session_held_takes_the_state_the_lock_read(committed):
+    """Read under the lock, the state replaces one the session held from before (another transaction may have moved it)."""
+    svc = committed
+    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
+    instance_id, task_id = _register(svc, li)
+    with svc.session() as s:
+        held = s.get(Instance, instance_id)
+        stored = dict(held.state)
+        lifecycle.put(held, state={"root": "an older read"})
+        row, loaded = lifecycle.open_task_for_update(s, task_id=task_id, actor=li(s))
+        assert loaded.instance is held and held.state == stored
+        s.rollback()
