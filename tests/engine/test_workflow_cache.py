@@ -241,6 +241,10 @@ def test_a_row_changed_elsewhere_is_restored_not_taken(committed):
 
 # -- the state read as text by the completion's lock read (lifecycle._LOCK_TASK_CASE) ----------------------
 
+def _li(s):
+    return actor_for(s, username="li.sl")
+
+
 def _counting_decodes(monkeypatch) -> list:
     decoded = []
     original = lifecycle._decoded
@@ -254,12 +258,11 @@ def _counting_decodes(monkeypatch) -> list:
 
 def test_a_completion_taking_the_kept_workflow_never_decodes_the_state(committed, monkeypatch):
     svc = committed
-    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
-    instance_id, task_id = _register(svc, li)
+    instance_id, task_id = _register(svc, _li)
     decoded = _counting_decodes(monkeypatch)
     hits = live_workflows.hits
     with svc.session() as s:
-        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=_li(s))
     assert live_workflows.hits == hits + 1 and decoded == []
     with svc.session() as s:
         assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
@@ -267,14 +270,13 @@ def test_a_completion_taking_the_kept_workflow_never_decodes_the_state(committed
 
 def test_without_a_kept_workflow_the_state_text_is_decoded_and_restored(committed, monkeypatch):
     svc = committed
-    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
-    instance_id, task_id = _register(svc, li)
+    instance_id, task_id = _register(svc, _li)
     live_workflows.evict(instance_id)
     decoded = _counting_decodes(monkeypatch)
     with svc.session() as s:
         stored = s.get(Instance, instance_id).state
         s.expunge_all()
-        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=_li(s))
     assert len(decoded) == 1 and lifecycle._decoded(decoded[0]) == stored
     with svc.session() as s:
         assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
@@ -284,8 +286,7 @@ def test_without_a_kept_workflow_the_state_text_is_decoded_and_restored(committe
 def test_a_kept_workflow_of_another_root_is_not_taken_from_the_state_text(committed):
     """An id used again at the same version (SQLite after a deletion) meets another case's workflow: restored instead."""
     svc = committed
-    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
-    instance_id, task_id = _register(svc, li)
+    instance_id, task_id = _register(svc, _li)
     with svc.session() as s:
         row = s.get(Instance, instance_id)
         version, definition_id, root = row.lock_version, row.definition_id, row.state["root"]
@@ -293,7 +294,7 @@ def test_a_kept_workflow_of_another_root_is_not_taken_from_the_state_text(commit
     live_workflows.put(instance_id, version=version, workflow=stranger, fingerprint=(definition_id, root[::-1]))
     misses = live_workflows.misses
     with svc.session() as s:
-        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=li(s))
+        lifecycle.complete_task(s, task_id=task_id, data={"subject": "修缮围墙", "amount": 50000}, actor=_li(s))
     assert live_workflows.misses == misses + 1
     with svc.session() as s:
         assert only_task(s, instance_id, "approve").status == TaskStatus.OPEN
@@ -311,12 +312,11 @@ def test_a_kept_workflow_of_another_root_is_not_taken_from_the_state_text(commit
 def test_a_case_the_session_held_takes_the_state_the_lock_read(committed):
     """Read under the lock, the state replaces one the session held from before (another transaction may have moved it)."""
     svc = committed
-    li = lambda s: actor_for(s, username="li.sl")  # noqa: E731
-    instance_id, task_id = _register(svc, li)
+    instance_id, task_id = _register(svc, _li)
     with svc.session() as s:
         held = s.get(Instance, instance_id)
         stored = dict(held.state)
         lifecycle.put(held, state={"root": "an older read"})
-        row, loaded = lifecycle.open_task_for_update(s, task_id=task_id, actor=li(s))
+        row, loaded = lifecycle.open_task_for_update(s, task_id=task_id, actor=_li(s))
         assert loaded.instance is held and held.state == stored
         s.rollback()
