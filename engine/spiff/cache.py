@@ -67,13 +67,7 @@ class WorkflowCache:
 
     def take_kept(self, instance_id: int, *, version: int, fingerprint: tuple = ()) -> tuple[object, object] | None:
         """``take``, returning the workflow with the companion kept beside it."""
-        with self._lock:
-            entry = self._entries.pop(instance_id, None)
-            if entry is None or entry.version != version or entry.fingerprint != fingerprint:
-                self.misses += 1
-                return None
-            self.hits += 1
-            return entry.workflow, entry.companion
+        return self.take_kept_if(instance_id, version=version, accept=lambda kept: kept == fingerprint)
 
     def take_kept_if(self, instance_id: int, *, version: int, accept) -> tuple[object, object] | None:
         """``take_kept`` for a caller that tells a matching fingerprint by ``accept(fingerprint)``.
