@@ -90,8 +90,9 @@ _LOCK_TASK_CASE = (select(*(c.label(f"t_{c.key}") for c in _T.c), *_CASE_COLUMNS
                    .where(_T.c.id == bindparam("task_id")).with_for_update(of=(_I, _T)))
 
 
-def _case_of(session: Session, row) -> Instance:
-    """The session's Instance (with its definition) for a row of ``_LOCK`` or ``_LOCK_TASK_CASE``.
+def _case_of(session: Session, row) -> tuple[Instance, str | None | EllipsisType]:
+    """The session's Instance (with its definition) for a row of ``_LOCK`` or ``_LOCK_TASK_CASE``, and
+    its state as text when still to decode (for ``restore_locked``), else ``...``.
 
     A row of the second carries the state as text (``i_state_text``): a new Instance is left
     without it (``restore_locked`` decodes it if it needs it, and a reader would load it), one
@@ -99,6 +100,7 @@ def _case_of(session: Session, row) -> Instance:
     """
     m = row._mapping
     definition = attach(session, ProcessDefinition, {k: m[f"d_{k}"] for k in _DEFINITION_KEYS})
+    state_text = ...
     if "i_state_text" not in m:
         instance = attach(session, Instance, {k: m[f"i_{k}"] for k in _CASE_KEYS})
     else:
@@ -106,8 +108,10 @@ def _case_of(session: Session, row) -> Instance:
         instance = attach(session, Instance, {k: m[f"i_{k}"] for k in _CASE_KEYS if k != "state"})
         if held:
             put(instance, state=_decoded(m["i_state_text"]))
+        else:
+            state_text = m["i_state_text"]
     put(instance, definition=definition)
-    return instance
+    return instance, state_text
 
 
 def _decoded(state_text: str | None):
@@ -120,7 +124,7 @@ def _locked_case(session: Session, instance_id: int) -> Instance:
     row = session.connection().execute(_LOCK, {"instance_id": instance_id}).first()
     if row is None:
         raise NotFound(f"案件 {instance_id} 不存在", message_en=f"instance {instance_id} not found")
-    return _case_of(session, row)
+    return _case_of(session, row)[0]
 
 
 def lock_instance(session: Session, *, instance_id: int) -> Instance:
@@ -495,7 +499,7 @@ def open_task_for_update(session: Session, *, task_id: str, actor: Actor,
     found = session.connection().execute(_LOCK_TASK_CASE, {"task_id": task_id, "user_id": actor.id or 0}).first()
     row = instance = None
     if found is not None:
-        instance = _case_of(session, found)
+        instance, state_text = _case_of(session, found)
         m = found._mapping
         row = attach(session, HumanTask, {k: m[f"t_{k}"] for k in _TASK_KEYS})
         org_id = m["t_candidate_org_id"]
@@ -512,7 +516,7 @@ def open_task_for_update(session: Session, *, task_id: str, actor: Actor,
     if not may_act(row, actor):
         raise NotAllowed("您不是该任务的办理人，也不在其候选角色和组织范围内",
                          message_en="you are neither the assignee nor in the task's candidate pool")
-    loaded = restore_locked(session, instance, state_text=m["i_state_text"])
+    loaded = restore_locked(session, instance, state_text=state_text)
     loaded.after_signers, loaded.actor_known = bool(m["after_signers"]), bool(m["actor_known"])
     return row, loaded
 

@@ -309,14 +309,21 @@ def test_a_kept_workflow_of_another_root_is_not_taken_from_the_state_text(commit
         assert not lifecycle._fingerprint_in(instance, (instance.definition_id, root), None)
 
 
-def test_a_case_the_session_held_takes_the_state_the_lock_read(committed):
-    """Read under the lock, the state replaces one the session held from before (another transaction may have moved it)."""
+@pytest.mark.parametrize("kept", [True, False], ids=["kept", "restored"])
+def test_a_case_the_session_held_takes_the_state_the_lock_read(committed, monkeypatch, kept):
+    """Read under the lock, the state replaces one the session held from before (another transaction
+    may have moved it), decoded once whether the kept workflow is taken or the case restored."""
     svc = committed
     instance_id, task_id = _register(svc, _li)
+    if not kept:
+        live_workflows.evict(instance_id)
     with svc.session() as s:
         held = s.get(Instance, instance_id)
         stored = dict(held.state)
         lifecycle.put(held, state={"root": "an older read"})
+        decoded = _counting_decodes(monkeypatch)
         row, loaded = lifecycle.open_task_for_update(s, task_id=task_id, actor=_li(s))
         assert loaded.instance is held and held.state == stored
+        assert len(decoded) == 1
+        assert loaded.runner.dump() == case_state.read(s.connection(), instance_id, stored)[0]
         s.rollback()
