@@ -29,3 +29,60 @@ def test_tabs_and_the_parties_table_fit_a_phone(new_page):
     table.scroll_into_view_if_needed()
     page.screenshot(path=str(ROOT / "docs" / "screenshots" / "mobile-start-parties.png"))
     shoot(page, "mobile-start-mediation")
+
+
+def _grid_event(services, title: str) -> tuple[str, str, str]:
+    """Start a grid event; return its business key and its township's code and name."""
+    from engine.org.orgs import actor_for
+    from engine.runtime import lifecycle
+
+    with services.session() as s:
+        case = lifecycle.start_instance(s, process_key="grid_event", actor=actor_for(s, username="wang.wg"), data={
+            "category": "道路路面破损", "event_title": title, "location": "东街8号", "description": "路灯不亮。"})
+        org = case.org
+        while org.kind != "township":
+            org = org.parent
+        s.commit()
+        return case.business_key, org.code, org.name
+
+
+@pytest.mark.skipif(not (ROOT / "processes" / "grid_event.bpmn").exists(), reason="no grid event process")
+def test_case_search_on_a_phone_opens_on_its_results(new_page, live_services):
+    key, township_code, township_name = _grid_event(live_services, "东街路灯不亮（手机查询）")
+    result = lambda page: page.locator(".list tbody tr", has_text="东街路灯不亮（手机查询）")  # noqa: E731
+
+    page = new_page("li.sl", mobile=True)
+    # Before a search the form stands open, but the seven less used filters are folded.
+    page.goto("/search")
+    assert page.locator("input[name=key]").is_visible()
+    assert not page.locator("select[name=org]").is_visible()
+    assert page.locator("details[data-more-filters] summary").inner_text() == "更多条件"
+
+    # A search made: its form is folded to one line saying how many filters are set, and the
+    # result is on the first screen.
+    page.goto(f"/search?process=grid_event&org={township_code}&key={key}")
+    fold = page.locator("details[data-filters-fold]")
+    assert fold.get_attribute("open") is None and "已设 3 项" in fold.locator("> summary").inner_text()
+    assert not page.locator("input[name=key]").is_visible()
+    box = result(page).bounding_box()
+    assert box["y"] + box["height"] <= page.viewport_size["height"], "the result is below the first screen"
+    shoot(page, "mobile-search", full_page=False)
+
+    # Unfolded, every filter still holds what was chosen: the township by its name.
+    fold.locator("> summary").click()
+    assert page.locator("input[name=key]").input_value() == key
+    more = page.locator("details[data-more-filters]")
+    assert "已设 1 项" in more.locator("summary").inner_text()
+    more.locator("summary").click()
+    township = page.locator("select[name=org]")
+    assert township.is_visible() and township.locator("option:checked").inner_text() == township_name
+    page.click("button:has-text('查询')")
+    assert result(page).count() == 1 and "已设 3 项" in page.locator("details[data-filters-fold] > summary").inner_text()
+
+    # On a desktop nothing is folded and there is no fold line.
+    desktop = new_page("li.sl")
+    desktop.goto(f"/search?process=grid_event&org={township_code}&key={key}")
+    assert not desktop.locator("details[data-filters-fold] > summary").is_visible()
+    for field in ("input[name=key]", "select[name=org]", "input[name=from]", "input[name=closed_to]"):
+        assert desktop.locator(field).is_visible(), field
+    assert result(desktop).count() == 1

@@ -17,6 +17,8 @@ from .common import actor, local_time, page_number, render, t
 
 PAGE = 20
 EXPORT_LIMIT = 5000
+# Folded under 更多条件 on a phone; the summary says how many of them are set.
+MORE_FILTERS = ("org", "deadline", "unit", "from", "to", "closed_from", "closed_to")
 DEADLINES = {queries.Deadline.SOON: ("3个工作日内到期", "Due within 3 working days"),
              queries.Deadline.OVERDUE: ("已超期", "Overdue")}
 
@@ -74,7 +76,9 @@ def search():
     searched = bool(request.args)
     definitions, fields, rows, total, shown, starters, pickers = _run(PAGE, (page_number() - 1) * PAGE)
     args = {k: v for k, v in request.args.items() if k != "page"}
-    return render("search/search.html", definitions=definitions, fields=fields, rows=rows, total=total,
+    filters_set = sum(1 for value in args.values() if value.strip())
+    more_set = sum(1 for name in MORE_FILTERS if args.get(name, "").strip())
+    return render("search/search.html", more_set=more_set, filters_set=filters_set, definitions=definitions, fields=fields, rows=rows, total=total,
                   shown=shown, starters=starters, page=page_number(), pages=max(1, -(-total // PAGE)),
                   args=args, searched=searched, pickers=pickers, statuses=case_file.STATUS_LABELS,
                   townships=choices.org_choices(db.session(), kind="township"),

@@ -199,6 +199,13 @@
 
   function init() {
     document.body.classList.add("has-js");
+    // 案件查询 on a phone: the form of a search made is folded, so its results come first; on a
+    // wider screen every filter stands open.
+    if (window.matchMedia("(min-width: 721px)").matches) {
+      document.querySelectorAll("details[data-more-filters]").forEach(function (d) { d.open = true; });
+    } else {
+      document.querySelectorAll("details[data-filters-fold][data-searched]").forEach(function (d) { d.open = false; });
+    }
     document.querySelectorAll("form.task-form").forEach(function (form) {
       applyVisibility(form);
       applyWithin(form);
