@@ -5,12 +5,13 @@ write them with prebuilt Core statements: no unit of work, no autoflush, no ORM 
 still get the ``Instance`` and ``HumanTask`` objects they always did: ``attach`` makes them from
 the rows (or refreshes the ones the session already holds) and ``put`` sets what a step wrote as
 their committed values, so they stay clean and say what the database says, without a query.
-Only public SQLAlchemy API is used for this (``set_committed_value``,
+Only public SQLAlchemy API is used for this (``InstanceState.dict``, ``set_committed_value``,
 ``make_transient_to_detached``, ``Session.add``).
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import NamedTuple
 
 from sqlalchemy import bindparam, insert, inspect, select, union_all, update
@@ -31,12 +32,23 @@ def attach(session: Session, model, values: dict):
     """
     obj = session.identity_map.get(identity_key(model, values["id"]))
     if obj is None:
-        obj = model(**values)
+        if not values.keys() <= _column_keys(model):
+            raise TypeError(f"{model.__name__} has no column {sorted(values.keys() - _column_keys(model))}")
+        # The row's values go in as loaded ones, into the state's dict, where the ORM's loader
+        # puts them: half the cost of passing them to the constructor, whose every attribute
+        # set is an event and a change for make_transient_to_detached to commit again.
+        obj = model()
+        inspect(obj).dict.update(values)
         make_transient_to_detached(obj)  # persistent-to-be and clean: nothing for a flush to do
         session.add(obj)
         return obj
     put(obj, **values)
     return obj
+
+
+@cache
+def _column_keys(model) -> frozenset:
+    return frozenset(inspect(model).column_attrs.keys())
 
 
 def put(obj, **values) -> None:
