@@ -492,14 +492,14 @@ class Runner:
         kept = self.wf.__dict__.get(_READY_TASKS) or {}
         out, now = [], {}
         for task in self._ready_user_task_objects():
-            seen = kept.get(task.id)
+            seen = kept.get(task)
             if seen is None or seen.data is not task.data:
                 spec = task.task_spec
                 props = dict((getattr(spec, "extensions", None) or {}).get("properties", {}))
                 seen = ReadyUserTask(
                     id=str(task.id), element_id=spec.bpmn_id, name=spec.bpmn_name or spec.bpmn_id,
                     lane=spec.lane, properties=props, data=task.data, multi_index=loop_index(task))
-            now[task.id] = seen
+            now[task] = seen
             out.append(seen)
         self.wf.__dict__[_READY_TASKS] = now
         return out
@@ -617,7 +617,7 @@ class Runner:
 
 
 _STORED_TASKS = "_pingan_stored_tasks"
-_READY_TASKS = "_pingan_ready_tasks"  # task id -> its ReadyUserTask, as last listed
+_READY_TASKS = "_pingan_ready_tasks"  # task (the object) -> its ReadyUserTask, as last listed
 _READY_ORDER = "_pingan_ready_order"  # (tasks in the tree, the ready user tasks by id() in order), as last listed
 
 
@@ -647,7 +647,9 @@ class _TaskForms:
     _ATTRIBUTE = "_pingan_task_forms"
 
     def __init__(self):
-        self.entries: dict = {}  # task id -> (key, task id as text, form)
+        # Keyed by the Task objects, which hash by identity in C: a UUID's hash is Python code,
+        # and keyed by ids a case of a thousand tasks hashed each id three times a dump.
+        self.entries: dict = {}  # task -> (key, task id as text, form)
         self.layout: tuple | None = None  # the orders the last dump left (see _layout)
         self.structure_changed = True
 
@@ -669,7 +671,7 @@ class _TaskForms:
                 form = stored.get(text)
                 if form is None:
                     return
-                forms.entries[task_id] = (_form_key(task), text, form)
+                forms.entries[task] = (_form_key(task), text, form)
         setattr(wf, cls._ATTRIBUTE, forms)
 
     @classmethod
@@ -686,17 +688,17 @@ class _TaskForms:
         old, new, moved = self.entries, {}, False
         for workflow in (wf, *wf.subprocesses.values()):
             tasks = workflow.tasks
-            for task_id, task in tasks.items():
+            for task in tasks.values():
                 key = _form_key(task, tasks)
-                entry = old.get(task_id)
+                entry = old.get(task)
                 placed = entry is not None and entry[0][0] == key[0]
                 if not placed:
                     moved = True  # a new task, or one moved or given other children
                 if entry is None or key[1] is None or entry[0] != key:
                     # In its place with the same children, their ids as text are the last form's
                     # (a loop task of a thousand instances is converted again at every step).
-                    entry = (key, str(task_id), _task_form(task, tasks, entry[2]["children"] if placed else None))
-                new[task_id] = entry
+                    entry = (key, str(task.id), _task_form(task, tasks, entry[2]["children"] if placed else None))
+                new[task] = entry
         # Assigned only now: a conversion that failed (an unstorable value) keeps nothing half-done.
         self.entries, self.structure_changed = new, moved or len(new) != len(old)
 
@@ -715,7 +717,7 @@ class _TaskForms:
 
     def tasks_of(self, workflow) -> dict:
         entries = self.entries
-        return {entry[1]: entry[2] for entry in map(entries.__getitem__, workflow.tasks)}
+        return {entry[1]: entry[2] for entry in map(entries.__getitem__, workflow.tasks.values())}
 
 
 # What ``object.__repr__`` (and a function's) shows: identity, not what the object holds.
