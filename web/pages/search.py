@@ -78,9 +78,9 @@ def search():
     args = {k: v for k, v in request.args.items() if k != "page"}
     filters_set = sum(1 for value in args.values() if value.strip())
     more_set = sum(1 for name in MORE_FILTERS if args.get(name, "").strip())
-    return render("search/search.html", more_set=more_set, filters_set=filters_set, definitions=definitions, fields=fields, rows=rows, total=total,
-                  shown=shown, starters=starters, page=page_number(), pages=max(1, -(-total // PAGE)),
-                  args=args, searched=searched, pickers=pickers, statuses=case_file.STATUS_LABELS,
+    return render("search/search.html", definitions=definitions, fields=fields, rows=rows, total=total,
+                  filters_set=filters_set, more_set=more_set, shown=shown, starters=starters, page=page_number(),
+                  pages=max(1, -(-total // PAGE)), args=args, searched=searched, pickers=pickers, statuses=case_file.STATUS_LABELS,
                   townships=choices.org_choices(db.session(), kind="township"),
                   units=choices.org_choices(db.session(), kind="unit"), deadlines=DEADLINES)
 
