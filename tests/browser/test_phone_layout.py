@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from .conftest import ROOT, shoot
+from .conftest import ROOT, delete_cases_after, shoot
 
 pytestmark = pytest.mark.skipif(not (ROOT / "processes" / "mediation.bpmn").exists(),
                                 reason="the mediation process is not in processes/ yet")
@@ -31,24 +31,37 @@ def test_tabs_and_the_parties_table_fit_a_phone(new_page):
     shoot(page, "mobile-start-mediation")
 
 
-def _grid_event(services, title: str) -> tuple[str, str, str]:
-    """Start a grid event; return its business key and its township's code and name."""
+@pytest.fixture
+def grid_event(live_services):
+    """A grid event started for the test, deleted after it (the browser tests share one database).
+
+    Yields its business key and its township's code and name.
+    """
+    from sqlalchemy import func, select
+
     from engine.org.orgs import actor_for
     from engine.runtime import lifecycle
+    from engine.store.models import Instance
 
-    with services.session() as s:
+    with live_services.session() as s:
+        before = s.scalar(select(func.coalesce(func.max(Instance.id), 0)))
         case = lifecycle.start_instance(s, process_key="grid_event", actor=actor_for(s, username="wang.wg"), data={
-            "category": "道路路面破损", "event_title": title, "location": "东街8号", "description": "路灯不亮。"})
+            "category": "道路路面破损", "event_title": "东街路灯不亮（手机查询）", "location": "东街8号",
+            "description": "路灯不亮。"})
         org = case.org
         while org.kind != "township":
             org = org.parent
+        found = case.business_key, org.code, org.name
         s.commit()
-        return case.business_key, org.code, org.name
+    yield found
+    with live_services.session() as s:
+        delete_cases_after(s, before)
+        s.commit()
 
 
 @pytest.mark.skipif(not (ROOT / "processes" / "grid_event.bpmn").exists(), reason="no grid event process")
-def test_case_search_on_a_phone_opens_on_its_results(new_page, live_services):
-    key, township_code, township_name = _grid_event(live_services, "东街路灯不亮（手机查询）")
+def test_case_search_on_a_phone_opens_on_its_results(new_page, grid_event):
+    key, township_code, township_name = grid_event
     result = lambda page: page.locator(".list tbody tr", has_text="东街路灯不亮（手机查询）")  # noqa: E731
 
     page = new_page("li.sl", mobile=True)
